@@ -1,0 +1,1 @@
+"""fogstrat: keep a service alive on a fog05 fog."""

@@ -1,0 +1,1 @@
+"""fogsim: a fog05-compatible local fog that runs real processes."""
