@@ -1,0 +1,1 @@
+"""Document kinds, schemas, validation and typed models."""

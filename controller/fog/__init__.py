@@ -1,0 +1,1 @@
+"""The fog client interface and its drivers (fogsim, fog05)."""

@@ -1,0 +1,169 @@
+"""The one small interface through which fogstrat talks to a fog.
+
+Drivers (``fogsim`` over HTTP, ``fog05`` over FIMAPI) implement :class:`FogClient`; no
+HTTP or fog05 type leaks out of them. Every call takes a ``timeout`` (seconds, the
+deadline of the whole call including retries); ``None`` means the driver's default.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class InstanceState(StrEnum):
+    """fog05 0.2 instance states (``fog05_sdk`` FDU states)."""
+
+    DEFINE = "DEFINE"
+    CONFIGURE = "CONFIGURE"
+    RUN = "RUN"
+    STARTING = "STARTING"
+    STOP = "STOP"
+    PAUSE = "PAUSE"
+    RESUME = "RESUME"
+    MIGRATE = "MIGRATE"
+    TAKE_OFF = "TAKE_OFF"
+    LAND = "LAND"
+    UNDEFINE = "UNDEFINE"
+    ERROR = "ERROR"
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+class FogError(Exception):
+    """A fog call failed; the message is one line a user can act on."""
+
+
+class NotFound(FogError):
+    """The node, FDU or instance does not exist (or its node vanished)."""
+
+
+class IllegalTransition(FogError):
+    """The instance is not in a state that allows the requested operation."""
+
+    def __init__(self, message: str, current: str | None = None, requested: str | None = None):
+        super().__init__(message)
+        self.current = current
+        self.requested = requested
+
+
+class FogUnavailable(FogError):
+    """The fog could not be reached (connection refused, injected 503, agent gone)."""
+
+
+class FogTimeout(FogError):
+    """The call's deadline passed before the fog answered; the outcome is unknown."""
+
+
+class InvalidDescriptor(FogError):
+    """The fog rejected an FDU descriptor."""
+
+
+# --- data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    uuid: str
+    name: str
+    cpu_arch: str
+    cores: int
+    ram_mb: int
+    disk_gb: float
+    ip: str | None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    uuid: str
+    ram_total_mb: float
+    ram_free_mb: float
+    disk_total_gb: float = 0.0
+    disk_free_gb: float = 0.0
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    instance_id: str
+    fdu_id: str
+    node_id: str
+    state: InstanceState
+    error_code: int | None = None
+    error_msg: str | None = None
+
+
+# --- the interface ---------------------------------------------------------------------
+
+
+class FogClient(abc.ABC):
+    """Nodes, the FDU catalog and FDU instances of one fog."""
+
+    # nodes
+    @abc.abstractmethod
+    def list_nodes(self, *, timeout: float | None = None) -> list[str]:
+        """Node uuids of the nodes the fog currently sees."""
+
+    @abc.abstractmethod
+    def node_info(self, node_id: str, *, timeout: float | None = None) -> NodeInfo: ...
+
+    @abc.abstractmethod
+    def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus: ...
+
+    # FDU catalog
+    @abc.abstractmethod
+    def onboard(self, descriptor: Mapping[str, Any], *, timeout: float | None = None) -> str:
+        """Add an FDU descriptor to the catalog; returns its uuid. Idempotent per ``id``."""
+
+    @abc.abstractmethod
+    def offload(self, fdu_id: str, *, timeout: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def fdu_info(self, fdu_id: str, *, timeout: float | None = None) -> Mapping[str, Any]: ...
+
+    @abc.abstractmethod
+    def list_fdus(self, *, timeout: float | None = None) -> list[str]: ...
+
+    # instances
+    @abc.abstractmethod
+    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        """Create an instance in ``DEFINE`` on a node; persist its id, it is random."""
+
+    @abc.abstractmethod
+    def configure(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo: ...
+
+    @abc.abstractmethod
+    def start(
+        self,
+        instance_id: str,
+        env: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> InstanceInfo: ...
+
+    @abc.abstractmethod
+    def stop(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo: ...
+
+    @abc.abstractmethod
+    def clean(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo: ...
+
+    @abc.abstractmethod
+    def undefine(self, instance_id: str, *, timeout: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def instance_info(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo: ...
+
+    @abc.abstractmethod
+    def instances(self, fdu_id: str, *, timeout: float | None = None) -> dict[str, list[str]]:
+        """Instance ids of an FDU, by node uuid."""
+
+    def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
+        """The instance's output, where the driver can read it."""
+        return ""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most drivers hold nothing
+        """Release connections."""
