@@ -1,0 +1,68 @@
+# fogstrat developer entry points. `make run` and `make test` work on a fresh Debian machine:
+# they install what is missing (apt packages, a virtualenv from pyproject.toml) first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help deps venv lint typecheck test unit integration e2e run stop demo-failover bench image e2e-container clean
+
+help:
+	@echo "make run            start etcd, fogsim and the controller, apply the example, show it serving"
+	@echo "make demo-failover  take the aggregator's node down, watch failover and failback"
+	@echo "make stop           stop everything make run started"
+	@echo "make test           lint, typecheck and run the whole test suite"
+	@echo "make bench          run the benchmarks (results under .bench/)"
+	@echo "make image          build the container image (podman or docker)"
+
+deps:
+	@hack/install-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[dev,fog05]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy controller hack/fogsim
+
+test: deps venv lint typecheck
+	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS) tests
+
+unit: venv
+	$(BIN)/pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: deps venv
+	$(BIN)/pytest -q tests/integration $(PYTEST_ARGS)
+
+e2e: deps venv
+	$(BIN)/pytest -q tests/e2e $(PYTEST_ARGS)
+
+run: deps venv
+	@hack/local-stack.sh up
+
+stop:
+	@hack/local-stack.sh down
+
+demo-failover: venv
+	@hack/local-stack.sh demo-failover
+
+bench: deps venv
+	$(BIN)/python hack/bench/run.py
+
+image:
+	@hack/build-image.sh
+
+e2e-container: deps venv
+	@hack/e2e-container.sh
+
+clean: stop
+	rm -rf .run .bench build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,94 @@
+"""The etcd key layout of design §3, and its inverse.
+
+    <prefix>/<plural>/<namespace>/<name>          the document, as the user wrote it
+    <prefix>/status/<plural>/<namespace>/<name>   its status (controller only)
+    <prefix>/leader                               the leader identity, on a lease
+
+No kind has the plural "status" or "leader", so the three families never collide. Prefixes
+for listing always end with "/", so ``architectures/`` never matches ``architecturedata/``.
+"""
+
+from __future__ import annotations
+
+DEFAULT_PREFIX = "/fogstrat"
+STATUS = "status"
+LEADER = "leader"
+_RESERVED = frozenset({STATUS, LEADER})
+
+
+def _root(prefix: str) -> str:
+    return prefix.rstrip("/")
+
+
+def _segment(what: str, value: str) -> str:
+    if not value or "/" in value:
+        raise ValueError(f"invalid {what} {value!r}: must be non-empty and contain no '/'")
+    return value
+
+
+def _plural(plural: str) -> str:
+    _segment("plural", plural)
+    if plural in _RESERVED:
+        raise ValueError(f"invalid plural {plural!r}: reserved key segment")
+    return plural
+
+
+def spec_key(prefix: str, plural: str, namespace: str, name: str) -> str:
+    """``<prefix>/<plural>/<namespace>/<name>``."""
+    return "/".join((_root(prefix), _plural(plural), _segment("namespace", namespace),
+                     _segment("name", name)))
+
+
+def status_key(prefix: str, plural: str, namespace: str, name: str) -> str:
+    """``<prefix>/status/<plural>/<namespace>/<name>``."""
+    return "/".join((_root(prefix), STATUS, _plural(plural), _segment("namespace", namespace),
+                     _segment("name", name)))
+
+
+def leader_key(prefix: str) -> str:
+    """``<prefix>/leader``."""
+    return f"{_root(prefix)}/{LEADER}"
+
+
+def spec_prefix(prefix: str, plural: str, namespace: str | None = None) -> str:
+    """Prefix (with trailing "/") listing one kind's documents, optionally one namespace."""
+    parts = [_root(prefix), _plural(plural)]
+    if namespace is not None:
+        parts.append(_segment("namespace", namespace))
+    return "/".join(parts) + "/"
+
+
+def status_prefix(prefix: str, plural: str | None = None, namespace: str | None = None) -> str:
+    """Prefix (with trailing "/") listing statuses: all, one kind, or one kind+namespace."""
+    parts = [_root(prefix), STATUS]
+    if plural is not None:
+        parts.append(_plural(plural))
+        if namespace is not None:
+            parts.append(_segment("namespace", namespace))
+    elif namespace is not None:
+        raise ValueError("namespace needs a plural")
+    return "/".join(parts) + "/"
+
+
+def root_prefix(prefix: str) -> str:
+    """``<prefix>/``: everything fogstrat stores (watch this to see specs and statuses)."""
+    return _root(prefix) + "/"
+
+
+def parse_key(prefix: str, key: str) -> tuple[bool, str, str, str] | None:
+    """``(is_status, plural, namespace, name)`` for a spec or status key, else None.
+
+    The leader key, keys outside ``prefix`` and malformed keys (wrong depth, empty segment)
+    all give None, so a watcher on the whole prefix can skip what it does not understand.
+    """
+    root = root_prefix(prefix)
+    if not key.startswith(root):
+        return None
+    parts = key[len(root):].split("/")
+    is_status = parts[0] == STATUS
+    if is_status:
+        parts = parts[1:]
+    if len(parts) != 3 or not all(parts) or parts[0] in _RESERVED:
+        return None
+    plural, namespace, name = parts
+    return is_status, plural, namespace, name

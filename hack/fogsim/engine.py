@@ -1,0 +1,573 @@
+"""fogsim's engine: nodes, FDU catalog, instance state machine, capacity.
+
+A plain synchronous, thread-safe class with no HTTP in it, so the same fog
+can be served over HTTP (``fogsim.server``) or used in-process (e.g. behind a
+stand-in fog05 YAKS connection). Errors are typed exceptions the HTTP layer
+maps to status codes: :class:`NotFound` 404, :class:`IllegalTransition` 409,
+:class:`InUse` 409, :class:`InvalidDescriptor` 400, :class:`Incompatible` 422.
+
+Returned values are fresh JSON-able dicts/lists (callers may mutate them).
+
+Threading: BARE processes are spawned on the calling thread, and Linux's
+``PR_SET_PDEATHSIG`` fires when *that thread* exits, so call :meth:`start`
+from a long-lived thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fogsim.fog05_compat import DescriptorError, validate_fdu
+from fogsim.nodes import NodeSpec
+from fogsim.processes import SpawnError, Supervisor
+
+#: fog05 0.2's namespace for FDU uuids derived from the descriptor ``id``.
+FDU_NAMESPACE = uuid.UUID("6ba7b842-9dad-11d1-80b4-00c04fd430c8")
+
+_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv7l": "arm"}
+
+
+class State(str, enum.Enum):
+    """The fog05 instance states fogsim reports (no transient ones)."""
+
+    DEFINE = "DEFINE"
+    CONFIGURE = "CONFIGURE"
+    RUN = "RUN"
+    ERROR = "ERROR"
+
+
+#: action -> (legal source states, target state; None = removed)
+TRANSITIONS: dict[str, tuple[frozenset[State], State | None]] = {
+    "configure": (frozenset({State.DEFINE}), State.CONFIGURE),
+    "start": (frozenset({State.CONFIGURE}), State.RUN),
+    "stop": (frozenset({State.RUN}), State.CONFIGURE),
+    "clean": (frozenset({State.CONFIGURE, State.ERROR}), State.DEFINE),
+    "undefine": (frozenset({State.DEFINE}), None),
+}
+
+#: States in which an instance holds its FDU's RAM/disk on its node.
+HOLDING = frozenset({State.CONFIGURE, State.RUN})
+
+CRASH_CODE = -9
+SPAWN_FAILED_CODE = 127
+
+
+class FogsimError(Exception):
+    """Base of fogsim's typed errors."""
+
+
+class NotFound(FogsimError):
+    """Unknown (or vanished) node, FDU or instance."""
+
+
+class InvalidDescriptor(FogsimError):
+    """The FDU descriptor is rejected (fog05 model or fogsim checks)."""
+
+
+class Incompatible(FogsimError):
+    """The node cannot host the FDU (cpu architecture)."""
+
+
+class InUse(FogsimError):
+    """The FDU still has instances and cannot be offloaded."""
+
+    def __init__(self, message: str, instances: list[str]) -> None:
+        super().__init__(message)
+        self.instances = instances
+
+
+class IllegalTransition(FogsimError):
+    """The requested action is not legal in the instance's current state."""
+
+    def __init__(self, iid: str, current: str, requested: str) -> None:
+        super().__init__(f"cannot {requested} instance {iid} in state {current}")
+        self.iid = iid
+        self.current = current
+        self.requested = requested
+
+
+@dataclass
+class _Node:
+    spec: NodeSpec
+    up: bool = True
+    instances: dict[str, None] = field(default_factory=dict)  # ordered set
+
+
+@dataclass
+class _Instance:
+    uuid: str
+    fdu_id: str
+    node: str
+    descriptor: dict[str, Any]
+    status: State = State.DEFINE
+    error_code: int = 0
+    error_msg: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    pid: int | None = None
+    proc_key: str | None = None
+    exit_code: int | None = None
+    cwd: Path | None = None
+    log_path: Path | None = None
+
+    @property
+    def hypervisor(self) -> str:
+        return str(self.descriptor.get("hypervisor", ""))
+
+    def requirement(self, key: str) -> float:
+        reqs = self.descriptor.get("computation_requirements") or {}
+        value = reqs.get(key) or 0
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return 0.0
+
+
+def fdu_uuid_for(descriptor_id: str) -> str:
+    """fog05's uuid for a descriptor without one: uuid5 of its ``id``."""
+    return str(uuid.uuid5(FDU_NAMESPACE, descriptor_id))
+
+
+def normalize_arch(arch: str) -> str:
+    a = arch.strip().lower()
+    return _ARCH_ALIASES.get(a, a)
+
+
+def parse_env(env: Mapping[str, Any] | str | None) -> dict[str, str]:
+    """Accept a dict or fog05's ``"A=1,B=2"`` string form."""
+    if env is None:
+        return {}
+    if isinstance(env, str):
+        out: dict[str, str] = {}
+        for item in env.split(","):
+            if not item.strip():
+                continue
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"bad env entry {item!r} (want KEY=VALUE)")
+            out[key.strip()] = value
+        return out
+    if isinstance(env, Mapping):
+        return {str(k): "" if v is None else str(v) for k, v in env.items()}
+    raise ValueError("env must be an object or a 'A=1,B=2' string")
+
+
+class Engine:
+    """The simulated fog. Thread-safe; every public method takes the lock."""
+
+    def __init__(
+        self,
+        nodes: Iterable[NodeSpec],
+        *,
+        no_processes: bool = False,
+        stop_grace: float = 5.0,
+        workdir: str | Path | None = None,
+        poll_interval: float = 0.1,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._nodes: dict[str, _Node] = {}
+        self._by_name: dict[str, str] = {}
+        for spec in nodes:
+            if spec.uuid in self._nodes or spec.name in self._by_name:
+                raise ValueError(f"duplicate node {spec.name}")
+            self._nodes[spec.uuid] = _Node(spec)
+            self._by_name[spec.name] = spec.uuid
+        self._fdus: dict[str, dict[str, Any]] = {}
+        self._instances: dict[str, _Instance] = {}
+        self.no_processes = no_processes
+        self.stop_grace = stop_grace
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="fogsim-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.supervisor = Supervisor(on_exit=self._on_exit, poll_interval=poll_interval)
+        self._closed = False
+        self._generation = itertools.count(1)
+
+    # ------------------------------------------------------------------ nodes
+    def _node(self, ref: str, *, include_down: bool = False) -> _Node:
+        uid = ref if ref in self._nodes else self._by_name.get(ref)
+        node = self._nodes.get(uid) if uid else None
+        if node is None or (not node.up and not include_down):
+            raise NotFound(f"node {ref} not found")
+        return node
+
+    def node_list(self) -> list[str]:
+        """Uuids of the nodes that are up (fog05 ``node.list()``)."""
+        with self._lock:
+            return [uid for uid, n in self._nodes.items() if n.up]
+
+    def node_info(self, node: str) -> dict[str, Any]:
+        """fog05 ``node.info()`` plus ``labels``."""
+        with self._lock:
+            return self._node(node).spec.info()
+
+    def node_status(self, node: str) -> dict[str, Any]:
+        """fog05 ``node.status()``; free RAM/disk after CONFIGURE/RUN instances."""
+        with self._lock:
+            n = self._node(node)
+            ram = disk = 0.0
+            for iid in n.instances:
+                inst = self._instances[iid]
+                if inst.status in HOLDING:
+                    ram += inst.requirement("ram_size_mb")
+                    disk += inst.requirement("storage_size_gb")
+            spec = n.spec
+            return {
+                "uuid": spec.uuid,
+                "ram": {"total": float(spec.ram_mb), "free": max(0.0, spec.ram_mb - ram)},
+                "disk": [
+                    {
+                        "mount_point": "/",
+                        "dimension": float(spec.disk_gb),
+                        "free": max(0.0, spec.disk_gb - disk),
+                    }
+                ],
+                "neighbors": [],
+                "overcommitted": ram > spec.ram_mb or disk > spec.disk_gb,
+            }
+
+    def node_down(self, node: str) -> dict[str, Any]:
+        """Kill the node's processes and drop its instances (a dead agent)."""
+        with self._lock:
+            n = self._node(node, include_down=True)
+            removed = list(n.instances)
+            for iid in removed:
+                self._kill(self._instances[iid])
+                self._drop(iid)
+            n.up = False
+            return {"node": n.spec.uuid, "name": n.spec.name, "up": False,
+                    "removed_instances": removed}
+
+    def node_up(self, node: str) -> dict[str, Any]:
+        """Bring a node back, empty."""
+        with self._lock:
+            n = self._node(node, include_down=True)
+            n.up = True
+            return {"node": n.spec.uuid, "name": n.spec.name, "up": True,
+                    "removed_instances": []}
+
+    # ---------------------------------------------------------------- catalog
+    def _fdu(self, ref: str) -> dict[str, Any]:
+        fdu = self._fdus.get(ref)
+        if fdu is None:
+            alt = fdu_uuid_for(ref)
+            fdu = self._fdus.get(alt)
+        if fdu is None:
+            raise NotFound(f"FDU {ref} not found")
+        return fdu
+
+    def onboard(self, descriptor: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and store a descriptor; idempotent per ``id``."""
+        if not isinstance(descriptor, Mapping):
+            raise InvalidDescriptor("invalid FDU descriptor: must be a JSON object")
+        desc = copy.deepcopy(dict(descriptor))
+        try:
+            validate_fdu(copy.deepcopy(desc))
+        except DescriptorError as exc:
+            raise InvalidDescriptor(f"invalid FDU descriptor: {exc}") from exc
+        if not isinstance(desc.get("id"), str):
+            raise InvalidDescriptor("invalid FDU descriptor: id must be a string")
+        raw_uuid = desc.get("uuid")
+        if raw_uuid:
+            try:
+                desc["uuid"] = str(uuid.UUID(str(raw_uuid)))
+            except ValueError as exc:
+                raise InvalidDescriptor(f"invalid FDU descriptor: bad uuid {raw_uuid!r}") from exc
+        else:
+            desc["uuid"] = fdu_uuid_for(desc["id"])
+        command = desc.get("command")
+        if desc.get("hypervisor") == "BARE" and isinstance(command, Mapping):
+            binary = command.get("binary")
+            if binary is not None and not str(binary).startswith("/"):
+                raise InvalidDescriptor(
+                    f"invalid FDU descriptor: command.binary must be an absolute path, "
+                    f"got {binary!r}"
+                )
+        with self._lock:
+            self._fdus[desc["uuid"]] = desc
+            return copy.deepcopy(desc)
+
+    def offload(self, fdu: str) -> str:
+        """Remove an FDU from the catalog; refused while it has instances."""
+        with self._lock:
+            desc = self._fdu(fdu)
+            uid = desc["uuid"]
+            users = [i.uuid for i in self._instances.values() if i.fdu_id == uid]
+            if users:
+                raise InUse(f"FDU {uid} has instances", users)
+            del self._fdus[uid]
+            return str(uid)
+
+    def fdu_info(self, fdu: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._fdu(fdu))
+
+    def list_fdus(self) -> list[str]:
+        with self._lock:
+            return list(self._fdus)
+
+    def instances_of(self, fdu: str) -> dict[str, list[str]]:
+        """fog05 ``instance_list(fduid)``: ``{node_uuid: [iid, ...]}``."""
+        with self._lock:
+            uid = self._fdu(fdu)["uuid"]
+            out: dict[str, list[str]] = {}
+            for inst in self._instances.values():
+                if inst.fdu_id == uid:
+                    out.setdefault(inst.node, []).append(inst.uuid)
+            return out
+
+    # -------------------------------------------------------------- instances
+    def _inst(self, iid: str) -> _Instance:
+        inst = self._instances.get(iid)
+        if inst is None:
+            raise NotFound(f"instance {iid} not found")
+        return inst
+
+    def _check(self, inst: _Instance, action: str) -> State | None:
+        sources, target = TRANSITIONS[action]
+        if inst.status not in sources:
+            raise IllegalTransition(inst.uuid, inst.status.value, action)
+        return target
+
+    def _record(self, inst: _Instance, status: str | None = None) -> dict[str, Any]:
+        simulated = self.no_processes or inst.hypervisor != "BARE"
+        node = self._nodes[inst.node].spec
+        return {
+            "uuid": inst.uuid,
+            "fdu_id": inst.fdu_id,
+            "node": inst.node,
+            "status": status or inst.status.value,
+            "error_code": inst.error_code,
+            "error_msg": inst.error_msg,
+            "hypervisor": inst.hypervisor,
+            "hypervisor_info": {
+                "pid": inst.pid,
+                "pgid": inst.pid,
+                "cwd": str(inst.cwd) if inst.cwd else None,
+                "log": str(inst.log_path) if inst.log_path else None,
+                "exit_code": inst.exit_code,
+                "simulated": simulated,
+            },
+            "env": dict(inst.env),
+            "node_ip": node.ip,
+        }
+
+    def define(self, fdu: str, node: str) -> dict[str, Any]:
+        """Create an instance in DEFINE. Capacity is not checked (as fog05 0.2)."""
+        with self._lock:
+            desc = self._fdu(fdu)
+            n = self._node(node)
+            want = str((desc.get("computation_requirements") or {}).get("cpu_arch", ""))
+            if want and normalize_arch(want) != normalize_arch(n.spec.arch):
+                raise Incompatible(
+                    f"node {n.spec.name} ({n.spec.arch}) cannot run FDU {desc['uuid']} "
+                    f"requiring {want}"
+                )
+            iid = str(uuid.uuid4())
+            inst = _Instance(uuid=iid, fdu_id=desc["uuid"], node=n.spec.uuid,
+                             descriptor=copy.deepcopy(desc))
+            self._instances[iid] = inst
+            n.instances[iid] = None
+            return self._record(inst)
+
+    def configure(self, iid: str) -> dict[str, Any]:
+        with self._lock:
+            inst = self._inst(iid)
+            self._check(inst, "configure")
+            inst.status = State.CONFIGURE
+            return self._record(inst)
+
+    def start(self, iid: str, env: Mapping[str, Any] | str | None = None) -> dict[str, Any]:
+        """CONFIGURE -> RUN; BARE FDUs really start (spawn failure -> ERROR 127)."""
+        try:
+            start_env = parse_env(env)
+        except ValueError as exc:
+            raise InvalidDescriptor(str(exc)) from exc
+        with self._lock:
+            inst = self._inst(iid)
+            self._check(inst, "start")
+            inst.env = start_env
+            inst.error_code, inst.error_msg, inst.exit_code = 0, "", None
+            if inst.hypervisor == "BARE" and not self.no_processes:
+                self._spawn(inst)
+            else:
+                inst.status = State.RUN
+            return self._record(inst)
+
+    def _spawn(self, inst: _Instance) -> None:
+        node = self._nodes[inst.node].spec
+        inst.cwd = self.workdir / inst.uuid
+        inst.log_path = inst.cwd / "fdu.log"
+        inst.cwd.mkdir(parents=True, exist_ok=True)
+        command = inst.descriptor.get("command") or {}
+        binary = command.get("binary") if isinstance(command, Mapping) else None
+        args = (command.get("args") or []) if isinstance(command, Mapping) else []
+        env = dict(os.environ)
+        env.update(inst.env)
+        env.update({
+            "FOS_NODE_ID": node.uuid,
+            "FOS_NODE_NAME": node.name,
+            "FOS_NODE_IP": node.ip,
+            "FOS_INSTANCE_ID": inst.uuid,
+            "FOS_FDU_ID": inst.fdu_id,
+        })
+        if not binary:
+            self._fail(inst, SPAWN_FAILED_CODE, "BARE FDU has no command.binary")
+            return
+        key = f"{inst.uuid}#{next(self._generation)}"
+        try:
+            inst.pid = self.supervisor.spawn(
+                key, [str(binary), *[str(a) for a in args]], env, inst.cwd, inst.log_path
+            )
+        except SpawnError as exc:
+            self._fail(inst, SPAWN_FAILED_CODE, f"cannot start {binary}: {exc}")
+            return
+        inst.proc_key = key
+        inst.status = State.RUN
+
+    def _kill(self, inst: _Instance, *, graceful: bool = False) -> None:
+        """Signal the instance's process group (if any) and forget it."""
+        if inst.proc_key is not None:
+            if graceful:
+                self.supervisor.stop(inst.proc_key, self.stop_grace)
+            else:
+                self.supervisor.kill(inst.proc_key)
+        inst.proc_key = None
+        inst.pid = None
+
+    def _fail(self, inst: _Instance, code: int, msg: str) -> None:
+        inst.status = State.ERROR
+        inst.error_code = code
+        inst.error_msg = msg
+        self._kill(inst)
+
+    def stop(self, iid: str) -> dict[str, Any]:
+        """RUN -> CONFIGURE at once; the process is terminated in the background."""
+        with self._lock:
+            inst = self._inst(iid)
+            self._check(inst, "stop")
+            self._kill(inst, graceful=True)
+            inst.status = State.CONFIGURE
+            return self._record(inst)
+
+    def clean(self, iid: str) -> dict[str, Any]:
+        """CONFIGURE/ERROR -> DEFINE (kills any leftover process)."""
+        with self._lock:
+            inst = self._inst(iid)
+            self._check(inst, "clean")
+            self._kill(inst)
+            inst.status = State.DEFINE
+            inst.error_code, inst.error_msg = 0, ""
+            return self._record(inst)
+
+    def undefine(self, iid: str, *, force: bool = False) -> dict[str, Any]:
+        """Remove an instance (from DEFINE, or from any state with ``force``)."""
+        with self._lock:
+            inst = self._inst(iid)
+            if not force:
+                self._check(inst, "undefine")
+            self._kill(inst)
+            record = self._record(inst, status="UNDEFINE")
+            self._drop(iid)
+            return record
+
+    def _drop(self, iid: str) -> None:
+        inst = self._instances.pop(iid)
+        self._nodes[inst.node].instances.pop(iid, None)
+
+    def crash(self, iid: str) -> dict[str, Any]:
+        """Fault injection: SIGKILL the process (if any) and set ERROR."""
+        with self._lock:
+            inst = self._inst(iid)
+            self._fail(inst, CRASH_CODE, "crashed by fault injection")
+            return self._record(inst)
+
+    def instance_info(self, iid: str) -> dict[str, Any]:
+        with self._lock:
+            return self._record(self._inst(iid))
+
+    def instance_log(self, iid: str, tail: int | None = None) -> str:
+        """The instance's stdout+stderr ('' when it never ran a process)."""
+        with self._lock:
+            path = self._inst(iid).log_path
+        if path is None or not path.exists():
+            return ""
+        with open(path, "rb") as fh:
+            if tail is not None and tail >= 0:
+                size = path.stat().st_size
+                fh.seek(max(0, size - tail))
+            return fh.read().decode("utf-8", errors="replace")
+
+    def instances(self) -> list[dict[str, Any]]:
+        """All instance records (on up nodes)."""
+        with self._lock:
+            return [self._record(i) for i in self._instances.values()]
+
+    def _on_exit(self, key: str, pid: int, returncode: int, expected: bool) -> None:
+        """Supervisor callback (reaper thread): a process ended."""
+        with self._lock:
+            inst = self._instances.get(key.partition("#")[0])
+            if inst is None or inst.proc_key != key:
+                return  # stopped/crashed/replaced already: nothing to report
+            inst.proc_key = None
+            inst.pid = None
+            inst.exit_code = returncode
+            if expected or inst.status != State.RUN:
+                return
+            if returncode < 0:
+                msg = f"process killed by signal {-returncode}"
+            else:
+                msg = f"process exited with code {returncode}"
+            self._fail(inst, returncode, msg)
+            inst.exit_code = returncode
+
+    # ------------------------------------------------------------------ misc
+    def state(self) -> dict[str, Any]:
+        """Everything, JSON-able (``/sim/state``)."""
+        with self._lock:
+            return {
+                "nodes": [
+                    {
+                        "uuid": n.spec.uuid,
+                        "name": n.spec.name,
+                        "ip": n.spec.ip,
+                        "up": n.up,
+                        "labels": dict(n.spec.labels),
+                        "instances": list(n.instances),
+                    }
+                    for n in self._nodes.values()
+                ],
+                "fdus": [copy.deepcopy(d) for d in self._fdus.values()],
+                "instances": [self._record(i) for i in self._instances.values()],
+                "options": {
+                    "no_processes": self.no_processes,
+                    "stop_grace": self.stop_grace,
+                    "workdir": str(self.workdir),
+                },
+            }
+
+    def close(self, grace: float | None = None) -> None:
+        """Kill every process this engine started; remove its own workdir."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.supervisor.shutdown(self.stop_grace if grace is None else grace)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
