@@ -38,7 +38,7 @@ FDU_NAMESPACE = uuid.UUID("6ba7b842-9dad-11d1-80b4-00c04fd430c8")
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv7l": "arm"}
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     """The fog05 instance states fogsim reports (no transient ones)."""
 
     DEFINE = "DEFINE"
@@ -268,6 +268,13 @@ class Engine:
 
     def onboard(self, descriptor: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and store a descriptor; idempotent per ``id``."""
+        desc = self.validate_descriptor(descriptor)
+        with self._lock:
+            self._fdus[desc["uuid"]] = desc
+            return copy.deepcopy(desc)
+
+    def validate_descriptor(self, descriptor: Mapping[str, Any]) -> dict[str, Any]:
+        """The descriptor as it would be stored (with uuid), or InvalidDescriptor."""
         if not isinstance(descriptor, Mapping):
             raise InvalidDescriptor("invalid FDU descriptor: must be a JSON object")
         desc = copy.deepcopy(dict(descriptor))
@@ -293,9 +300,7 @@ class Engine:
                     f"invalid FDU descriptor: command.binary must be an absolute path, "
                     f"got {binary!r}"
                 )
-        with self._lock:
-            self._fdus[desc["uuid"]] = desc
-            return copy.deepcopy(desc)
+        return desc
 
     def offload(self, fdu: str) -> str:
         """Remove an FDU from the catalog; refused while it has instances."""

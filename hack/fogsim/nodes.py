@@ -160,8 +160,9 @@ def parse_nodes(data: Any) -> list[NodeSpec]:
             labels={str(k): str(v) for k, v in labels.items()},
         )
         for key, value in (("name", spec.name), ("uuid", spec.uuid), ("ip", spec.ip)):
-            if f"{key}:{value}" in seen:
-                raise NodesFileError(f"{where}: duplicate {key} {value} (also {seen[f'{key}:{value}']})")
+            other = seen.get(f"{key}:{value}")
+            if other is not None:
+                raise NodesFileError(f"{where}: duplicate {key} {value} (also {other!r})")
             seen[f"{key}:{value}"] = name
         specs.append(spec)
     return specs

@@ -117,7 +117,7 @@ class Supervisor:
                     cwd=cwd,
                     env=dict(env),
                     start_new_session=True,
-                    preexec_fn=_make_preexec(os.getpid()),  # noqa: PLW1509
+                    preexec_fn=_make_preexec(os.getpid()),
                     close_fds=True,
                 )
         except (OSError, subprocess.SubprocessError, ValueError) as exc:

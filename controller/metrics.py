@@ -1,0 +1,520 @@
+"""Prometheus metrics of the fogstrat controller (design §5).
+
+One :class:`Metrics` object owns its own :class:`~prometheus_client.CollectorRegistry`, so
+tests and several controllers in one process never clash over the global registry. The
+registry also carries the process and platform collectors (``process_*``,
+``python_info``) that the dashboard's controller row uses.
+
+Label values always come from fixed vocabularies: anything outside them is recorded as
+``other`` (never error text, never free-form strings that would explode cardinality).
+Names of user objects (namespace, strategy, architecture, probe) are the only open label
+values, and the series of a deleted strategy are removed with :meth:`Metrics.forget`.
+
+Metrics named by design §5:
+
+- ``fogstrat_failovers_total{namespace,strategy,from,to,reason}``
+- ``fogstrat_failbacks_total{namespace,strategy,from,to,reason}``
+- ``fogstrat_transition_duration_seconds{kind}`` histogram (``failover`` / ``failback``)
+- ``fogstrat_active_architecture{namespace,strategy,architecture,role}``
+- ``fogstrat_strategy_phase{namespace,strategy,phase}``
+- ``fogstrat_health_checks_total{namespace,strategy,architecture,result}``
+- ``fogstrat_qos_value{namespace,strategy,architecture,probe}``
+- ``fogstrat_reconcile_total{kind,result}``, ``fogstrat_reconcile_duration_seconds{kind}``
+- ``fogstrat_workqueue_depth``, ``fogstrat_workqueue_retries_total``
+- ``fogstrat_leader``, ``fogstrat_etcd_last_seen_timestamp_seconds``
+
+Additions (not in §5; the dashboard and alert rules use them):
+
+- ``fogstrat_consecutive_failures{namespace,strategy,architecture}`` gauge
+- ``fogstrat_last_transition_timestamp_seconds{namespace,strategy}`` gauge (unix time)
+- ``fogstrat_qos_threshold{namespace,strategy,architecture,probe,bound=min|max}`` gauge
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "HEALTH_RESULTS",
+    "METRIC_NAMES",
+    "OTHER",
+    "PHASES",
+    "QOS_BOUNDS",
+    "RECONCILE_KINDS",
+    "RECONCILE_RESULTS",
+    "ROLES",
+    "TRANSITION_KINDS",
+    "TRANSITION_REASONS",
+    "Metrics",
+    "normalize",
+]
+
+OTHER = "other"
+
+#: ActiveStrategy status phases (design §3).
+PHASES: tuple[str, ...] = (
+    "Pending",
+    "Deploying",
+    "Serving",
+    "FailingOver",
+    "FailingBack",
+    "Degraded",
+    "Paused",
+    "Invalid",
+    "Terminating",
+)
+#: Why a failover/failback happened. CamelCase spellings (``HealthCheckFailed``) are
+#: accepted and converted to these snake_case values.
+TRANSITION_REASONS: tuple[str, ...] = (
+    "health_check_failed",  # the active architecture's probes crossed failureThreshold
+    "qos_violation",  # a qos probe out of its min/max
+    "instance_failed",  # a fog05 instance went to ERROR or vanished
+    "node_unreachable",  # the node hosting an entity is down
+    "deploy_failed",  # the active/target architecture could not be deployed or served
+    "manual",  # spec.pin / `fogstrat switch`
+    "main_recovered",  # automatic failback: main healthy for the stabilization window
+    OTHER,
+)
+TRANSITION_KINDS: tuple[str, ...] = ("failover", "failback")
+HEALTH_RESULTS: tuple[str, ...] = ("success", "failure", "unknown")
+RECONCILE_RESULTS: tuple[str, ...] = ("success", "error", "requeue")
+#: Document kinds a reconcile is about (the ``kind`` field; plural names are accepted).
+RECONCILE_KINDS: tuple[str, ...] = (
+    "Environment",
+    "Architecture",
+    "ArchitectureData",
+    "Strategy",
+    "ActiveStrategy",
+    OTHER,
+)
+ROLES: tuple[str, ...] = ("main", "replacement")
+QOS_BOUNDS: tuple[str, ...] = ("min", "max")
+
+_PLURAL_TO_KIND = {
+    "environments": "Environment",
+    "architectures": "Architecture",
+    "architecturedata": "ArchitectureData",
+    "strategies": "Strategy",
+    "activestrategies": "ActiveStrategy",
+}
+
+#: Transition durations run from seconds (a warm replacement) to many minutes.
+TRANSITION_BUCKETS: tuple[float, ...] = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    45,
+    60,
+    90,
+    120,
+    180,
+    300,
+    600,
+    900,
+    1800,
+)
+#: controller-runtime style: 5 ms to 60 s.
+RECONCILE_BUCKETS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+)
+
+#: Every fogstrat metric name this module exposes (as written in PromQL; histograms also
+#: expose ``_bucket``, ``_sum`` and ``_count`` series).
+METRIC_NAMES: tuple[str, ...] = (
+    "fogstrat_failovers_total",
+    "fogstrat_failbacks_total",
+    "fogstrat_transition_duration_seconds",
+    "fogstrat_active_architecture",
+    "fogstrat_strategy_phase",
+    "fogstrat_health_checks_total",
+    "fogstrat_qos_value",
+    "fogstrat_reconcile_total",
+    "fogstrat_reconcile_duration_seconds",
+    "fogstrat_workqueue_depth",
+    "fogstrat_workqueue_retries_total",
+    "fogstrat_leader",
+    "fogstrat_etcd_last_seen_timestamp_seconds",
+    "fogstrat_consecutive_failures",
+    "fogstrat_last_transition_timestamp_seconds",
+    "fogstrat_qos_threshold",
+)
+
+_CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def normalize(value: str, allowed: Iterable[str]) -> str:
+    """Return ``value`` if it is in ``allowed`` (exact, or after CamelCase→snake_case /
+    case folding), else ``"other"``."""
+    allowed_t = tuple(allowed)
+    if value in allowed_t:
+        return value
+    folded = {a.lower().replace("_", ""): a for a in allowed_t}
+    key = _CAMEL_RE.sub("_", value).lower().replace("_", "").replace("-", "")
+    return folded.get(key, OTHER)
+
+
+def _kind(kind: str) -> str:
+    return _PLURAL_TO_KIND.get(kind.lower(), normalize(kind, RECONCILE_KINDS))
+
+
+def _role(role: str) -> str:
+    r = role.lower()
+    return r if r in ROLES else OTHER
+
+
+class Metrics:
+    """The controller's metrics, in a registry of their own.
+
+    All methods are thread safe (prometheus-client metrics are; the per-strategy
+    bookkeeping used by :meth:`forget` has its own lock).
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        process_collectors: bool = True,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        if process_collectors:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        r = self.registry
+        transition_labels = ("namespace", "strategy", "from", "to", "reason")
+        self.failovers = Counter(
+            "fogstrat_failovers_total",
+            "Failovers from the serving architecture to a replacement.",
+            transition_labels,
+            registry=r,
+        )
+        self.failbacks = Counter(
+            "fogstrat_failbacks_total",
+            "Failbacks from a replacement to the main architecture.",
+            transition_labels,
+            registry=r,
+        )
+        self.transition_duration = Histogram(
+            "fogstrat_transition_duration_seconds",
+            "Time from detection to the new architecture serving.",
+            ("kind",),
+            buckets=TRANSITION_BUCKETS,
+            registry=r,
+        )
+        self.active_architecture = Gauge(
+            "fogstrat_active_architecture",
+            "1 for the architecture serving an ActiveStrategy, 0 for its other architectures.",
+            ("namespace", "strategy", "architecture", "role"),
+            registry=r,
+        )
+        self.strategy_phase = Gauge(
+            "fogstrat_strategy_phase",
+            "1 for the ActiveStrategy's current phase, 0 for the other phases.",
+            ("namespace", "strategy", "phase"),
+            registry=r,
+        )
+        self.health_checks = Counter(
+            "fogstrat_health_checks_total",
+            "Health evaluations of an architecture by outcome.",
+            ("namespace", "strategy", "architecture", "result"),
+            registry=r,
+        )
+        self.qos_value = Gauge(
+            "fogstrat_qos_value",
+            "Last value measured by a qos probe.",
+            ("namespace", "strategy", "architecture", "probe"),
+            registry=r,
+        )
+        self.qos_threshold = Gauge(
+            "fogstrat_qos_threshold",
+            "Bound a qos probe is compared with (addition to design §5).",
+            ("namespace", "strategy", "architecture", "probe", "bound"),
+            registry=r,
+        )
+        self.consecutive_failures = Gauge(
+            "fogstrat_consecutive_failures",
+            "Consecutive failed health evaluations of an architecture (addition to design §5).",
+            ("namespace", "strategy", "architecture"),
+            registry=r,
+        )
+        self.last_transition = Gauge(
+            "fogstrat_last_transition_timestamp_seconds",
+            "Unix time of the ActiveStrategy's last failover/failback (addition to design §5).",
+            ("namespace", "strategy"),
+            registry=r,
+        )
+        self.reconciles = Counter(
+            "fogstrat_reconcile",
+            "Reconciles by document kind and result.",
+            ("kind", "result"),
+            registry=r,
+        )
+        self.reconcile_duration = Histogram(
+            "fogstrat_reconcile_duration_seconds",
+            "Time spent in one reconcile.",
+            ("kind",),
+            buckets=RECONCILE_BUCKETS,
+            registry=r,
+        )
+        self.workqueue_depth = Gauge(
+            "fogstrat_workqueue_depth", "Keys waiting in the work queue.", registry=r
+        )
+        self.workqueue_retries = Counter(
+            "fogstrat_workqueue_retries",
+            "Keys put back in the work queue with backoff.",
+            registry=r,
+        )
+        self.leader = Gauge(
+            "fogstrat_leader", "1 while this replica holds the leader key.", registry=r
+        )
+        self.etcd_last_seen = Gauge(
+            "fogstrat_etcd_last_seen_timestamp_seconds",
+            "Unix time of the last successful etcd response.",
+            registry=r,
+        )
+        self._lock = threading.Lock()
+        # (namespace, strategy) -> {gauge/counter -> set of label tuples}
+        self._series: dict[tuple[str, str], dict[str, set[tuple[str, ...]]]] = {}
+        # Initialise the label-less and fixed-vocabulary children so queries work at once.
+        for k in TRANSITION_KINDS:
+            self.transition_duration.labels(kind=k)
+        for kind in RECONCILE_KINDS[:-1]:
+            self.reconcile_duration.labels(kind=kind)
+            for result in RECONCILE_RESULTS:
+                self.reconciles.labels(kind=kind, result=result)
+        self.leader.set(0)
+
+    # --- bookkeeping ------------------------------------------------------------------
+
+    def _track(self, family: str, ns: str, strategy: str, labels: tuple[str, ...]) -> None:
+        with self._lock:
+            self._series.setdefault((ns, strategy), {}).setdefault(family, set()).add(labels)
+
+    def _family(self, family: str) -> Counter | Gauge:
+        families: dict[str, Counter | Gauge] = {
+            "failovers": self.failovers,
+            "failbacks": self.failbacks,
+            "active_architecture": self.active_architecture,
+            "strategy_phase": self.strategy_phase,
+            "health_checks": self.health_checks,
+            "qos_value": self.qos_value,
+            "qos_threshold": self.qos_threshold,
+            "consecutive_failures": self.consecutive_failures,
+            "last_transition": self.last_transition,
+        }
+        return families[family]
+
+    # --- strategy-level ---------------------------------------------------------------
+
+    def _transition(
+        self,
+        counter: Counter,
+        family: str,
+        kind: str,
+        ns: str,
+        strategy: str,
+        frm: str,
+        to: str,
+        reason: str,
+        duration: float | None,
+        when: float | None,
+    ) -> None:
+        labels = (ns, strategy, frm, to, normalize(reason, TRANSITION_REASONS))
+        counter.labels(*labels).inc()
+        self._track(family, ns, strategy, labels)
+        if duration is not None and duration >= 0:
+            self.transition_duration.labels(kind=kind).observe(duration)
+        self.last_transition.labels(ns, strategy).set(time.time() if when is None else when)
+        self._track("last_transition", ns, strategy, (ns, strategy))
+
+    def record_failover(
+        self,
+        ns: str,
+        strategy: str,
+        frm: str,
+        to: str,
+        reason: str,
+        duration: float | None = None,
+        *,
+        when: float | None = None,
+    ) -> None:
+        """Count a failover ``frm`` → ``to``; ``duration`` is detection → serving (s)."""
+        self._transition(
+            self.failovers, "failovers", "failover", ns, strategy, frm, to, reason, duration, when
+        )
+
+    def record_failback(
+        self,
+        ns: str,
+        strategy: str,
+        frm: str,
+        to: str,
+        reason: str,
+        duration: float | None = None,
+        *,
+        when: float | None = None,
+    ) -> None:
+        """Count a failback ``frm`` → ``to`` (the main architecture)."""
+        self._transition(
+            self.failbacks, "failbacks", "failback", ns, strategy, frm, to, reason, duration, when
+        )
+
+    def set_last_transition(self, ns: str, strategy: str, when: float) -> None:
+        """Restore the last transition time (from etcd status) after a restart."""
+        self.last_transition.labels(ns, strategy).set(when)
+        self._track("last_transition", ns, strategy, (ns, strategy))
+
+    def set_phase(self, ns: str, strategy: str, phase: str) -> None:
+        """Set the phase gauge: 1 for ``phase``, 0 for every other phase."""
+        current = normalize(phase, PHASES)
+        for p in (*PHASES, OTHER) if current == OTHER else PHASES:
+            self.strategy_phase.labels(ns, strategy, p).set(1 if p == current else 0)
+            self._track("strategy_phase", ns, strategy, (ns, strategy, p))
+
+    def set_active_architecture(
+        self,
+        ns: str,
+        strategy: str,
+        architecture: str | None,
+        role: str = "main",
+        architectures: Mapping[str, str] | None = None,
+    ) -> None:
+        """Mark ``architecture`` (with ``role`` main/replacement) as the serving one.
+
+        ``architectures`` (name → role) lists all architectures of the strategy so that
+        each gets a 0 series; architectures marked earlier drop to 0. ``None`` as
+        architecture means nothing is serving (all 0).
+        """
+        known: dict[tuple[str, str], None] = {}
+        with self._lock:
+            prev = self._series.get((ns, strategy), {}).get("active_architecture", set())
+            for labels in prev:
+                known[(labels[2], labels[3])] = None
+        for name, r in (architectures or {}).items():
+            known[(name, _role(r))] = None
+        if architecture is not None:
+            known[(architecture, _role(role))] = None
+        for name, r in known:
+            active = architecture is not None and name == architecture and r == _role(role)
+            self.active_architecture.labels(ns, strategy, name, r).set(1 if active else 0)
+            self._track("active_architecture", ns, strategy, (ns, strategy, name, r))
+
+    def record_health_check(self, ns: str, strategy: str, architecture: str, result: str) -> None:
+        """Count one health evaluation: ``success``, ``failure`` or ``unknown``."""
+        labels = (ns, strategy, architecture, normalize(result, HEALTH_RESULTS))
+        self.health_checks.labels(*labels).inc()
+        self._track("health_checks", ns, strategy, labels)
+
+    def set_consecutive_failures(
+        self, ns: str, strategy: str, architecture: str, count: int
+    ) -> None:
+        self.consecutive_failures.labels(ns, strategy, architecture).set(count)
+        self._track("consecutive_failures", ns, strategy, (ns, strategy, architecture))
+
+    def set_qos(
+        self,
+        ns: str,
+        strategy: str,
+        architecture: str,
+        probe: str,
+        value: float,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> None:
+        """Record a qos probe's last value, and its thresholds when given."""
+        labels = (ns, strategy, architecture, probe)
+        self.qos_value.labels(*labels).set(value)
+        self._track("qos_value", ns, strategy, labels)
+        self.set_qos_threshold(ns, strategy, architecture, probe, minimum=minimum, maximum=maximum)
+
+    def set_qos_threshold(
+        self,
+        ns: str,
+        strategy: str,
+        architecture: str,
+        probe: str,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> None:
+        for bound, v in (("min", minimum), ("max", maximum)):
+            if v is None:
+                continue
+            labels = (ns, strategy, architecture, probe, bound)
+            self.qos_threshold.labels(*labels).set(v)
+            self._track("qos_threshold", ns, strategy, labels)
+
+    def clear_qos(self, ns: str, strategy: str, architecture: str, probe: str) -> None:
+        """Drop a qos value that could not be measured (no stale value is shown)."""
+        labels = (ns, strategy, architecture, probe)
+        with contextlib.suppress(KeyError):
+            self.qos_value.remove(*labels)
+
+    def forget(self, ns: str, strategy: str) -> None:
+        """Remove every series of a deleted ActiveStrategy."""
+        with self._lock:
+            families = self._series.pop((ns, strategy), {})
+        for family, label_sets in families.items():
+            metric = self._family(family)
+            for labels in label_sets:
+                with contextlib.suppress(KeyError):
+                    metric.remove(*labels)
+
+    # --- controller-level -------------------------------------------------------------
+
+    def record_reconcile(self, kind: str, result: str, duration: float | None = None) -> None:
+        """Count one reconcile of ``kind`` (``ActiveStrategy`` or plural) by result."""
+        k = _kind(kind)
+        self.reconciles.labels(kind=k, result=normalize(result, RECONCILE_RESULTS)).inc()
+        if duration is not None and duration >= 0:
+            self.reconcile_duration.labels(kind=k).observe(duration)
+
+    def set_workqueue_depth(self, depth: int) -> None:
+        self.workqueue_depth.set(depth)
+
+    def inc_workqueue_retries(self, n: int = 1) -> None:
+        self.workqueue_retries.inc(n)
+
+    def set_leader(self, is_leader: bool) -> None:
+        self.leader.set(1 if is_leader else 0)
+
+    def mark_etcd_seen(self, when: float | None = None) -> None:
+        """Record a successful etcd response (now, or at ``when``)."""
+        self.etcd_last_seen.set(time.time() if when is None else when)
+
+    # --- exposition -------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,179 @@
+"""``fogsim`` command line: run the simulator, or drive a running one by hand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:7070"
+EXAMPLE_NODES = Path(__file__).with_name("nodes.yaml")
+
+DESCRIPTION = """\
+fogsim: a fog05 0.2-compatible local fog. Nodes come from a YAML file, each
+with its own loopback IP (127.0.10.N); BARE FDUs run as real processes bound to
+their node's IP. HTTP API: see hack/fogsim/API.md.
+"""
+
+EPILOG = f"""\
+run it alone:
+  fogsim serve --nodes {EXAMPLE_NODES} --listen 127.0.0.1:7070
+  curl -s localhost:7070/nodes/list
+
+drive faults by hand (against --url, default $FOGSIM_URL or {DEFAULT_URL}):
+  fogsim node down edge-1          # node and its instances vanish, processes killed
+  fogsim node up edge-1            # node is back, empty
+  fogsim instance crash IID        # kill the process, instance -> ERROR
+  fogsim faults --error-rate 0.3 --latency-ms 200   # on fog05 routes only
+  fogsim faults --error-rate 0 --latency-ms 0       # back to normal
+  fogsim state                     # everything, as JSON
+nodes accept a name or a uuid. fogsim keeps no state: a restart is a fresh fog.
+"""
+
+
+def _request(url: str, method: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url.rstrip("/") + path, data=data, method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            msg = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            msg = exc.reason
+        raise SystemExit(f"fogsim: {method} {path}: HTTP {exc.code}: {msg}") from None
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"fogsim: cannot reach {url}: {exc.reason}") from None
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from fogsim.engine import Engine
+    from fogsim.nodes import NodesFileError, load_nodes
+    from fogsim.server import serve
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"fogsim: --listen wants HOST:PORT, got {args.listen!r}")
+    try:
+        nodes = load_nodes(args.nodes)
+    except NodesFileError as exc:
+        raise SystemExit(f"fogsim: {exc}") from None
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s fogsim %(levelname)s %(message)s")
+    engine = Engine(nodes, no_processes=args.no_processes, stop_grace=args.stop_grace,
+                    workdir=args.workdir)
+    logging.getLogger("fogsim").info(
+        "serving %d nodes on http://%s:%s (workdir %s%s)", len(nodes), host, port,
+        engine.workdir, ", no processes" if args.no_processes else "",
+    )
+    serve(engine, host, int(port))
+    return 0
+
+
+def _quote(ref: str) -> str:
+    return urllib.parse.quote(ref, safe="")
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    _print(_request(args.url, "POST", f"/sim/nodes/{_quote(args.node)}/{args.action}"))
+    return 0
+
+
+def _cmd_instance(args: argparse.Namespace) -> int:
+    _print(_request(args.url, "POST", f"/sim/instances/{_quote(args.iid)}/crash"))
+    return 0
+
+
+def _cmd_faults(args: argparse.Namespace) -> int:
+    body: dict[str, float] = {}
+    if args.error_rate is not None:
+        body["error_rate"] = args.error_rate
+    if args.latency_ms is not None:
+        body["latency_ms"] = args.latency_ms
+    if body:
+        _print(_request(args.url, "PUT", "/sim/faults", body))
+    else:
+        _print(_request(args.url, "GET", "/sim/faults"))
+    return 0
+
+
+def _cmd_state(args: argparse.Namespace) -> int:
+    _print(_request(args.url, "GET", "/sim/state"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fogsim", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    url_parent = argparse.ArgumentParser(add_help=False)
+    url_parent.add_argument(
+        "--url", default=os.environ.get("FOGSIM_URL", DEFAULT_URL),
+        help=f"running fogsim (default $FOGSIM_URL or {DEFAULT_URL})",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the simulator until SIGTERM/SIGINT")
+    p.add_argument("--nodes", default=str(EXAMPLE_NODES), help="nodes YAML file")
+    p.add_argument("--listen", default="127.0.0.1:7070", help="HOST:PORT")
+    p.add_argument("--no-processes", action="store_true",
+                   help="simulate BARE instances without starting processes (benchmarks)")
+    p.add_argument("--stop-grace", type=float, default=5.0,
+                   help="seconds between SIGTERM and SIGKILL on stop (default 5)")
+    p.add_argument("--workdir", default=None,
+                   help="where instance dirs and logs go (default: a temp dir, removed on exit)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("node", help="node fault injection")
+    nsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("down", "kill the node: processes die, node and instances vanish"),
+                         ("up", "bring the node back, empty")):
+        q = nsub.add_parser(action, help=text, parents=[url_parent])
+        q.add_argument("node", metavar="NODE", help="node name or uuid")
+        q.set_defaults(func=_cmd_node)
+
+    p = sub.add_parser("instance", help="instance fault injection")
+    isub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = isub.add_parser("crash", help="kill the instance's process; instance -> ERROR",
+                        parents=[url_parent])
+    q.add_argument("iid", metavar="IID", help="instance uuid")
+    q.set_defaults(func=_cmd_instance)
+
+    p = sub.add_parser("faults", help="show or set API faults (fog05 routes only)",
+                       parents=[url_parent])
+    p.add_argument("--error-rate", type=float, default=None,
+                   help="probability [0..1] of HTTP 503 {\"error\": \"injected fault\"}")
+    p.add_argument("--latency-ms", type=float, default=None, help="added delay per request")
+    p.set_defaults(func=_cmd_faults)
+
+    p = sub.add_parser("state", help="print nodes, FDUs, instances and faults as JSON",
+                       parents=[url_parent])
+    p.set_defaults(func=_cmd_state)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
