@@ -1,0 +1,144 @@
+"""Probe I/O: HTTP, TCP, QoS over HTTP JSON or Prometheus, fog05 instance state.
+
+Each function returns ``(outcome, message, value)`` and never raises. The rules that
+make outcomes comparable across kinds: connection refused or reset = *failure* (the
+endpoint is dead); timeout = *unknown* (we could not tell). A Prometheus query that
+cannot be run is always *unknown*: the metrics backend is not the service.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+import requests
+
+from controller.api.models import HttpCheck, PrometheusQuery, QosCheck
+from controller.arch.probes import (
+    Outcome,
+    Unmeasurable,
+    compare,
+    evaluate_state,
+    evaluate_status,
+    extract_field,
+    prometheus_value,
+)
+from controller.fog.client import FogClient, FogError, NotFound
+
+Verdict = tuple[Outcome, str, float | None]
+
+_REFUSED = (errno.ECONNREFUSED, errno.ECONNRESET)
+
+
+def _short(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _refused(exc: BaseException) -> bool:
+    cur: BaseException | None = exc
+    seen = 0
+    while cur is not None and seen < 10:
+        if isinstance(cur, ConnectionRefusedError | ConnectionResetError):
+            return True
+        if isinstance(cur, OSError) and cur.errno in _REFUSED:
+            return True
+        text = str(cur)
+        if "Connection refused" in text or "Connection reset" in text:
+            return True
+        nxt = cur.__cause__ or cur.__context__
+        if nxt is None and cur.args and isinstance(cur.args[0], BaseException):
+            nxt = cur.args[0]
+        cur = nxt
+        seen += 1
+    return False
+
+
+def url_for(host: str, check: HttpCheck) -> str:
+    path = check.path if check.path.startswith("/") else "/" + check.path
+    return f"{check.scheme}://{host}:{check.port}{path}"
+
+
+def _http_get(url: str, timeout: float) -> requests.Response | Verdict:
+    try:
+        return requests.get(url, timeout=(timeout, timeout), allow_redirects=False)
+    except requests.Timeout:
+        return Outcome.UNKNOWN, f"GET {url}: timed out after {timeout:g}s", None
+    except requests.ConnectionError as exc:
+        if _refused(exc):
+            return Outcome.FAILURE, f"GET {url}: connection refused", None
+        return Outcome.UNKNOWN, f"GET {url}: {_short(exc)}", None
+    except requests.RequestException as exc:
+        return Outcome.UNKNOWN, f"GET {url}: {_short(exc)}", None
+
+
+def http_check(host: str, check: HttpCheck, timeout: float) -> Verdict:
+    got = _http_get(url_for(host, check), timeout)
+    if isinstance(got, tuple):
+        return got
+    outcome, msg = evaluate_status(got.status_code, check.expected_status)
+    return outcome, msg, float(got.status_code)
+
+
+def tcp_check(host: str, port: int, timeout: float) -> Verdict:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return Outcome.SUCCESS, f"tcp {host}:{port} open", None
+    except TimeoutError:
+        return Outcome.UNKNOWN, f"tcp {host}:{port}: timed out after {timeout:g}s", None
+    except OSError as exc:
+        if _refused(exc):
+            return Outcome.FAILURE, f"tcp {host}:{port}: connection refused", None
+        return Outcome.UNKNOWN, f"tcp {host}:{port}: {_short(exc)}", None
+
+
+def qos_http_check(host: str, qos: QosCheck, timeout: float) -> Verdict:
+    assert qos.http is not None and qos.field is not None
+    url = url_for(host, qos.http)
+    got = _http_get(url, timeout)
+    if isinstance(got, tuple):
+        return got
+    if got.status_code != qos.http.expected_status:
+        return Outcome.FAILURE, f"GET {url}: HTTP {got.status_code}", None
+    try:
+        body: Any = got.json()
+        value = extract_field(body, qos.field)
+    except ValueError:
+        return Outcome.UNKNOWN, f"GET {url}: answer is not JSON", None
+    except Unmeasurable as exc:
+        return Outcome.UNKNOWN, f"{qos.field}: {exc}", None
+    outcome, msg = compare(value, qos.min, qos.max)
+    return outcome, f"{qos.field} {msg}", value
+
+
+def qos_prometheus_check(query: PrometheusQuery, qos: QosCheck, timeout: float) -> Verdict:
+    url = query.url.rstrip("/") + "/api/v1/query"
+    try:
+        resp = requests.get(url, params={"query": query.query}, timeout=(timeout, timeout))
+        answer = resp.json()
+    except requests.Timeout:
+        return Outcome.UNKNOWN, f"prometheus: timed out after {timeout:g}s", None
+    except (requests.RequestException, ValueError) as exc:
+        return Outcome.UNKNOWN, f"prometheus: {_short(exc)}", None
+    try:
+        value = prometheus_value(answer)
+    except Unmeasurable as exc:
+        return Outcome.UNKNOWN, f"prometheus: {exc}", None
+    outcome, msg = compare(value, qos.min, qos.max)
+    return outcome, msg, value
+
+
+def state_check(fog: FogClient, instance_id: str | None, expected: str, timeout: float) -> Verdict:
+    if instance_id is None:
+        return Outcome.FAILURE, "no instance", None
+    try:
+        info = fog.instance_info(instance_id, timeout=timeout)
+    except NotFound:
+        return Outcome.FAILURE, f"instance {instance_id} is gone", None
+    except FogError as exc:
+        return Outcome.UNKNOWN, f"instance {instance_id}: {_short(exc)}", None
+    outcome, msg = evaluate_state(info.state.value, expected)
+    if info.error_msg and outcome is Outcome.FAILURE:
+        msg += f" ({info.error_msg})"
+    return outcome, msg, None

@@ -1,0 +1,1 @@
+"""The imperative shell: informers, work queue, leader election, reconcilers, main loop."""

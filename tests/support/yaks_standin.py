@@ -1,0 +1,336 @@
+"""An in-process stand-in for fog05 0.2's YAKS connection, backed by fogsim's engine.
+
+The REAL ``fog05.FIMAPI`` / ``fog05_sdk.yaks_connector`` code runs unchanged on top of
+it: only ``yaks.Yaks.login`` is replaced (see :func:`install`), so the key layout,
+selectors, eval paths and JSON records are exactly the ones fog05 0.2.1 uses:
+
+* ``/agfos/<sys>/tenants/<ten>/nodes/<nid>/{info,status}`` node info/status,
+* ``/agfos/.../catalog/fdu/<fid>/info`` the FDU catalog,
+* ``/agfos/.../nodes/<nid>/fdu/<fid>/instances/<iid>/info`` instance records (the FDU
+  descriptor fields plus ``uuid``, ``fdu_id``, ``status``, ``error_*``, ``hypervisor_info``),
+* evals ``/agfos/.../nodes/<nid>/agent/exec/{onboard_fdu,define_fdu}?(k=v)`` and
+  ``/agfos/.../nodes/*/fdu/*/instances/<iid>/{start?(env=..),log}``,
+* desired writes ``/dgfos/.../nodes/<nid>/fdu/<fid>/instances/<iid>/info`` (status
+  CONFIGURE/RUN/STOP/CLEAN/UNDEFINE) and removal of ``/dgfos/.../catalog/fdu/<fid>/info``.
+
+The "agent" applies desired writes asynchronously on its own long-lived thread (fogsim
+spawns BARE processes on the calling thread; fog05 agents are asynchronous too). Like a
+real fog05 agent, a desired state that is illegal from the current one is ignored (the
+record simply never changes: the hazard the fog05 driver must survive with deadlines);
+ignored requests are kept in :attr:`YaksStandin.ignored` for tests.
+
+``/agfos`` records are a live projection of the engine, so node down/up or crashes done
+on the engine show up immediately, as they would after an agent's next update.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import re
+import threading
+from typing import Any
+
+from fogsim import engine as fs
+
+GLOBAL_ACTUAL = "/agfos"
+GLOBAL_DESIRED = "/dgfos"
+
+_RECORD_KEYS = (
+    "image",
+    "command",
+    "storage",
+    "computation_requirements",
+    "geographical_requirements",
+    "energy_requirements",
+    "hypervisor",
+    "migration_kind",
+    "configuration",
+    "interfaces",
+    "io_ports",
+    "connection_points",
+    "depends_on",
+)
+
+
+class _Value:
+    """Duck type of ``yaks.Value`` (fog05 only calls ``get_value()``)."""
+
+    def __init__(self, value: str) -> None:
+        self._v = value
+
+    def get_value(self) -> str:
+        return self._v
+
+
+class _Entry:
+    """Duck type of ``yaks.Entry``."""
+
+    def __init__(self, path: str, value: str) -> None:
+        self.path = path
+        self.value = _Value(value)
+
+    def get_path(self) -> str:
+        return self.path
+
+    def get_value(self) -> _Value:
+        return self.value
+
+
+def _glob_to_re(selector: str) -> re.Pattern[str]:
+    out = []
+    for tok in re.split(r"(\*\*|\*)", selector):
+        if tok == "**":
+            out.append(".*")
+        elif tok == "*":
+            out.append("[^/]*")
+        else:
+            out.append(re.escape(tok))
+    return re.compile("^" + "".join(out) + "$")
+
+
+def _parse_query(query: str) -> dict[str, str]:
+    """``(k=v)`` as written by fog05's ``dict2args``; fog05 only ever sends one key
+    (a JSON value may itself contain ``;``/``=``, so do not split further)."""
+    q = query.strip()
+    if q.startswith("(") and q.endswith(")"):
+        q = q[1:-1]
+    if not q:
+        return {}
+    key, _, value = q.partition("=")
+    return {key: value}
+
+
+def _value_str(value: Any) -> str:
+    inner = value.get_value() if hasattr(value, "get_value") else value
+    return inner if isinstance(inner, str) else json.dumps(inner)
+
+
+class YaksStandin:
+    """The whole fog as fog05's FIMAPI sees it through YAKS."""
+
+    def __init__(self, engine: fs.Engine, *, sysid: str = "0", tenantid: str = "0") -> None:
+        self.engine = engine
+        self.sysid = sysid
+        self.tenantid = tenantid
+        self._agent = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="fog05-standin-agent"
+        )
+        self._store: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._subs = itertools.count(1)
+        self.ignored: list[tuple[str, str, str]] = []  # (instance, requested, reason)
+        self.hang_evals = False  # tests: make every eval block like a dead agent
+        self.logins: list[str] = []
+
+    # --- yaks.Yaks.login replacement -----------------------------------------------------
+
+    def login(self, locator: str, properties: Any = None) -> _Client:
+        self.logins.append(locator)
+        return _Client(self)
+
+    def close(self) -> None:
+        self._agent.shutdown(wait=True, cancel_futures=True)
+
+    # --- projection ------------------------------------------------------------------------
+
+    def _base(self, prefix: str) -> str:
+        return f"{prefix}/{self.sysid}/tenants/{self.tenantid}"
+
+    def _fog05_record(self, rec: dict[str, Any]) -> dict[str, Any]:
+        try:
+            desc = self.engine.fdu_info(rec["fdu_id"])
+        except fs.NotFound:
+            desc = {}
+        out: dict[str, Any] = {k: desc.get(k) for k in _RECORD_KEYS}
+        out.update(
+            uuid=rec["uuid"],
+            fdu_id=rec["fdu_id"],
+            status=rec["status"],
+            error_code=rec.get("error_code"),
+            error_msg=rec.get("error_msg"),
+            migration_properties=None,
+            hypervisor_info=rec.get("hypervisor_info") or {},
+        )
+        return out
+
+    def _actual(self) -> dict[str, str]:
+        base = self._base(GLOBAL_ACTUAL)
+        kv: dict[str, str] = {}
+        for nid in self.engine.node_list():
+            kv[f"{base}/nodes/{nid}/info"] = json.dumps(self.engine.node_info(nid))
+            kv[f"{base}/nodes/{nid}/status"] = json.dumps(self.engine.node_status(nid))
+        for fid in self.engine.list_fdus():
+            kv[f"{base}/catalog/fdu/{fid}/info"] = json.dumps(self.engine.fdu_info(fid))
+        for rec in self.engine.instances():
+            path = f"{base}/nodes/{rec['node']}/fdu/{rec['fdu_id']}/instances/{rec['uuid']}/info"
+            kv[path] = json.dumps(self._fog05_record(rec))
+        return kv
+
+    # --- workspace operations ---------------------------------------------------------------
+
+    def get(self, selector: str) -> list[_Entry]:
+        path, _, query = selector.partition("?")
+        segs = path.split("/")
+        act = self._base(GLOBAL_ACTUAL).split("/")
+        if segs[: len(act)] == act and len(segs) > len(act):
+            rest = segs[len(act) :]
+            # nodes/<nid>/agent/exec/<fname>
+            if len(rest) == 5 and rest[0] == "nodes" and rest[2:4] == ["agent", "exec"]:
+                return self._eval(path, lambda: self._agent_exec(rest[1], rest[4], query))
+            # nodes/*/fdu/*/instances/<iid>/<op>
+            if len(rest) == 7 and rest[0] == "nodes" and rest[2] == "fdu" and rest[6] != "info":
+                return self._eval(path, lambda: self._instance_exec(rest[5], rest[6], query))
+        pattern = _glob_to_re(path)
+        with self._lock:
+            kv = dict(self._store)
+        if path.startswith(GLOBAL_ACTUAL + "/"):
+            kv.update(self._actual())
+        return [_Entry(k, v) for k, v in sorted(kv.items()) if pattern.match(k)]
+
+    def put(self, path: str, value: Any) -> bool:
+        text = _value_str(value)
+        segs = path.split("/")
+        des = self._base(GLOBAL_DESIRED).split("/")
+        rest = segs[len(des) :]
+        if (
+            segs[: len(des)] == des
+            and len(rest) == 7
+            and rest[0] == "nodes"
+            and rest[2] == "fdu"
+            and rest[4] == "instances"
+            and rest[6] == "info"
+        ):
+            record = json.loads(text)
+            self._agent.submit(self._apply_desired, rest[5], str(record.get("status")), record)
+            return True
+        with self._lock:
+            self._store[path] = text
+        return True
+
+    def remove(self, path: str) -> bool:
+        segs = path.split("/")
+        des = self._base(GLOBAL_DESIRED).split("/")
+        rest = segs[len(des) :]
+        if segs[: len(des)] == des and len(rest) == 4 and rest[:2] == ["catalog", "fdu"]:
+            self._agent.submit(self._offload, rest[2])
+            return True
+        with self._lock:
+            self._store.pop(path, None)
+        return True
+
+    def subscribe(self, selector: str, listener: Any) -> int:
+        return next(self._subs)
+
+    # --- the agent ---------------------------------------------------------------------------
+
+    def _eval(self, path: str, fn: Any) -> list[_Entry]:
+        if self.hang_evals:
+            threading.Event().wait()  # a dead agent: the get never returns
+        result = self._agent.submit(fn).result()
+        if result is None:  # no eval registered there (node down): yaks answers nothing
+            return []
+        return [_Entry(path, json.dumps(result))]
+
+    def _agent_exec(self, nid: str, fname: str, query: str) -> dict[str, Any] | None:
+        if nid not in self.engine.node_list():
+            return None
+        params = _parse_query(query)
+        try:
+            if fname == "onboard_fdu":
+                desc = json.loads(params.get("descriptor", "{}"))
+                return {"result": self.engine.onboard(desc)}
+            if fname == "define_fdu":
+                rec = self.engine.define(params.get("fdu_id", ""), nid)
+                return {"result": self._fog05_record(rec)}
+        except fs.FogsimError as exc:
+            return {"result": None, "error": 22, "error_msg": str(exc)}
+        return {"result": None, "error": 38, "error_msg": f"function {fname} not implemented"}
+
+    def _instance_exec(self, iid: str, op: str, query: str) -> dict[str, Any] | None:
+        try:
+            if op == "start":
+                env = _parse_query(query).get("env", "")
+                self.engine.start(iid, env)
+                return {"result": iid}
+            if op == "log":
+                return {"result": self.engine.instance_log(iid)}
+        except fs.NotFound:
+            return None
+        except fs.FogsimError as exc:
+            return {"error": str(exc)}
+        return {"error": f"{op} not implemented"}
+
+    def _apply_desired(self, iid: str, status: str, record: dict[str, Any]) -> None:
+        actions = {
+            "CONFIGURE": self.engine.configure,
+            "STOP": self.engine.stop,
+            "CLEAN": self.engine.clean,
+            "UNDEFINE": self.engine.undefine,
+        }
+        try:
+            if status == "RUN":
+                self.engine.start(iid, record.get("env"))
+            elif status in actions:
+                actions[status](iid)
+            else:
+                self.ignored.append((iid, status, "unsupported state"))
+        except fs.FogsimError as exc:
+            self.ignored.append((iid, status, str(exc)))
+
+    def _offload(self, fid: str) -> None:
+        try:
+            self.engine.offload(fid)
+        except fs.FogsimError as exc:
+            self.ignored.append((fid, "offload", str(exc)))
+
+
+class _Workspace:
+    def __init__(self, standin: YaksStandin) -> None:
+        self._s = standin
+
+    def get(self, selector: str, encoding: Any = None, fallback: Any = None) -> list[_Entry]:
+        return self._s.get(selector)
+
+    def put(self, path: str, value: Any) -> bool:
+        return self._s.put(path, value)
+
+    def update(self, path: str, value: Any) -> bool:
+        return self._s.put(path, value)
+
+    def remove(self, path: str) -> bool:
+        return self._s.remove(path)
+
+    def subscribe(self, selector: str, listener: Any) -> int:
+        return self._s.subscribe(selector, listener)
+
+    def unsubscribe(self, subid: Any) -> bool:
+        return True
+
+    def register_eval(self, path: str, callback: Any) -> bool:
+        return True
+
+    def unregister_eval(self, path: str) -> bool:
+        return True
+
+
+class _Client:
+    def __init__(self, standin: YaksStandin) -> None:
+        self._s = standin
+
+    def workspace(self, path: str, executor: Any = None) -> _Workspace:
+        return _Workspace(self._s)
+
+    def admin(self) -> object:
+        return object()
+
+    def logout(self) -> None:
+        return None
+
+
+def install(monkeypatch: Any, standin: YaksStandin) -> None:
+    """Route fog05's ``Yaks.login`` (the class fog05_sdk imported from yaks) to ``standin``."""
+    import yaks
+
+    monkeypatch.setattr(yaks.Yaks, "login", staticmethod(standin.login))
