@@ -468,6 +468,7 @@ class EtcdWatch(Watch):
 
     def close(self) -> None:
         self._stop.set()
+        self._finished = True
         with self._lock:
             call = self._call
         if call is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ except ModuleNotFoundError:  # pytest puts tests/integration on sys.path, not th
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from controller.store import Store, connect
-from tests.support.etcd import EtcdServer
+from tests.support.etcd import EtcdServer, assert_no_store_threads
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +48,3 @@ def store(etcd: EtcdServer) -> Iterator[Store]:
         s.close()
         assert_no_store_threads()
 
-
-def assert_no_store_threads() -> None:
-    left = [t.name for t in threading.enumerate()
-            if t.name.startswith(("etcd-watch", "lease-keepalive"))]
-    assert not left, f"store threads left running: {left}"

@@ -20,8 +20,8 @@ from controller.store import (
     keys,
 )
 from controller.store.base import Watch
-from tests.integration.conftest import assert_no_store_threads
-from tests.support.etcd import EtcdServer, free_port
+from controller.store.etcd import EtcdLeadership
+from tests.support.etcd import EtcdServer, assert_no_store_threads, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -284,7 +284,8 @@ def test_refresh_keeps_leadership_and_fencing(store: Store, etcd: EtcdServer,
     # Someone revokes our lease behind our back: the keep-alive notices, writes are refused.
     fresh = store.campaign(lk, "controller-b", ttl=2)
     assert fresh is None
-    etcd.etcdctl("lease", "revoke", f"{lead.lease_id:x}")  # type: ignore[attr-defined]
+    assert isinstance(lead, EtcdLeadership)
+    etcd.etcdctl("lease", "revoke", f"{lead.lease_id:x}")
     assert lost.wait(3), "keep-alive did not report the lost lease"
     assert not lead.is_valid
     with pytest.raises(NotLeader):

@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -192,6 +193,13 @@ class EtcdServer:
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
+
+
+def assert_no_store_threads() -> None:
+    """Fail if a store watch or lease keep-alive thread outlived its store."""
+    left = [t.name for t in threading.enumerate()
+            if t.name.startswith(("etcd-watch", "lease-keepalive"))]
+    assert not left, f"store threads left running: {left}"
 
 
 @atexit.register

@@ -1,0 +1,221 @@
+"""A list-then-watch cache of every document and status under the prefix.
+
+One watch on ``<prefix>/`` feeds an in-memory cache (specs and status, with their mod
+revisions), so reconciles read from memory instead of etcd. The watch resumes by itself
+after a disconnect; when the history it needs was compacted, or etcd was unreachable for
+long enough that the watch gave up, the informer re-lists and reports every difference as
+an event, so consumers never miss a change. ``synced`` is False until the first list
+completes and whenever etcd is unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from controller.api.kinds import Kind, by_plural
+from controller.store import Compacted, Store, StoreError, WatchEvent
+from controller.store.keys import STATUS
+
+_log = logging.getLogger(__name__)
+
+Family = Literal["spec", "status"]
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """Which object an event or a work item is about."""
+
+    kind: Kind
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.singular}/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class CachedValue:
+    value: bytes
+    mod_revision: int
+
+
+@dataclass(frozen=True)
+class Change:
+    """A spec or status appeared, changed or disappeared (``value`` None)."""
+
+    family: Family
+    key: ObjectKey
+    value: CachedValue | None
+
+
+def parse(prefix: str, key: str) -> tuple[Family, ObjectKey] | None:
+    """Map an etcd key to (family, object); None for keys that are not documents."""
+    root = prefix.rstrip("/") + "/"
+    if not key.startswith(root):
+        return None
+    parts = key[len(root):].split("/")
+    family: Family = "spec"
+    if parts and parts[0] == STATUS:
+        family, parts = "status", parts[1:]
+    if len(parts) != 3 or not all(parts):
+        return None
+    try:
+        kind = by_plural(parts[0])
+    except ValueError:
+        return None
+    return family, ObjectKey(kind, parts[1], parts[2])
+
+
+class Informer:
+    def __init__(self, store: Store, prefix: str, on_change: Callable[[Change], None], *,
+                 retry_cap: float = 10.0) -> None:
+        self._store = store
+        self._prefix = prefix
+        self._watch_prefix = prefix.rstrip("/") + "/"
+        self._on_change = on_change
+        self._retry_cap = retry_cap
+        self._lock = threading.Lock()
+        self._specs: dict[ObjectKey, CachedValue] = {}
+        self._status: dict[ObjectKey, CachedValue] = {}
+        self._synced = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.revision = 0
+        self.last_error: str | None = None
+
+    # --- reading the cache -------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        return self._synced.wait(timeout)
+
+    def spec(self, key: ObjectKey) -> CachedValue | None:
+        with self._lock:
+            return self._specs.get(key)
+
+    def status(self, key: ObjectKey) -> CachedValue | None:
+        with self._lock:
+            return self._status.get(key)
+
+    def keys(self, kind: Kind | None = None, family: Family = "spec") -> list[ObjectKey]:
+        with self._lock:
+            source = self._specs if family == "spec" else self._status
+            return [k for k in source if kind is None or k.kind == kind]
+
+    def note_status_written(self, key: ObjectKey, value: bytes | None, revision: int) -> None:
+        """Record our own status write at once, so the next reconcile's CAS is not stale."""
+        with self._lock:
+            current = self._status.get(key)
+            if current is not None and current.mod_revision > revision:
+                return
+            if value is None:
+                self._status.pop(key, None)
+            else:
+                self._status[key] = CachedValue(value, revision)
+
+    # --- running -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="informer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                revision = self._relist()
+                delay = 0.1
+                self._watch_from(revision + 1)
+            except StoreError as exc:
+                self._synced.clear()
+                self.last_error = str(exc)
+                _log.warning("etcd watch interrupted, retrying in %.1fs: %s", delay, exc)
+                self._stop.wait(delay)
+                delay = min(self._retry_cap, delay * 2)
+
+    def _relist(self) -> int:
+        records, revision = self._store.list(self._watch_prefix)
+        specs: dict[ObjectKey, CachedValue] = {}
+        status: dict[ObjectKey, CachedValue] = {}
+        for rec in records:
+            parsed = parse(self._prefix, rec.key)
+            if parsed is None:
+                continue
+            family, key = parsed
+            (specs if family == "spec" else status)[key] = CachedValue(rec.value, rec.mod_revision)
+        changes: list[Change] = []
+        with self._lock:
+            families: tuple[tuple[Family, dict[ObjectKey, CachedValue],
+                                  dict[ObjectKey, CachedValue]], ...] = (
+                ("spec", self._specs, specs), ("status", self._status, status))
+            for family, old, new in families:
+                for key in old.keys() | new.keys():
+                    if old.get(key) != new.get(key):
+                        changes.append(Change(family, key, new.get(key)))
+            self._specs, self._status = specs, status
+            self.revision = revision
+        self.last_error = None
+        self._synced.set()
+        for change in changes:
+            self._emit(change)
+        return revision
+
+    def _watch_from(self, start: int) -> None:
+        watch = self._store.watch(self._watch_prefix, start)
+        try:
+            while not self._stop.is_set():
+                try:
+                    event = watch.get(timeout=0.5)
+                except Compacted as exc:
+                    _log.info("watch history compacted (%s); re-listing", exc)
+                    return
+                if event is None:
+                    if watch.closed:
+                        return
+                    if not watch.connected:
+                        self._synced.clear()
+                    continue
+                self._synced.set()
+                self._apply(event)
+        finally:
+            watch.close()
+
+    def _apply(self, event: WatchEvent) -> None:
+        parsed = parse(self._prefix, event.key)
+        with self._lock:
+            self.revision = max(self.revision, event.mod_revision)
+        if parsed is None:
+            return
+        family, key = parsed
+        value = None if event.type == "DELETE" else CachedValue(event.value, event.mod_revision)
+        with self._lock:
+            table = self._specs if family == "spec" else self._status
+            current = table.get(key)
+            if (current is not None and value is not None
+                    and current.mod_revision >= value.mod_revision):
+                return  # already known (our own write, noted early)
+            if value is None:
+                if current is not None and current.mod_revision > event.mod_revision:
+                    return
+                table.pop(key, None)
+            else:
+                table[key] = value
+        self._emit(Change(family, key, value))
+
+    def _emit(self, change: Change) -> None:
+        try:
+            self._on_change(change)
+        except Exception:  # a broken handler must not stop the watch
+            _log.exception("change handler failed for %s", change.key)
