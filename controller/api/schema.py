@@ -49,8 +49,7 @@ PATTERN_HINTS: Mapping[str, str] = {
     "letter or digit",
     "^/": "must be an absolute path starting with '/'",
     "^https?://": "must be an http:// or https:// URL",
-    r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$": "must be a dotted field path such as "
-    "metrics.accuracy",
+    r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$": "must be a dotted field path such as metrics.accuracy",
 }
 
 _PRESERVE = "x-kubernetes-preserve-unknown-fields"
@@ -278,13 +277,15 @@ def _render(error: jsonschema.ValidationError) -> list[Problem]:
     path = list(error.absolute_path)
     here = format_path(path)
     keyword = error.validator
-    value = error.validator_value
+    value: Any = error.validator_value
     instance = error.instance
     schema = error.schema if isinstance(error.schema, Mapping) else {}
 
     if keyword == "required" and isinstance(instance, Mapping):
         return [
-            Problem(format_path([*path, name]), "required") for name in value if name not in instance
+            Problem(format_path([*path, name]), "required")
+            for name in value
+            if name not in instance
         ]
     if keyword == "additionalProperties" and isinstance(instance, Mapping):
         known = list(schema.get("properties", {}))

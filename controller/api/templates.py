@@ -82,7 +82,9 @@ def has_references(template: str) -> bool:
     return "{{" in template
 
 
-def iter_strings(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+def iter_strings(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Every string leaf of a nested mapping/list value with its path (keys excluded)."""
     if isinstance(value, str):
         yield path, value

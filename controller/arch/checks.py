@@ -18,6 +18,7 @@ from controller.api.models import HttpCheck, PrometheusQuery, QosCheck
 from controller.arch.probes import (
     Outcome,
     Unmeasurable,
+    Verdict,
     compare,
     evaluate_state,
     evaluate_status,
@@ -25,8 +26,6 @@ from controller.arch.probes import (
     prometheus_value,
 )
 from controller.fog.client import FogClient, FogError, NotFound
-
-Verdict = tuple[Outcome, str, float | None]
 
 _REFUSED = (errno.ECONNREFUSED, errno.ECONNRESET)
 

@@ -15,11 +15,18 @@ from typing import Any
 from controller.api.models import ArchitectureDataSpec, Entity, EnvironmentSpec
 from controller.arch.errors import BindingError, SpecError
 from controller.arch.record import ArchitectureRecord, ReplicaRecord
-from controller.arch.templating import Path, references
+from controller.arch.templating import (
+    DATA_FIELDS,
+    ENTITY_ATTRIBUTES,
+    ENVIRONMENT_SECTIONS,
+    SELF_ATTRIBUTES,
+    Path,
+    references,
+    template_strings,
+)
 
-ENTITY_FACTS = ("ip", "ips", "node", "nodes", "nodeName", "id", "ids", "replicas")
-SELF_FACTS = ("entity", "replica", "replicas", "ip", "node", "nodeName")
-DATA_KEYS = {"deployPath": "deploy_path", "servePath": "serve_path", "dataId": "data_id"}
+_DATA_ATTRS = {"deployPath": "deploy_path", "servePath": "serve_path", "dataId": "data_id"}
+DATA_KEYS = {key: _DATA_ATTRS[key] for key in DATA_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -40,17 +47,16 @@ def _lookup(root: Mapping[str, Any], path: Sequence[str]) -> bool:
     return True
 
 
-def _check_ref(path: Path, inputs: Inputs) -> str | None:
+def _check_ref(path: Path, inputs: Inputs, entity: str) -> str | None:
     """A reason the reference cannot resolve, or None."""
     dotted = ".".join(path)
     root = path[0]
     if root == "entities":
-        if len(path) != 3 or path[2] not in ENTITY_FACTS:
-            return f"{dotted}: use entities.<name>.<{'|'.join(ENTITY_FACTS)}>"
-        return None
-    if root == "self":
-        if len(path) != 2 or path[1] not in SELF_FACTS:
-            return f"{dotted}: use self.<{'|'.join(SELF_FACTS)}>"
+        if len(path) != 3 or path[2] not in ENTITY_ATTRIBUTES:
+            return f"{dotted}: use entities.<name>.<{'|'.join(ENTITY_ATTRIBUTES)}>"
+        if path[1] == entity and path[2] not in SELF_ATTRIBUTES:
+            allowed = "|".join(sorted(SELF_ATTRIBUTES))
+            return f"{dotted}: an entity can only read its own <{allowed}>"
         return None
     if root == "params":
         if len(path) != 2 or path[1] not in inputs.params:
@@ -65,7 +71,7 @@ def _check_ref(path: Path, inputs: Inputs) -> str | None:
             return f"{dotted}: ArchitectureData {inputs.data.data_id!r} has no {path[1]}"
         return None
     if root == "environment":
-        if len(path) < 3 or path[1] not in ("info", "directives"):
+        if len(path) < 3 or path[1] not in ENVIRONMENT_SECTIONS:
             return f"{dotted}: use environment.info.<key> or environment.directives.<key>"
         env = inputs.environment
         source: Mapping[str, Any] = {}
@@ -74,51 +80,54 @@ def _check_ref(path: Path, inputs: Inputs) -> str | None:
         if not _lookup(source, path[2:]):
             return f"{dotted}: the Environment has no {path[1]}.{'.'.join(path[2:])}"
         return None
-    return f"{dotted}: unknown reference (entities, self, params, data, environment)"
+    return f"{dotted}: unknown reference (entities, params, data, environment)"
 
 
 def check_bindings(entities: Sequence[Entity], inputs: Inputs) -> None:
     """Raise for the first entity with an unresolvable reference, listing all of its problems."""
     for ent in entities:
         problems: list[str] = []
-        for key in sorted(ent.env):
-            for path in references(ent.env[key]):
-                reason = _check_ref(path, inputs)
+        for where, template in template_strings(ent):
+            for path in references(template):
+                reason = _check_ref(path, inputs, ent.name)
                 if reason:
-                    problems.append(f"env {key}: {reason}")
+                    problems.append(f"{where}: {reason}")
         if problems:
-            bad_shape = all("use " in p or "unknown reference" in p for p in problems)
+            bad_shape = all(("use " in p or "unknown" in p or "only read" in p) for p in problems)
             cls = SpecError if bad_shape else BindingError
             raise cls("; ".join(problems), entity=ent.name, operation="bind")
 
 
 def entity_facts(replicas: Sequence[ReplicaRecord]) -> dict[str, str]:
-    """``entities.X.*`` values: the first replica's, plus comma-joined lists of all."""
-    ips = [r.node_ip or "" for r in replicas]
-    nodes = [r.node_id or "" for r in replicas]
-    ids = [r.instance_id or "" for r in replicas]
-    first = replicas[0] if replicas else None
-    return {
-        "ip": ips[0] if ips else "",
-        "ips": ",".join(ips),
-        "node": nodes[0] if nodes else "",
-        "nodes": ",".join(nodes),
-        "nodeName": (first.node_name or "") if first else "",
-        "id": ids[0] if ids else "",
-        "ids": ",".join(ids),
-        "replicas": str(len(replicas)),
-    }
+    """``entities.X.*`` values: singular = the first replica's, plural = all, comma-joined.
+
+    ``node`` is the node uuid (what fog05 calls it by); ``id``/``instance`` the fog05
+    instance id. Facts not known yet (an instance id before define) are absent, so a
+    premature reference fails loudly instead of rendering an empty string.
+    """
+    out: dict[str, str] = {}
+    ips = [r.node_ip for r in replicas]
+    nodes = [r.node_id for r in replicas]
+    ids = [r.instance_id for r in replicas]
+    for single, plural, values in (
+        ("ip", "ips", ips),
+        ("node", "nodes", nodes),
+        ("instance", "instances", ids),
+    ):
+        if values and all(values):
+            out[single] = str(values[0])
+            out[plural] = ",".join(str(v) for v in values)
+    if "instance" in out:
+        out["id"] = out["instance"]
+    return out
 
 
-def build_context(
-    record: ArchitectureRecord,
-    inputs: Inputs,
-    *,
-    entity: Entity,
-    replica: int,
-    me: ReplicaRecord,
-) -> dict[str, Any]:
-    """The render context of one replica of ``entity`` placed as ``me``."""
+def build_context(record: ArchitectureRecord, inputs: Inputs) -> dict[str, Any]:
+    """The render context: facts of every placed entity, parameters, data, environment.
+
+    An entity's own replicas are in the record (placed, not yet started) when it is
+    rendered, which is what makes ``entities.<self>.ip`` work.
+    """
     data: dict[str, str] = {}
     if inputs.data is not None:
         for key, attr in DATA_KEYS.items():
@@ -133,13 +142,5 @@ def build_context(
         "environment": {
             "info": dict(env.info) if env else {},
             "directives": dict(env.directives) if env else {},
-        },
-        "self": {
-            "entity": entity.name,
-            "replica": str(replica),
-            "replicas": str(entity.replicas),
-            "ip": me.node_ip or "",
-            "node": me.node_id or "",
-            "nodeName": me.node_name or "",
         },
     }

@@ -1,4 +1,4 @@
-"""Dependency order of entities: ``env`` template references plus ``dependsOn``.
+"""Dependency order of entities: template references (env and FDU strings) plus ``dependsOn``.
 
 Entities start in *waves*: a wave holds the entities whose dependencies all lie in
 earlier waves, so everything an entity references is running (and ready) before it
@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 
 from controller.api.models import Entity
 from controller.arch.errors import CycleError, SpecError
-from controller.arch.templating import entity_refs
+from controller.arch.templating import entity_refs, template_strings
 
 
 def dependencies(entity: Entity) -> list[str]:
     """Names this entity depends on, in first-mention order, without itself."""
     seen: dict[str, None] = {}
-    for key in sorted(entity.env):
-        for ref in entity_refs(entity.env[key]):
+    for _where, template in template_strings(entity):
+        for ref in entity_refs(template):
             seen.setdefault(ref, None)
     for dep in entity.depends_on:
         seen.setdefault(dep, None)

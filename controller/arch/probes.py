@@ -73,6 +73,10 @@ class HealthReport:
         }
 
 
+Verdict = tuple[Outcome, str, float | None]
+"""What one check returns: outcome, short message, measured value."""
+
+
 class Unmeasurable(Exception):
     """The answer holds no usable value (missing field, no series, not a number)."""
 

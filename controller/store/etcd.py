@@ -30,6 +30,7 @@ import pyetcd
 from pyetcd import etcdrpc
 from pyetcd import exceptions as etcd_exc
 from pyetcd import transactions as txn
+from pyetcd.client import EtcdTokenCallCredentials
 from pyetcd.utils import prefix_range_end
 
 from controller.store.base import (
@@ -200,7 +201,7 @@ class EtcdStore(Store):
         c.metadata = (("token", resp.token),)
         # Call credentials are refused on plaintext channels; the metadata carries the token.
         c.call_credentials = (grpc.metadata_call_credentials(
-            pyetcd.client.EtcdTokenCallCredentials(resp.token)) if self._secure else None)
+            EtcdTokenCallCredentials(resp.token)) if self._secure else None)
 
     def _unavailable(self, reason: str, write: bool) -> StoreUnavailable:
         cls = UnknownOutcome if write else StoreUnavailable
@@ -220,6 +221,8 @@ class EtcdStore(Store):
             return StoreUnavailable(self.endpoints, "connection failed")
         if isinstance(exc, etcd_exc.InternalServerError):
             return self._unavailable(f"internal error: {_details(exc)}", write)
+        if code == grpc.StatusCode.INVALID_ARGUMENT and "user name is empty" in _details(exc):
+            return StoreError("etcd requires authentication: give a user and password")
         if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
                     grpc.StatusCode.INVALID_ARGUMENT) and "auth" in _details(exc).lower():
             return StoreError(f"etcd refused the credentials: {_details(exc)}")
@@ -504,6 +507,11 @@ class EtcdWatch(Watch):
                 if exc.code() in _ENDPOINT_FAILING_CODES:
                     ep.fail()
                     self._ep_index += 1
+                elif exc.code() == grpc.StatusCode.UNAUTHENTICATED and self._store._user:
+                    try:  # the idle token expired: get a new one before resuming
+                        self._store._rpc(self._store._authenticate, retry_auth=False)
+                    except StoreError as auth_exc:
+                        _log.warning("etcd watch cannot re-authenticate: %s", auth_exc)
                 _log.log(logging.INFO if self._created else logging.DEBUG,
                          "etcd watch on %s at %s broke (%s), resuming from revision %d",
                          self._key.decode(errors="replace"), ep.netloc, exc.code().name,
@@ -539,9 +547,15 @@ class EtcdWatch(Watch):
             self._call = call
         for resp in call:
             if resp.compact_revision:
-                self._queue.put(Compacted(int(resp.compact_revision),
-                                          int(resp.header.revision)))
                 call.cancel()
+                compact = int(resp.compact_revision)
+                current = int(resp.header.revision)  # etcd 3.4 leaves it 0 here
+                if not current:
+                    try:
+                        current = self._store.revision()
+                    except StoreError:
+                        current = compact
+                self._queue.put(Compacted(compact, current))
                 return True
             if resp.created:
                 self._connected = self._created = True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -15,12 +17,13 @@ from controller.store import (
     NotLeader,
     Store,
     StoreUnavailable,
+    UnknownOutcome,
     WatchEvent,
     connect,
     keys,
 )
 from controller.store.base import Watch
-from controller.store.etcd import EtcdLeadership
+from controller.store.etcd import EtcdLeadership, EtcdStore
 from tests.support.etcd import EtcdServer, assert_no_store_threads, free_port
 
 pytestmark = pytest.mark.integration
@@ -176,7 +179,9 @@ def test_list_then_watch_delivers_events_in_order(store: Store, prefix: str) -> 
 
 def test_watch_resumes_after_etcd_sigkill(fresh_etcd: EtcdServer, prefix: str) -> None:
     root = keys.root_prefix(prefix)
-    watcher = connect(fresh_etcd.endpoint, timeout=2.0)
+    # A slow first retry makes sure the write below lands while the watch is disconnected,
+    # so only the resume-from-revision replay can deliver it.
+    watcher = EtcdStore(fresh_etcd.endpoint, timeout=2.0, watch_backoff=(4.0, 4.0))
     try:
         _, rev = watcher.list(root)
         w = watcher.watch(root, rev + 1)
@@ -188,12 +193,11 @@ def test_watch_resumes_after_etcd_sigkill(fresh_etcd: EtcdServer, prefix: str) -
         wait_for(lambda: not w.connected, 5, "the watch to notice the crash")
         with pytest.raises(StoreUnavailable):
             watcher.get(root + "a")
-        time.sleep(0.5)  # let the watcher back off a little while etcd is down
 
-        fresh_etcd.start()
-        # Written before the watcher has re-created its watch: only history replay finds it.
+        fresh_etcd.start()  # same ports, same data dir
         fresh_etcd.etcdctl("put", root + "b", "while-disconnected")
-        with connect(fresh_etcd.endpoint) as other:
+        assert not w.connected, "the watch reconnected before the write; test proves nothing"
+        with connect(fresh_etcd.endpoint) as other:  # a second client, after the restart
             other.put(root + "c", b"after")
 
         events = collect(w, 2)
@@ -314,3 +318,45 @@ def test_unreachable_store_is_one_clear_line() -> None:
         assert not w.connected
     assert w.closed or w.get(timeout=0.1) is None
     assert_no_store_threads()
+
+
+def test_a_dead_endpoint_in_the_list_is_skipped(store: Store, etcd: EtcdServer,
+                                                prefix: str) -> None:
+    root = keys.root_prefix(prefix)
+    dead = f"127.0.0.1:{free_port()}"
+    with connect(f"{dead},{etcd.endpoint}", timeout=2.0) as multi:
+        assert multi.list(root) == ([], multi.list(root)[1])
+        for i in range(4):  # reads fail over; whichever endpoint the client starts on
+            assert multi.get(root + "missing") is None, i
+        with multi.watch(root, multi.revision() + 1) as w:
+            store.put(root + "k", b"v")
+            assert [e.value for e in collect(w, 1)] == [b"v"]
+    assert_no_store_threads()
+
+
+def test_a_timed_out_write_is_an_unknown_outcome(fresh_etcd: EtcdServer, prefix: str) -> None:
+    k = keys.spec_key(prefix, "environments", "default", "lab")
+    with connect(fresh_etcd.endpoint, timeout=1.0) as store:
+        rev = store.put(k, b"v1")
+        assert fresh_etcd.pid is not None
+        os.kill(fresh_etcd.pid, signal.SIGSTOP)  # frozen, not dead: the put times out
+        try:
+            with pytest.raises(UnknownOutcome) as exc:
+                store.put(k, b"v2", expect_mod_revision=rev)
+            assert "may have been applied" in str(exc.value)
+            assert isinstance(exc.value, StoreUnavailable)
+        finally:
+            os.kill(fresh_etcd.pid, signal.SIGCONT)
+        # A CAS retry is safe: it either applies once or reports the first attempt landed.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                store.put(k, b"v2", expect_mod_revision=rev)
+                break
+            except Conflict:
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        rec = store.get(k)
+        assert rec is not None and rec.value == b"v2" and rec.version == 2

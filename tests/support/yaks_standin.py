@@ -172,6 +172,7 @@ class YaksStandin:
 
     def get(self, selector: str) -> list[_Entry]:
         path, _, query = selector.partition("?")
+        path = path.rstrip("/")  # fog05 writes ".../start/?(env=...)"
         segs = path.split("/")
         act = self._base(GLOBAL_ACTUAL).split("/")
         if segs[: len(act)] == act and len(segs) > len(act):

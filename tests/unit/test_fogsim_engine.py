@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fogsim.engine import (
     TRANSITIONS,
     Engine,

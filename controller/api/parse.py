@@ -1,0 +1,240 @@
+"""Raw documents to typed models (``controller.api.models``).
+
+:func:`parse_document` validates first, so the builders below may index freely: every
+shape they rely on is guaranteed by the CRD schema (with defaults applied) and by the
+semantic checks in ``controller.api.validation``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from controller.api.kinds import (
+    ACTIVE_STRATEGY,
+    ARCHITECTURE,
+    ARCHITECTURE_DATA,
+    ENVIRONMENT,
+    STRATEGY,
+)
+from controller.api.models import (
+    ActiveStrategySpec,
+    ArchitectureDataSpec,
+    ArchitectureRef,
+    ArchitectureSpec,
+    Document,
+    Entity,
+    EnvironmentSpec,
+    FailbackPolicy,
+    HealthSpec,
+    HttpCheck,
+    ObjectMeta,
+    Parameter,
+    Probe,
+    ProbeKind,
+    PrometheusQuery,
+    QosCheck,
+    Requirements,
+    Spec,
+    StrategyPolicy,
+    StrategySpec,
+    TcpCheck,
+)
+from controller.api.validation import InvalidDocument, check, parse_duration, probe_names
+
+__all__ = ["InvalidDocument", "parse_document", "parse_spec"]
+
+Raw = Mapping[str, Any]
+
+
+def parse_document(raw: Mapping[str, Any]) -> Document:
+    """Validate ``raw`` and build its typed :class:`Document`; raises InvalidDocument.
+
+    ``Document.raw`` is ``raw`` itself (what the user wrote, without defaults), so it
+    can be shown or stored back unchanged.
+    """
+    document = check(raw)
+    meta = document["metadata"]
+    metadata = ObjectMeta(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+    )
+    return Document(
+        kind=document["kind"],
+        metadata=metadata,
+        spec=parse_spec(document["kind"], document["spec"]),
+        raw=raw,
+    )
+
+
+def parse_spec(kind: str, spec: Mapping[str, Any]) -> Spec:
+    """Build the typed spec of ``kind`` from a spec that is valid with defaults applied."""
+    return _BUILDERS[kind](spec)
+
+
+# --- builders ----------------------------------------------------------------------------------
+
+
+def _environment(spec: Raw) -> EnvironmentSpec:
+    return EnvironmentSpec(
+        driver=spec["driver"],
+        locator=spec["locator"],
+        sysid=spec["sysid"],
+        tenantid=spec["tenantid"],
+        info=copy.deepcopy(dict(spec.get("info") or {})),
+        directives=copy.deepcopy(dict(spec.get("directives") or {})),
+        timeout=parse_duration(spec["timeout"]),
+    )
+
+
+def _architecture(spec: Raw) -> ArchitectureSpec:
+    parameters = {
+        name: Parameter(
+            name=name,
+            type=p["type"],
+            default=copy.deepcopy(p.get("default")),
+            required=p["required"],
+            description=p.get("description", ""),
+        )
+        for name, p in (spec.get("parameters") or {}).items()
+    }
+    return ArchitectureSpec(
+        parameters=parameters,
+        entities=tuple(_entity(e) for e in spec.get("entities") or ()),
+        plugin=spec.get("plugin"),
+        health=_health(spec["health"]),
+        description=spec.get("description", ""),
+    )
+
+
+def _entity(raw: Raw) -> Entity:
+    req = raw.get("requirements") or {}
+    fdu = copy.deepcopy(dict(raw["fdu"]))
+    fdu.setdefault("name", raw["name"])
+    return Entity(
+        name=raw["name"],
+        fdu=fdu,
+        phase=raw["phase"],
+        replicas=raw["replicas"],
+        requirements=Requirements(
+            cpu_arch=req.get("cpuArch"),
+            min_cores=req.get("minCores", 0),
+            ram_mb=req.get("ramMB", 0),
+            disk_gb=float(req.get("diskGB", 0.0)),
+            node_selector=dict(req.get("nodeSelector") or {}),
+            anti_affinity=tuple(req.get("antiAffinity") or ()),
+        ),
+        env=dict(raw.get("env") or {}),
+        depends_on=tuple(raw.get("dependsOn") or ()),
+    )
+
+
+def _health(raw: Raw) -> HealthSpec:
+    probes = raw.get("probes") or []
+    return HealthSpec(
+        interval=parse_duration(raw["interval"]),
+        timeout=parse_duration(raw["timeout"]),
+        failure_threshold=raw["failureThreshold"],
+        success_threshold=raw["successThreshold"],
+        probes=tuple(_probe(p, name) for p, name in zip(probes, probe_names(probes), strict=True)),
+    )
+
+
+def _probe(raw: Raw, name: str) -> Probe:
+    kinds: tuple[ProbeKind, ...] = ("state", "http", "tcp", "qos")
+    kind = next(k for k in kinds if k in raw)
+    return Probe(
+        name=name,
+        kind=kind,
+        entity=raw.get("entity"),
+        state=raw.get("state", "RUN"),
+        http=_http(raw["http"]) if "http" in raw else None,
+        tcp=TcpCheck(port=raw["tcp"]["port"]) if "tcp" in raw else None,
+        qos=_qos(raw["qos"]) if "qos" in raw else None,
+    )
+
+
+def _http(raw: Raw) -> HttpCheck:
+    return HttpCheck(
+        port=raw["port"],
+        path=raw["path"],
+        expected_status=raw["expectedStatus"],
+        scheme=raw["scheme"],
+    )
+
+
+def _qos(raw: Raw) -> QosCheck:
+    prometheus = raw.get("prometheus")
+    return QosCheck(
+        http=_http(raw["http"]) if "http" in raw else None,
+        field=raw.get("field"),
+        prometheus=(
+            PrometheusQuery(url=prometheus["url"], query=prometheus["query"])
+            if prometheus is not None
+            else None
+        ),
+        min=_float_or_none(raw.get("min")),
+        max=_float_or_none(raw.get("max")),
+    )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _architecture_data(spec: Raw) -> ArchitectureDataSpec:
+    return ArchitectureDataSpec(
+        architecture=spec["architecture"],
+        data_id=spec["dataId"],
+        deploy_path=spec.get("deployPath"),
+        serve_path=spec.get("servePath"),
+    )
+
+
+def _ref(raw: Raw) -> ArchitectureRef:
+    return ArchitectureRef(
+        architecture=raw["architecture"], config=copy.deepcopy(dict(raw["config"]))
+    )
+
+
+def _strategy(spec: Raw) -> StrategySpec:
+    policy = spec["policy"]
+    failback = policy["failback"]
+    return StrategySpec(
+        main=_ref(spec["main"]),
+        replacements=tuple(_ref(r) for r in spec["replacements"]),
+        policy=StrategyPolicy(
+            failback=FailbackPolicy(
+                mode=failback["mode"],
+                stabilization_window=parse_duration(failback["stabilizationWindow"]),
+                make_before_break=failback["makeBeforeBreak"],
+            ),
+            max_failovers_per_hour=policy["maxFailoversPerHour"],
+            failure_threshold=policy.get("failureThreshold"),
+            deploy_timeout=parse_duration(policy["deployTimeout"]),
+        ),
+    )
+
+
+def _active_strategy(spec: Raw) -> ActiveStrategySpec:
+    return ActiveStrategySpec(
+        strategy=spec["strategy"],
+        environment=spec["environment"],
+        association_args=copy.deepcopy(dict(spec["associationArgs"])),
+        data_id=spec.get("dataId"),
+        serve=spec["serve"],
+        paused=spec["paused"],
+        pin=spec.get("pin"),
+    )
+
+
+_BUILDERS: Mapping[str, Callable[[Raw], Spec]] = {
+    ENVIRONMENT.kind: _environment,
+    ARCHITECTURE.kind: _architecture,
+    ARCHITECTURE_DATA.kind: _architecture_data,
+    STRATEGY.kind: _strategy,
+    ACTIVE_STRATEGY.kind: _active_strategy,
+}

@@ -1,0 +1,42 @@
+"""The FDU descriptor of one entity replica.
+
+The entity's ``fdu`` template with the deterministic ``id``/``uuid`` and a ``name`` set,
+its template strings rendered, and ``computation_requirements`` raised to the entity's
+``requirements`` so the fog reserves what placement counted on.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from controller.api.models import Entity
+from controller.arch.ids import fdu_uuid
+from controller.arch.placement import effective_requirements
+from controller.arch.templating import render_value
+
+
+def build_descriptor(
+    entity: Entity, descriptor_id: str, context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    fdu: dict[str, Any] = copy.deepcopy(dict(entity.fdu))
+    if context is not None:
+        fdu = render_value(fdu, context, entity=entity.name)
+    fdu["id"] = descriptor_id
+    fdu["uuid"] = fdu_uuid(descriptor_id)
+    fdu["name"] = descriptor_id
+    req = effective_requirements(entity)
+    comp = dict(fdu.get("computation_requirements") or {})
+    if req.cpu_arch:
+        comp["cpu_arch"] = req.cpu_arch
+    if req.min_cores:
+        comp["cpu_min_count"] = req.min_cores
+    if req.ram_mb:
+        comp["ram_size_mb"] = float(req.ram_mb)
+    if req.disk_gb:
+        comp["storage_size_gb"] = float(req.disk_gb)
+    fdu["computation_requirements"] = comp
+    fdu.setdefault("hypervisor", "BARE")
+    fdu.setdefault("migration_kind", "COLD")
+    return fdu

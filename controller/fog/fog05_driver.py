@@ -1,0 +1,396 @@
+"""FogClient over fog05 0.2's Python ``FIMAPI`` (YAKS/zenoh).
+
+FIMAPI is dangerous to call naively (see ``fog05-notes.md``): its ``wait=True`` loops
+busy-poll forever, a request in the wrong state never completes, a YAKS get to a dead
+agent can block, and errors are bare ``ValueError``/``SystemError`` strings. So this driver
+
+* runs every FIMAPI call on a daemon thread and stops waiting at the call's deadline
+  (:class:`FogTimeout`); a hung call leaks one parked thread, never the caller;
+* calls every transition with ``wait=False`` after checking the current state itself
+  (already in the target state = success, wrong state = :class:`IllegalTransition`), then
+  polls ``instance_info`` with a capped backoff until the target state or the deadline;
+* encodes the start env in fog05's ``A=1,B=2`` form and rejects what it cannot carry;
+* maps fog05's error strings to the typed errors of :mod:`controller.fog.client`.
+
+Connection is lazy (first call) and retried on the next call after a failure.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from controller.fog import fog05_compat
+from controller.fog.client import (
+    FogClient,
+    FogError,
+    FogTimeout,
+    FogUnavailable,
+    IllegalTransition,
+    InstanceInfo,
+    InstanceState,
+    InvalidDescriptor,
+    NodeInfo,
+    NodeStatus,
+    NotFound,
+)
+from controller.fog.fogsim_driver import (
+    instance_from_record,
+    node_info_from_record,
+    node_status_from_record,
+)
+from controller.fog.retry import Deadline, backoff_delays
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0
+_ENV_FORBIDDEN = (",", "=", ";", "\n")
+
+# op -> (states it may start from, state it ends in); mirrors fog05's agent
+_TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
+    "configure": (frozenset({InstanceState.DEFINE}), InstanceState.CONFIGURE),
+    "start": (frozenset({InstanceState.CONFIGURE}), InstanceState.RUN),
+    "stop": (frozenset({InstanceState.RUN}), InstanceState.CONFIGURE),
+    "clean": (frozenset({InstanceState.CONFIGURE, InstanceState.ERROR}), InstanceState.DEFINE),
+}
+
+_NOT_FOUND_HINTS = ("not found", "unable to find", "empty message list", "empty data")
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def encode_env(env: Mapping[str, str] | None, what: str) -> str:
+    """fog05's ``A=1,B=2`` env string; values with ``,`` ``=`` ``;`` cannot be carried."""
+    parts = []
+    for key, value in (env or {}).items():
+        k, v = str(key), str(value)
+        if not k or any(c in k for c in _ENV_FORBIDDEN):
+            raise InvalidDescriptor(f"{what}: env name {k!r} cannot be passed to fog05")
+        bad = [c for c in _ENV_FORBIDDEN if c in v]
+        if bad:
+            raise InvalidDescriptor(
+                f"{what}: env {k} contains {bad[0]!r}, which fog05's A=1,B=2 env form cannot carry"
+            )
+        parts.append(f"{k}={v}")
+    return ",".join(parts)
+
+
+def map_fog05_error(what: str, exc: BaseException) -> FogError:
+    """Turn a fog05/yaks/zenoh exception into a typed, one-line :class:`FogError`."""
+    if isinstance(exc, FogError):
+        return exc
+    text = _one_line(exc) or type(exc).__name__
+    low = text.lower()
+    if isinstance(exc, OSError) or "zenoh" in low or "connection" in low:
+        return FogUnavailable(f"{what}: fog05 unreachable: {text}")
+    if isinstance(exc, SystemError) and "no nodes" in low:
+        return FogUnavailable(f"{what}: fog05 has no nodes")
+    if any(h in low for h in _NOT_FOUND_HINTS):
+        return NotFound(f"{what}: not found ({text})")
+    if "onboarding" in low:
+        return InvalidDescriptor(f"{what}: {text}")
+    return FogError(f"{what}: {text}")
+
+
+class Fog05Client(FogClient):
+    """Talks to a fog05 0.2 system through ``fog05.FIMAPI``."""
+
+    def __init__(
+        self,
+        locator: str,
+        *,
+        sysid: str = "0",
+        tenantid: str = "0",
+        timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = 0.05,
+        poll_cap: float = 0.5,
+        zenoh_lib: str | None = None,
+    ) -> None:
+        self.locator = locator
+        self.sysid = sysid
+        self.tenantid = tenantid
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.poll_cap = poll_cap
+        self._zenoh_lib = zenoh_lib
+        self._api: Any = None
+        self._connect_lock = threading.Lock()
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _deadline(self, timeout: float | None) -> Deadline:
+        return Deadline(self.timeout if timeout is None else timeout)
+
+    @staticmethod
+    def _bounded(fn: Callable[[], T], what: str, deadline: Deadline) -> T:
+        """Run ``fn`` on a daemon thread; give up (not kill) at the deadline."""
+        left = deadline.check(what)
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name=f"fog05 {what}", daemon=True).start()
+        if not done.wait(left):
+            raise FogTimeout(f"{what}: fog05 gave no answer within {deadline.timeout:g}s")
+        if "error" in box:
+            raise map_fog05_error(what, box["error"]) from None
+        return box["value"]  # type: ignore[no-any-return]
+
+    def _fim(self, what: str, deadline: Deadline) -> Any:
+        """The FIMAPI, connecting on first use."""
+        with self._connect_lock:
+            if self._api is None:
+                fog05 = fog05_compat.load_fog05(self._zenoh_lib)
+
+                def connect() -> Any:
+                    return fog05.FIMAPI(self.locator, sysid=self.sysid, tenantid=self.tenantid)
+
+                try:
+                    self._api = self._bounded(connect, f"{what}: connect to {self.locator}",
+                                              deadline)
+                except FogTimeout as exc:
+                    raise FogUnavailable(str(exc)) from None
+                except FogError as exc:
+                    hint = ""
+                    if "cannot open shared object" in str(exc):
+                        hint = f" (set {fog05_compat.ZENOH_LIB_ENV} to libzenohc.so)"
+                    raise FogUnavailable(
+                        f"{what}: cannot connect to fog05 at {self.locator}: "
+                        f"{_one_line(exc).split(': ')[-1]}{hint}"
+                    ) from None
+            return self._api
+
+    def _call(self, what: str, deadline: Deadline, fn: Callable[[Any], T]) -> T:
+        api = self._fim(what, deadline)
+        return self._bounded(lambda: fn(api), what, deadline)
+
+    # --- raw reads ---------------------------------------------------------------------
+
+    def _record(self, iid: str, what: str, deadline: Deadline) -> InstanceInfo | None:
+        """The instance as fog05 reports it, or None when it does not exist."""
+
+        def read(api: Any) -> tuple[dict[str, Any] | None, str | None]:
+            infra = api.fdu.instance_info(iid)
+            if infra.get_uuid() is None:
+                return None, None
+            node = api.connector.glob.actual.get_fdu_instance_node(
+                api.sysid, api.tenantid, iid
+            )
+            return dict(infra.to_json()), node
+
+        rec, node = self._call(what, deadline, read)
+        if rec is None:
+            return None
+        rec["node"] = node
+        return instance_from_record(rec)
+
+    def _require(self, iid: str, what: str, deadline: Deadline) -> InstanceInfo:
+        info = self._record(iid, what, deadline)
+        if info is None:
+            raise NotFound(f"{what}: instance {iid} not found")
+        return info
+
+    def _poll(
+        self,
+        what: str,
+        deadline: Deadline,
+        done: Callable[[InstanceInfo | None], bool],
+        iid: str,
+    ) -> InstanceInfo | None:
+        delays = backoff_delays(self.poll_interval, self.poll_cap, rng=lambda: 1.0)
+        while True:
+            info = self._record(iid, what, deadline)
+            if done(info):
+                return info
+            delay = next(delays)
+            if deadline.remaining() <= delay:
+                state = info.state.value if info else "absent"
+                raise FogTimeout(
+                    f"{what}: still {state} after {deadline.timeout:g}s, fog05 did not act"
+                )
+            time.sleep(delay)
+
+    # --- nodes -------------------------------------------------------------------------
+
+    def list_nodes(self, *, timeout: float | None = None) -> list[str]:
+        d = self._deadline(timeout)
+        return [str(n) for n in self._call("list nodes", d, lambda api: api.node.list())]
+
+    def node_info(self, node_id: str, *, timeout: float | None = None) -> NodeInfo:
+        what = f"node info {node_id}"
+        rec = self._call(what, self._deadline(timeout), lambda api: api.node.info(node_id))
+        if not rec:
+            raise NotFound(f"{what}: node not found")
+        return node_info_from_record(rec)
+
+    def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
+        what = f"node status {node_id}"
+        rec = self._call(what, self._deadline(timeout), lambda api: api.node.status(node_id))
+        if not rec:
+            raise NotFound(f"{what}: node not found")
+        return node_status_from_record(rec)
+
+    # --- catalog -----------------------------------------------------------------------
+
+    def onboard(self, descriptor: Mapping[str, Any], *, timeout: float | None = None) -> str:
+        fid = descriptor.get("id")
+        what = f"onboard FDU {fid}"
+        if not isinstance(fid, str) or not fid:
+            raise InvalidDescriptor("onboard FDU: descriptor has no 'id'")
+        fdu = fog05_compat.fdu_from_descriptor(dict(descriptor))
+        res = self._call(what, self._deadline(timeout), lambda api: api.fdu.onboard(fdu))
+        uuid = res.get_uuid()
+        if not uuid:
+            raise FogError(f"{what}: fog05 returned no uuid")
+        return str(uuid)
+
+    def _fdu_exists(self, fdu_id: str, what: str, deadline: Deadline) -> dict[str, Any]:
+        def read(api: Any) -> Any:
+            return api.connector.glob.actual.get_catalog_fdu_info(api.sysid, api.tenantid, fdu_id)
+
+        desc = self._call(what, deadline, read)
+        if not desc:
+            raise NotFound(f"{what}: FDU {fdu_id} not found")
+        return dict(desc)
+
+    def offload(self, fdu_id: str, *, timeout: float | None = None) -> None:
+        what = f"offload FDU {fdu_id}"
+        d = self._deadline(timeout)
+        self._fdu_exists(fdu_id, what, d)
+        users = self._call(what, d, lambda api: api.fdu.instance_list(fdu_id))
+        if any(users.values()):
+            iids = sorted(i for v in users.values() for i in v)
+            raise IllegalTransition(f"{what}: FDU has instances {', '.join(iids)}",
+                                    requested="offload")
+        self._call(what, d, lambda api: api.fdu.offload(fdu_id))
+        delays = backoff_delays(self.poll_interval, self.poll_cap, rng=lambda: 1.0)
+        while fdu_id in self.list_fdus(timeout=max(d.remaining(), 0.01)):
+            delay = next(delays)
+            if d.remaining() <= delay:
+                raise FogTimeout(f"{what}: FDU still in the catalog after {d.timeout:g}s")
+            time.sleep(delay)
+
+    def fdu_info(self, fdu_id: str, *, timeout: float | None = None) -> Mapping[str, Any]:
+        return self._fdu_exists(fdu_id, f"FDU info {fdu_id}", self._deadline(timeout))
+
+    def list_fdus(self, *, timeout: float | None = None) -> list[str]:
+        d = self._deadline(timeout)
+        return [str(f) for f in self._call("list FDUs", d, lambda api: api.fdu.list())]
+
+    # --- instances ---------------------------------------------------------------------
+
+    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        what = f"define FDU {fdu_id} on node {node_id}"
+        d = self._deadline(timeout)
+        if node_id not in self._call(what, d, lambda api: api.node.list()):
+            raise NotFound(f"{what}: node {node_id} not found")
+        self._fdu_exists(fdu_id, what, d)
+        infra = self._call(what, d, lambda api: api.fdu.define(fdu_id, node_id, wait=False))
+        iid = infra.get_uuid()
+        if not iid:
+            raise FogError(f"{what}: fog05 returned no instance id")
+        info = self._poll(what, d, lambda i: i is not None, str(iid))
+        assert info is not None
+        return info
+
+    def _transition(
+        self, op: str, iid: str, timeout: float | None, call: Callable[[Any], Any]
+    ) -> InstanceInfo:
+        sources, target = _TRANSITIONS[op]
+        what = f"{op} instance {iid}"
+        d = self._deadline(timeout)
+        info = self._require(iid, what, d)
+        if info.state is target:
+            return info
+        if info.state not in sources:
+            raise IllegalTransition(
+                f"{what}: cannot {op} in state {info.state.value}",
+                current=info.state.value,
+                requested=op,
+            )
+        self._call(what, d, call)
+        done_states = {target, InstanceState.ERROR}
+        final = self._poll(what, d, lambda i: i is None or i.state in done_states, iid)
+        if final is None:
+            raise NotFound(f"{what}: instance {iid} vanished")
+        if final.state is InstanceState.ERROR and op != "start":
+            raise FogError(f"{what}: instance went to ERROR: {final.error_msg or 'no message'}")
+        return final
+
+    def configure(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        return self._transition(
+            "configure", instance_id, timeout, lambda api: api.fdu.configure(instance_id, wait=False)
+        )
+
+    def start(
+        self,
+        instance_id: str,
+        env: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> InstanceInfo:
+        env_s = encode_env(env, f"start instance {instance_id}")
+        return self._transition(
+            "start",
+            instance_id,
+            timeout,
+            lambda api: api.fdu.start(instance_id, env=env_s, wait=False),
+        )
+
+    def stop(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        return self._transition(
+            "stop", instance_id, timeout, lambda api: api.fdu.stop(instance_id, wait=False)
+        )
+
+    def clean(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        return self._transition(
+            "clean", instance_id, timeout, lambda api: api.fdu.clean(instance_id, wait=False)
+        )
+
+    def undefine(self, instance_id: str, *, timeout: float | None = None) -> None:
+        what = f"undefine instance {instance_id}"
+        d = self._deadline(timeout)
+        info = self._require(instance_id, what, d)
+        if info.state is not InstanceState.DEFINE:
+            raise IllegalTransition(
+                f"{what}: cannot undefine in state {info.state.value}",
+                current=info.state.value,
+                requested="undefine",
+            )
+        self._call(what, d, lambda api: api.fdu.undefine(instance_id))
+        self._poll(what, d, lambda i: i is None, instance_id)
+
+    def instance_info(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        what = f"instance info {instance_id}"
+        return self._require(instance_id, what, self._deadline(timeout))
+
+    def instances(self, fdu_id: str, *, timeout: float | None = None) -> dict[str, list[str]]:
+        what = f"list instances of FDU {fdu_id}"
+        d = self._deadline(timeout)
+        self._fdu_exists(fdu_id, what, d)
+        res = self._call(what, d, lambda api: api.fdu.instance_list(fdu_id))
+        return {str(n): [str(i) for i in iids] for n, iids in res.items() if iids}
+
+    def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
+        what = f"instance log {instance_id}"
+        return str(self._call(what, self._deadline(timeout), lambda api: api.fdu.log(instance_id)))
+
+    def close(self) -> None:
+        api, self._api = self._api, None
+        if api is not None:
+            try:
+                self._bounded(api.close, "close", Deadline(2.0))
+            except FogError:
+                pass

@@ -1,0 +1,80 @@
+"""``fogstrat controller``: wire the store, informer, leader election, reconcilers and
+the health/metrics server together, and run until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+from controller.health_server import HealthServer, Liveness
+from controller.metrics import Metrics
+from controller.resources import Resources
+from controller.runtime import logs
+from controller.runtime.active import ActiveStrategyReconciler
+from controller.runtime.documents import Documents
+from controller.runtime.informer import Informer
+from controller.runtime.leader import LeaderElector
+from controller.runtime.manager import Manager
+from controller.runtime.status_writer import StatusWriter
+from controller.runtime.validity import ValidityReconciler
+from controller.store import connect
+from controller.store.keys import leader_key
+
+_log = logging.getLogger("fogstrat.controller")
+
+
+def run_controller(args: argparse.Namespace) -> int:
+    logs.setup(args.log_format, args.log_level)
+    identity = args.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    store = connect(endpoints, cacert=args.cacert, cert=args.cert, key=args.key,
+                    user=args.user, password=args.password, timeout=args.timeout)
+    metrics = Metrics()
+    resources = Resources(store, args.prefix)
+    manager_ref: list[Manager] = []
+    informer = Informer(store, args.prefix, lambda ch: manager_ref[0].on_change(ch))
+    elector = LeaderElector(store, leader_key(args.prefix), identity, args.lease_ttl,
+                            enabled=args.leader_elect,
+                            on_change=lambda leading: manager_ref[0].on_leadership(leading))
+    docs = Documents(informer)
+    status = StatusWriter(resources, informer, lambda: elector.fence)
+    active = ActiveStrategyReconciler(docs=docs, status=status, metrics=metrics,
+                                      is_leader=lambda: elector.is_leader, clock=time.time)
+    manager = Manager(
+        informer=informer, documents=docs, elector=elector, metrics=metrics,
+        reconcilers={"ActiveStrategy": active,
+                     "*": ValidityReconciler(docs, status, time.time)},
+        workers=args.workers, resync=args.resync,
+        liveness=Liveness(window=max(60.0, args.resync / 2)),
+    )
+    manager_ref.append(manager)
+    server = HealthServer(metrics, manager.liveness, manager.readiness, args.metrics_addr)
+    server.start()
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        _log.info("received %s, shutting down", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    _log.info("fogstrat controller %s starting: etcd %s, prefix %s, metrics on %s, "
+              "leader election %s", identity, ",".join(endpoints), args.prefix, server.url,
+              "on" if args.leader_elect else "off")
+    manager.start()
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        manager.stop(resign=True)
+        active.close()
+        server.stop()
+        store.close()
+        _log.info("fogstrat controller %s stopped", identity)
+    return 0

@@ -1,0 +1,174 @@
+"""The controller's main loop: informer → work queue → workers → reconcilers.
+
+Level-triggered, after controller-runtime: an item on the queue is only an object key; the
+reconciler reads the world afresh. A reconciler returns "check again in N s" (or None) and
+raises to ask for a retry with per-key exponential backoff. Only the leader reconciles;
+when leadership is gained every object is queued, and a periodic resync queues everything
+again so no lost event can leave an object behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from controller.api import kinds
+from controller.health_server import Liveness
+from controller.metrics import Metrics
+from controller.runtime.documents import Documents
+from controller.runtime.informer import Change, Informer, ObjectKey
+from controller.runtime.leader import LeaderElector
+from controller.runtime.references import dependents
+from controller.runtime.workqueue import WorkQueue
+from controller.store import Conflict, NotLeader, StoreError, StoreUnavailable
+
+_log = logging.getLogger(__name__)
+
+
+class Reconciler(Protocol):
+    def reconcile(self, key: ObjectKey) -> float | None:
+        """Bring ``key`` one step closer to its desired state; seconds until the next check."""
+
+
+class Manager:
+    def __init__(
+        self,
+        *,
+        informer: Informer,
+        documents: Documents,
+        elector: LeaderElector,
+        metrics: Metrics,
+        reconcilers: dict[str, Reconciler],
+        workers: int = 4,
+        resync: float = 300.0,
+        liveness: Liveness | None = None,
+        max_backoff: float = 60.0,
+    ) -> None:
+        self.informer = informer
+        self.documents = documents
+        self.elector = elector
+        self.metrics = metrics
+        self.reconcilers = reconcilers
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(max_delay=max_backoff)
+        self.liveness = liveness or Liveness()
+        self._workers = workers
+        self._resync = resync
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- events ------------------------------------------------------------------------
+
+    def on_change(self, change: Change) -> None:
+        """Informer callback: queue what changed and whatever depends on it."""
+        self.metrics.mark_etcd_seen()
+        if change.family == "status":
+            # Our own writes come back here; only a status without its spec needs work
+            # (an ActiveStrategy deleted while its architectures still run).
+            if self.informer.spec(change.key) is None and change.value is not None:
+                self.queue.add(change.key)
+            return
+        self.queue.add(change.key)
+        for key in dependents(self.documents, change.key):
+            self.queue.add(key)
+        self.metrics.set_workqueue_depth(len(self.queue))
+
+    def on_leadership(self, leading: bool) -> None:
+        self.metrics.set_leader(leading)
+        if leading:
+            self.enqueue_all()
+
+    def enqueue_all(self) -> None:
+        keys = set(self.informer.keys()) | set(self.informer.keys(kinds.ACTIVE_STRATEGY,
+                                                                   "status"))
+        for key in keys:
+            self.queue.add(key)
+        self.metrics.set_workqueue_depth(len(self.queue))
+
+    # --- readiness ---------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, str]:
+        if not self.informer.synced:
+            reason = self.informer.last_error or "initial list not complete"
+            return False, f"etcd watch not synced: {reason}"
+        return True, "ok: etcd reachable and watches synced" + (
+            "" if self.elector.is_leader else " (standby)")
+
+    # --- running -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.informer.start()
+        self.elector.start()
+        for i in range(self._workers):
+            t = threading.Thread(target=self._work, name=f"worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._resync_loop, name="resync", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, *, resign: bool = True) -> None:
+        self._stop.set()
+        self.queue.shutdown()
+        for t in self._threads:
+            t.join(timeout=30)
+        self.elector.stop(resign=resign)
+        self.informer.stop()
+
+    def _resync_loop(self) -> None:
+        while not self._stop.wait(self._resync):
+            if self.elector.is_leader:
+                self.enqueue_all()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            key = self.queue.get(timeout=1.0)
+            self.liveness.beat()
+            if key is None:
+                continue
+            try:
+                self._process(key)
+            finally:
+                self.queue.done(key)
+                self.metrics.set_workqueue_depth(len(self.queue))
+                self.liveness.beat()
+
+    def _process(self, key: ObjectKey) -> None:
+        if not self.elector.is_leader:
+            return  # the new leader re-queues everything; a standby acts on nothing
+        reconciler = self.reconcilers.get(key.kind.kind) or self.reconcilers["*"]
+        kind = key.kind.kind
+        started = time.monotonic()
+        try:
+            again = reconciler.reconcile(key)
+        except Conflict as exc:
+            # Someone wrote since we read: not an error, just read again soon.
+            _log.debug("%s: %s; retrying", key, exc)
+            self.metrics.record_reconcile(kind, "requeue", time.monotonic() - started)
+            self.queue.add_after(key, 0.05)
+            return
+        except NotLeader as exc:
+            _log.warning("%s: %s; standing down", key, exc)
+            self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
+            return
+        except StoreUnavailable as exc:
+            delay = self.queue.add_rate_limited(key)
+            self.metrics.inc_workqueue_retries()
+            self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
+            _log.warning("%s: %s; retrying in %.1fs", key, exc, delay)
+            return
+        except (StoreError, Exception) as exc:  # a reconciler bug must not kill the worker
+            delay = self.queue.add_rate_limited(key)
+            self.metrics.inc_workqueue_retries()
+            self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
+            _log.exception("%s: reconcile failed (%s); retrying in %.1fs", key, exc, delay)
+            return
+        self.metrics.mark_etcd_seen()
+        self.queue.forget(key)
+        if again is not None:
+            self.queue.add_after(key, again)
+            self.metrics.record_reconcile(kind, "requeue", time.monotonic() - started)
+        else:
+            self.metrics.record_reconcile(kind, "success", time.monotonic() - started)

@@ -1,0 +1,62 @@
+"""Status writes: only when something changed, compare-and-swap, fenced on the leader key.
+
+An idle controller writes nothing: the new status is compared with the cached one first.
+The CAS is on the status key's mod revision as the informer last saw it (or as we last
+wrote it), so two writers can never silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from controller.resources import Resources
+from controller.runtime.informer import Informer, ObjectKey
+from controller.store import Fence
+
+
+def _canonical(status: Mapping[str, Any]) -> bytes:
+    return json.dumps(status, sort_keys=True, separators=(",", ":")).encode()
+
+
+class StatusWriter:
+    def __init__(self, resources: Resources, informer: Informer,
+                 fence: Callable[[], Fence | None]) -> None:
+        self._resources = resources
+        self._informer = informer
+        self._fence = fence
+        self.writes = 0
+
+    def current(self, key: ObjectKey) -> tuple[dict[str, Any] | None, int]:
+        cached = self._informer.status(key)
+        if cached is None:
+            return None, 0
+        try:
+            value = json.loads(cached.value)
+        except ValueError:
+            return None, cached.mod_revision
+        return (value if isinstance(value, dict) else None), cached.mod_revision
+
+    def write(self, key: ObjectKey, status: Mapping[str, Any]) -> bool:
+        """Write ``status`` unless it equals the stored one; True when written."""
+        cached = self._informer.status(key)
+        data = _canonical(status)
+        if cached is not None and cached.value == data:
+            return False
+        if cached is not None:
+            try:
+                if _canonical(json.loads(cached.value)) == data:
+                    return False
+            except ValueError:
+                pass
+        revision = self._resources.put_status(
+            key.kind, key.namespace, key.name, status,
+            expect_revision=cached.mod_revision if cached else 0, fence=self._fence())
+        self._informer.note_status_written(key, data, revision)
+        self.writes += 1
+        return True
+
+    def delete(self, key: ObjectKey) -> None:
+        self._resources.delete_status(key.kind, key.namespace, key.name, fence=self._fence())
+        self._informer.note_status_written(key, None, self._informer.revision)

@@ -1,0 +1,78 @@
+"""Status for Environments, Architectures, ArchitectureData and Strategies.
+
+These kinds run nothing themselves; their status tells the user whether the document is
+usable: ``Valid`` is False with every problem (schema, semantics, unknown references,
+unknown plugin) and True otherwise. Nothing here can crash on bad input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from controller.api.models import ArchitectureSpec
+from controller.runtime.documents import Documents, Parsed
+from controller.runtime.informer import ObjectKey
+from controller.runtime.references import missing
+from controller.runtime.status_writer import StatusWriter
+
+PLUGIN_GROUP = "fogstrat.architectures"
+
+
+def set_condition(conditions: list[dict[str, Any]], ctype: str, status: str, reason: str,
+                  message: str, now: float) -> list[dict[str, Any]]:
+    """Kubernetes semantics: ``lastTransitionTime`` moves only when ``status`` flips."""
+    out = [dict(c) for c in conditions if c.get("type") != ctype]
+    previous = next((c for c in conditions if c.get("type") == ctype), None)
+    since = previous.get("lastTransitionTime", now) if previous and \
+        previous.get("status") == status else now
+    out.append({"type": ctype, "status": status, "reason": reason, "message": message,
+                "lastTransitionTime": since})
+    return sorted(out, key=lambda c: str(c["type"]))
+
+
+def problems_of(docs: Documents, parsed: Parsed) -> tuple[str, list[str]]:
+    """(reason, problems) — empty problems when the document is usable."""
+    if not parsed.valid:
+        return "InvalidSpec", list(parsed.problems)
+    absent = missing(docs, parsed)
+    if absent:
+        return "UnknownReference", [f"{k.kind.kind} {k.name!r} does not exist in namespace "
+                                    f"{k.namespace!r}" for k in absent]
+    doc = parsed.document
+    if doc is not None and isinstance(doc.spec, ArchitectureSpec) and doc.spec.plugin:
+        names = {ep.name for ep in entry_points(group=PLUGIN_GROUP)}
+        if doc.spec.plugin not in names:
+            return "UnknownPlugin", [f"spec.plugin: no architecture plugin {doc.spec.plugin!r} "
+                                     f"is installed (entry point group {PLUGIN_GROUP})"]
+    return "Valid", []
+
+
+class ValidityReconciler:
+    """Reconciles the passive kinds: writes their ``Valid`` condition."""
+
+    def __init__(self, docs: Documents, status: StatusWriter, clock: Callable[[], float]) -> None:
+        self._docs = docs
+        self._status = status
+        self._clock = clock
+
+    def reconcile(self, key: ObjectKey) -> float | None:
+        parsed = self._docs.get(key)
+        current, _ = self._status.current(key)
+        if parsed is None:
+            if current is not None:
+                self._status.delete(key)
+            return None
+        now = self._clock()
+        reason, problems = problems_of(self._docs, parsed)
+        conditions = set_condition(list((current or {}).get("conditions") or []), "Valid",
+                                   "False" if problems else "True", reason,
+                                   "; ".join(problems) if problems else "document is valid", now)
+        status = {
+            "observedGeneration": parsed.generation,
+            "createdAt": (current or {}).get("createdAt", now),
+            "conditions": conditions,
+        }
+        self._status.write(key, status)
+        return None
