@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controller.api.models import Entity
-from controller.arch.errors import ArchitectureError
 from controller.arch.fogops import FogOps
 from controller.arch.ids import ArchitectureKey, fdu_id, fdu_uuid
 from controller.arch.record import ArchitectureRecord
@@ -127,7 +126,10 @@ def observe(
     vanished: list[tuple[str, int, str]] = []
     if record is not None:
         seen = {i.instance_id for rep in replicas for i in rep.instances}
+        observed = {rep.entity for rep in replicas}
         for ent_name, reps in sorted(record.entities.items()):
+            if ent_name not in observed:
+                continue
             for idx, rec in sorted(reps.items()):
                 if rec.node_id and rec.node_id not in nodes and rec.node_id not in missing:
                     missing.append(rec.node_id)
@@ -135,5 +137,3 @@ def observe(
                     vanished.append((ent_name, idx, rec.instance_id))
     return ArchitectureSnapshot(tuple(replicas), nodes, tuple(missing), tuple(vanished))
 
-
-__all__ = ["ArchitectureError", "ArchitectureSnapshot", "ObservedReplica", "observe"]

@@ -17,6 +17,7 @@ Connection is lazy (first call) and retried on the next call after a failure.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -136,7 +137,7 @@ class Fog05Client(FogClient):
         def run() -> None:
             try:
                 box["value"] = fn()
-            except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+            except BaseException as exc:  # re-raised on the caller's thread
                 box["error"] = exc
             finally:
                 done.set()
@@ -158,8 +159,9 @@ class Fog05Client(FogClient):
                     return fog05.FIMAPI(self.locator, sysid=self.sysid, tenantid=self.tenantid)
 
                 try:
-                    self._api = self._bounded(connect, f"{what}: connect to {self.locator}",
-                                              deadline)
+                    self._api = self._bounded(
+                        connect, f"{what}: connect to {self.locator}", deadline
+                    )
                 except FogTimeout as exc:
                     raise FogUnavailable(str(exc)) from None
                 except FogError as exc:
@@ -185,9 +187,7 @@ class Fog05Client(FogClient):
             infra = api.fdu.instance_info(iid)
             if infra.get_uuid() is None:
                 return None, None
-            node = api.connector.glob.actual.get_fdu_instance_node(
-                api.sysid, api.tenantid, iid
-            )
+            node = api.connector.glob.actual.get_fdu_instance_node(api.sysid, api.tenantid, iid)
             return dict(infra.to_json()), node
 
         rec, node = self._call(what, deadline, read)
@@ -272,8 +272,9 @@ class Fog05Client(FogClient):
         users = self._call(what, d, lambda api: api.fdu.instance_list(fdu_id))
         if any(users.values()):
             iids = sorted(i for v in users.values() for i in v)
-            raise IllegalTransition(f"{what}: FDU has instances {', '.join(iids)}",
-                                    requested="offload")
+            raise IllegalTransition(
+                f"{what}: FDU has instances {', '.join(iids)}", requested="offload"
+            )
         self._call(what, d, lambda api: api.fdu.offload(fdu_id))
         delays = backoff_delays(self.poll_interval, self.poll_cap, rng=lambda: 1.0)
         while fdu_id in self.list_fdus(timeout=max(d.remaining(), 0.01)):
@@ -331,7 +332,10 @@ class Fog05Client(FogClient):
 
     def configure(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
         return self._transition(
-            "configure", instance_id, timeout, lambda api: api.fdu.configure(instance_id, wait=False)
+            "configure",
+            instance_id,
+            timeout,
+            lambda api: api.fdu.configure(instance_id, wait=False),
         )
 
     def start(
@@ -390,7 +394,5 @@ class Fog05Client(FogClient):
     def close(self) -> None:
         api, self._api = self._api, None
         if api is not None:
-            try:
+            with contextlib.suppress(FogError):
                 self._bounded(api.close, "close", Deadline(2.0))
-            except FogError:
-                pass

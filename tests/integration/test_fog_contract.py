@@ -165,7 +165,10 @@ def test_nodes_list_info_status(fog: Fog) -> None:
     assert sorted(c.list_nodes()) == sorted(fog.nodes.values())
     info = c.node_info(fog.nodes["alpha"])
     assert (info.uuid, info.name, info.cpu_arch, info.cores) == (
-        fog.nodes["alpha"], "alpha", "x86_64", 4,
+        fog.nodes["alpha"],
+        "alpha",
+        "x86_64",
+        4,
     )
     assert info.ram_mb == 4096 and info.disk_gb == pytest.approx(40)
     assert info.ip == "127.0.10.101"
