@@ -2,8 +2,8 @@
 
 Users write YAML (often several documents per file), tools write JSON, and ``etcdctl
 put`` stores whatever bytes it is given; every path must yield the same plain dicts.
-So the YAML loader here is JSON-compatible: timestamps stay strings, keys must be
-strings, and duplicate keys are errors (PyYAML would silently keep the last one — a
+So the YAML loader here is JSON-compatible: timestamps stay strings, scalar keys are
+kept as written (``on:`` is the key "on", not True), and duplicate keys are errors (PyYAML would silently keep the last one — a
 classic source of "my change had no effect"). Errors are one line, ``source:line: what``.
 """
 
@@ -75,9 +75,13 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str) and isinstance(key_node, yaml.ScalarNode):
+            # YAML 1.1 would make `on:` True and `80:` an int; JSON keys are strings, and
+            # the text as written is what the user meant.
+            key = key_node.value
         if not isinstance(key, str):
             raise yaml.constructor.ConstructorError(
-                None, None, f"mapping keys must be strings, got {key!r}", key_node.start_mark
+                None, None, "mapping keys must be strings", key_node.start_mark
             )
         if key in result:
             raise yaml.constructor.ConstructorError(

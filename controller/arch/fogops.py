@@ -8,6 +8,7 @@ only the request that state allows (fog05 hangs on requests in the wrong state).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -19,6 +20,8 @@ from controller.fog.client import (
     IllegalTransition,
     InstanceInfo,
     InstanceState,
+    NodeInfo,
+    NodeStatus,
     NotFound,
 )
 from controller.fog.retry import Deadline
@@ -148,3 +151,25 @@ class FogOps:
         raise ArchitectureError(
             f"instance {iid} did not reach RUN", entity=entity, operation="start"
         )
+
+
+def read_nodes(
+    fog: FogClient, *, timeout: float
+) -> tuple[list[NodeInfo], dict[str, NodeStatus]]:
+    """Info and status of every node the fog sees now; a node vanishing meanwhile is skipped.
+
+    A node whose status cannot be read is still returned (placement then assumes it is
+    empty), so a flaky status call does not hide capacity the node has.
+    """
+    deadline = Deadline(timeout)
+    ops = FogOps(fog, call_timeout=timeout, deadline=deadline)
+    infos: list[NodeInfo] = []
+    statuses: dict[str, NodeStatus] = {}
+    for nid in ops.call(None, "list_nodes", fog.list_nodes):
+        try:
+            infos.append(ops.call(None, "node_info", fog.node_info, nid))
+        except NotFound:
+            continue
+        with contextlib.suppress(NotFound, ArchitectureError):
+            statuses[nid] = ops.call(None, "node_status", fog.node_status, nid)
+    return infos, statuses

@@ -6,9 +6,10 @@ agent can block, and errors are bare ``ValueError``/``SystemError`` strings. So 
 
 * runs every FIMAPI call on a daemon thread and stops waiting at the call's deadline
   (:class:`FogTimeout`); a hung call leaks one parked thread, never the caller;
-* calls every transition with ``wait=False`` after checking the current state itself
-  (already in the target state = success, wrong state = :class:`IllegalTransition`), then
-  polls ``instance_info`` with a capped backoff until the target state or the deadline;
+* checks the current state before every transition (already in the target state =
+  success, wrong state = :class:`IllegalTransition`), calls it with ``wait=False`` (except
+  ``start``, see there), then polls ``instance_info`` with a capped backoff until the
+  target state or the deadline;
 * encodes the start env in fog05's ``A=1,B=2`` form and rejects what it cannot carry;
 * maps fog05's error strings to the typed errors of :mod:`controller.fog.client`.
 
@@ -165,12 +166,13 @@ class Fog05Client(FogClient):
                 except FogTimeout as exc:
                     raise FogUnavailable(str(exc)) from None
                 except FogError as exc:
+                    detail = str(exc).removeprefix(f"{what}: connect to {self.locator}: ")
+                    detail = detail.removeprefix("fog05 unreachable: ")
                     hint = ""
-                    if "cannot open shared object" in str(exc):
-                        hint = f" (set {fog05_compat.ZENOH_LIB_ENV} to libzenohc.so)"
+                    if "cannot open shared object" in detail or "No such file" in detail:
+                        hint = f" (set {fog05_compat.ZENOH_LIB_ENV} to the libzenohc.so path)"
                     raise FogUnavailable(
-                        f"{what}: cannot connect to fog05 at {self.locator}: "
-                        f"{_one_line(exc).split(': ')[-1]}{hint}"
+                        f"{what}: cannot connect to fog05 at {self.locator}: {detail}{hint}"
                     ) from None
             return self._api
 
@@ -350,7 +352,10 @@ class Fog05Client(FogClient):
             "start",
             instance_id,
             timeout,
-            lambda api: api.fdu.start(instance_id, env=env_s, wait=False),
+            # wait=True on purpose: in 0.2.1 start's "wait" is one agent eval (no polling
+            # loop), while wait=False runs that same eval on FIMAPI's non-daemon executor
+            # (a hung agent would then block interpreter exit) and drops its error.
+            lambda api: api.fdu.start(instance_id, env=env_s, wait=True),
         )
 
     def stop(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:

@@ -51,6 +51,11 @@ RECENT_FAILOVER_WINDOW = 3600.0
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def empty() -> Mapping[str, Any]:
+    """Default factory of mapping fields (the shared read-only empty mapping)."""
+    return EMPTY
+
+
 def freeze(value: Any) -> Any:
     """Deep-freeze JSON-like data: dicts become read-only mappings, lists become tuples."""
     if isinstance(value, Mapping):
@@ -185,7 +190,7 @@ class Transition:
 
 @dataclass(frozen=True)
 class ErrorInfo:
-    """The last error and its retry backoff (``count`` consecutive errors, retry at ``retry_at``)."""
+    """The last error and its backoff: ``count`` consecutive errors, retry at ``retry_at``."""
 
     time: float
     reason: str
@@ -248,9 +253,9 @@ class ArchitectureStatus:
     last_probe_result: Health | None = None
     last_probe_reason: str = ""
     last_probe_message: str = ""
-    last_probe_values: Mapping[str, float] = EMPTY
-    placement: Mapping[str, tuple[str, ...]] = EMPTY
-    instances: Mapping[str, Any] = EMPTY
+    last_probe_values: Mapping[str, float] = field(default_factory=empty)
+    placement: Mapping[str, tuple[str, ...]] = field(default_factory=empty)
+    instances: Mapping[str, Any] = field(default_factory=empty)
     fingerprint: str = ""
     message: str = ""
 
@@ -322,7 +327,7 @@ class StrategyStatus:
     phase: Phase = "Pending"
     active_architecture: str | None = None
     active_role: Role | None = None
-    architectures: Mapping[str, ArchitectureStatus] = EMPTY
+    architectures: Mapping[str, ArchitectureStatus] = field(default_factory=empty)
     failover_count: int = 0
     failback_count: int = 0
     last_transition_time: float | None = None

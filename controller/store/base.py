@@ -348,6 +348,7 @@ class Store(abc.ABC):
         """Watch ``prefix`` (ending with "/") from ``start_revision`` inclusive.
 
         List-then-watch: ``records, rev = store.list(p); w = store.watch(p, rev + 1)``.
+        ``start_revision`` 0 means "from now on".
         """
 
     @abc.abstractmethod

@@ -34,7 +34,20 @@ drive faults by hand (against --url, default $FOGSIM_URL or {DEFAULT_URL}):
   fogsim faults --error-rate 0.3 --latency-ms 200   # on fog05 routes only
   fogsim faults --error-rate 0 --latency-ms 0       # back to normal
   fogsim state                     # everything, as JSON
-nodes accept a name or a uuid. fogsim keeps no state: a restart is a fresh fog.
+every verb takes --url URL; NODE is a name or a uuid.
+
+run an FDU by hand (BARE = a real process bound to its node's IP):
+  curl -s -XPOST localhost:7070/fdu/onboard -H 'Content-Type: application/json' -d \\
+    '{{"id":"web","name":"web","hypervisor":"BARE","migration_kind":"COLD",
+      "computation_requirements":{{"cpu_arch":"x86_64"}},
+      "command":{{"binary":"/usr/bin/python3","args":["-m","http.server","8080"]}}}}'
+  curl -s -XPOST localhost:7070/nodes/fog-1/fdu/web/define        # -> {{"uuid": IID, ...}}
+  curl -s -XPOST localhost:7070/fdu/instances/IID/configure
+  curl -s -XPOST localhost:7070/fdu/instances/IID/start -d '{{"env":{{"A":"1"}}}}'
+  curl -s localhost:7070/fdu/instances/IID/log
+
+SIGTERM/SIGINT stops fogsim and every process it started (children also die if
+fogsim is SIGKILLed). fogsim keeps no state: a restart is a fresh fog.
 """
 
 
@@ -81,7 +94,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "serving %d nodes on http://%s:%s (workdir %s%s)", len(nodes), host, port,
         engine.workdir, ", no processes" if args.no_processes else "",
     )
-    serve(engine, host, int(port))
+    try:
+        serve(engine, host, int(port))
+    except OSError as exc:
+        raise SystemExit(f"fogsim: cannot serve on {args.listen}: {exc}") from None
     return 0
 
 

@@ -454,6 +454,9 @@ def test_fog05_env_encoding(fog05_fog: Fog) -> None:
 
 def test_fog05_unreachable_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real yaks/zenoh stack: no libzenohc or no server -> FogUnavailable, one line."""
+    import zenoh.zenoh_api
+
+    monkeypatch.setattr(zenoh.zenoh_api, "zenoh_lib_path", zenoh.zenoh_api.zenoh_lib_path)
     monkeypatch.setenv("FOGSTRAT_ZENOH_LIB", "/nonexistent/libzenohc.so")
     c = make_fog_client("fog05", f"127.0.0.1:{free_port()}", timeout=3.0)
     t0 = time.monotonic()
@@ -461,3 +464,36 @@ def test_fog05_unreachable_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> No
         c.list_nodes()
     assert time.monotonic() - t0 < 3.0 + SLACK
     _one_line(ei.value, "FOGSTRAT_ZENOH_LIB")
+
+
+def test_fogsim_lost_responses_neither_duplicate_nor_fail(
+    sim: FogsimServer, fogsim_fog: Fog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that reached fogsim but whose answer was lost (the ambiguous case): define
+    adopts the instance it created instead of defining a second one, and a transition
+    re-reads the state and finds it already done."""
+    c = FogsimClient(sim.url, timeout=5.0)
+    real = c._session.request
+    lose = {"define", "configure", "start"}
+
+    def lossy(method: str, url: str, **kw: Any) -> requests.Response:
+        resp = real(method, url, **kw)
+        op = url.rsplit("/", 1)[-1]
+        if method == "POST" and op in lose:
+            lose.discard(op)
+            raise requests.exceptions.ConnectionError("connection reset by peer")
+        return resp
+
+    monkeypatch.setattr(c._session, "request", lossy)
+    node = fogsim_fog.nodes["alpha"]
+    fid = c.onboard(descriptor("lossy"))
+    inst = c.define(fid, node)
+    assert c.instances(fid) == {node: [inst.instance_id]}
+    assert c.configure(inst.instance_id).state is InstanceState.CONFIGURE
+    assert c.start(inst.instance_id).state is InstanceState.RUN
+    assert not lose
+    c.stop(inst.instance_id)
+    c.clean(inst.instance_id)
+    c.undefine(inst.instance_id)
+    c.offload(fid)
+    c.close()

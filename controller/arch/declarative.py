@@ -1,0 +1,318 @@
+"""Declarative architectures: the generic implementation of the ``Architecture`` interface.
+
+Every entity replica is one FDU with a deterministic id (:mod:`ids`). A phase
+(deploy or serve) runs as: check every template binding → read nodes and what already
+exists → keep usable instances, remove duplicates → place the rest → start entities
+wave by wave in dependency order, each wave only after the previous one is RUN and
+passes its readiness probes. Existing RUN instances are adopted, unless something they
+depend on was (re)started in this run: their env would be stale, so they restart too.
+The record is updated as each step lands, so an interrupted run leaves behind exactly
+what the next deploy adopts or the next undeploy removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+
+from controller.api.models import ArchitectureDataSpec, Entity, Probe
+from controller.arch.base import Architecture
+from controller.arch.context import Inputs, build_context, check_bindings
+from controller.arch.descriptor import build_descriptor
+from controller.arch.errors import ArchitectureError, PlacementError, SpecError
+from controller.arch.fogops import FogOps, read_nodes
+from controller.arch.health import run_probes, with_state_probes
+from controller.arch.ids import fdu_id, fdu_uuid, owns
+from controller.arch.observe import ArchitectureSnapshot, observe
+from controller.arch.ordering import dependencies, waves
+from controller.arch.placement import PlacementCheck, Slot, plan_placement
+from controller.arch.probes import HealthReport, Outcome, aggregate
+from controller.arch.record import ReplicaRecord
+from controller.arch.templating import render
+from controller.fog.client import InstanceInfo, InstanceState, NodeInfo, NodeStatus, NotFound
+from controller.fog.retry import Deadline
+
+
+class DeclarativeArchitecture(Architecture):
+    """Entities and probes from the Architecture document (or from a plugin's overrides)."""
+
+    # --- what to run (plugins may override these two) --------------------------------
+
+    def entities(self) -> list[Entity]:
+        """The entities to run; called after configure, so it may depend on ``params``."""
+        return list(self.spec.entities)
+
+    def probes(self) -> list[Probe]:
+        return list(self.spec.health.probes)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _inputs(self) -> Inputs:
+        return Inputs(params=self.params, environment=self.environment, data=self.data)
+
+    def _ops(self, timeout: float) -> FogOps:
+        return FogOps(
+            self.require_fog(),
+            call_timeout=self.call_timeout(),
+            deadline=Deadline(timeout),
+            poll_interval=self.options.poll_interval,
+        )
+
+    def _probe_timeout(self) -> float:
+        return self.options.probe_timeout or self.spec.health.timeout
+
+    def _phase_of(self) -> dict[str, str]:
+        return {e.name: e.phase for e in self.entities()}
+
+    # --- deploy / serve -----------------------------------------------------------------
+
+    def do_deploy(self, data: ArchitectureDataSpec | None) -> None:
+        self._run_phase("deploy")
+
+    def do_serve(self, data: ArchitectureDataSpec | None) -> None:
+        self._run_phase("serve")
+
+    def _run_phase(self, phase: str) -> None:
+        ents = self.entities()
+        by_name = {e.name: e for e in ents}
+        order = waves(ents)
+        mine = [e for e in ents if e.phase == phase]
+        check_bindings(mine, self._inputs())
+        if not mine:
+            return
+        ops = self._ops(self.options.deploy_timeout)
+        node_list, statuses = read_nodes(ops.fog, timeout=ops.timeout(None, "list_nodes"))
+        nodes = {n.uuid: n for n in node_list}
+        keep = self._keep_existing(ops, ents, phase, nodes)
+        fixed: dict[Slot, str] = {slot: inst.node_id for slot, inst in keep.items()}
+        phase_of = self._phase_of()
+        for ent_name, reps in self.record.entities.items():
+            if phase_of.get(ent_name, phase) != phase:
+                for idx, rec in reps.items():
+                    if rec.node_id in nodes:
+                        fixed[(ent_name, idx)] = rec.node_id
+        plan = plan_placement(
+            ents, node_list, statuses, fixed=fixed, only={e.name for e in mine}
+        )
+        for (ent_name, idx), node_id in sorted(plan.nodes.items()):
+            node = nodes[node_id]
+            did = fdu_id(self.key, ent_name, idx)
+            inst = keep.get((ent_name, idx))
+            self.record.put(
+                ent_name,
+                idx,
+                ReplicaRecord(
+                    fdu_id=did,
+                    fdu_uuid=fdu_uuid(did),
+                    node_id=node.uuid,
+                    node_name=node.name,
+                    node_ip=node.ip,
+                    instance_id=inst.instance_id if inst else None,
+                    state=inst.state.value if inst else None,
+                ),
+            )
+        fresh: set[str] = set()
+        for wave in order:
+            current = [by_name[n] for n in wave if by_name[n].phase == phase]
+            for ent in current:
+                restart = any(dep in fresh for dep in dependencies(ent))
+                for idx in range(ent.replicas):
+                    if self._start_replica(ops, ent, idx, keep.get((ent.name, idx)), restart):
+                        fresh.add(ent.name)
+            self._wait_ready(ops, current)
+
+    def _keep_existing(
+        self, ops: FogOps, ents: Sequence[Entity], phase: str, nodes: dict[str, NodeInfo]
+    ) -> dict[Slot, InstanceInfo]:
+        """The instance worth keeping per replica; duplicates and broken ones are removed."""
+        snap = observe(ops, self.key, ents, phases=(phase,))
+        keep: dict[Slot, InstanceInfo] = {}
+        for rep in snap.replicas:
+            for extra in rep.extras:
+                ops.teardown(rep.entity, extra.instance_id)
+            inst = rep.instance
+            if inst is None:
+                continue
+            if inst.node_id in nodes:
+                keep[(rep.entity, rep.replica)] = inst
+            else:
+                ops.teardown(rep.entity, inst.instance_id)
+        # replicas beyond the current count (the spec shrank) go away
+        for ent in ents:
+            if ent.phase != phase:
+                continue
+            for idx in sorted(self.record.entities.get(ent.name, {})):
+                if idx >= ent.replicas:
+                    self._remove_fdu(ops, ent.name, self.record.entities[ent.name][idx].fdu_uuid)
+                    self.record.drop(ent.name, idx)
+        return keep
+
+    def _start_replica(
+        self, ops: FogOps, ent: Entity, idx: int, inst: InstanceInfo | None, restart: bool
+    ) -> bool:
+        """Bring one replica to RUN; False when an existing RUN instance was adopted."""
+        rec = self.record.get(ent.name, idx)
+        assert rec is not None and rec.node_id is not None
+        if inst is not None and inst.state is InstanceState.RUN and not restart:
+            self.record.update(ent.name, idx, instance_id=inst.instance_id, state="RUN")
+            return False
+        if inst is not None and inst.state is InstanceState.RUN:
+            ops.teardown(ent.name, inst.instance_id)
+            inst = None
+            self.record.update(ent.name, idx, instance_id=None, state=None)
+        ctx = build_context(self.record, self._inputs())
+        env = {
+            key: render(ent.env[key], ctx, entity=ent.name, where=f"env {key}")
+            for key in sorted(ent.env)
+        }
+        descriptor = build_descriptor(ent, rec.fdu_id, ctx)
+        ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
+        if inst is None:
+            try:
+                inst = ops.call(ent.name, "define", ops.fog.define, rec.fdu_uuid, rec.node_id)
+            except NotFound as exc:
+                raise ArchitectureError(str(exc), entity=ent.name, operation="define") from exc
+            self.record.update(ent.name, idx, instance_id=inst.instance_id, state=inst.state.value)
+        inst = ops.run(ent.name, inst, env)
+        self.record.update(ent.name, idx, instance_id=inst.instance_id, state=inst.state.value)
+        return True
+
+    def _wait_ready(self, ops: FogOps, ents: Sequence[Entity]) -> None:
+        """Poll until every replica is RUN and the entities' readiness probes pass.
+
+        QoS probes are not readiness: quality may need time to build up, and acting on
+        it is the reconciler's failover decision, not a deploy error.
+        """
+        if not ents:
+            return
+        names = {e.name for e in ents}
+        probes = [p for p in self.probes() if p.entity in names and p.kind != "qos"]
+        last = "not checked"
+        while True:
+            for ent in ents:
+                for rec in self.record.replicas(ent.name):
+                    info = ops.info(ent.name, rec.instance_id or "")
+                    if info is None:
+                        raise ArchitectureError(
+                            f"instance {rec.instance_id} vanished", entity=ent.name,
+                            operation="readiness",
+                        )
+                    if info.state is InstanceState.ERROR:
+                        raise ArchitectureError(
+                            info.error_msg or "instance in ERROR", entity=ent.name,
+                            operation="readiness",
+                        )
+            timeout = min(self._probe_timeout(), max(ops.deadline.remaining(), 0.1))
+            results = run_probes(probes, self.record, self.fog, timeout=timeout)
+            bad = [r for r in results if r.outcome is not Outcome.SUCCESS]
+            if not bad:
+                return
+            last = "; ".join(f"{r.name}: {r.message}" for r in bad)
+            if ops.deadline.remaining() <= self.options.poll_interval:
+                raise ArchitectureError(
+                    f"not ready within {ops.deadline.timeout:g}s: {last}",
+                    entity=",".join(sorted({r.entity or "" for r in bad})),
+                    operation="readiness",
+                )
+            time.sleep(self.options.poll_interval)
+
+    # --- undeploy -----------------------------------------------------------------------
+
+    def _remove_fdu(self, ops: FogOps, label: str, uid: str) -> None:
+        try:
+            by_node = ops.call(label, "instances", ops.fog.instances, uid)
+        except NotFound:
+            return
+        for iids in by_node.values():
+            for iid in iids:
+                ops.teardown(label, iid)
+        with contextlib.suppress(NotFound):
+            ops.call(label, "offload", ops.fog.offload, uid)
+
+    def do_undeploy(self) -> None:
+        ops = self._ops(self.options.undeploy_timeout)
+        ents = self.entities()
+        try:
+            ordered = [n for wave in reversed(waves(ents)) for n in wave]
+        except SpecError:
+            ordered = [e.name for e in reversed(ents)]
+        phase_of = self._phase_of()
+        ordered.sort(key=lambda n: phase_of.get(n) != "serve")
+        targets: dict[str, tuple[str, int | None]] = {}
+        for name in ordered:
+            count = next(e.replicas for e in ents if e.name == name)
+            recorded = self.record.entities.get(name, {})
+            for idx in range(max(count, max(recorded, default=-1) + 1)):
+                targets.setdefault(fdu_uuid(fdu_id(self.key, name, idx)), (name, idx))
+        for name, reps in list(self.record.entities.items()):
+            for idx, rec in reps.items():
+                targets.setdefault(rec.fdu_uuid, (name, idx))
+        if self.options.scan_orphans:
+            for uid in ops.call(None, "list_fdus", ops.fog.list_fdus):
+                if uid in targets:
+                    continue
+                try:
+                    desc = ops.call(None, "fdu_info", ops.fog.fdu_info, uid)
+                except NotFound:
+                    continue
+                if owns(self.key, str(desc.get("id", ""))):
+                    targets[uid] = (str(desc.get("id")), None)
+        errors: list[str] = []
+        for uid, (label, slot) in targets.items():
+            try:
+                self._remove_fdu(ops, label, uid)
+            except ArchitectureError as exc:
+                errors.append(str(exc))
+                continue
+            if slot is not None:
+                self.record.drop(label, slot)
+        if errors:
+            raise ArchitectureError(
+                f"{len(errors)} FDU(s) not removed: " + "; ".join(errors), operation="undeploy"
+            )
+
+    # --- status -------------------------------------------------------------------------
+
+    def deployed_entities(self) -> list[str]:
+        phases = {"deploy", "serve"} if self.state.value == "served" else {"deploy"}
+        return [e.name for e in self.entities() if e.phase in phases]
+
+    def do_check_status(self) -> HealthReport:
+        names = self.deployed_entities()
+        probes = [p for p in self.probes() if p.entity is None or p.entity in names]
+        probes = with_state_probes(probes, names)
+        return aggregate(
+            run_probes(probes, self.record, self.fog, timeout=self._probe_timeout())
+        )
+
+    def do_get_mapping(self, phase: str) -> dict[str, list[str]]:
+        ents = self.entities()
+        mine = [e for e in ents if e.phase == phase]
+        placed = {e.name: self.record.replicas(e.name) for e in mine}
+        if all(len(placed[e.name]) == e.replicas for e in mine):
+            return {name: [r.node_id or "" for r in reps] for name, reps in placed.items()}
+        fog = self.require_fog()
+        nodes, statuses = read_nodes(fog, timeout=self.call_timeout())
+        fixed: dict[Slot, str] = {
+            (name, idx): rec.node_id
+            for name, reps in self.record.entities.items()
+            for idx, rec in reps.items()
+            if rec.node_id
+        }
+        plan = plan_placement(ents, nodes, statuses, fixed=fixed, only={e.name for e in mine})
+        return {e.name: plan.for_entity(e.name) for e in mine}
+
+    def placement_check(
+        self, nodes: Sequence[NodeInfo], statuses: dict[str, NodeStatus]
+    ) -> PlacementCheck:
+        """Could all entities be placed on these nodes? (main-ready, before deploying)."""
+        try:
+            plan = plan_placement(self.entities(), nodes, statuses)
+        except PlacementError as exc:
+            return PlacementCheck(ok=False, reasons=tuple(exc.reasons))
+        return PlacementCheck(ok=True, placement=plan)
+
+    def do_observe(self) -> ArchitectureSnapshot:
+        ops = self._ops(self.options.undeploy_timeout)
+        return observe(ops, self.key, self.entities(), self.record)

@@ -1,0 +1,1 @@
+"""The reconciler: a pure decision (``decision``) over an immutable status (``status``)."""

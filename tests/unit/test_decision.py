@@ -1,0 +1,695 @@
+"""decide(): one table row per situation, then multi-step stories against a tiny world."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller.api.models import (
+    ActiveStrategySpec,
+    ArchitectureRef,
+    FailbackPolicy,
+    HealthSpec,
+    StrategyPolicy,
+    StrategySpec,
+)
+from controller.reconcile.decision import (
+    Action,
+    Adopt,
+    Decision,
+    DecisionInput,
+    DeleteStatus,
+    Deploy,
+    Observed,
+    Probe,
+    ProbeOutcome,
+    Serve,
+    TransitionEvent,
+    Undeploy,
+    decide,
+)
+from controller.reconcile.status import (
+    HISTORY_LIMIT,
+    ArchitectureStatus,
+    Health,
+    StrategyStatus,
+    Transition,
+)
+
+A, B, C = "fl", "gossip", "edge"  # main, replacement 1, replacement 2
+T0 = 10_000.0
+NOW = T0 + 1.0  # probes ran at T0 with interval 5: not due at NOW
+POLICY = StrategyPolicy(failback=FailbackPolicy(stabilization_window=60.0))
+STRATEGY = StrategySpec(main=ArchitectureRef(A, {"rounds": 20}),
+                        replacements=(ArchitectureRef(B), ArchitectureRef(C)), policy=POLICY)
+HEALTH = {n: HealthSpec(interval=5.0, failure_threshold=3, success_threshold=2) for n in (A, B, C)}
+SPEC = ActiveStrategySpec(strategy="prediction", environment="lab")
+
+
+def ob(exists: bool = False, served: bool = False, *, complete: bool | None = None,
+       placeable: bool = True, alongside: bool = True, **kw: Any) -> Observed:
+    return Observed(exists=exists, complete=exists if complete is None else complete,
+                    served=served, placeable=placeable, placeable_alongside=alongside, **kw)
+
+
+RUNNING, SERVED, GONE = ob(True), ob(True, True), ob()
+UNPLACEABLE = ob(placeable=False, alongside=False, placement_message="no x86_64 node free")
+
+
+def arch(state: str | None = "served", health: Health = "Healthy", ok: int = 2, bad: int = 0,
+         unknown: int = 0, **kw: Any) -> ArchitectureStatus:
+    return ArchitectureStatus(state=state, health=health,  # type: ignore[arg-type]
+                              consecutive_successes=ok, consecutive_failures=bad,
+                              consecutive_unknowns=unknown, last_probe_time=T0, **kw)
+
+
+def serving(active: str = A, **kw: Any) -> StrategyStatus:
+    role = "main" if active == A else "replacement"
+    archs = {active: arch(), **kw.pop("archs", {})}
+    return StrategyStatus(observed_generation=1, phase="Serving", active_architecture=active,
+                          active_role=role, architectures=archs, **kw)
+
+
+def inp(status: StrategyStatus | None = None, observed: Mapping[str, Observed] | None = None,
+        *, probes: Mapping[str, ProbeOutcome] | None = None, spec: ActiveStrategySpec = SPEC,
+        strategy: StrategySpec = STRATEGY, now: float = NOW, generation: int = 1,
+        **kw: Any) -> DecisionInput:
+    obs = {A: GONE, B: GONE, C: GONE, **(observed or {})}
+    return DecisionInput(spec=spec, generation=generation, strategy=strategy,
+                         status=status or StrategyStatus(), observed=obs, now=now,
+                         health=HEALTH, probes=probes, key="default/prediction", **kw)
+
+
+def bad(reason: str = "") -> Mapping[str, ProbeOutcome]:
+    return {A: ProbeOutcome("Unhealthy", "accuracy 0.5 < 0.8", {"accuracy": 0.5}, reason)}
+
+
+def tr(kind: str, frm: str | None, to: str, stage: str = "deploying", since: float = T0,
+       attempted: tuple[str, ...] = (), mbb: bool = False, reason: str = "Unhealthy") -> Transition:
+    return Transition(kind, frm, to, reason, T0 - 5, stage, since,  # type: ignore[arg-type]
+                      attempted, mbb)
+
+
+def in_transition(t: Transition, archs: Mapping[str, ArchitectureStatus] | None = None,
+                  active: str | None = None, **kw: Any) -> StrategyStatus:
+    return StrategyStatus(observed_generation=1, phase="FailingOver", transition=t,
+                          active_architecture=active, architectures=archs or {}, **kw)
+
+
+Check = Callable[[Decision], object]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    input: DecisionInput
+    actions: tuple[Action, ...]
+    phase: str
+    message: str
+    check: Check = lambda d: True
+
+
+def cond(d: Decision, type_: str) -> tuple[str, str]:
+    c = d.status.condition(type_)
+    assert c is not None, type_
+    return c.status, c.reason
+
+
+def no_events(d: Decision) -> bool:
+    return d.events == () and d.status.failover_count == 0 and d.status.failback_count == 0
+
+
+MBB_FAILBACK = tr("failback", B, A, mbb=True, reason="MainReady")
+P = Probe
+
+CASES = [
+    # --- start ---
+    Case("start-deploys-main", inp(), (Deploy(A),), "Deploying", "starting to fl: deploying",
+         lambda d: d.status.transition is not None and d.status.transition.kind == "start"
+         and d.status.transition.stage == "deploying" and no_events(d)),
+    Case("start-main-unplaceable-uses-first-placeable-replacement",
+         inp(observed={A: UNPLACEABLE}), (Deploy(B),), "Deploying", "to gossip",
+         lambda d: d.status.transition is not None
+         and d.status.transition.reason == "Unplaceable"),
+    Case("start-none-placeable-degraded",
+         inp(observed={A: UNPLACEABLE, B: UNPLACEABLE, C: UNPLACEABLE}), (), "Degraded",
+         "no candidate can be placed (fl: no x86_64 node free",
+         lambda d: cond(d, "Degraded") == ("True", "Unplaceable") and d.requeue_after == 30.0),
+    # --- deploying ---
+    Case("deploying-waits-for-success-threshold",
+         inp(in_transition(tr("start", None, A), {A: arch("deployed", "Unknown", ok=1)}),
+             {A: RUNNING}), (), "Deploying", "waiting for health 1/2 cycles"),
+    Case("deploying-waits-for-all-replicas",
+         inp(in_transition(tr("start", None, A), {A: arch("deployed")}),
+             {A: ob(True, complete=False)}), (), "Deploying", "waiting for all replicas"),
+    Case("deploying-healthy-serves",
+         inp(in_transition(tr("start", None, A), {A: arch("deployed", ok=1)}), {A: RUNNING},
+             probes={A: ProbeOutcome("Healthy")}), (Serve(A),), "Deploying",
+         "fl healthy, serving it"),
+    Case("deploying-served-completes-start",
+         inp(in_transition(tr("start", None, A), {A: arch()}), {A: SERVED}), (), "Serving",
+         "start complete: main fl serving",
+         lambda d: d.status.active_architecture == A and d.status.active_role == "main"
+         and d.status.history[-1].kind == "start" and no_events(d)
+         and cond(d, "Ready") == ("True", "Healthy") and cond(d, "Serving")[0] == "True"),
+    Case("serve-false-completes-as-deployed",
+         inp(in_transition(tr("start", None, A), {A: arch("deployed")}), {A: RUNNING},
+             spec=replace(SPEC, serve=False)), (), "Deployed", "start complete: main fl deployed",
+         lambda d: cond(d, "Serving") == ("False", "ServeDisabled")),
+    Case("serve-turned-on-serves-active",
+         inp(serving(A, archs={A: arch("deployed")}), {A: RUNNING}), (Serve(A),), "Serving",
+         "serving it"),
+    # --- steady ---
+    Case("steady-no-action", inp(serving(), {A: SERVED}), (), "Serving",
+         "default/prediction: no action: main fl serving, healthy",
+         lambda d: d.status.observed_generation == 1 and d.requeue_after == 4.0),
+    Case("probe-due-emits-probe", inp(serving(), {A: SERVED}, now=T0 + 5), (P(A),), "Serving",
+         "no action", lambda d: d.requeue_after == 0.0),
+    Case("unknown-probe-keeps-counters",
+         inp(serving(archs={A: arch(bad=2, ok=0)}), {A: SERVED},
+             probes={A: ProbeOutcome("Unknown", "timeout")}), (), "Serving",
+         "2/3 failed cycles",
+         lambda d: (d.status.arch(A).consecutive_failures, d.status.arch(A).consecutive_unknowns,
+                    d.status.arch(A).health) == (2, 1, "Healthy")),
+    Case("many-unknowns-visible-not-failover",
+         inp(serving(archs={A: arch(unknown=2)}), {A: SERVED},
+             probes={A: ProbeOutcome("Unknown", "no data")}), (), "Serving",
+         "3 cycles could not measure",
+         lambda d: d.status.arch(A).health == "Unknown"
+         and cond(d, "Ready") == ("Unknown", "ProbesInconclusive")
+         and d.status.arch(A).consecutive_successes == 2),
+    # --- needs-replacement ---
+    Case("failover-after-failure-threshold",
+         inp(serving(archs={A: arch(bad=2, ok=0)}), {A: SERVED}, probes=bad()),
+         (Undeploy(A),), "FailingOver",
+         "default/prediction: main fl unhealthy 3/3 cycles, failing over to gossip",
+         lambda d: d.status.transition is not None
+         and (d.status.transition.kind, d.status.transition.to, d.status.transition.started_at,
+              d.status.transition.attempted) == ("failover", B, NOW, (A,))
+         and d.status.active_architecture is None and no_events(d)),
+    Case("failover-policy-threshold-override",
+         inp(serving(), {A: SERVED}, probes=bad(),
+             strategy=replace(STRATEGY, policy=replace(POLICY, failure_threshold=1))),
+         (Undeploy(A),), "FailingOver", "unhealthy 1/1 cycles"),
+    Case("failover-reason-qos",
+         inp(serving(archs={A: arch(bad=2)}), {A: SERVED}, probes=bad("QosBelowThreshold")),
+         (Undeploy(A),), "FailingOver", "failing over to gossip",
+         lambda d: d.status.transition is not None
+         and d.status.transition.reason == "QosBelowThreshold"
+         and d.status.arch(A).last_probe_values == {"accuracy": 0.5}),
+    Case("failover-vanished", inp(serving(), {A: ob(True, True, vanished=True)}),
+         (Undeploy(A),), "FailingOver", "main fl vanished, failing over to gossip",
+         lambda d: d.status.transition is not None and d.status.transition.reason == "Vanished"),
+    Case("failover-all-gone-no-undeploy-needed", inp(serving(), {A: GONE}), (Deploy(B),),
+         "FailingOver", "main fl vanished, failing over to gossip"),
+    Case("replacement-failing-goes-back-to-main-first",
+         inp(serving(B, archs={B: arch(bad=3)}), {B: SERVED}), (Undeploy(B),), "FailingOver",
+         "replacement gossip unhealthy 3/3 cycles, failing over to fl"),
+    Case("failover-skips-unplaceable",
+         inp(serving(archs={A: arch(bad=3)}), {A: SERVED, B: UNPLACEABLE}), (Undeploy(A),),
+         "FailingOver", "failing over to edge"),
+    Case("failover-none-placeable-keeps-active",
+         inp(serving(archs={A: arch(bad=3)}), {A: SERVED, B: UNPLACEABLE, C: UNPLACEABLE}), (),
+         "Degraded", "no other candidate can be placed (gossip: no x86_64 node free",
+         lambda d: cond(d, "Degraded") == ("True", "NoPlaceableCandidate")
+         and d.status.active_architecture == A),
+    Case("drained-deploys-target",
+         inp(in_transition(tr("failover", A, B, "draining", attempted=(A,)))), (Deploy(B),),
+         "FailingOver", "failing over to gossip: deploying",
+         lambda d: d.status.transition is not None and d.status.transition.stage == "deploying"
+         and d.status.transition.stage_since == NOW and d.status.arch(B).health == "Unknown"),
+    Case("target-deploy-error-tries-next",
+         inp(in_transition(tr("failover", A, B, attempted=(A,)), {B: arch("deployed", ok=0)}),
+             {B: ob(True, complete=False, error="no room on node n3")}), (Undeploy(B),),
+         "FailingOver", "no room on node n3 (DeployFailed), trying edge",
+         lambda d: d.status.transition is not None
+         and (d.status.transition.to, d.status.transition.attempted,
+              d.status.transition.stage) == (C, (A, B), "draining")
+         and d.status.last_error is None),
+    Case("target-timeout-tries-next",
+         inp(in_transition(tr("failover", A, B, since=NOW - 300, attempted=(A,)),
+                           {B: arch("deployed", "Unknown", ok=0)}), {B: RUNNING}),
+         (Undeploy(B),), "FailingOver", "gossip not healthy within 300s (DeployTimeout)"),
+    Case("target-unhealthy-tries-next-including-main",
+         inp(in_transition(tr("failover", C, B, attempted=(C,)), {B: arch("deployed", bad=3)}),
+             {B: RUNNING}), (Undeploy(B),), "FailingOver", "trying fl"),
+    Case("all-candidates-failed-degraded",
+         inp(in_transition(tr("failover", A, C, attempted=(A, B)), {C: arch("deployed")}),
+             {C: ob(True, complete=False, error="image missing")}), (Undeploy(C),), "Degraded",
+         "no other candidate can be placed",
+         lambda d: d.status.transition is None and d.status.history[-1].kind == "degraded"
+         and d.status.last_error is not None and d.status.last_error.reason == "NoCandidate"
+         and no_events(d)),
+    Case("degraded-backoff-then-waits",
+         inp(StrategyStatus(phase="Degraded", last_error=replace(
+             StrategyStatus.from_json({"lastError": {"reason": "NoCandidate", "retryAt": NOW + 7,
+                                                     "message": "x"}}).last_error))),  # type: ignore[type-var]
+         (), "Degraded", "retrying after backoff", lambda d: d.requeue_after == 7.0),
+    Case("failover-completes-counts-once",
+         inp(in_transition(tr("failover", A, B, attempted=(A,)), {B: arch()}), {B: SERVED}),
+         (), "Serving", "failover complete: replacement gossip serving (fl -> gossip, Unhealthy, 6s)",
+         lambda d: d.status.failover_count == 1 and d.status.recent_failovers == (NOW,)
+         and d.events == (TransitionEvent("failover", A, B, "Unhealthy", 6.0),)
+         and d.status.history[-1].kind == "failover" and d.status.active_role == "replacement"),
+    # --- main-ready / failback ---
+    Case("main-ready-starts-window", inp(serving(B), {B: SERVED}), (), "Serving",
+         "main fl placeable, stabilizing",
+         lambda d: d.status.main_ready_since == NOW and cond(d, "MainReady")[0] == "True"
+         and d.requeue_after == 4.0),
+    Case("main-ready-window-running",
+         inp(serving(B, main_ready_since=NOW - 10), {B: SERVED}, now=NOW), (), "Serving",
+         "stabilizing", lambda d: d.status.main_ready_since == NOW - 10),
+    Case("main-unplaceable-resets-window",
+         inp(serving(B, main_ready_since=NOW - 59), {B: SERVED, A: UNPLACEABLE}), (), "Serving",
+         "no action: replacement gossip serving, healthy",
+         lambda d: d.status.main_ready_since is None and cond(d, "MainReady")[0] == "False"),
+    Case("failback-make-before-break",
+         inp(serving(B, main_ready_since=NOW - 60), {B: SERVED}), (Deploy(A),), "FailingBack",
+         "main fl placeable for 60s, failing back from gossip (make-before-break)",
+         lambda d: d.status.transition is not None and d.status.transition.make_before_break
+         and d.status.active_architecture == B and d.status.main_ready_since is None),
+    Case("failback-break-before-make-no-room",
+         inp(serving(B, main_ready_since=NOW - 60), {B: SERVED, A: ob(alongside=False)}),
+         (Undeploy(B),), "FailingBack", "(break-before-make)",
+         lambda d: d.status.active_architecture is None),
+    Case("failback-break-before-make-policy",
+         inp(serving(B, main_ready_since=NOW - 60), {B: SERVED},
+             strategy=replace(STRATEGY, policy=replace(POLICY, failback=FailbackPolicy(
+                 make_before_break=False)))), (Undeploy(B),), "FailingBack",
+         "break-before-make"),
+    Case("mbb-main-healthy-hands-over",
+         inp(in_transition(MBB_FAILBACK, {A: arch("deployed"), B: arch()}, active=B),
+             {A: RUNNING, B: SERVED}), (Undeploy(B), Serve(A)), "FailingBack",
+         "fl healthy, undeploying gossip and serving fl"),
+    Case("mbb-main-waits-replacement-keeps-serving",
+         inp(in_transition(MBB_FAILBACK, {A: arch("deployed", ok=1), B: arch()}, active=B),
+             {A: RUNNING, B: SERVED}), (), "FailingBack", "waiting for health 1/2",
+         lambda d: cond(d, "Serving") == ("True", "Served")),
+    Case("failback-completes-counts-once",
+         inp(in_transition(MBB_FAILBACK, {A: arch(), B: arch("undeployed")}, active=B,
+                           failover_count=1), {A: SERVED}), (), "Serving",
+         "failback complete: main fl serving",
+         lambda d: d.status.failback_count == 1 and d.status.failover_count == 1
+         and d.events == (TransitionEvent("failback", B, A, "MainReady", 6.0),)),
+    Case("mbb-main-fails-aborts-keeps-replacement",
+         inp(in_transition(MBB_FAILBACK, {A: arch("deployed", bad=3), B: arch()}, active=B),
+             {A: RUNNING, B: SERVED}), (Undeploy(A),), "Serving",
+         "failback to fl aborted (fl unhealthy 3/3 cycles): undeploying fl, gossip keeps serving",
+         lambda d: d.status.transition is None and d.status.active_architecture == B
+         and no_events(d) and d.status.history[-1].kind == "aborted"),
+    Case("manual-failback-reports-only",
+         inp(serving(B, main_ready_since=NOW - 3600), {B: SERVED},
+             strategy=replace(STRATEGY, policy=replace(POLICY, failback=FailbackPolicy(
+                 mode="Manual")))), (), "Serving", "failback is Manual (fogstrat switch)",
+         lambda d: cond(d, "MainReady") == ("True", "MainPlaceable")),
+    # --- flap guard ---
+    Case("flap-guard-holds",
+         inp(serving(B, archs={B: arch(bad=3)}, recent_failovers=(NOW - 3000, NOW - 2000,
+                                                                    NOW - 1000, NOW - 10)),
+             {B: SERVED}), (), "Degraded",
+         "flap guard holds: 4 failovers in the last hour (max 4)",
+         lambda d: cond(d, "Degraded") == ("True", "FlapGuard") and d.requeue_after == 4.0
+         and d.status.active_architecture == B),
+    Case("flap-guard-old-failovers-expire",
+         inp(serving(B, archs={B: arch(bad=3)}, recent_failovers=(NOW - 4000, NOW - 3700,
+                                                                    NOW - 1000, NOW - 10)),
+             {B: SERVED}), (Undeploy(B),), "FailingOver", "failing over to fl",
+         lambda d: len(d.status.recent_failovers) == 2),
+    # --- paused ---
+    Case("paused-observes-only",
+         inp(serving(archs={A: arch(bad=2)}), {A: SERVED}, probes=bad(),
+             spec=replace(SPEC, paused=True)), (), "Paused", "paused: observing only",
+         lambda d: d.status.arch(A).consecutive_failures == 3
+         and d.status.arch(A).health == "Unhealthy"),
+    # --- pin ---
+    Case("pin-switches-make-before-break", inp(serving(), {A: SERVED}, spec=replace(SPEC, pin=C)),
+         (Deploy(C),), "FailingOver", "pinned to edge: switching from fl",
+         lambda d: d.status.transition is not None and d.status.transition.kind == "switch"),
+    Case("pin-unknown-invalid", inp(serving(), {A: SERVED}, spec=replace(SPEC, pin="nope")),
+         (), "Invalid", "pin 'nope' is not a candidate",
+         lambda d: cond(d, "Valid") == ("False", "UnknownPinTarget")),
+    Case("pinned-no-failback",
+         inp(serving(B, main_ready_since=NOW - 600), {B: SERVED}, spec=replace(SPEC, pin=B)),
+         (), "Serving", "no action: replacement gossip serving",
+         lambda d: d.status.transition is None),
+    Case("pinned-unhealthy-holds",
+         inp(serving(B, archs={B: arch(bad=3)}), {B: SERVED}, spec=replace(SPEC, pin=B)),
+         (), "Degraded", "it is pinned: not failing over",
+         lambda d: cond(d, "Degraded") == ("True", "PinnedUnhealthy")),
+    Case("switch-completes-no-counter",
+         inp(in_transition(tr("switch", A, C, reason="Pinned"), {C: arch()}),
+             {C: SERVED}, spec=replace(SPEC, pin=C)), (), "Serving", "switch complete",
+         lambda d: no_events(d) and d.status.history[-1].kind == "switch"),
+    Case("failed-pin-not-retried",
+         inp(serving(), {A: SERVED}, spec=replace(SPEC, pin=C),
+             ).__class__(**{**inp(serving(), {A: SERVED}, spec=replace(SPEC, pin=C)).__dict__,
+                            "status": StrategyStatus.from_json({
+                                **serving().to_json(),
+                                "failedPin": {"architecture": C, "generation": 1}})}),
+         (), "Serving", "no action"),
+    # --- deletion ---
+    Case("delete-undeploys-everything", inp(serving(), {A: SERVED, B: RUNNING},
+                                            deletion_requested=True),
+         (Undeploy(A), Undeploy(B)), "Terminating", "deleting: undeploying fl, gossip"),
+    Case("delete-paused-still-deletes", inp(serving(), {A: SERVED}, deletion_requested=True,
+                                            spec=replace(SPEC, paused=True)),
+         (Undeploy(A),), "Terminating", "deleting"),
+    Case("delete-done-deletes-status", inp(serving(), {}, deletion_requested=True),
+         (DeleteStatus(),), "Terminating", "nothing left in the fog"),
+    # --- restart / adoption ---
+    Case("restart-mid-failover-no-second-deploy",
+         inp(in_transition(tr("failover", A, B, attempted=(A,)), {B: arch("deployed", ok=0)}),
+             {B: RUNNING}), (), "FailingOver", "waiting for health 0/2"),
+    Case("restart-two-exist-no-transition-undeploys-stray",
+         inp(serving(), {A: SERVED, B: SERVED}), (Undeploy(B),), "Serving", "no action"),
+    Case("restart-mid-failback-both-exist-continues",
+         inp(in_transition(MBB_FAILBACK, {A: arch("deployed", ok=1), B: arch()}, active=B),
+             {A: RUNNING, B: SERVED}), (), "FailingBack", "waiting for health"),
+    Case("restart-interrupted-failover-draining-undeploys-old",
+         inp(in_transition(tr("failover", A, B, "draining", attempted=(A,))), {A: SERVED}),
+         (Undeploy(A),), "FailingOver", "undeploying fl first"),
+    Case("orphan-undeployed", inp(serving(), {A: SERVED, "old-arch": RUNNING}),
+         (Undeploy("old-arch"),), "Serving", "no action",
+         lambda d: "old-arch" in d.status.architectures),
+    Case("adopt-unknown-instances", inp(StrategyStatus(), {A: SERVED}), (Adopt(A),), "Serving",
+         "adopting main fl found in the fog",
+         lambda d: d.status.active_architecture == A and d.status.history[-1].kind == "adopt"),
+    Case("adopt-prefers-served", inp(StrategyStatus(), {A: RUNNING, B: SERVED}),
+         (Adopt(B), Undeploy(A)), "Serving", "undeploying fl"),
+    # --- spec changes ---
+    Case("rollout-on-config-change",
+         inp(serving(archs={A: arch(fingerprint="old")}), {A: SERVED}, generation=2,
+             fingerprints={A: "new"}), (Undeploy(A),), "Deploying",
+         "main fl spec changed: redeploying it",
+         lambda d: d.status.observed_generation == 2 and d.status.transition is not None
+         and d.status.transition.kind == "rollout"),
+    Case("rollout-redeploys-same-arch",
+         inp(in_transition(tr("rollout", A, A, "draining", reason="ConfigChanged")),
+             fingerprints={A: "new"}), (Deploy(A),), "Deploying", "rolling out to fl",
+         lambda d: d.status.arch(A).fingerprint == "new"),
+    Case("generation-only-change-no-rollout",
+         inp(serving(archs={A: arch(fingerprint="same")}), {A: SERVED}, generation=5,
+             fingerprints={A: "same"}), (), "Serving", "no action",
+         lambda d: d.status.observed_generation == 5),
+    Case("duplicate-candidate-invalid",
+         inp(serving(), {A: SERVED}, strategy=replace(STRATEGY, replacements=(
+             ArchitectureRef(A),))), (), "Invalid", "appears more than once"),
+    # --- unreachable fog / action errors ---
+    Case("fog-unreachable-does-nothing-destructive",
+         inp(serving(archs={A: arch(bad=3)}), {}, fog_reachable=False, fog_message="timeout"),
+         (), "Serving", "fog unreachable (timeout): holding, nothing undeployed",
+         lambda d: d.status.last_error is not None and d.requeue_after == 5.0
+         and d.status.arch(A).state == "served"),
+    Case("fog-unreachable-backoff-grows",
+         inp(serving(last_error=StrategyStatus.from_json({"lastError": {
+             "reason": "FogUnreachable", "count": 3}}).last_error), {}, fog_reachable=False),
+         (), "Serving", "fog unreachable", lambda d: d.requeue_after == 40.0),
+    Case("fog-unreachable-while-deleting",
+         inp(serving(), {}, fog_reachable=False, deletion_requested=True), (), "Terminating",
+         "holding"),
+    Case("undeploy-error-backs-off",
+         inp(in_transition(tr("failover", A, B, "draining", attempted=(A,))),
+             {A: ob(True, error="fog05: 500")}), (Undeploy(A),), "FailingOver",
+         "last action failed: fl: fog05: 500",
+         lambda d: d.status.last_error is not None and d.requeue_after == 5.0),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_decide_table(case: Case) -> None:
+    d = decide(case.input)
+    mutating = tuple(a for a in d.actions if not isinstance(a, Probe))
+    expected = tuple(a for a in case.actions if not isinstance(a, Probe))
+    assert mutating == expected, d.message
+    if any(isinstance(a, Probe) for a in case.actions):
+        assert set(case.actions) <= set(d.actions)
+    assert d.status.phase == case.phase, d.message
+    assert case.message in d.message
+    assert d.message.startswith("default/prediction: ")
+    assert case.check(d), d.status
+    assert StrategyStatus.from_json(json.loads(json.dumps(d.status.to_json()))) == d.status
+
+
+def test_idle_decide_is_a_fixed_point() -> None:
+    """An idle controller writes nothing: deciding again on its own output changes nothing."""
+    first = decide(inp(serving(), {A: SERVED}))
+    second = decide(inp(first.status, {A: SERVED}, now=NOW + 1.5))
+    assert second.status == first.status and second.actions == ()
+
+
+def test_decide_does_not_mutate_input() -> None:
+    i = inp(serving(archs={A: arch(bad=2)}), {A: SERVED}, probes=bad())
+    before = i.status.to_json()
+    decide(i)
+    assert i.status.to_json() == before
+
+
+# --- a tiny world ------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """Architectures A, B, C on a fog with ``capacity`` slots (one per architecture)."""
+
+    capacity: int = 2
+    up: set[str] = field(default_factory=lambda: {A, B, C})
+    healthy: dict[str, bool] = field(default_factory=lambda: {A: True, B: True, C: True})
+    deploy_fails: set[str] = field(default_factory=set)
+    reachable: bool = True
+    deployed: dict[str, bool] = field(default_factory=dict)  # name -> served
+    errors: dict[str, str] = field(default_factory=dict)
+    probes: dict[str, ProbeOutcome] = field(default_factory=dict)
+
+    def observe(self) -> dict[str, Observed]:
+        out = {}
+        for n in (A, B, C):
+            others = len([m for m in self.deployed if m != n])
+            out[n] = Observed(
+                exists=n in self.deployed, complete=n in self.deployed and n in self.up,
+                served=self.deployed.get(n, False),
+                vanished=n in self.deployed and n not in self.up,
+                placeable=n in self.up, placeable_alongside=n in self.up and others < self.capacity,
+                placement_message="" if n in self.up else "nodes down",
+                error=self.errors.get(n))
+        return out
+
+    def apply(self, action: Action) -> bool:
+        assert self.reachable or isinstance(action, Probe), action
+        if isinstance(action, Probe):
+            ok = self.healthy[action.arch] and action.arch in self.up
+            self.probes[action.arch] = ProbeOutcome("Healthy" if ok else "Unhealthy")
+            return True
+        self.errors.pop(getattr(action, "arch", ""), None)
+        if isinstance(action, Deploy):
+            if (action.arch in self.deploy_fails or action.arch not in self.up
+                    or len(self.deployed) >= self.capacity):
+                self.errors[action.arch] = "deploy failed"
+                return False
+            self.deployed.setdefault(action.arch, False)
+        elif isinstance(action, Serve):
+            assert not any(s for n, s in self.deployed.items() if n != action.arch), \
+                f"two served: {self.deployed} + {action.arch}"
+            self.deployed[action.arch] = True
+        elif isinstance(action, Undeploy):
+            self.deployed.pop(action.arch, None)
+        return True
+
+
+@dataclass
+class Run:
+    world: World
+    status: StrategyStatus = field(default_factory=StrategyStatus)
+    now: float = T0
+    events: list[TransitionEvent] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    strategy: StrategySpec = STRATEGY
+    spec: ActiveStrategySpec = SPEC
+
+    def step(self) -> Decision:
+        w = self.world
+        probes, w.probes = dict(w.probes), {}
+        d = decide(DecisionInput(
+            spec=self.spec, generation=1, strategy=self.strategy, status=self.status,
+            observed=w.observe() if w.reachable else {}, now=self.now, health=HEALTH,
+            probes=probes or None, fog_reachable=w.reachable, key="default/prediction"))
+        if not w.reachable:
+            assert not any(isinstance(a, Undeploy | Deploy | Serve) for a in d.actions)
+        # the shell: write status (round-trips through JSON as etcd would), run actions
+        self.status = StrategyStatus.from_json(json.loads(json.dumps(d.status.to_json())))
+        assert self.status == d.status
+        for action in d.actions:
+            if not w.apply(action):
+                break
+        self.events += d.events
+        self.messages.append(d.message)
+        self.now += max(0.5, min(d.requeue_after, 30.0))
+        assert len([n for n, s in w.deployed.items() if s]) <= 1
+        assert self.status.failover_count == len([e for e in self.events if e.kind == "failover"])
+        assert self.status.failback_count == len([e for e in self.events if e.kind == "failback"])
+        if len(self.status.history) < HISTORY_LIMIT:
+            assert self.status.failover_count == len(
+                [h for h in self.status.history if h.kind == "failover"])
+        return d
+
+    def until(self, pred: Callable[[Run], bool], limit: int = 200) -> None:
+        for _ in range(limit):
+            if pred(self):
+                return
+            self.step()
+        raise AssertionError(f"did not converge: {self.status.phase} {self.messages[-5:]}")
+
+
+def serving_arch(name: str) -> Callable[[Run], bool]:
+    return lambda r: (r.status.phase == "Serving" and r.status.active_architecture == name
+                      and r.world.deployed == {name: True})
+
+
+def test_story_start_failover_failback() -> None:
+    r = Run(World())
+    r.until(serving_arch(A))
+    assert r.status.failover_count == 0
+    r.world.healthy[A] = False
+    r.until(serving_arch(B))
+    assert r.status.failover_count == 1
+    assert any("main fl unhealthy 3/3 cycles, failing over to gossip" in m for m in r.messages)
+    assert r.events[-1].kind == "failover" and r.events[-1].reason == "Unhealthy"
+    # main placeable again (nodes fine) but it is still broken: failback aborts, no count
+    r.until(lambda r: r.status.main_ready_since is not None)
+    r.until(lambda r: r.status.history[-1].kind == "aborted")
+    r.until(serving_arch(B))
+    assert r.status.failback_count == 0
+    r.world.healthy[A] = True
+    r.until(lambda r: r.status.failback_count == 1)
+    r.until(serving_arch(A))
+    assert r.events[-1].kind == "failback" and r.events[-1].reason == "MainReady"
+    assert [h.kind for h in r.status.history] == ["start", "failover", "aborted", "failback"]
+
+
+def test_story_failback_waits_full_window() -> None:
+    r = Run(World())
+    r.until(serving_arch(A))
+    r.world.up.discard(A)  # main's nodes vanish
+    r.until(serving_arch(B))
+    assert r.events[-1].reason == "Vanished"
+    r.world.up.add(A)
+    r.until(lambda r: r.status.main_ready_since is not None)
+    since = r.status.main_ready_since
+    assert since is not None
+    r.until(lambda r: r.status.phase == "FailingBack")
+    assert r.now - since >= 60.0
+    r.until(serving_arch(A))
+    assert r.status.failback_count == 1
+
+
+def test_story_break_before_make_failback_when_no_room() -> None:
+    r = Run(World(capacity=1))
+    r.until(serving_arch(A))
+    r.world.healthy[A] = False
+    r.until(serving_arch(B))
+    r.world.healthy[A] = True
+    r.until(serving_arch(A))
+    assert any("break-before-make" in m for m in r.messages)
+    assert r.status.failback_count == 1
+
+
+def test_story_deploy_failure_of_first_replacement_tries_second() -> None:
+    r = Run(World(deploy_fails={B}))
+    r.until(serving_arch(A))
+    r.world.healthy[A] = False
+    r.until(serving_arch(C))
+    assert r.status.failover_count == 1
+    assert r.events[-1] == TransitionEvent("failover", A, C, "Unhealthy", r.events[-1].duration)
+    assert any("trying edge" in m for m in r.messages)
+
+
+def test_story_flapping_hits_guard() -> None:
+    strategy = replace(STRATEGY, policy=replace(POLICY, max_failovers_per_hour=2,
+                                                failback=FailbackPolicy(stabilization_window=5)))
+    r = Run(World(), strategy=strategy)
+    r.until(serving_arch(A))
+    for _ in range(6):  # every architecture keeps breaking as soon as it serves
+        r.world.healthy = {A: False, B: False, C: False}
+        r.step()
+    r.until(lambda r: r.status.phase == "Degraded"
+            and r.status.condition("Degraded") is not None
+            and r.status.condition("Degraded").reason == "FlapGuard")  # type: ignore[union-attr]
+    assert r.status.failover_count == 2
+    assert "flap guard holds: 2 failovers in the last hour (max 2)" in r.messages[-1]
+    held = r.status.active_architecture
+    for _ in range(20):
+        r.step()
+        assert r.status.failover_count == 2 and r.status.active_architecture == held
+
+
+def test_story_pin_and_unpin() -> None:
+    r = Run(World())
+    r.until(serving_arch(A))
+    r.spec = replace(SPEC, pin=C)
+    r.until(serving_arch(C))
+    assert r.status.history[-1].kind == "switch" and r.status.failover_count == 0
+    for _ in range(10):  # pinned: main is ready but no failback
+        r.step()
+    assert r.status.active_architecture == C
+    r.spec = SPEC
+    r.until(serving_arch(A))
+    assert r.status.failback_count == 1
+
+
+def test_story_delete() -> None:
+    r = Run(World())
+    r.until(serving_arch(A))
+    d = decide(DecisionInput(spec=SPEC, generation=1, strategy=STRATEGY, status=r.status,
+                             observed=r.world.observe(), now=r.now, health=HEALTH,
+                             deletion_requested=True))
+    assert d.actions == (Undeploy(A),) and d.status.phase == "Terminating"
+    r.world.apply(Undeploy(A))
+    d = decide(DecisionInput(spec=SPEC, generation=1, strategy=STRATEGY, status=d.status,
+                             observed=r.world.observe(), now=r.now + 2, health=HEALTH,
+                             deletion_requested=True))
+    assert d.actions == (DeleteStatus(),)
+
+
+def test_story_restart_mid_failover_never_deploys_twice() -> None:
+    r = Run(World())
+    r.until(serving_arch(A))
+    r.world.healthy[A] = False
+    r.until(lambda r: B in r.world.deployed)
+    # a new controller starts from the persisted status only: no second Deploy(B)
+    restarted = Run(r.world, status=StrategyStatus.from_json(r.status.to_json()), now=r.now)
+    d = restarted.step()
+    assert Deploy(B) not in d.actions
+    restarted.until(serving_arch(B))
+    assert restarted.status.failover_count == 1
+
+
+EVENTS = st.lists(st.tuples(st.sampled_from(["health", "node", "fog", "wait"]),
+                            st.sampled_from([A, B, C])), max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=EVENTS, capacity=st.integers(1, 3))
+def test_property_invariants_hold(events: list[tuple[str, str]], capacity: int) -> None:
+    """Random probe outcomes, node availability and fog outages: at most one architecture
+    served, counters equal completed transitions, nothing (un)deployed while the fog is
+    unreachable (all asserted inside Run.step / World.apply)."""
+    strategy = replace(STRATEGY, policy=replace(POLICY, max_failovers_per_hour=3,
+                                                deploy_timeout=60.0))
+    r = Run(World(capacity=capacity), strategy=strategy)
+    for kind, name in events:
+        if kind == "health":
+            r.world.healthy[name] = not r.world.healthy[name]
+        elif kind == "node":
+            r.world.up ^= {name}
+        elif kind == "fog":
+            r.world.reachable = not r.world.reachable
+        for _ in range(3):
+            r.step()
+    r.world.reachable = True
+    for _ in range(5):
+        r.step()

@@ -1,0 +1,124 @@
+"""StrategyStatus: JSON shape (design §3), tolerant reads, conditions, bounded history."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from controller.reconcile.status import (
+    HISTORY_LIMIT,
+    ArchitectureStatus,
+    ErrorInfo,
+    FailedPin,
+    HistoryEntry,
+    StrategyStatus,
+    Transition,
+)
+
+
+def full_status() -> StrategyStatus:
+    arch = ArchitectureStatus(
+        state="served", health="Healthy", consecutive_failures=1, consecutive_successes=0,
+        consecutive_unknowns=2, last_probe_time=100.0, last_probe_result="Unhealthy",
+        last_probe_reason="QosBelowThreshold", last_probe_message="accuracy 0.5 < 0.8",
+        last_probe_values={"accuracy": 0.5}, placement={"worker": ("n1", "n2")},
+        instances={"worker": ["i1", "i2"], "meta": {"fdu": "f1"}}, fingerprint="abc",
+        message="",
+    )
+    s = StrategyStatus(
+        observed_generation=7, phase="Serving", active_architecture="fl", active_role="main",
+        architectures={"fl": arch, "gossip": ArchitectureStatus(state="undeployed")},
+        failover_count=2, failback_count=1, last_transition_time=90.0,
+        transition=Transition("failover", "fl", "gossip", "Unhealthy", 95.0, "deploying", 96.0,
+                              ("fl",), False),
+        main_ready_since=80.0, recent_failovers=(10.0, 20.0),
+        last_error=ErrorInfo(99.0, "ActionFailed", "boom", 2, 109.0),
+        failed_pin=FailedPin("edge", 3), message="no action",
+    )
+    s = s.set_condition("Ready", "True", "Healthy", "ok", 50.0)
+    return s.append_history(HistoryEntry(60.0, "failover", "fl", "gossip", "Unhealthy", "m"))
+
+
+def test_json_shape_uses_camel_case_keys_of_design() -> None:
+    d = full_status().to_json()
+    for key in ("observedGeneration", "phase", "activeArchitecture", "activeRole",
+                "architectures", "failoverCount", "failbackCount", "lastTransitionTime",
+                "conditions", "history", "transition", "mainReadySince", "recentFailovers",
+                "lastError"):
+        assert key in d
+    arch = d["architectures"]["fl"]
+    for key in ("state", "health", "consecutiveFailures", "consecutiveSuccesses",
+                "lastProbeTime", "lastProbeResult", "lastProbeValues", "placement",
+                "instances", "message"):
+        assert key in arch
+    assert arch["placement"] == {"worker": ["n1", "n2"]}
+    assert d["conditions"][0] == {"type": "Ready", "status": "True", "reason": "Healthy",
+                                  "message": "ok", "lastTransitionTime": 50.0}
+    assert d["history"][0]["from"] == "fl" and d["history"][0]["to"] == "gossip"
+    assert d["transition"]["startedAt"] == 95.0 and d["transition"]["attempted"] == ["fl"]
+    json.dumps(d)  # plain JSON
+
+
+def test_round_trip_is_equal() -> None:
+    s = full_status()
+    back = StrategyStatus.from_json(json.loads(json.dumps(s.to_json())))
+    assert back == s
+    assert back.to_json() == s.to_json()
+
+
+@pytest.mark.parametrize("raw", [None, {}, [], "x", {"phase": "Bogus", "architectures": 3,
+                                                      "conditions": "no", "history": [1, {}],
+                                                      "transition": {"kind": "x"},
+                                                      "failoverCount": "2", "lastError": 5}])
+def test_tolerant_reads(raw: Any) -> None:
+    s = StrategyStatus.from_json(raw)
+    assert s.phase == "Pending"
+    assert s.failover_count == 0 and s.transition is None and s.last_error is None
+
+
+def test_older_partial_status_reads() -> None:
+    s = StrategyStatus.from_json({"phase": "Serving", "activeArchitecture": "fl",
+                                  "architectures": {"fl": {"state": "served"}}})
+    assert s.phase == "Serving" and s.arch("fl").state == "served"
+    assert s.arch("fl").health == "Unknown" and s.arch("fl").last_probe_time is None
+    assert s.arch("other") == ArchitectureStatus()
+
+
+def test_immutable_and_value_equality() -> None:
+    a, b = full_status(), full_status()
+    assert a == b
+    with pytest.raises(AttributeError):
+        a.phase = "Degraded"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        a.arch("fl").instances["x"] = 1  # type: ignore[index]
+    assert a.arch("fl").instances["worker"] == ("i1", "i2")
+
+
+def test_set_condition_changes_time_only_on_flip() -> None:
+    s = StrategyStatus().set_condition("Ready", "False", "NotHealthy", "m", 10.0)
+    same = s.set_condition("Ready", "False", "NotHealthy", "m", 20.0)
+    assert same is s
+    reworded = s.set_condition("Ready", "False", "Other", "m2", 30.0)
+    cond = reworded.condition("Ready")
+    assert cond is not None and cond.last_transition_time == 10.0 and cond.reason == "Other"
+    flipped = s.set_condition("Ready", "True", "Healthy", "", 40.0)
+    cond = flipped.condition("Ready")
+    assert cond is not None and cond.last_transition_time == 40.0
+    ordered = flipped.set_condition("Valid", "True", "Valid", "", 1.0)
+    assert [c.type for c in ordered.conditions] == ["Valid", "Ready"]
+
+
+def test_history_is_bounded() -> None:
+    s = StrategyStatus()
+    for i in range(HISTORY_LIMIT + 5):
+        s = s.append_history(HistoryEntry(float(i), "failover", "a", "b", "Unhealthy"))
+    assert len(s.history) == HISTORY_LIMIT
+    assert s.history[0].time == 5.0 and s.history[-1].time == HISTORY_LIMIT + 4
+
+
+def test_with_phase_sets_last_transition_time_on_change_only() -> None:
+    s = StrategyStatus().with_phase("Deploying", 5.0)
+    assert s.last_transition_time == 5.0
+    assert s.with_phase("Deploying", 9.0) is s
