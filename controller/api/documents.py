@@ -3,8 +3,9 @@
 Users write YAML (often several documents per file), tools write JSON, and ``etcdctl
 put`` stores whatever bytes it is given; every path must yield the same plain dicts.
 So the YAML loader here is JSON-compatible: timestamps stay strings, scalar keys are
-kept as written (``on:`` is the key "on", not True), and duplicate keys are errors (PyYAML would silently keep the last one — a
-classic source of "my change had no effect"). Errors are one line, ``source:line: what``.
+kept as written (``on:`` is the key "on", not True), and duplicate keys are errors
+(PyYAML would silently keep the last one — a classic source of "my change had no
+effect"). Errors are one line, ``source:line: what``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from controller.api import kinds
-from controller.api.documents import dump_yaml, load_path
+from controller.api.documents import dump_yaml, load_path_located
 from controller.api.kinds import DEFAULT_NAMESPACE
 from controller.api.validation import validate
 from controller.cli import printers
@@ -39,10 +39,11 @@ def _load_all(filenames: list[str], default_namespace: str | None = None
               ) -> list[tuple[str, dict[str, Any]]]:
     docs: list[tuple[str, dict[str, Any]]] = []
     for filename in filenames:
-        for source, doc in load_path(filename):
+        for located in load_path_located(filename):
+            doc = located.document
             if default_namespace and isinstance(doc.get("metadata"), dict):
                 doc["metadata"].setdefault("namespace", default_namespace)
-            docs.append((source, doc))
+            docs.append((located.origin, doc))
     if not docs:
         raise CommandError(f"no documents found in {', '.join(filenames)}")
     return docs

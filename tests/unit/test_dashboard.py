@@ -89,7 +89,9 @@ def test_queries_use_only_exposed_metrics(dash: dict[str, Any]) -> None:
 
 def test_strategy_panels_filter_on_variables(dash: dict[str, Any]) -> None:
     for where, expr in queries(dash):
-        if re.search(r"fogstrat_(active_architecture|qos_|health_checks|consecutive|last_tr)", expr):
+        if re.search(
+            r"fogstrat_(active_architecture|qos_|health_checks|consecutive|last_tr)", expr
+        ):
             assert 'strategy=~"$strategy"' in expr and 'namespace=~"$namespace"' in expr, where
 
 

@@ -137,9 +137,7 @@ def test_phase_gauge_sets_every_phase() -> None:
     m = Metrics()
     m.set_phase("ns", "s", "Deploying")
     m.set_phase("ns", "s", "Serving")
-    values = {
-        lab["phase"]: v for n, lab, v in samples(m) if n == "fogstrat_strategy_phase"
-    }
+    values = {lab["phase"]: v for n, lab, v in samples(m) if n == "fogstrat_strategy_phase"}
     assert set(values) == set(PHASES)
     assert values["Serving"] == 1.0
     assert sum(values.values()) == 1.0
@@ -147,7 +145,9 @@ def test_phase_gauge_sets_every_phase() -> None:
 
 def test_active_architecture_moves() -> None:
     m = Metrics()
-    m.set_active_architecture("ns", "s", "main-arch", "main", {"main-arch": "main", "r": "replacement"})
+    m.set_active_architecture(
+        "ns", "s", "main-arch", "main", {"main-arch": "main", "r": "replacement"}
+    )
     m.set_active_architecture("ns", "s", "r", "replacement")
     assert series(m, "fogstrat_active_architecture", architecture="main-arch") == [0.0]
     assert series(m, "fogstrat_active_architecture", architecture="r", role="replacement") == [1.0]

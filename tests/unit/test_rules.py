@@ -27,7 +27,12 @@ EXPECTED_ALERTS = {
     "FogstratEtcdNotSeen",
 }
 # alerts about one ActiveStrategy: their summary must name it
-STRATEGY_ALERTS = {"FogstratFailover", "FogstratFlapping", "FogstratDegraded", "FogstratPausedTooLong"}
+STRATEGY_ALERTS = {
+    "FogstratFailover",
+    "FogstratFlapping",
+    "FogstratDegraded",
+    "FogstratPausedTooLong",
+}
 
 PROMQL_KEYWORDS = {
     "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",

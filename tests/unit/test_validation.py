@@ -207,7 +207,7 @@ def test_invalid_document_summary_is_one_line() -> None:
 def test_non_mapping_documents(raw: Any) -> None:
     (problem,) = validate(raw)
     assert "must be an object" in problem.message
-    with pytest.raises(InvalidDocument, match="^document is invalid: "):
+    with pytest.raises(InvalidDocument, match=r"^document is invalid: "):
         parse_document(raw)
 
 
