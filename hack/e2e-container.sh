@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# `make e2e-container`: build the controller image with podman and run it, as a container,
+# against a real etcd and fogsim started on the host (host network); apply the examples and
+# assert the ActiveStrategy reaches Serving and /metrics answers.
+#
+# No image registry is needed: the base image is built from a Debian bookworm rootfs made
+# by debootstrap, with python3 + python3-venv added (a plain minbase rootfs has no Python),
+# and passed to deploy/Dockerfile as --build-arg BASE=... . The host's CA bundle is copied
+# into that base so pip works behind a TLS-intercepting proxy.
+#
+# Environment: FOGSTRAT_BASE_IMAGE (default localhost/fogstrat-base:bookworm; reused when
+# present, FOGSTRAT_REBUILD_BASE=1 rebuilds it), FOGSTRAT_IMAGE (localhost/fogstrat:e2e),
+# DEBIAN_MIRROR, FOGSTRAT_E2E_ETCD_PORT (23790), FOGSTRAT_E2E_METRICS_PORT (19469),
+# FOGSTRAT_E2E_KEEP=1 (leave everything running for inspection).
+# Needs root (or sudo) for apt, debootstrap and podman's chroot builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+RUN=.run/e2e-container
+mkdir -p "$RUN"
+
+BASE_IMAGE=${FOGSTRAT_BASE_IMAGE:-localhost/fogstrat-base:bookworm}
+IMAGE=${FOGSTRAT_IMAGE:-localhost/fogstrat:e2e}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+ETCD_PORT=${FOGSTRAT_E2E_ETCD_PORT:-23790}
+METRICS_ADDR=127.0.0.1:${FOGSTRAT_E2E_METRICS_PORT:-19469}
+# deploy/examples/00-environment-lab.yaml points at this fogsim address.
+FOGSIM_ADDR=127.0.0.1:7070
+PREFIX=/fogstrat-e2e-container-$$
+CONTAINER=fogstrat-e2e-$$
+# podman on these hosts: runc, explicit ulimits; host network to reach etcd and fogsim.
+PODMAN_RUN=(podman run --runtime runc --ulimit nofile=4096:4096 --ulimit nproc=4096:4096
+  --network host --no-healthcheck)
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+log() { echo "== $*" >&2; }
+die() { echo "e2e-container: error: $*" >&2; exit 1; }
+
+ensure_tools() {
+  local need=()
+  command -v podman >/dev/null 2>&1 || need+=(podman)
+  command -v buildah >/dev/null 2>&1 || need+=(buildah)
+  command -v runc >/dev/null 2>&1 || need+=(runc)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+  command -v curl >/dev/null 2>&1 || need+=(curl)
+  [ ${#need[@]} -eq 0 ] && return 0
+  log "installing ${need[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+}
+
+build_base() {
+  if podman image exists "$BASE_IMAGE" && [ "${FOGSTRAT_REBUILD_BASE:-0}" != 1 ]; then
+    log "base image $BASE_IMAGE exists (FOGSTRAT_REBUILD_BASE=1 rebuilds it)"
+    return 0
+  fi
+  local rootfs="$RUN/rootfs"
+  log "debootstrap bookworm + python3 into $rootfs (about a minute)"
+  $SUDO rm -rf "$rootfs"
+  $SUDO debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    bookworm "$rootfs" "$MIRROR" >"$RUN/debootstrap.log" 2>&1 ||
+    die "debootstrap failed (see $RUN/debootstrap.log)"
+  if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    $SUDO cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  fi
+  $SUDO rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  log "importing $rootfs as $BASE_IMAGE"
+  $SUDO tar -C "$rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+  $SUDO rm -rf "$rootfs"
+}
+
+build_image() {
+  [ -f README.md ] || die "README.md missing (the wheel build needs it)"
+  log "building $IMAGE from deploy/Dockerfile (BASE=$BASE_IMAGE)"
+  podman build --isolation chroot --format docker -f deploy/Dockerfile \
+    --build-arg "BASE=$BASE_IMAGE" -t "$IMAGE" . >"$RUN/build.log" 2>&1 ||
+    { tail -40 "$RUN/build.log" >&2; die "image build failed (see $RUN/build.log)"; }
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start() { # name, command...
+  local name=$1; shift
+  setsid "$@" >"$RUN/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+stop_one() {
+  local name=$1 pid
+  [ -f "$RUN/$name.pid" ] || return 0
+  pid=$(cat "$RUN/$name.pid")
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq 1 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$RUN/$name.pid"
+}
+
+wait_for() { # description, seconds, command...
+  local what=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$what not reached after ${secs}s"
+    sleep 0.5
+  done
+}
+
+cleanup() {
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "---- controller container logs (last 60 lines)" >&2
+    podman logs --tail 60 "$CONTAINER" >&2 2>/dev/null || true
+  fi
+  if [ "${FOGSTRAT_E2E_KEEP:-0}" = 1 ]; then
+    log "kept: container $CONTAINER, etcd 127.0.0.1:$ETCD_PORT prefix $PREFIX, fogsim $FOGSIM_ADDR"
+    return
+  fi
+  podman rm -f "$CONTAINER" >/dev/null 2>&1 || true
+  stop_one fogsim
+  stop_one etcd
+  rm -rf "$RUN/etcd-data"
+  [ $rc -eq 0 ] && log "PASS" || log "FAIL (logs under $RUN/)"
+}
+
+phase_is() { # name phase
+  FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT FOGSTRAT_PREFIX=$PREFIX \
+    "$BIN/fogstrat" get activestrategy "$1" -o json |
+    "$BIN/python" -c 'import json,sys; d=json.load(sys.stdin); d=d["items"][0] if "items" in d else d; sys.exit(0 if (d.get("status") or {}).get("phase")==sys.argv[1] else 1)' "$2"
+}
+
+main() {
+  [ -x "$BIN/fogstrat" ] || die "$BIN/fogstrat missing: run make venv"
+  ensure_tools
+  build_base
+  build_image
+  trap cleanup EXIT
+
+  port_busy "$ETCD_PORT" && die "port $ETCD_PORT busy (set FOGSTRAT_E2E_ETCD_PORT)"
+  port_busy "${FOGSIM_ADDR##*:}" && die "fogsim address $FOGSIM_ADDR busy (make stop?)"
+  port_busy "${METRICS_ADDR##*:}" && die "port ${METRICS_ADDR##*:} busy (set FOGSTRAT_E2E_METRICS_PORT)"
+
+  log "starting etcd on 127.0.0.1:$ETCD_PORT and fogsim on $FOGSIM_ADDR"
+  rm -rf "$RUN/etcd-data"
+  start etcd etcd --name e2e --data-dir "$RUN/etcd-data" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --initial-cluster "e2e=http://127.0.0.1:$((ETCD_PORT + 1))"
+  wait_for "etcd healthy" 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+  start fogsim "$BIN/fogsim" serve --nodes hack/fogsim/nodes.yaml --listen "$FOGSIM_ADDR"
+  wait_for "fogsim answering" 30 curl -sf "http://$FOGSIM_ADDR/nodes/list"
+
+  log "running the controller image ($CONTAINER)"
+  "${PODMAN_RUN[@]}" -d --name "$CONTAINER" \
+    -e "FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT" -e "FOGSTRAT_PREFIX=$PREFIX" \
+    "$IMAGE" --metrics-addr "$METRICS_ADDR" --log-format text --instance-id "$CONTAINER" >/dev/null
+  wait_for "controller /healthz" 60 curl -sf "http://$METRICS_ADDR/healthz"
+  wait_for "controller /readyz" 60 curl -sf "http://$METRICS_ADDR/readyz"
+
+  log "applying deploy/examples/ (prefix $PREFIX)"
+  FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT FOGSTRAT_PREFIX=$PREFIX "$BIN/fogstrat" apply -f deploy/examples/
+  log "waiting for prediction-lab to reach Serving"
+  wait_for "prediction-lab Serving" 240 phase_is prediction-lab Serving
+
+  log "checking /metrics"
+  local metrics
+  metrics=$(curl -sf "http://$METRICS_ADDR/metrics") || die "/metrics did not answer"
+  grep -Eq '^fogstrat_strategy_phase\{.*phase="Serving".*strategy="prediction-lab".*\} 1(\.0)?$' <<<"$metrics" ||
+    die "/metrics has no fogstrat_strategy_phase{phase=\"Serving\",strategy=\"prediction-lab\"} 1"
+  grep -Eq '^fogstrat_leader 1(\.0)?$' <<<"$metrics" || die "/metrics: fogstrat_leader is not 1"
+  FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT FOGSTRAT_PREFIX=$PREFIX "$BIN/fogstrat" get activestrategies
+}
+
+main "$@"
