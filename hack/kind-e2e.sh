@@ -5,10 +5,14 @@
 #   hack/kind-e2e.sh            create cluster, build+load image, apply, run the scenario
 #   KEEP=1 hack/kind-e2e.sh     leave the cluster running afterwards
 #
-# Scenario: deploy/kubernetes (CRDs, etcd, 2 controller replicas) in the cluster; fogsim
-# runs in the cluster too (same image, entrypoint fogsim); the examples are applied with the
-# fogstrat CLI through a port-forward to etcd; the ActiveStrategy must reach Serving; one
-# controller is the leader; deleting the leader pod hands leadership to the other replica.
+# Scenario: deploy/kubernetes (CRDs, etcd, controller) in a one-node cluster; fogsim runs
+# in the cluster too (same image, entrypoint fogsim). fogsim binds the fog's entities to
+# loopback addresses (127.0.10.N) that only its own network namespace reaches, so for this
+# test fogsim and the controller share the node's network (hostNetwork, via an overlay in
+# .run/kind/ that also relaxes the namespace's pod-security level and runs one controller
+# replica: two would both bind :9469 on the one node). The examples are applied with the
+# fogstrat CLI through a port-forward to etcd; the ActiveStrategy must reach Serving; then
+# the leader pod is deleted and its replacement must take the lease and keep it Serving.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,13 +51,38 @@ fi
 kubectl config use-context "kind-$CLUSTER" >/dev/null
 kind load docker-image --name "$CLUSTER" "$IMAGE"
 
-log "applying deploy/kubernetes"
-kubectl apply -k deploy/kubernetes/
+log "applying deploy/kubernetes (+ kind overlay)"
+mkdir -p .run/kind
+cat > .run/kind/kustomization.yaml <<'YAML'
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../deploy/kubernetes
+patches:
+  - target: {kind: Namespace, name: fogstrat-system}
+    patch: |
+      - op: replace
+        path: /metadata/labels/pod-security.kubernetes.io~1enforce
+        value: privileged
+  - target: {kind: Deployment, name: fogstrat-controller}
+    patch: |
+      - op: replace
+        path: /spec/replicas
+        value: 1
+      - op: add
+        path: /spec/template/spec/hostNetwork
+        value: true
+      - op: add
+        path: /spec/template/spec/dnsPolicy
+        value: ClusterFirstWithHostNet
+YAML
+kubectl apply -k .run/kind/
 kubectl wait --for condition=Established crd --all --timeout=60s
 kubectl -n "$NS" rollout status statefulset/etcd --timeout=180s
 
-# fogsim in the cluster, reachable as fogsim.fogstrat-system:7070; the example Environment
-# is rewritten to point at it.
+# fogsim on the node's network at 127.0.0.1:7070, where deploy/examples expects it.
+kubectl -n "$NS" create configmap fogsim-nodes --from-file=nodes.yaml=hack/fogsim/nodes.yaml \
+  --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n "$NS" apply -f - <<'YAML'
 apiVersion: v1
 kind: Pod
@@ -61,26 +90,18 @@ metadata:
   name: fogsim
   labels: {app.kubernetes.io/name: fogsim}
 spec:
+  hostNetwork: true
   containers:
     - name: fogsim
       image: localhost/fogstrat:dev
       imagePullPolicy: IfNotPresent
-      command: [fogsim, serve, --nodes, /nodes/nodes.yaml, --listen, "0.0.0.0:7070"]
+      command: [fogsim, serve, --nodes, /nodes/nodes.yaml, --listen, "127.0.0.1:7070"]
       ports: [{name: http, containerPort: 7070}]
       volumeMounts: [{name: nodes, mountPath: /nodes}]
   volumes:
     - name: nodes
       configMap: {name: fogsim-nodes}
----
-apiVersion: v1
-kind: Service
-metadata: {name: fogsim}
-spec:
-  selector: {app.kubernetes.io/name: fogsim}
-  ports: [{name: http, port: 7070, targetPort: http}]
 YAML
-kubectl -n "$NS" create configmap fogsim-nodes --from-file=nodes.yaml=hack/fogsim/nodes.yaml \
-  --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n "$NS" wait --for condition=Ready pod/fogsim --timeout=120s
 kubectl -n "$NS" rollout status deployment/fogstrat-controller --timeout=180s
 
@@ -91,12 +112,8 @@ sleep 3
 export FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_LOCAL_PORT
 export FOGSTRAT_PREFIX=/fogstrat
 
-log "applying deploy/examples (Environment pointed at the in-cluster fogsim)"
-tmp=$(mktemp -d)
-cp deploy/examples/* "$tmp/"
-sed -i "s#http://127.0.0.1:7070#http://fogsim.$NS.svc:7070#" "$tmp"/*
-"$BIN/fogstrat" apply -f "$tmp"
-rm -rf "$tmp"
+log "applying deploy/examples"
+"$BIN/fogstrat" apply -f deploy/examples/
 
 phase() {
   "$BIN/fogstrat" get activestrategy prediction-lab -o json |
@@ -126,4 +143,5 @@ for _ in $(seq 1 60); do
 done
 [ -n "${new:-}" ] && [ "$new" != "$leader" ] || { echo "no new leader after deleting $leader" >&2; exit 1; }
 log "new leader $new"
-[ "$(phase)" = Serving ] || { echo "prediction-lab left Serving after the leader change" >&2; exit 1; }
+for _ in $(seq 1 30); do [ "$(phase)" = Serving ] && break; sleep 2; done
+[ "$(phase)" = Serving ] || { echo "prediction-lab not Serving after the leader change" >&2; exit 1; }

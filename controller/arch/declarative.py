@@ -82,7 +82,11 @@ class DeclarativeArchitecture(Architecture):
         if not mine:
             return
         ops = self._ops(self.options.deploy_timeout)
-        node_list, statuses = read_nodes(ops.fog, timeout=ops.timeout(None, "list_nodes"))
+        node_list, statuses = read_nodes(
+            ops.fog,
+            timeout=max(ops.deadline.remaining(), 0.1),
+            call_timeout=ops.timeout(None, "list_nodes"),
+        )
         nodes = {n.uuid: n for n in node_list}
         keep = self._keep_existing(ops, ents, phase, nodes)
         fixed: dict[Slot, str] = {slot: inst.node_id for slot, inst in keep.items()}

@@ -154,15 +154,16 @@ class FogOps:
 
 
 def read_nodes(
-    fog: FogClient, *, timeout: float
+    fog: FogClient, *, timeout: float, call_timeout: float | None = None
 ) -> tuple[list[NodeInfo], dict[str, NodeStatus]]:
     """Info and status of every node the fog sees now; a node vanishing meanwhile is skipped.
 
-    A node whose status cannot be read is still returned (placement then assumes it is
+    ``timeout`` bounds the whole read, ``call_timeout`` each call. A node whose status
+    cannot be read is still returned (placement then assumes it is
     empty), so a flaky status call does not hide capacity the node has.
     """
     deadline = Deadline(timeout)
-    ops = FogOps(fog, call_timeout=timeout, deadline=deadline)
+    ops = FogOps(fog, call_timeout=call_timeout or timeout, deadline=deadline)
     infos: list[NodeInfo] = []
     statuses: dict[str, NodeStatus] = {}
     for nid in ops.call(None, "list_nodes", fog.list_nodes):

@@ -133,7 +133,10 @@ def test_render_from_record_and_inputs() -> None:
     record.put("w", 0, rec("127.0.10.2", "n2", "i2"))
     record.put("w", 1, rec("127.0.10.3", "n3", None))  # placed, not yet defined
     ctx = build_context(record, Inputs({"rounds": 3}, ENV, DATA))
-    r = lambda t: render(t, ctx, entity="x", where="env X")  # noqa: E731
+
+    def r(template: str) -> str:
+        return render(template, ctx, entity="x", where="env X")
+
     assert r("http://{{ entities.agg.ip }}:8080") == "http://127.0.10.1:8080"
     assert r("{{ entities.w.ips }}") == "127.0.10.2,127.0.10.3"
     assert r("{{ entities.w.nodes }}|{{ entities.agg.node }}") == "n2,n3|n1"

@@ -107,7 +107,7 @@ def test_controller_deployment(rendered: list[dict[str, Any]]) -> None:
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert {"requests", "limits"} <= set(c["resources"])
-    assert "--leader-elect" in c["args"]
+    assert "--leader-elect=true" in c["args"]
     assert any(a.startswith("--metrics-addr=") for a in c["args"])
     assert c["image"] == "localhost/fogstrat:dev"
     # flags/env come from the generated ConfigMap
