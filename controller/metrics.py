@@ -72,6 +72,7 @@ PHASES: tuple[str, ...] = (
     "Pending",
     "Deploying",
     "Serving",
+    "Deployed",
     "FailingOver",
     "FailingBack",
     "Degraded",

@@ -110,7 +110,7 @@ cleanup() {
   local rc=$?
   if [ $rc -ne 0 ]; then
     echo "---- controller container logs (last 60 lines)" >&2
-    podman logs --tail 60 "$CONTAINER" >&2 2>/dev/null || true
+    podman logs --tail 60 "$CONTAINER" >&2 2>&1 || true
   fi
   if [ "${FOGSTRAT_E2E_KEEP:-0}" = 1 ]; then
     log "kept: container $CONTAINER, etcd 127.0.0.1:$ETCD_PORT prefix $PREFIX, fogsim $FOGSIM_ADDR"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.api.models import ArchitectureDataSpec, ArchitectureSpec, EnvironmentSpec
-from controller.arch.errors import ArchitectureError
+from controller.arch.errors import ArchitectureError, LifecycleError
 from controller.arch.ids import ArchitectureKey
 from controller.arch.lifecycle import Lifecycle, LifecycleState, Operation
 from controller.arch.observe import ArchitectureSnapshot
@@ -143,6 +143,19 @@ class Architecture(abc.ABC):
     def observe(self) -> ArchitectureSnapshot:
         """What of this architecture exists on the fog now."""
         return self.do_observe()
+
+    def restore(self, state: LifecycleState, record: ArchitectureRecord) -> None:
+        """Take up an architecture a previous controller left in ``state`` (after a restart).
+
+        Only for an associated object whose instances were found on the fog: it resumes the
+        recorded lifecycle state and instance ids without touching the fog, so probing or
+        undeploying an adopted architecture never waits for a redeploy.
+        """
+        if self.state is not LifecycleState.ASSOCIATED:
+            raise LifecycleError(self.state.value, "restore", state.value)
+        self.lifecycle = Lifecycle(state)
+        self.record = record
+        self.record.state = state.value
 
     # --- hooks ------------------------------------------------------------------------
 

@@ -15,9 +15,24 @@ from controller.resources import Resources
 from controller.runtime.informer import Informer, ObjectKey
 from controller.store import Fence
 
+VOLATILE_ARCH_FIELDS = ("lastProbeTime", "lastProbeValues", "consecutiveSuccesses")
+"""Fields that change on every probe cycle of a healthy architecture. A status that differs
+only in them is not written: with 10,000 strategies probed every 10 s that would be 1,000
+writes a second of nothing new. They are written along with the next real change."""
+
 
 def _canonical(status: Mapping[str, Any]) -> bytes:
     return json.dumps(status, sort_keys=True, separators=(",", ":")).encode()
+
+
+def significant(status: Mapping[str, Any]) -> bytes:
+    """The canonical form of ``status`` without its volatile probe fields."""
+    archs = status.get("architectures")
+    if isinstance(archs, Mapping):
+        status = {**status, "architectures": {
+            name: {k: v for k, v in a.items() if k not in VOLATILE_ARCH_FIELDS}
+            if isinstance(a, Mapping) else a for name, a in archs.items()}}
+    return _canonical(status)
 
 
 class StatusWriter:
@@ -39,14 +54,14 @@ class StatusWriter:
         return (value if isinstance(value, dict) else None), cached.mod_revision
 
     def write(self, key: ObjectKey, status: Mapping[str, Any]) -> bool:
-        """Write ``status`` unless it equals the stored one; True when written."""
+        """Write ``status`` unless it equals the stored one but for volatile fields."""
         cached = self._informer.status(key)
         data = _canonical(status)
         if cached is not None and cached.value == data:
             return False
         if cached is not None:
             try:
-                if _canonical(json.loads(cached.value)) == data:
+                if significant(json.loads(cached.value)) == significant(status):
                     return False
             except ValueError:
                 pass

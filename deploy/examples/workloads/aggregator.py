@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from typing import Any
 
 import common
@@ -68,7 +69,7 @@ class Aggregator(common.PredictionService):
             rnd = int(body.get("round", -1))
         except (TypeError, ValueError) as exc:
             return 400, {"error": str(exc)}
-        worker = str(body.get("worker") or id(body))  # anonymous posts count separately
+        worker = str(body.get("worker") or uuid.uuid4())  # anonymous posts count separately
         with self.lock:
             self.last_seen[worker] = time.monotonic()
             if self.done() or rnd != self.round or samples <= 0:

@@ -128,7 +128,8 @@ def main() -> None:
         common.log(f"client cannot bind {host}:{port}: {exc}")
         raise SystemExit(1) from None
     common.log(f"client serving /qos on {host}:{port}; calling {', '.join(urls)} /predict "
-               f"every {interval}s, timeout {timeout}s (data dir {os.environ.get('DATA_DIR', '-')})")
+               f"every {interval}s, timeout {timeout}s "
+               f"(data dir {os.environ.get('DATA_DIR', '-')})")
 
     def loop() -> None:
         while not stop.is_set():

@@ -26,7 +26,7 @@ class Peer(common.PredictionService):
         self.shard, self.me, self.others = shard, me, others
         self.merges = 0
         self.rounds = 0
-        self._rng = random.Random(common.stable_seed(me))
+        self._pick = random.Random(common.stable_seed(me))
         self._unreachable: set[str] = set()
 
     def routes(self) -> dict[tuple[str, str], common.Handler]:
@@ -45,7 +45,7 @@ class Peer(common.PredictionService):
         """One round: merge with a random other peer if it answers, then train locally."""
         weights = self.current()
         if self.others:
-            other = self._rng.choice(self.others)
+            other = self._pick.choice(self.others)
             try:
                 theirs = common.parse_weights(
                     common.http_json("GET", f"http://{other}/model", timeout=1.0)["weights"])

@@ -1,0 +1,534 @@
+"""The ActiveStrategy reconciler: the imperative shell around ``reconcile.decide``.
+
+Each reconcile resolves the documents an ActiveStrategy needs, observes its architectures
+on the fog, asks the pure decision what to do, writes the new status (write-ahead, so a
+restarted controller finds an interrupted transition), carries out the actions and loops
+until the decision has nothing more to do right now. Everything that can go wrong with a
+user's documents or the fog ends up in status and in the one sentence logged per step;
+nothing here raises for bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from controller.api import kinds
+from controller.api.models import (
+    ActiveStrategySpec,
+    ArchitectureDataSpec,
+    ArchitectureRef,
+    ArchitectureSpec,
+    EnvironmentSpec,
+    HealthSpec,
+    StrategySpec,
+)
+from controller.arch import (
+    ArchitectureError,
+    ArchitectureKey,
+    ArchitectureSnapshot,
+    HealthReport,
+    LifecycleState,
+    Outcome,
+)
+from controller.fog.client import FogClient, FogError, FogTimeout, FogUnavailable, NodeStatus
+from controller.metrics import Metrics
+from controller.reconcile.decision import (
+    Action,
+    Adopt,
+    Decision,
+    DecisionInput,
+    DeleteStatus,
+    Deploy,
+    Observed,
+    Probe,
+    ProbeOutcome,
+    Serve,
+    Undeploy,
+    decide,
+)
+from controller.reconcile.status import StrategyStatus
+from controller.runtime.documents import Documents, Parsed
+from controller.runtime.fogs import Fogs, NodeView
+from controller.runtime.handles import Blueprint, Handle, absolute_data, build, restore
+from controller.runtime.informer import ObjectKey
+from controller.runtime.status_writer import StatusWriter
+
+_log = logging.getLogger("fogstrat.activestrategy")
+
+MAX_STEPS = 12
+"""Decision steps per reconcile before yielding the worker to other objects."""
+RETRY_UNRESOLVED = 30.0
+
+_METRIC_REASONS = {
+    "Unhealthy": "health_check_failed",
+    "QosBelowThreshold": "qos_violation",
+    "Vanished": "instance_failed",
+    "NodeDown": "node_unreachable",
+    "RolloutFailed": "deploy_failed",
+    "DeployFailed": "deploy_failed",
+    "Pinned": "manual",
+    "MainReady": "main_recovered",
+}
+_HEALTH_RESULT = {"Healthy": "success", "Unhealthy": "failure", "Unknown": "unknown"}
+
+
+class Unresolved(Exception):
+    """A document the ActiveStrategy needs is missing or invalid."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything one reconcile decides from, resolved from the document cache."""
+
+    key: ObjectKey
+    spec: ActiveStrategySpec
+    generation: int
+    strategy: StrategySpec
+    environment_name: str
+    environment: EnvironmentSpec
+    blueprints: Mapping[str, Blueprint]
+    deletion: bool
+
+    @property
+    def health(self) -> dict[str, HealthSpec]:
+        return {n: bp.spec.health for n, bp in self.blueprints.items()}
+
+
+@dataclass
+class Memory:
+    """What the controller remembers of one ActiveStrategy between reconciles."""
+
+    handles: dict[str, Handle] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    probes: dict[str, ProbeOutcome] = field(default_factory=dict)
+    last_message: str = ""
+    status: StrategyStatus | None = None
+    """The last decided status; it may hold volatile probe fields the store does not."""
+    basis: int = -1
+    """Mod revision of the stored status ``status`` was decided from (or written as)."""
+
+
+class ActiveStrategyReconciler:
+    def __init__(self, *, docs: Documents, status: StatusWriter, metrics: Metrics,
+                 is_leader: Callable[[], bool], clock: Callable[[], float],
+                 fogs: Fogs | None = None, workdir: Path | None = None) -> None:
+        self._docs = docs
+        self._status = status
+        self._metrics = metrics
+        self._is_leader = is_leader
+        self._clock = clock
+        self._fogs = fogs or Fogs()
+        self._workdir = workdir or Path.cwd()
+        self._lock = threading.Lock()
+        self._memory: dict[ObjectKey, Memory] = {}
+
+    def close(self) -> None:
+        self._fogs.close()
+
+    def _mem(self, key: ObjectKey) -> Memory:
+        with self._lock:
+            return self._memory.setdefault(key, Memory())
+
+    def _forget(self, key: ObjectKey) -> None:
+        with self._lock:
+            self._memory.pop(key, None)
+        self._metrics.forget(key.namespace, key.name)
+
+    # --- the reconcile -----------------------------------------------------------------
+
+    def reconcile(self, key: ObjectKey) -> float | None:
+        parsed = self._docs.get(key)
+        raw, _ = self._status.current(key)
+        if parsed is None and raw is None:
+            self._forget(key)
+            return None
+        mem = self._mem(key)
+        status = self._last_status(key, raw, mem)
+        try:
+            inputs = self._resolve(key, parsed, raw or {})
+        except Unresolved as exc:
+            return self._hold_unresolved(key, parsed, raw, status, exc)
+        for _ in range(MAX_STEPS):
+            if not self._is_leader():
+                return None
+            decision = self._step(inputs, status, mem)
+            self._write(inputs, decision, raw or {}, mem)
+            self._report(inputs, decision, mem)
+            if not decision.actions:
+                return decision.requeue_after
+            if not self._act(inputs, decision, mem):
+                return None  # status deleted: the object is gone
+            status = decision.status
+            raw = self._status.current(key)[0]
+        return 0.05
+
+    def _last_status(self, key: ObjectKey, raw: Mapping[str, Any] | None, mem: Memory
+                     ) -> StrategyStatus:
+        """Our own last decision while the store still holds what it was based on, else the
+        store's (a restart, a new leader, or someone else's write)."""
+        cached = self._status.current(key)[1]
+        if mem.status is not None and cached == mem.basis:
+            return mem.status
+        return StrategyStatus.from_json(raw or {})
+
+    def _step(self, inputs: Inputs, status: StrategyStatus, mem: Memory) -> Decision:
+        observed, reachable, fog_message = self._observe(inputs, status, mem)
+        probes, mem.probes = (mem.probes or None), {}
+        return decide(DecisionInput(
+            spec=inputs.spec, generation=inputs.generation, strategy=inputs.strategy,
+            status=status, observed=observed, now=self._clock(), health=inputs.health,
+            fingerprints={n: bp.fingerprint for n, bp in inputs.blueprints.items() if bp.known},
+            probes=probes, deletion_requested=inputs.deletion, fog_reachable=reachable,
+            fog_message=fog_message, key=f"{inputs.key.namespace}/{inputs.key.name}",
+        ))
+
+    # --- resolving documents -----------------------------------------------------------
+
+    def _doc(self, kind: kinds.Kind, ns: str, name: str, what: str) -> Any:
+        parsed = self._docs.find(kind, ns, name)
+        if parsed is None:
+            raise Unresolved("UnknownReference", f"{what}: {kind.kind} {name!r} not found in "
+                                                 f"namespace {ns!r}")
+        if parsed.document is None:
+            raise Unresolved("InvalidReference", f"{what}: {kind.kind} {name!r} is invalid: "
+                                                 + "; ".join(parsed.problems))
+        return parsed.document.spec
+
+    def _resolve(self, key: ObjectKey, parsed: Parsed | None, raw: Mapping[str, Any]) -> Inputs:
+        ns = key.namespace
+        deletion = parsed is None
+        if parsed is not None and parsed.document is None:
+            raise Unresolved("InvalidSpec", "; ".join(parsed.problems))
+        if parsed is not None:
+            assert parsed.document is not None
+            spec = parsed.document.spec
+            assert isinstance(spec, ActiveStrategySpec)
+            generation = parsed.generation
+        else:  # deleted: tear down what status says runs, with what we can still find
+            spec = ActiveStrategySpec(strategy=str(raw.get("strategy", "")),
+                                      environment=str(raw.get("environment", "")))
+            generation = int(raw.get("observedGeneration", 0) or 0)
+        recorded = list((raw.get("architectures") or {}).keys())
+        try:
+            strategy: StrategySpec = self._doc(kinds.STRATEGY, ns, spec.strategy,
+                                               "spec.strategy")
+        except Unresolved:
+            if not deletion or not recorded:
+                raise
+            strategy = StrategySpec(main=ArchitectureRef(recorded[0]),
+                                    replacements=tuple(ArchitectureRef(n) for n in recorded[1:]))
+        try:
+            environment: EnvironmentSpec = self._doc(kinds.ENVIRONMENT, ns, spec.environment,
+                                                     "spec.environment")
+        except Unresolved as exc:
+            if deletion:
+                raise Unresolved(exc.reason, f"cannot tear down: {exc}") from None
+            raise
+        configs = {ref.architecture: ref.config for ref in strategy.candidates}
+        names = [*configs, *(n for n in recorded if n not in configs)]
+        blueprints: dict[str, Blueprint] = {}
+        for name in names:
+            arch_parsed = self._docs.find(kinds.ARCHITECTURE, ns, name)
+            known = arch_parsed is not None and arch_parsed.document is not None
+            if not known and name in configs and not deletion:
+                self._doc(kinds.ARCHITECTURE, ns, name, "strategy architecture")  # raises
+            arch_spec = (arch_parsed.document.spec if known and arch_parsed
+                         and arch_parsed.document else ArchitectureSpec())
+            assert isinstance(arch_spec, ArchitectureSpec)
+            blueprints[name] = Blueprint(
+                key=ArchitectureKey(ns, key.name, name), spec=arch_spec,
+                spec_generation=arch_parsed.generation if arch_parsed else 0,
+                config=configs.get(name, {}), environment=environment,
+                association_args=spec.association_args,
+                data=absolute_data(self._data(ns, name, spec.data_id), self._workdir),
+                deploy_timeout=strategy.policy.deploy_timeout, known=known)
+        return Inputs(key, spec, generation, strategy, spec.environment, environment,
+                      blueprints, deletion)
+
+    def _data(self, ns: str, architecture: str, data_id: str | None
+              ) -> ArchitectureDataSpec | None:
+        if data_id is None:
+            return None
+        for parsed in self._docs.all(kinds.ARCHITECTURE_DATA, ns):
+            spec = parsed.document.spec if parsed.document else None
+            if (isinstance(spec, ArchitectureDataSpec) and spec.architecture == architecture
+                    and spec.data_id == data_id):
+                return spec
+        return None
+
+    def _hold_unresolved(self, key: ObjectKey, parsed: Parsed | None,
+                         raw: Mapping[str, Any] | None, status: StrategyStatus,
+                         exc: Unresolved) -> float:
+        """Invalid input: report it, touch nothing, look again later (and on any change)."""
+        now = self._clock()
+        new = status.set_condition("Valid", "False", exc.reason, str(exc), now)
+        new = replace(new, message=f"invalid: {exc}; no action")
+        if parsed is not None:
+            new = replace(new, observed_generation=parsed.generation)
+            new = new.with_phase("Invalid", now)
+        doc = {**dict(raw or {}), **new.to_json()}
+        doc.setdefault("createdAt", now)
+        self._status.write(key, doc)
+        mem = self._mem(key)
+        line = f"{key.namespace}/{key.name}: invalid: {exc}; no action"
+        if line != mem.last_message:
+            _log.warning(line)
+            mem.last_message = line
+        self._metrics.set_phase(key.namespace, key.name, new.phase)
+        return RETRY_UNRESOLVED
+
+    # --- observing ---------------------------------------------------------------------
+
+    def _fog(self, inputs: Inputs) -> FogClient:
+        return self._fogs.client(inputs.environment)
+
+    def _handle(self, inputs: Inputs, name: str, status: StrategyStatus, mem: Memory,
+                fresh: bool = False) -> Handle:
+        bp = inputs.blueprints[name]
+        old = mem.handles.get(name)
+        if old is not None and not fresh and old.blueprint == bp:
+            return old
+        handle = build(bp, self._fog(inputs))
+        if old is not None:
+            handle.arch.record = old.arch.record
+            if not fresh:
+                restore(handle, old.state.value, old.arch.record.to_dict())
+        else:
+            recorded = status.architectures.get(name)
+            if recorded is not None:
+                restore(handle, recorded.state or "", recorded.instances)
+        mem.handles[name] = handle
+        return handle
+
+    def _observe(self, inputs: Inputs, status: StrategyStatus, mem: Memory
+                 ) -> tuple[dict[str, Observed], bool, str]:
+        fog = self._fog(inputs)
+        try:
+            view = self._fogs.nodes(fog, timeout=inputs.environment.timeout)
+        except (FogError, ArchitectureError) as exc:
+            return {}, False, _one_line(exc)
+        observed: dict[str, Observed] = {}
+        snapshots: dict[str, ArchitectureSnapshot | None] = {}
+        handles: dict[str, Handle] = {}
+        for name, bp in inputs.blueprints.items():
+            try:
+                handles[name] = self._handle(inputs, name, status, mem)
+            except ArchitectureError as exc:  # bad config or plugin: that candidate can't run
+                mem.errors[name] = _one_line(exc)
+                observed[name] = Observed(error=mem.errors[name],
+                                          placement_message=_one_line(exc))
+                continue
+            if not bp.known:
+                snapshots[name] = None
+                continue
+            try:
+                snapshots[name] = handles[name].arch.observe()
+            except (ArchitectureError, FogError) as exc:
+                if isinstance(exc, FogUnavailable | FogTimeout) or isinstance(
+                        exc.__cause__, FogUnavailable | FogTimeout):
+                    return {}, False, _one_line(exc)
+                mem.errors[name] = _one_line(exc)
+                snapshots[name] = None
+        usage = {n: _usage(h) for n, h in handles.items() if h.running}
+        for name, handle in handles.items():
+            observed[name] = self._observed(name, handle, snapshots.get(name), view, usage,
+                                            mem)
+        return observed, True, ""
+
+    def _observed(self, name: str, handle: Handle, snap: ArchitectureSnapshot | None,
+                  view: NodeView, usage: Mapping[str, Mapping[str, tuple[float, float]]],
+                  mem: Memory) -> Observed:
+        record = handle.arch.record
+        if snap is None:
+            exists = complete = handle.running
+            vanished, served = False, handle.state is LifecycleState.SERVED
+        else:
+            exists = snap.exists
+            complete = snap.complete_phase("deploy") if snap.phase("deploy") else exists
+            vanished = bool(snap.vanished or snap.missing_nodes)
+            if snap.phase("serve"):
+                served = snap.complete_phase("serve")
+            else:
+                served = handle.state is LifecycleState.SERVED and complete
+        everyone = _free(view.statuses, usage.values())
+        alongside = _free(view.statuses, [usage[name]] if name in usage else [])
+        check_all = _placement(handle, view, everyone)
+        check_alone = _placement(handle, view, alongside)
+        placement = {entity: tuple(n for n in nodes if n)
+                     for entity, nodes in record.placement().items()}
+        return Observed(
+            exists=exists, complete=complete, served=served, vanished=vanished,
+            placeable=check_all[0], placeable_alongside=check_alone[0],
+            placement_message=check_all[1], error=mem.errors.get(name),
+            placement=placement, instances=record.to_dict() if exists else {},
+        )
+
+    # --- acting ------------------------------------------------------------------------
+
+    def _act(self, inputs: Inputs, decision: Decision, mem: Memory) -> bool:
+        """Run the actions in order, stopping at the first failure; False once deleted."""
+        status = decision.status
+        for action in decision.actions:
+            if not self._is_leader():
+                return True
+            if isinstance(action, DeleteStatus):
+                self._status.delete(inputs.key)
+                self._forget(inputs.key)
+                _log.info("%s/%s: deleted, nothing left in the fog", inputs.key.namespace,
+                          inputs.key.name)
+                return False
+            name = action.arch
+            if name not in inputs.blueprints:
+                continue
+            mem.errors.pop(name, None)
+            try:
+                self._run(inputs, action, status, mem)
+            except (ArchitectureError, FogError) as exc:
+                mem.errors[name] = _one_line(exc)
+                _log.warning("%s/%s: %s of %s failed: %s", inputs.key.namespace,
+                             inputs.key.name, type(action).__name__.lower(), name,
+                             mem.errors[name])
+                return True
+            finally:
+                if not isinstance(action, Probe):
+                    self._fogs.invalidate(self._fog(inputs))
+        return True
+
+    def _run(self, inputs: Inputs, action: Action, status: StrategyStatus, mem: Memory) -> None:
+        assert not isinstance(action, DeleteStatus)
+        name = action.arch
+        handle = self._handle(inputs, name, status, mem)
+        data = inputs.blueprints[name].data
+        if isinstance(action, Probe):
+            mem.probes[name] = _outcome(handle.arch.check_status())
+            self._report_probe(inputs, name, mem.probes[name], handle)
+        elif isinstance(action, Deploy | Adopt):
+            if handle.running:  # make sure it really runs: a fresh object adopts and completes
+                handle = self._handle(inputs, name, status, mem, fresh=True)
+            handle.arch.deploy(data)
+        elif isinstance(action, Serve):
+            if handle.state is LifecycleState.SERVED:
+                handle = self._handle(inputs, name, status, mem, fresh=True)
+            if not handle.running:
+                handle.arch.deploy(data)
+            handle.arch.serve(data)
+        elif isinstance(action, Undeploy):
+            if handle.state is LifecycleState.UNDEPLOYED:
+                handle = self._handle(inputs, name, status, mem, fresh=True)
+            handle.arch.undeploy()
+
+    # --- reporting ---------------------------------------------------------------------
+
+    def _write(self, inputs: Inputs, decision: Decision, previous: Mapping[str, Any],
+               mem: Memory) -> None:
+        doc = decision.status.to_json()
+        doc["createdAt"] = previous.get("createdAt", self._clock())
+        doc["strategy"] = inputs.spec.strategy
+        doc["environment"] = inputs.environment_name
+        self._status.write(inputs.key, doc)
+        mem.status, mem.basis = decision.status, self._status.current(inputs.key)[1]
+
+    def _report(self, inputs: Inputs, decision: Decision, mem: Memory) -> None:
+        ns, name = inputs.key.namespace, inputs.key.name
+        m = self._metrics
+        for ev in decision.events:
+            reason = _METRIC_REASONS.get(ev.reason, ev.reason)
+            record = m.record_failover if ev.kind == "failover" else m.record_failback
+            record(ns, name, ev.from_ or "none", ev.to, reason, ev.duration)
+        st = decision.status
+        m.set_phase(ns, name, st.phase)
+        roles = {ref.architecture: ("main" if i == 0 else "replacement")
+                 for i, ref in enumerate(inputs.strategy.candidates)}
+        m.set_active_architecture(ns, name, st.active_architecture, st.active_role or "main",
+                                  roles)
+        for arch_name, arch in st.architectures.items():
+            m.set_consecutive_failures(ns, name, arch_name, arch.consecutive_failures)
+        if st.last_transition_time:
+            m.set_last_transition(ns, name, st.last_transition_time)
+        line = f"{ns}/{name}: {decision.message}" if not decision.message.startswith(
+            f"{ns}/{name}") else decision.message
+        acted = any(not isinstance(a, Probe) for a in decision.actions)
+        if acted or line != mem.last_message:
+            _log.info(line)
+        else:
+            _log.debug(line)
+        mem.last_message = line
+
+    def _report_probe(self, inputs: Inputs, arch: str, outcome: ProbeOutcome,
+                      handle: Handle) -> None:
+        ns, name = inputs.key.namespace, inputs.key.name
+        self._metrics.record_health_check(ns, name, arch, _HEALTH_RESULT[outcome.result])
+        thresholds = {p.name: p.qos for p in handle.blueprint.spec.health.probes if p.qos}
+        for probe, value in outcome.values.items():
+            qos = thresholds.get(probe)
+            if qos is not None:
+                self._metrics.set_qos(ns, name, arch, probe, value, minimum=qos.min,
+                                      maximum=qos.max)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _outcome(report: HealthReport) -> ProbeOutcome:
+    values = {r.name: r.value for r in report.results if r.value is not None}
+    failed = [r for r in report.results if r.outcome is Outcome.FAILURE]
+    reason = ""
+    if report.health.value == "Unhealthy":
+        reason = "QosBelowThreshold" if failed and all(
+            "qos" in r.name or "accuracy" in r.name for r in failed) else "Unhealthy"
+    return ProbeOutcome(result=report.health.value,
+                        message=_one_line(Exception(report.message)),
+                        values=values, reason=reason)
+
+
+def _usage(handle: Handle) -> dict[str, tuple[float, float]]:
+    """RAM (MB) and disk (GB) an architecture's placed replicas hold, per node."""
+    from controller.arch.placement import effective_requirements
+
+    reqs = {e.name: effective_requirements(e) for e in handle.blueprint.spec.entities}
+    out: dict[str, tuple[float, float]] = {}
+    for entity, nodes in handle.arch.record.placement().items():
+        req = reqs.get(entity)
+        if req is None:
+            continue
+        for node in nodes:
+            if node:
+                ram, disk = out.get(node, (0.0, 0.0))
+                out[node] = (ram + req.ram_mb, disk + req.disk_gb)
+    return out
+
+
+def _free(statuses: Mapping[str, NodeStatus],
+          usages: Any) -> dict[str, NodeStatus]:
+    """Node statuses as if the given usages were released."""
+    out = dict(statuses)
+    for usage in usages:
+        for node, (ram, disk) in usage.items():
+            st = out.get(node)
+            if st is not None:
+                out[node] = replace(st, ram_free_mb=min(st.ram_total_mb, st.ram_free_mb + ram),
+                                    disk_free_gb=min(st.disk_total_gb or float("inf"),
+                                                     st.disk_free_gb + disk))
+    return out
+
+
+def _placement(handle: Handle, view: NodeView, statuses: dict[str, NodeStatus]
+               ) -> tuple[bool, str]:
+    check = getattr(handle.arch, "placement_check", None)
+    if check is None:
+        return True, ""
+    result = check(list(view.nodes), statuses)
+    return bool(result.ok), "; ".join(result.reasons)
