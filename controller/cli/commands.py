@@ -55,7 +55,8 @@ def _check(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     for source, doc in docs:
         problems = validate(doc)
         if problems:
-            meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+            raw_meta = doc.get("metadata")
+            meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
             what = f"{doc.get('kind', '?')} {meta.get('namespace', DEFAULT_NAMESPACE)}/" \
                    f"{meta.get('name', '?')}"
             lines.append(f"{source}: {what}: " + "; ".join(str(p) for p in problems))
