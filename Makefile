@@ -22,8 +22,10 @@ deps:
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --upgrade pip
-	@$(BIN)/python -m pip install -q -e '.[dev,fog05]'
+	@echo "installing fogstrat and its dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@{ $(BIN)/python -m pip install --upgrade pip && \
+	   $(BIN)/python -m pip install -e '.[dev,fog05]'; } >$(VENV)/install.log 2>&1 || \
+	  { tail -20 $(VENV)/install.log; echo "error: pip install failed (see $(VENV)/install.log)"; exit 1; }
 	@touch $(STAMP)
 
 venv: $(STAMP)
