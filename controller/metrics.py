@@ -5,6 +5,9 @@ tests and several controllers in one process never clash over the global registr
 registry also carries the process and platform collectors (``process_*``,
 ``python_info``) that the dashboard's controller row uses.
 
+The default registry (:class:`NoCreatedRegistry`) leaves out prometheus-client's
+``*_created`` series, which would double the series count for nothing.
+
 Label values always come from fixed vocabularies: anything outside them is recorded as
 ``other`` (never error text, never free-form strings that would explode cardinality).
 Names of user objects (namespace, strategy, architecture, probe) are the only open label
@@ -36,7 +39,7 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -46,6 +49,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -62,6 +66,7 @@ __all__ = [
     "TRANSITION_KINDS",
     "TRANSITION_REASONS",
     "Metrics",
+    "NoCreatedRegistry",
     "normalize",
 ]
 
@@ -194,6 +199,33 @@ def _role(role: str) -> str:
     return r if r in ROLES else OTHER
 
 
+#: Metric types whose families carry a ``<name>_created`` sample in prometheus-client.
+_CREATED_TYPES = frozenset({"counter", "histogram", "summary"})
+
+
+class NoCreatedRegistry(CollectorRegistry):
+    """A registry whose collection leaves out prometheus-client's ``*_created`` samples.
+
+    Every counter and histogram child otherwise gets a ``_created`` series (its creation
+    time) that doubles the series count and that no query of ours reads. This does per
+    registry what ``prometheus_client.disable_created_metrics()`` does process-wide,
+    so a library user's own registries keep their behaviour.
+    """
+
+    def collect(self) -> Iterator[Metric]:
+        for family in super().collect():
+            if family.type not in _CREATED_TYPES:
+                yield family
+                continue
+            created = family.name + "_created"
+            if not any(s.name == created for s in family.samples):
+                yield family
+                continue
+            trimmed = Metric(family.name, family.documentation, family.type, family.unit)
+            trimmed.samples = [s for s in family.samples if s.name != created]
+            yield trimmed
+
+
 class Metrics:
     """The controller's metrics, in a registry of their own.
 
@@ -207,7 +239,7 @@ class Metrics:
         *,
         process_collectors: bool = True,
     ) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+        self.registry = registry if registry is not None else NoCreatedRegistry()
         if process_collectors:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)

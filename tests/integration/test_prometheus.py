@@ -23,7 +23,7 @@ import yaml
 from tests.support.cli import Cli
 from tests.support.controller import ControllerProcess
 from tests.support.etcd import EtcdServer
-from tests.support.fogsim import EXAMPLE_NODES, FogsimServer
+from tests.support.fogsim import FogsimServer
 from tests.support.prometheus import (
     PrometheusError,
     PrometheusServer,
@@ -36,6 +36,7 @@ from tests.support.smoke import (
     MAIN,
     MAIN_NODE,
     NAMESPACE,
+    private_nodes,
     smoke_documents,
     wait_phase,
 )
@@ -134,7 +135,7 @@ def by_strategy(result: list[dict[str, Any]]) -> dict[str, float]:
 @pytest.fixture
 def stack(etcd: EtcdServer, prefix: str, tmp_path: Path
           ) -> Iterator[tuple[FogsimServer, ControllerProcess, PrometheusServer, Cli]]:
-    with FogsimServer(EXAMPLE_NODES) as sim, \
+    with FogsimServer(private_nodes(tmp_path)) as sim, \
             ControllerProcess(etcd.endpoint, prefix, lease_ttl=3) as ctl, \
             PrometheusServer([f"127.0.0.1:{ctl.port}"]) as prom:
         try:

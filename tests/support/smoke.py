@@ -1,5 +1,6 @@
 """The self-contained failover scenario (hack/smoke/failover.yaml) for integration tests.
 
+    sim = FogsimServer(private_nodes(tmp_path)).start()
     path = smoke_documents(tmp_path, sim.url)
     cli.ok("apply", "-f", str(path))
     wait_phase(cli, "Serving")
@@ -11,11 +12,14 @@ ActiveStrategy ``web-smoke`` (Strategy ``web``): main ``web-main`` on cloud-1, r
 
 from __future__ import annotations
 
+import random
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.support.cli import Cli
+from tests.support.fogsim import EXAMPLE_NODES
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE_FILE = REPO / "hack" / "smoke" / "failover.yaml"
@@ -26,6 +30,22 @@ BACKUP = "web-backup"
 MAIN_NODE = "cloud-1"
 PROBE = "accuracy"
 _DEFAULT_LOCATOR = "locator: http://127.0.0.1:7070"
+
+
+def private_nodes(directory: Path) -> Path:
+    """hack/fogsim/nodes.yaml with its node addresses moved to a random 127.A.B.0/24.
+
+    The scenario's servers bind ``$FOS_NODE_IP:8080``: with the shared file's fixed
+    addresses, tests (and ``make run``) running at the same time on this machine would
+    take each other's ports.
+    """
+    a, b = random.randrange(100, 250), random.randrange(1, 250)
+    text, n = re.subn(r"\bip: 127\.0\.10\.(\d+)", rf"ip: 127.{a}.{b}.\1",
+                      EXAMPLE_NODES.read_text())
+    assert n, f"{EXAMPLE_NODES}: no node address to move"
+    path = directory / "nodes.yaml"
+    path.write_text(text)
+    return path
 
 
 def smoke_documents(directory: Path, fogsim_url: str) -> Path:

@@ -1,0 +1,250 @@
+"""``make bench``: issue 8's measurements, each as a ratio against a limit from the same run.
+
+    .venv/bin/python hack/bench/run.py               # latency, failover, scale 1k and 10k
+    .venv/bin/python hack/bench/run.py --quick       # 1k only, short windows
+    .venv/bin/python hack/bench/run.py --scale 3000 --profile
+
+Prints a markdown table and saves it (plus controller logs and py-spy profiles) under
+``.bench/<timestamp>/``; ``.bench/latest.md`` is the last table. Everything started here
+(etcd, fogsim, controllers, py-spy) is stopped on exit, on Ctrl-C and on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "hack"))  # `fogsim` for the FogsimServer subprocess
+
+from hack.bench import profile, world  # noqa: E402
+from hack.bench.scale import ScaleResult, have_py_spy, run_scale  # noqa: E402
+from hack.bench.small import (  # noqa: E402
+    FailoverResult,
+    LatencyResult,
+    measure_failover,
+    measure_latency,
+    quantile,
+)
+from tests.support.etcd import EtcdServer  # noqa: E402
+from tests.support.fogsim import FogsimServer  # noqa: E402
+
+BUDGET_S = 20 * 60
+
+
+@dataclass(frozen=True)
+class Options:
+    quick: bool
+    scales: list[int]
+    nodes: int
+    latency_samples: int
+    failover_trials: int
+    steady_window: float
+    profile: bool
+    skip_small: bool
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="1k only, fewer samples and a 20 s steady window (development)")
+    p.add_argument("--scale", type=int, action="append", metavar="N",
+                   help="number of ActiveStrategies (repeatable; default 1000 and 10000, "
+                        "1000 with --quick)")
+    p.add_argument("--nodes", type=int, default=120, help="fogsim nodes (default 120)")
+    p.add_argument("--steady-window", type=float, help="steady-state window in seconds")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy the scale controller (bring-up, steady state, resync)")
+    p.add_argument("--skip-small", action="store_true",
+                   help="skip the event-latency and failover measurements")
+    a = p.parse_args(argv)
+    scales = a.scale or ([1000] if a.quick else [1000, 10000])
+    return Options(
+        quick=a.quick, scales=scales, nodes=a.nodes,
+        latency_samples=40 if a.quick else 200,
+        failover_trials=3 if a.quick else 5,
+        steady_window=a.steady_window or (20.0 if a.quick else 60.0),
+        profile=a.profile, skip_small=a.skip_small,
+    )
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "**over**"
+
+
+def latency_rows(r: LatencyResult) -> list[str]:
+    med, p99 = r.median_ratio(), r.p99_ratio()
+    return [
+        f"| event latency, median (n={r.samples}) | "
+        f"{statistics.median(r.reconcile_ms):.2f} ms | bare watch "
+        f"{statistics.median(r.watch_ms):.2f} ms | {med:.2f} | ≤ 1.5 | {verdict(med <= 1.5)} |",
+        f"| event latency, p99 | {quantile(r.reconcile_ms, 0.99):.2f} ms | bare watch "
+        f"{quantile(r.watch_ms, 0.99):.2f} ms | {p99:.2f} | ≤ 3 | {verdict(p99 <= 3)} |",
+    ]
+
+
+def failover_rows(r: FailoverResult) -> list[str]:
+    ratio = r.ratio()
+    ctl = statistics.median(r.controller_s)
+    return [
+        f"| failover, detection → replacement serving (median of {len(r.controller_s)}) | "
+        f"{ctl * 1000:.0f} ms (crash → done {statistics.median(r.crash_to_done_s):.2f} s) | "
+        f"direct fog ops + probe {statistics.median(r.limit_s) * 1000:.1f} ms | "
+        f"{ratio:.1f} | ≤ 1.1 | {verdict(ratio <= 1.1)} |",
+    ]
+
+
+def scale_rows(results: list[ScaleResult]) -> list[str]:
+    rows: list[str] = []
+    base = results[0]
+    for r in results:
+        k = f"{r.n // 1000}k" if r.n % 1000 == 0 else str(r.n)
+        grow = r.n / base.n
+
+        def g(value: float, base_value: float, r: ScaleResult = r, grow: float = grow) -> str:
+            """Growth against the smallest scale, per unit of N (1.0 = linear)."""
+            if r is base or base_value <= 0:
+                return "—"
+            return f"{value / base_value / grow:.2f}x linear"
+
+        rows += [
+            f"| {k}: bring-up to all Serving | {r.bringup_s:.1f} s "
+            f"({r.n / r.bringup_s:.0f}/s, {r.bringup_cpu_s:.0f} CPU-s; apply {r.apply_s:.1f} s) | "
+            f"{g(r.bringup_s, base.bringup_s)} | — | linear | — |",
+            f"| {k}: steady CPU ({r.steady_window_s:.0f} s window, "
+            f"{r.steady_reconciles_per_s:.0f} reconciles/s) | {r.steady_cores:.3f} cores | "
+            f"{g(r.steady_cores, base.steady_cores)} | {r.steady_cores / 0.5:.2f} | "
+            f"< 0.5 core | {verdict(r.steady_cores < 0.5)} |",
+            f"| {k}: RSS (max in window) | {r.rss_mib:.0f} MiB | "
+            f"{g(r.rss_mib, base.rss_mib)} | {r.rss_mib / 1024:.2f} | < 1 GiB | "
+            f"{verdict(r.rss_mib < 1024)} |",
+            f"| {k}: etcd writes/min at steady state | {r.writes_per_min:.0f} "
+            f"({_events(r.steady_events)}) | — | — | 0 | {verdict(r.writes_per_min == 0)} |",
+            f"| {k}: restart: re-list (readyz) | {r.relist_s:.1f} s (old stopped in "
+            f"{r.stop_s:.1f} s) | {g(r.relist_s, base.relist_s)} | — | — | — |",
+            f"| {k}: restart: every strategy reconciled once | {r.resync_s:.1f} s "
+            f"({r.resync_cpu_s:.0f} CPU-s, {r.resync_writes} etcd writes) | "
+            f"{g(r.resync_s, base.resync_s)} | {r.resync_s / 30:.2f} | < 30 s | "
+            f"{verdict(r.resync_s < 30)} |",
+        ]
+    return rows
+
+
+def _events(events: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(events.items())) or "no events"
+
+
+def table(rows: list[str]) -> str:
+    head = ["| measurement | value | limit / growth | ratio | target | |",
+            "|---|---|---|---:|---|---|"]
+    return "\n".join(head + rows) + "\n"
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C, so every ``with`` below cleans up."""
+    def raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    if opts.profile and not have_py_spy():
+        print("--profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 2
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = REPO / ".bench" / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nodes_file = world.write_nodes_file(out_dir / "nodes.yaml", opts.nodes)
+    started = time.monotonic()
+    rows: list[str] = []
+    notes: list[str] = []
+    scale_results: list[ScaleResult] = []
+    profiles: list[Path] = []
+    failed = False
+
+    def phase(what: str) -> None:
+        print(f"[{time.monotonic() - started:6.0f}s] {what}", flush=True)
+
+    with interruptible(), contextlib.ExitStack() as stack:
+        try:
+            etcd = stack.enter_context(EtcdServer(name="fogstrat-bench"))
+            if not opts.skip_small:
+                with FogsimServer(nodes_file, no_processes=True) as sim:
+                    phase("event latency")
+                    lat = measure_latency(etcd.endpoint, f"/bench-{stamp}/latency", sim.url,
+                                          opts.latency_samples, out_dir / "latency.log")
+                    rows += latency_rows(lat)
+                    phase("failover overhead")
+                    fo = measure_failover(etcd.endpoint, f"/bench-{stamp}/failover", sim.url,
+                                          opts.failover_trials, out_dir / "failover.log")
+                    rows += failover_rows(fo)
+                    notes.append("failover limit breakdown (median ms): " + ", ".join(
+                        f"{op} {ms:.1f}" for op, ms in fo.limit_breakdown_ms.items()))
+            for n in opts.scales:
+                remaining = BUDGET_S - (time.monotonic() - started)
+                phase(f"scale {n} ({remaining:.0f}s of the 20 min budget left)")
+                with FogsimServer(nodes_file, no_processes=True) as sim:
+                    r = run_scale(etcd.endpoint, f"/bench-{stamp}/scale-{n}", sim.url, n,
+                                  out_dir, steady_window=opts.steady_window,
+                                  profile=opts.profile,
+                                  bringup_timeout=max(120.0, remaining - 120))
+                scale_results.append(r)
+                notes += [f"{n}: {note}" for note in r.notes]
+                profiles += sorted(out_dir.glob(f"*-{n}.txt"))
+        except KeyboardInterrupt:
+            print("interrupted: stopping everything", file=sys.stderr)
+            failed = True
+        except Exception as exc:  # report what was measured so far
+            traceback.print_exc()
+            notes.append(f"stopped early: {type(exc).__name__}: {exc}")
+            failed = True
+    if scale_results:
+        rows += scale_rows(scale_results)
+    elapsed = time.monotonic() - started
+    report = [
+        f"# fogstrat bench {stamp}", "",
+        f"{os.cpu_count()} CPUs, {opts.nodes} fogsim nodes (--no-processes), scales "
+        f"{', '.join(map(str, opts.scales))}; took {elapsed:.0f} s "
+        f"({'within' if elapsed < BUDGET_S else '**over**'} the 20 min budget).", "",
+        table(rows),
+        *(f"- {note}" for note in notes),
+    ]
+    if profiles:
+        report += ["", "## Profiles (py-spy, busy threads only)", ""]
+        report += [profile.summary(p) for p in profiles if p.exists()]
+    text = "\n".join(report) + "\n"
+    print(text)
+    (out_dir / "bench.md").write_text(text)
+    shutil.copyfile(out_dir / "bench.md", REPO / ".bench" / "latest.md")
+    print(f"saved {out_dir / 'bench.md'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

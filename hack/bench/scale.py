@@ -1,0 +1,324 @@
+"""Issue 8, figure 3: N one-entity ActiveStrategies on one ``fogstrat controller`` process.
+
+The controller runs as its own process (``fogstrat controller``) so that its CPU and RSS
+are its own. Bring-up and resync are seen from outside: a watch on the status prefix
+(phase per strategy), ``/readyz`` and ``fogstrat_reconcile_total``; etcd writes are
+revision deltas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from controller.store import Store, connect
+from hack.bench import world
+from tests.support.fogsim import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+FOGSTRAT = str(REPO / ".venv" / "bin" / "fogstrat")
+PY_SPY = str(REPO / ".venv" / "bin" / "py-spy")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- the controller process ----------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (all threads)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Controller:
+    """``fogstrat controller`` as a child process; ``stop`` always reaps it (and any py-spy
+    attached to it)."""
+
+    def __init__(self, endpoint: str, prefix: str, log_path: Path, *, workers: int = 4) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self.args = [FOGSTRAT, "controller", "--endpoints", endpoint, "--prefix", prefix,
+                     "--metrics-addr", f"127.0.0.1:{self.port}", "--lease-ttl", "5",
+                     "--resync", "300", "--workers", str(workers), "--log-format", "text",
+                     "--instance-id", f"bench-{self.port}"]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.spies: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> Self:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        return self
+
+    def get(self, path: str) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
+                                        timeout=5) as resp:
+                return resp.read().decode()
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def reconciles(self) -> float:
+        """Sum of ``fogstrat_reconcile_total{kind="ActiveStrategy"}`` over results."""
+        text = self.get("/metrics") or ""
+        total = 0.0
+        for m in re.finditer(r'^fogstrat_reconcile_total\{([^}]*)\} (\S+)$', text, re.M):
+            if 'kind="ActiveStrategy"' in m.group(1):
+                total += float(m.group(2))
+        return total
+
+    def profile(self, out: Path, seconds: float, fmt: str = "raw") -> None:
+        """py-spy record for ``seconds`` in the background (idle threads excluded)."""
+        log = open(out.with_suffix(".log"), "wb")  # noqa: SIM115 - closed with the process
+        self.spies.append(subprocess.Popen(
+            [PY_SPY, "record", "--pid", str(self.pid), "--duration", str(int(seconds)),
+             "--rate", "50", "--format", fmt, "--output", str(out), "--nonblocking"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        log.close()
+
+    def wait_profiles(self, timeout: float = 30) -> None:
+        for spy in self.spies:
+            try:
+                spy.wait(timeout)
+            except subprocess.TimeoutExpired:
+                spy.send_signal(signal.SIGINT)
+                try:
+                    spy.wait(5)
+                except subprocess.TimeoutExpired:
+                    spy.kill()
+                    spy.wait()
+        self.spies.clear()
+
+    def stop(self, timeout: float = 30.0) -> float:
+        """SIGTERM and wait; seconds it took to exit."""
+        for spy in self.spies:
+            if spy.poll() is None:
+                spy.kill()
+                spy.wait()
+        self.spies.clear()
+        proc, self.proc = self.proc, None
+        started = time.monotonic()
+        if proc is None:
+            return 0.0
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return time.monotonic() - started
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+# --- watching status from outside -------------------------------------------------------------
+
+
+class StatusWatch:
+    """Phase of every ActiveStrategy, and a count of etcd events by key family."""
+
+    def __init__(self, endpoint: str, prefix: str) -> None:
+        self._store = connect(endpoint)
+        self._prefix = prefix
+        records, revision = self._store.list(prefix + "/")
+        self.phases: dict[str, str] = {}
+        self.events: dict[str, int] = {}
+        self._lock = threading.Lock()
+        for rec in records:
+            self._note(rec.key, rec.value)
+        self._watch = self._store.watch(prefix + "/", revision + 1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-status", daemon=True)
+        self._thread.start()
+
+    def _note(self, key: str, value: bytes | None) -> None:
+        status_root = world.status_prefix(self._prefix)
+        if not key.startswith(status_root):
+            return
+        name = key[len(status_root):]
+        phase = ""
+        if value:
+            try:
+                phase = str(json.loads(value).get("phase", ""))
+            except ValueError:
+                phase = "?"
+        with self._lock:
+            self.phases[name] = phase
+
+    def _run(self) -> None:
+        rest = len(self._prefix) + 1
+        while not self._stop.is_set():
+            event = self._watch.get(timeout=0.2)
+            if event is None:
+                continue
+            family = "/".join(event.key[rest:].split("/")[:2]) or event.key
+            with self._lock:
+                self.events[family] = self.events.get(family, 0) + 1
+            self._note(event.key, None if event.type == "DELETE" else event.value)
+
+    def count(self, phase: str) -> int:
+        with self._lock:
+            return sum(1 for p in self.phases.values() if p == phase)
+
+    def event_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.events)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._watch.close()
+        self._store.close()
+
+
+# --- the scenario ---------------------------------------------------------------------------
+
+
+@dataclass
+class ScaleResult:
+    n: int
+    apply_s: float = 0.0
+    bringup_s: float = 0.0
+    bringup_cpu_s: float = 0.0
+    steady_window_s: float = 0.0
+    steady_cores: float = 0.0
+    steady_reconciles_per_s: float = 0.0
+    rss_mib: float = 0.0
+    writes_per_min: float = 0.0
+    steady_events: dict[str, int] = field(default_factory=dict)
+    stop_s: float = 0.0
+    relist_s: float = 0.0
+    resync_s: float = 0.0
+    resync_cpu_s: float = 0.0
+    resync_writes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _wait(pred: object, timeout: float, what: str, interval: float = 0.5) -> float:
+    assert callable(pred)
+    started = time.monotonic()
+    while not pred():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+def _progress(label: str, watch: StatusWatch, n: int) -> None:
+    print(f"  {label}: {watch.count('Serving')}/{n} Serving", flush=True)
+
+
+def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *,
+              steady_window: float, profile: bool, bringup_timeout: float) -> ScaleResult:
+    result = ScaleResult(n)
+    store: Store = connect(endpoint, timeout=30)
+    watch = StatusWatch(endpoint, prefix)
+    ctl = Controller(endpoint, prefix, out_dir / f"controller-{n}.log")
+    try:
+        ctl.start()
+        _wait(lambda: ctl.get("/readyz") is not None, 30, "controller ready")
+        world.put_all(store, prefix, [
+            world.environment("bench", fog_url),
+            world.architecture("svc", interval="10s"),
+            world.strategy("svc", "svc"),
+        ])
+        time.sleep(0.5)
+
+        # Bring-up: from the first ActiveStrategy written to all Serving.
+        cpu0, t0 = cpu_seconds(ctl.pid), time.monotonic()
+        if profile:
+            ctl.profile(out_dir / f"bringup-{n}.txt", seconds=min(60, bringup_timeout))
+        result.apply_s = world.put_all(store, prefix, (
+            world.active_strategy(f"as-{i:05d}", "svc", "bench") for i in range(n)))
+        last = time.monotonic()
+        while watch.count("Serving") < n:
+            if time.monotonic() - t0 > bringup_timeout:
+                raise TimeoutError(f"{n}: only {watch.count('Serving')} Serving after "
+                                   f"{bringup_timeout:.0f}s")
+            if time.monotonic() - last > 15:
+                _progress(f"{n} bring-up {time.monotonic() - t0:.0f}s", watch, n)
+                last = time.monotonic()
+            time.sleep(0.2)
+        result.bringup_s = time.monotonic() - t0
+        result.bringup_cpu_s = cpu_seconds(ctl.pid) - cpu0
+        ctl.wait_profiles(timeout=max(1.0, 65 - result.bringup_s))
+
+        # Steady state: every strategy probed every 10 s, nothing else changes.
+        time.sleep(12)
+        if profile:
+            ctl.profile(out_dir / f"steady-{n}.txt", seconds=min(steady_window, 60))
+        rev0, cpu0, rec0 = store.revision(), cpu_seconds(ctl.pid), ctl.reconciles()
+        ev0, t0 = watch.event_counts(), time.monotonic()
+        rss = rss_bytes(ctl.pid)
+        while time.monotonic() - t0 < steady_window:
+            time.sleep(2)
+            rss = max(rss, rss_bytes(ctl.pid))
+        elapsed = time.monotonic() - t0
+        result.steady_window_s = elapsed
+        result.steady_cores = (cpu_seconds(ctl.pid) - cpu0) / elapsed
+        result.steady_reconciles_per_s = (ctl.reconciles() - rec0) / elapsed
+        result.writes_per_min = (store.revision() - rev0) * 60 / elapsed
+        ev1 = watch.event_counts()
+        result.steady_events = {k: v - ev0.get(k, 0) for k, v in ev1.items()
+                                if v - ev0.get(k, 0)}
+        result.rss_mib = rss / 2**20
+        ctl.wait_profiles()
+
+        # Restart: a new process re-lists everything and reconciles every strategy once.
+        result.stop_s = ctl.stop()
+        rev0 = store.revision()
+        ctl.start()
+        t0 = time.monotonic()
+        if profile:
+            ctl.profile(out_dir / f"resync-{n}.txt", seconds=30)
+        result.relist_s = _wait(lambda: ctl.get("/readyz") is not None, 120, "readyz",
+                                interval=0.05)
+        result.resync_s = result.relist_s + _wait(lambda: ctl.reconciles() >= n, 300,
+                                                  f"{n} reconciles after restart",
+                                                  interval=0.25)
+        result.resync_cpu_s = cpu_seconds(ctl.pid)
+        result.resync_writes = store.revision() - rev0
+        if watch.count("Serving") < n:
+            result.notes.append(f"after restart only {watch.count('Serving')}/{n} Serving")
+        ctl.wait_profiles(timeout=40)
+        return result
+    finally:
+        ctl.stop()
+        watch.close()
+        store.close()
+
+
+def have_py_spy() -> bool:
+    return Path(PY_SPY).exists() or shutil.which("py-spy") is not None

@@ -1,0 +1,279 @@
+"""Issue 8, figures 1 and 2: event latency and failover overhead, each against a limit
+measured in the same run, with the controller running in-process (see ``inproc``)."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyetcd
+
+from controller.fog.client import FogClient
+from controller.fog.factory import make_fog_client
+from controller.store import Store, connect
+from hack.bench import world
+from hack.bench.inproc import InProcessController
+
+
+def quantile(values: list[float], q: float) -> float:
+    """Nearest-rank quantile (q in [0, 1])."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, what: str,
+               interval: float = 0.05) -> Any:
+    end = time.monotonic() + timeout
+    while True:
+        got = pred()
+        if got:
+            return got
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def serving(store: Store, prefix: str, name: str, arch: str | None = None) -> bool:
+    status = world.read_status(store, prefix, name)
+    return bool(status and status.get("phase") == "Serving"
+                and (arch is None or status.get("activeArchitecture") == arch))
+
+
+# --- 1. event latency --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    samples: int
+    watch_ms: list[float]
+    reconcile_ms: list[float]
+
+    def median_ratio(self) -> float:
+        return statistics.median(self.reconcile_ms) / statistics.median(self.watch_ms)
+
+    def p99_ratio(self) -> float:
+        return quantile(self.reconcile_ms, 0.99) / quantile(self.watch_ms, 0.99)
+
+
+class BareWatcher:
+    """A raw etcd watch on the one key (pyetcd's own watch callback: no informer, no queue);
+    records revision -> monotonic arrival time."""
+
+    def __init__(self, endpoint: str, key: str, start_revision: int) -> None:
+        host, port = endpoint.rsplit(":", 1)
+        self._client = pyetcd.client(host, int(port))
+        self.arrivals: dict[int, float] = {}
+        self._cond = threading.Condition()
+        self._watch_id = self._client.add_watch_callback(
+            key.encode(), self._on_response, start_revision=start_revision)
+
+    def _on_response(self, response: Any) -> None:
+        now = time.monotonic()
+        with self._cond:
+            for event in getattr(response, "events", ()):
+                self.arrivals.setdefault(int(event.mod_revision), now)
+            self._cond.notify_all()
+
+    def wait(self, revision: int, timeout: float) -> float | None:
+        with self._cond:
+            self._cond.wait_for(lambda: revision in self.arrivals, timeout)
+            return self.arrivals.get(revision)
+
+    def close(self) -> None:
+        self._client.cancel_watch(self._watch_id)
+        self._client.close()
+
+
+def measure_latency(endpoint: str, prefix: str, fog_url: str, samples: int,
+                    log_file: Path) -> LatencyResult:
+    """Put a spec change (a new label) ``samples`` times; per put, time to the bare watch's
+    event and to the start of the reconcile that sees that revision."""
+    store = connect(endpoint)
+    try:
+        world.put_all(store, prefix, [
+            world.environment("bench", fog_url),
+            world.architecture("lat-arch", interval="10s"),
+            world.strategy("lat", "lat-arch"),
+            world.active_strategy("lat", "lat", "bench"),
+        ])
+        with InProcessController(endpoint, prefix, log_file) as ctl:
+            wait_until(lambda: serving(store, prefix, "lat"), 30, "lat to serve")
+            time.sleep(0.5)  # let the first probe cycle pass
+            key = world.spec_key(prefix, "ActiveStrategy", "lat")
+            watcher = BareWatcher(endpoint, key, store.revision() + 1)
+            hooks = ctl.hooks
+            watch_ms: list[float] = []
+            reconcile_ms: list[float] = []
+            try:
+                time.sleep(0.2)  # the watch stream is up
+                for i in range(samples):
+                    doc = world.active_strategy("lat", "lat", "bench", {"bench-seq": str(i)})
+                    body = json.dumps(doc).encode()
+                    seen = len(hooks.starts)
+                    t0 = time.monotonic()
+                    revision = store.put(key, body)
+                    arrived = watcher.wait(revision, 5)
+
+                    def started(rev: int = revision, skip: int = seen) -> float | None:
+                        for s in hooks.starts[skip:]:
+                            if s.name == "lat" and s.spec_revision >= rev:
+                                return s.at
+                        return None
+
+                    hooks.wait_for(lambda: started() is not None, 5)
+                    began = started()
+                    if arrived is None or began is None:
+                        raise TimeoutError(f"sample {i}: no watch event or no reconcile")
+                    watch_ms.append((arrived - t0) * 1000)
+                    reconcile_ms.append((began - t0) * 1000)
+                    time.sleep(0.05 + random.random() * 0.1)  # the reconcile finishes
+            finally:
+                watcher.close()
+        return LatencyResult(samples, watch_ms, reconcile_ms)
+    finally:
+        store.close()
+
+
+# --- 2. failover overhead ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailoverResult:
+    controller_s: list[float]  # detection (transition startedAt) -> replacement serving
+    crash_to_done_s: list[float]  # crash injected -> failover recorded (context only)
+    limit_s: list[float]  # the same fog operations and readiness probe, done directly
+    limit_breakdown_ms: dict[str, float]  # median per operation
+
+    def ratio(self) -> float:
+        return statistics.median(self.controller_s) / statistics.median(self.limit_s)
+
+
+def _sim(fog_url: str, path: str, method: str = "GET") -> Any:
+    req = urllib.request.Request(fog_url + path, method=method)
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _main_instance(status: dict[str, Any], arch: str) -> str:
+    """The fog05 instance id of ``arch``'s single entity, from status."""
+    instances = status["architectures"][arch]["instances"]
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and len(value) == 36 and value.count("-") == 4:
+            found.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(instances)
+    if not found:
+        raise RuntimeError(f"no instance id in status of {arch}: {instances}")
+    return found[0]
+
+
+def _timed(ops: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
+    started = time.monotonic()
+    result = fn()
+    ops[name] = ops.get(name, 0.0) + time.monotonic() - started
+    return result
+
+
+def direct_failover_ops(fog: FogClient, fog_url: str, trial: int) -> dict[str, float]:
+    """The fog operations one failover needs, done directly: bring up a replacement
+    (onboard/define/configure/start/wait RUN/probe ready) and tear down a crashed instance
+    (stop is not allowed from ERROR: clean/undefine/offload)."""
+    nodes = {n.name: n.uuid for n in (fog.node_info(u) for u in fog.list_nodes()[:2])}
+    descriptor = {"id": f"bench-direct-{trial}-{random.randrange(1 << 30)}", "name": "svc",
+                  "hypervisor": "BARE", "migration_kind": "COLD",
+                  "computation_requirements": {"cpu_arch": "x86_64", "ram_size_mb": 1},
+                  "command": {"binary": "/bin/true", "args": []}}
+    # Set up the failed architecture (not timed): an instance on n-000, crashed.
+    failed_fdu = fog.onboard({**descriptor, "id": descriptor["id"] + "-failed"})
+    failed = fog.define(failed_fdu, nodes["n-000"])
+    fog.configure(failed.instance_id)
+    fog.start(failed.instance_id, {})
+    _sim(fog_url, f"/sim/instances/{failed.instance_id}/crash", "POST")
+
+    ops: dict[str, float] = {}
+    fdu = _timed(ops, "onboard", lambda: fog.onboard(descriptor))
+    inst = _timed(ops, "define", lambda: fog.define(fdu, nodes["n-001"]))
+    _timed(ops, "configure", lambda: fog.configure(inst.instance_id))
+    _timed(ops, "start", lambda: fog.start(inst.instance_id, {}))
+
+    def running() -> bool:
+        return str(fog.instance_info(inst.instance_id).state.value) == "RUN"
+
+    _timed(ops, "wait RUN", lambda: wait_until(running, 10, "RUN", interval=0.005))
+    _timed(ops, "probe ready", running)
+    _timed(ops, "observe failed", lambda: fog.instance_info(failed.instance_id))
+    _timed(ops, "clean", lambda: fog.clean(failed.instance_id))
+    _timed(ops, "undefine", lambda: fog.undefine(failed.instance_id))
+    _timed(ops, "offload", lambda: fog.offload(failed_fdu))
+    # Leave nothing behind.
+    fog.stop(inst.instance_id)
+    fog.clean(inst.instance_id)
+    fog.undefine(inst.instance_id)
+    fog.offload(fdu)
+    return ops
+
+
+def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
+                     log_file: Path) -> FailoverResult:
+    store = connect(endpoint)
+    fog = make_fog_client("fogsim", fog_url, timeout=5.0)
+    names = [f"fo-{i}" for i in range(trials)]
+    try:
+        world.put_all(store, prefix, [
+            world.environment("bench", fog_url),
+            world.architecture("fo-main", interval="1s", failure_threshold=2,
+                               selector={"bench": "main"}),
+            world.architecture("fo-backup", interval="1s", failure_threshold=2,
+                               selector={"bench": "backup"}),
+            world.strategy("fo", "fo-main", ["fo-backup"]),
+            *(world.active_strategy(n, "fo", "bench") for n in names),
+        ])
+        controller_s: list[float] = []
+        crash_to_done: list[float] = []
+        limits: list[float] = []
+        per_op: dict[str, list[float]] = {}
+        with InProcessController(endpoint, prefix, log_file) as ctl:
+            for name in names:
+                wait_until(lambda n=name: serving(store, prefix, n, "fo-main"), 60,
+                           f"{name} to serve on fo-main")
+            time.sleep(1.5)
+            for i, name in enumerate(names):
+                status = world.read_status(store, prefix, name) or {}
+                iid = _main_instance(status, "fo-main")
+                seen = len(ctl.hooks.failovers)
+                t0 = time.monotonic()
+                _sim(fog_url, f"/sim/instances/{iid}/crash", "POST")
+                ctl.hooks.wait_for(lambda s=seen, n=name: any(
+                    e.name == n for e in ctl.hooks.failovers[s:]), 60)
+                event = next((e for e in ctl.hooks.failovers[seen:] if e.name == name), None)
+                if event is None:
+                    raise TimeoutError(f"{name}: no failover within 60s")
+                wait_until(lambda n=name: serving(store, prefix, n, "fo-backup"), 30,
+                           f"{name} to serve on fo-backup")
+                controller_s.append(event.duration)
+                crash_to_done.append(event.at - t0)
+                ops = direct_failover_ops(fog, fog_url, i)
+                limits.append(sum(ops.values()))
+                for op, secs in ops.items():
+                    per_op.setdefault(op, []).append(secs)
+        breakdown = {op: statistics.median(v) * 1000 for op, v in per_op.items()}
+        return FailoverResult(controller_s, crash_to_done, limits, breakdown)
+    finally:
+        fog.close()
+        store.close()
