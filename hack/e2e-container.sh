@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # `make e2e-container`: build the controller image with podman and run it, as a container,
-# against a real etcd and fogsim started on the host (host network); apply the examples and
-# assert the ActiveStrategy reaches Serving and /metrics answers.
+# against a real etcd and fogsim started on the host (host network); apply a scenario and
+# assert the ActiveStrategy reaches Serving and /metrics shows it.
+#
+# Scenarios (FOGSTRAT_E2E_SCENARIO):
+#   smoke (default)  hack/smoke/failover.yaml: self-contained (two `python3 -m http.server`
+#                    architectures); Serving on web-main, then `fogsim node down cloud-1`,
+#                    Serving on web-backup, and /metrics counts the failover.
+#   examples         deploy/examples/ (the prediction service; needs the workloads in
+#                    deploy/examples/workloads/): prediction-lab Serving.
 #
 # No image registry is needed: the base image is built from a Debian bookworm rootfs made
 # by debootstrap, with python3 + python3-venv added (a plain minbase rootfs has no Python),
@@ -11,7 +18,9 @@
 # Environment: FOGSTRAT_BASE_IMAGE (default localhost/fogstrat-base:bookworm; reused when
 # present, FOGSTRAT_REBUILD_BASE=1 rebuilds it), FOGSTRAT_IMAGE (localhost/fogstrat:e2e),
 # DEBIAN_MIRROR, FOGSTRAT_E2E_ETCD_PORT (23790), FOGSTRAT_E2E_METRICS_PORT (19469),
-# FOGSTRAT_E2E_KEEP=1 (leave everything running for inspection).
+# FOGSTRAT_E2E_FOGSIM_PORT (7070: deploy/examples/ point at it), FOGSTRAT_E2E_KEEP=1 (leave
+# everything running for inspection). fogsim's nodes get a random 127.A.B.0/24 (the
+# scenarios bind $FOS_NODE_IP:8080, so runs on one machine do not take each other's ports).
 # Needs root (or sudo) for apt, debootstrap and podman's chroot builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +33,10 @@ IMAGE=${FOGSTRAT_IMAGE:-localhost/fogstrat:e2e}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ETCD_PORT=${FOGSTRAT_E2E_ETCD_PORT:-23790}
 METRICS_ADDR=127.0.0.1:${FOGSTRAT_E2E_METRICS_PORT:-19469}
-# deploy/examples/00-environment-lab.yaml points at this fogsim address.
-FOGSIM_ADDR=127.0.0.1:7070
+SCENARIO=${FOGSTRAT_E2E_SCENARIO:-smoke}
+# deploy/examples/00-environment-lab.yaml points at 127.0.0.1:7070; the smoke scenario's
+# locator is rewritten to FOGSIM_ADDR.
+FOGSIM_ADDR=127.0.0.1:${FOGSTRAT_E2E_FOGSIM_PORT:-7070}
 PREFIX=/fogstrat-e2e-container-$$
 CONTAINER=fogstrat-e2e-$$
 # podman on these hosts: runc, explicit ulimits; host network to reach etcd and fogsim.
@@ -123,14 +134,58 @@ cleanup() {
   [ $rc -eq 0 ] && log "PASS" || log "FAIL (logs under $RUN/)"
 }
 
-phase_is() { # name phase
-  FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT FOGSTRAT_PREFIX=$PREFIX \
-    "$BIN/fogstrat" get activestrategy "$1" -o json |
-    "$BIN/python" -c 'import json,sys; d=json.load(sys.stdin); d=d["items"][0] if "items" in d else d; sys.exit(0 if (d.get("status") or {}).get("phase")==sys.argv[1] else 1)' "$2"
+fogstrat() { FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT FOGSTRAT_PREFIX=$PREFIX "$BIN/fogstrat" "$@"; }
+
+phase_is() { # name phase [active-architecture]
+  fogstrat get activestrategy "$1" -o json |
+    "$BIN/python" -c 'import json,sys
+d=json.load(sys.stdin); d=d["items"][0] if "items" in d else d; st=d.get("status") or {}
+ok=st.get("phase")==sys.argv[1] and sys.argv[2] in ("", st.get("activeArchitecture"))
+sys.exit(0 if ok else 1)' "$2" "${3:-}"
+}
+
+metric_is() { # regex (ERE) that one /metrics line must match entirely
+  curl -sf "http://$METRICS_ADDR/metrics" | grep -Eq "^$1\$"
+}
+
+# hack/fogsim/nodes.yaml with the node addresses moved to a random 127.A.B.0/24.
+private_nodes() {
+  local a=$((100 + RANDOM % 150)) b=$((1 + RANDOM % 249))
+  sed -E "s/\bip: 127\.0\.10\.([0-9]+)/ip: 127.$a.$b.\1/" hack/fogsim/nodes.yaml >"$RUN/nodes.yaml"
+  grep -q "ip: 127.$a.$b." "$RUN/nodes.yaml" || die "could not rewrite node addresses"
+}
+
+run_smoke() {
+  sed "s#locator: http://127.0.0.1:7070#locator: http://$FOGSIM_ADDR#" hack/smoke/failover.yaml \
+    >"$RUN/smoke.yaml"
+  log "applying hack/smoke/failover.yaml (prefix $PREFIX)"
+  fogstrat apply -f "$RUN/smoke.yaml"
+  log "waiting for web-smoke to serve on web-main"
+  wait_for "web-smoke Serving on web-main" 120 phase_is web-smoke Serving web-main
+  wait_for "/metrics: web-smoke Serving" 15 metric_is \
+    'fogstrat_strategy_phase\{.*phase="Serving".*strategy="web-smoke".*\} 1(\.0)?'
+  log "fogsim node down cloud-1: waiting for the failover to web-backup"
+  FOGSIM_URL="http://$FOGSIM_ADDR" "$BIN/fogsim" node down cloud-1 >/dev/null
+  wait_for "web-smoke Serving on web-backup" 60 phase_is web-smoke Serving web-backup
+  wait_for "/metrics: one failover web-main -> web-backup" 15 metric_is \
+    'fogstrat_failovers_total\{.*from="web-main".*strategy="web-smoke",to="web-backup"\} 1(\.0)?'
+  metric_is 'fogstrat_active_architecture\{.*architecture="web-backup".*strategy="web-smoke"\} 1(\.0)?' ||
+    die "/metrics: web-backup is not the active architecture"
+}
+
+run_examples() {
+  log "applying deploy/examples/ (prefix $PREFIX)"
+  fogstrat apply -f deploy/examples/
+  log "waiting for prediction-lab to reach Serving"
+  wait_for "prediction-lab Serving" 240 phase_is prediction-lab Serving
+  wait_for "/metrics: prediction-lab Serving" 15 metric_is \
+    'fogstrat_strategy_phase\{.*phase="Serving".*strategy="prediction-lab".*\} 1(\.0)?'
 }
 
 main() {
+  local started=$SECONDS
   [ -x "$BIN/fogstrat" ] || die "$BIN/fogstrat missing: run make venv"
+  case $SCENARIO in smoke | examples) ;; *) die "FOGSTRAT_E2E_SCENARIO must be smoke or examples" ;; esac
   ensure_tools
   build_base
   build_image
@@ -148,7 +203,8 @@ main() {
     --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
     --initial-cluster "e2e=http://127.0.0.1:$((ETCD_PORT + 1))"
   wait_for "etcd healthy" 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
-  start fogsim "$BIN/fogsim" serve --nodes hack/fogsim/nodes.yaml --listen "$FOGSIM_ADDR"
+  private_nodes
+  start fogsim "$BIN/fogsim" serve --nodes "$RUN/nodes.yaml" --listen "$FOGSIM_ADDR"
   wait_for "fogsim answering" 30 curl -sf "http://$FOGSIM_ADDR/nodes/list"
 
   log "running the controller image ($CONTAINER)"
@@ -158,18 +214,16 @@ main() {
   wait_for "controller /healthz" 60 curl -sf "http://$METRICS_ADDR/healthz"
   wait_for "controller /readyz" 60 curl -sf "http://$METRICS_ADDR/readyz"
 
-  log "applying deploy/examples/ (prefix $PREFIX)"
-  FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT FOGSTRAT_PREFIX=$PREFIX "$BIN/fogstrat" apply -f deploy/examples/
-  log "waiting for prediction-lab to reach Serving"
-  wait_for "prediction-lab Serving" 240 phase_is prediction-lab Serving
+  "run_$SCENARIO"
 
   log "checking /metrics"
-  local metrics
-  metrics=$(curl -sf "http://$METRICS_ADDR/metrics") || die "/metrics did not answer"
-  grep -Eq '^fogstrat_strategy_phase\{.*phase="Serving".*strategy="prediction-lab".*\} 1(\.0)?$' <<<"$metrics" ||
-    die "/metrics has no fogstrat_strategy_phase{phase=\"Serving\",strategy=\"prediction-lab\"} 1"
-  grep -Eq '^fogstrat_leader 1(\.0)?$' <<<"$metrics" || die "/metrics: fogstrat_leader is not 1"
-  FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT FOGSTRAT_PREFIX=$PREFIX "$BIN/fogstrat" get activestrategies
+  metric_is 'fogstrat_leader 1(\.0)?' || die "/metrics: fogstrat_leader is not 1"
+  if command -v promtool >/dev/null 2>&1; then
+    curl -sf "http://$METRICS_ADDR/metrics" | promtool check metrics ||
+      die "promtool check metrics: /metrics has problems"
+  fi
+  fogstrat get activestrategies
+  log "scenario $SCENARIO passed in $((SECONDS - started))s (image build included)"
 }
 
 main "$@"

@@ -59,6 +59,8 @@ up() {
   if ! alive etcd && port_busy "$ETCD_PORT"; then
     echo "error: port $ETCD_PORT is taken (a system etcd?); set FOGSTRAT_ETCD_PORT to a free port" >&2; exit 1
   fi
+  # fogsim's fog is new at every start, so the documents and status start afresh too.
+  alive etcd || rm -rf "$RUN/etcd-data" "$RUN/prometheus-data"
   start etcd etcd --name fogstrat-local --data-dir "$RUN/etcd-data" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
@@ -112,22 +114,34 @@ show() { "$BIN/fogstrat" get as prediction-lab; }
 demo_failover() {
   # shellcheck disable=SC1091
   source "$RUN/env"
-  local node
+  local node watcher
+  wait_for "federated learning serving" 180 bash -c \
+    "$BIN/fogstrat get as prediction-lab -o json | grep -q '\"activeArchitecture\": \"federated-learning\"'"
   node=$("$BIN/fogstrat" get as prediction-lab -o json |
     "$BIN/python" -c 'import json,sys; s=json.load(sys.stdin)["status"]; a=s["architectures"][s["activeArchitecture"]]; print(a["placement"]["aggregator"][0])')
-  echo "== the aggregator of federated-learning runs on node $node; taking it down"
-  "$BIN/fogsim" node down "$node"
-  echo "== watching the failover"
+  node=$("$BIN/fogsim" state | "$BIN/python" -c "import json,sys; print({n['uuid']: n['name'] for n in json.load(sys.stdin)['nodes']}.get('$node', '$node'))")
+  echo "== federated learning serves; its aggregator runs on node $node"
+  echo "== watching prediction-lab (fogstrat get as prediction-lab -w):"
+  "$BIN/fogstrat" get as prediction-lab -w &
+  watcher=$!
+  trap 'kill $watcher 2>/dev/null || true' RETURN
+  sleep 1
+  echo "== fogsim node down $node"
+  "$BIN/fogsim" node down "$node" >/dev/null
   wait_for "failover" 120 bash -c "$BIN/fogstrat get as prediction-lab -o json | grep -q '\"activeRole\": \"replacement\"'"
   wait_for "replacement serving" 120 bash -c "$BIN/fogstrat get as prediction-lab -o json | grep -q '\"phase\": \"Serving\"'"
-  show
-  echo "== bringing $node back; failback follows after the stabilization window"
-  "$BIN/fogsim" node up "$node"
+  echo "== gossip learning serves; fogsim node up $node (failback after the 30s stabilization window)"
+  "$BIN/fogsim" node up "$node" >/dev/null
   wait_for "failback" 240 bash -c "$BIN/fogstrat get as prediction-lab -o json | grep -q '\"activeRole\": \"main\"'"
   wait_for "main serving" 120 bash -c "$BIN/fogstrat get as prediction-lab -o json | grep -q '\"phase\": \"Serving\"'"
-  show
+  sleep 1
+  kill "$watcher" 2>/dev/null || true
   echo
+  echo "== fogstrat describe as prediction-lab"
   "$BIN/fogstrat" describe as prediction-lab
+  echo
+  echo "== failover/failback counters"
+  curl -s "http://$METRICS_ADDR/metrics" | grep -E '^fogstrat_(failovers|failbacks)_total'
 }
 
 case "${1:-}" in

@@ -16,6 +16,7 @@ from controller.api.validation import validate
 from controller.cli import printers
 from controller.resources import Resources, StoredObject, object_key
 from controller.store import Store, connect
+from controller.store.keys import parse_key, root_prefix
 
 
 class CommandError(Exception):
@@ -106,6 +107,8 @@ def get(args: argparse.Namespace) -> int:
             objs = [obj]
         else:
             objs = res.list(kind, namespace)
+    if args.watch:
+        return _watch(args, kind, namespace, objs)
     if args.output == "json":
         print(json.dumps(_render_api(objs, single=bool(args.name)), indent=2, default=str))
     elif args.output == "yaml":
@@ -117,6 +120,40 @@ def get(args: argparse.Namespace) -> int:
             return 0
         print(printers.table(kind, objs, wide=args.output == "wide",
                              all_namespaces=namespace is None))
+    return 0
+
+
+def _watch(args: argparse.Namespace, kind: kinds.Kind, namespace: str | None,
+           objs: list[StoredObject]) -> int:
+    """kubectl's ``-w``: print the table, then a row whenever a spec or status changes."""
+    wide, all_ns = args.output == "wide", namespace is None
+    first = printers.rows(kind, objs, wide=wide, all_namespaces=all_ns)
+    col_widths = printers.widths(first, minimum=10)
+    for row in first:
+        print(printers.format_row(row, col_widths), flush=True)
+    last: dict[tuple[str, str], str] = {}
+    with _resources(args) as res:
+        watch = res.store.watch(root_prefix(args.prefix), res.store.revision() + 1)
+        try:
+            for event in watch:
+                parsed = parse_key(args.prefix, event.key)
+                if parsed is None:
+                    continue
+                _status, plural, ns, name = parsed
+                if plural != kind.plural or (namespace and ns != namespace) or (
+                        args.name and name != args.name):
+                    continue
+                obj = res.get(kind, ns, name)
+                if obj is None:
+                    print(f"{name} deleted", flush=True)
+                    continue
+                row = printers.rows(kind, [obj], wide=wide, all_namespaces=all_ns)[1]
+                shown = "\0".join(c for c, h in zip(row, first[0], strict=True) if h != "AGE")
+                if last.get((ns, name)) != shown:  # else only fields not shown changed
+                    last[(ns, name)] = shown
+                    print(printers.format_row(row, col_widths), flush=True)
+        finally:
+            watch.close()
     return 0
 
 

@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.add_argument("-o", "--output", choices=["table", "wide", "yaml", "json"], default="table")
     p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="after listing, print a row whenever an object changes (Ctrl-C stops)")
     _ns(p)
 
     p = cmd("describe", "show spec, status, conditions and history", commands.describe)

@@ -135,16 +135,29 @@ COLUMNS: dict[str, tuple[list[Column], list[Column]]] = {
 }
 
 
-def table(kind: kinds.Kind, objs: Sequence[StoredObject], *, wide: bool = False,
-          all_namespaces: bool = False) -> str:
+def rows(kind: kinds.Kind, objs: Sequence[StoredObject], *, wide: bool = False,
+         all_namespaces: bool = False) -> list[list[str]]:
+    """The header row, then one row per object."""
     base, extra = COLUMNS[kind.plural]
     columns: list[Column] = [("NAME", lambda o: o.name), *base, *(extra if wide else [])]
     if all_namespaces:
         columns.insert(0, ("NAMESPACE", lambda o: o.namespace))
-    rows = [[h for h, _ in columns]] + [[f(o) for _, f in columns] for o in objs]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
-    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows)
+    return [[h for h, _ in columns]] + [[f(o) for _, f in columns] for o in objs]
+
+
+def widths(table_rows: Sequence[Sequence[str]], minimum: int = 0) -> list[int]:
+    return [max(minimum, *(len(r[i]) for r in table_rows)) for i in range(len(table_rows[0]))]
+
+
+def format_row(row: Sequence[str], col_widths: Sequence[int]) -> str:
+    return "   ".join(c.ljust(w) for c, w in zip(row, col_widths, strict=True)).rstrip()
+
+
+def table(kind: kinds.Kind, objs: Sequence[StoredObject], *, wide: bool = False,
+          all_namespaces: bool = False) -> str:
+    all_rows = rows(kind, objs, wide=wide, all_namespaces=all_namespaces)
+    w = widths(all_rows)
+    return "\n".join(format_row(r, w) for r in all_rows)
 
 
 def _kv(lines: list[str], key: str, value: Any, indent: int = 0) -> None:

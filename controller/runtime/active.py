@@ -183,6 +183,10 @@ class ActiveStrategyReconciler:
     def _step(self, inputs: Inputs, status: StrategyStatus, mem: Memory) -> Decision:
         observed, reachable, fog_message = self._observe(inputs, status, mem)
         probes, mem.probes = (mem.probes or None), {}
+        # An action's error is reported to ONE decision (the one right after the failed
+        # batch, as the decision contract says); kept longer, it would fail every later
+        # attempt on that architecture before its action is even tried again.
+        mem.errors.clear()
         return decide(DecisionInput(
             spec=inputs.spec, generation=inputs.generation, strategy=inputs.strategy,
             status=status, observed=observed, now=self._clock(), health=inputs.health,

@@ -18,7 +18,7 @@ from typing import Literal
 
 from controller.api.kinds import Kind, by_plural
 from controller.store import Compacted, Store, StoreError, WatchEvent
-from controller.store.keys import STATUS
+from controller.store.keys import parse_key
 
 _log = logging.getLogger(__name__)
 
@@ -54,20 +54,15 @@ class Change:
 
 def parse(prefix: str, key: str) -> tuple[Family, ObjectKey] | None:
     """Map an etcd key to (family, object); None for keys that are not documents."""
-    root = prefix.rstrip("/") + "/"
-    if not key.startswith(root):
+    parsed = parse_key(prefix, key)
+    if parsed is None:
         return None
-    parts = key[len(root):].split("/")
-    family: Family = "spec"
-    if parts and parts[0] == STATUS:
-        family, parts = "status", parts[1:]
-    if len(parts) != 3 or not all(parts):
-        return None
+    is_status, plural, namespace, name = parsed
     try:
-        kind = by_plural(parts[0])
+        kind = by_plural(plural)
     except ValueError:
         return None
-    return family, ObjectKey(kind, parts[1], parts[2])
+    return ("status" if is_status else "spec"), ObjectKey(kind, namespace, name)
 
 
 class Informer:

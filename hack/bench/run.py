@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                     lat = measure_latency(etcd.endpoint, f"/bench-{stamp}/latency", sim.url,
                                           opts.latency_samples, out_dir / "latency.log")
                     rows += latency_rows(lat)
+                    (out_dir / "latency.json").write_text(json.dumps(
+                        {"watch_ms": lat.watch_ms, "reconcile_ms": lat.reconcile_ms}))
                     phase("failover overhead")
                     fo = measure_failover(etcd.endpoint, f"/bench-{stamp}/failover", sim.url,
                                           opts.failover_trials, out_dir / "failover.log")

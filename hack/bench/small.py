@@ -163,24 +163,14 @@ def _sim(fog_url: str, path: str, method: str = "GET") -> Any:
 
 
 def _main_instance(status: dict[str, Any], arch: str) -> str:
-    """The fog05 instance id of ``arch``'s single entity, from status."""
-    instances = status["architectures"][arch]["instances"]
-    found: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str) and len(value) == 36 and value.count("-") == 4:
-            found.append(value)
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    walk(instances)
-    if not found:
-        raise RuntimeError(f"no instance id in status of {arch}: {instances}")
-    return found[0]
+    """The fog05 instance id of ``arch``'s single entity, from status
+    (``architectures.<arch>.instances.entities.<entity>.<replica>.instanceId``)."""
+    entities = status["architectures"][arch]["instances"]["entities"]
+    for replicas in entities.values():
+        for replica in replicas.values():
+            if replica.get("instanceId"):
+                return str(replica["instanceId"])
+    raise RuntimeError(f"no instance id in status of {arch}: {entities}")
 
 
 def _timed(ops: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
@@ -237,9 +227,9 @@ def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
     try:
         world.put_all(store, prefix, [
             world.environment("bench", fog_url),
-            world.architecture("fo-main", interval="1s", failure_threshold=2,
+            world.architecture("fo-main", interval="1s", timeout="500ms", failure_threshold=2,
                                selector={"bench": "main"}),
-            world.architecture("fo-backup", interval="1s", failure_threshold=2,
+            world.architecture("fo-backup", interval="1s", timeout="500ms", failure_threshold=2,
                                selector={"bench": "backup"}),
             world.strategy("fo", "fo-main", ["fo-backup"]),
             *(world.active_strategy(n, "fo", "bench") for n in names),

@@ -62,7 +62,7 @@ def environment(name: str, url: str) -> dict[str, Any]:
                                      "info": {"region": "bench"}, "timeout": "5s"})
 
 
-def architecture(name: str, *, interval: str, failure_threshold: int = 3,
+def architecture(name: str, *, interval: str, timeout: str = "2s", failure_threshold: int = 3,
                  success_threshold: int = 1, selector: Mapping[str, str] | None = None
                  ) -> dict[str, Any]:
     """One BARE entity ``svc`` (never a real process under ``--no-processes``) with a single
@@ -78,7 +78,7 @@ def architecture(name: str, *, interval: str, failure_threshold: int = 3,
                     "computation_requirements": {"cpu_arch": "x86_64", "ram_size_mb": 1},
                     "command": {"binary": "/bin/true", "args": []}},
         }],
-        "health": {"interval": interval, "timeout": "2s",
+        "health": {"interval": interval, "timeout": timeout,
                    "failureThreshold": failure_threshold,
                    "successThreshold": success_threshold,
                    "probes": [{"entity": "svc", "state": "RUN"}]},

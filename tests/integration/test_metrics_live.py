@@ -208,7 +208,7 @@ def test_readyz_follows_etcd(fresh_etcd: EtcdServer, prefix: str) -> None:
         try:
             poll(lambda: http_get(ctl.url + "/readyz")[0] == 200, 15, "/readyz 200")
             fresh_etcd.stop()
-            status, reason = poll(
+            _, reason = poll(
                 lambda: (lambda r: r if r[0] == 503 else None)(http_get(ctl.url + "/readyz")),
                 20, "/readyz 503 with etcd stopped")
             assert reason.endswith("\n") and reason.count("\n") == 1, repr(reason)

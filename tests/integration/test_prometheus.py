@@ -52,7 +52,7 @@ pytestmark = [
 ]
 
 #: Concrete values for Grafana's template variables (longest names first when replaced).
-#: Scrape interval 1s: Grafana's $__rate_interval is max(4 × scrape interval, $__interval
+#: Scrape interval 1s: Grafana's $__rate_interval is max(4 * scrape interval, $__interval
 #: + scrape interval); $__range is the dashboard's time range (the whole test fits in it).
 VARIABLES = {
     "namespace": NAMESPACE,
@@ -157,7 +157,7 @@ def test_substitute_covers_grafana_forms() -> None:
 def test_dashboard_and_rules_run_against_a_failover(
         stack: tuple[FogsimServer, ControllerProcess, PrometheusServer, Cli],
         tmp_path: Path) -> None:
-    sim, ctl, prom, cli = stack
+    sim, _, prom, cli = stack
     prom.wait_for(prom.targets_up, timeout=20, what="controller target up")
 
     cli.ok("apply", "-f", str(smoke_documents(tmp_path, sim.url)))

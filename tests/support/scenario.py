@@ -362,6 +362,17 @@ class Then:
                             timeout)
         return self
 
+    def stays(self, predicate: Callable[[dict[str, Any]], bool], what: str,
+               seconds: float) -> Then:
+        """``predicate(status)`` holds at every poll for ``seconds`` (a negative check: that
+        something does NOT happen needs a bounded watch)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            st = self.s.status()
+            assert predicate(st), f"{what} stopped holding\n{self.s.describe()}"
+            time.sleep(0.2)
+        return self
+
     def counts(self, *, failover: int | None = None, failback: int | None = None) -> Then:
         st = self.s.status()
         if failover is not None:
