@@ -105,7 +105,7 @@ def failover_rows(r: FailoverResult) -> list[str]:
     ctl = statistics.median(r.controller_s)
     return [
         f"| failover, detection → replacement serving (median of {len(r.controller_s)}) | "
-        f"{ctl * 1000:.0f} ms (crash → done {statistics.median(r.crash_to_done_s):.2f} s) | "
+        f"{ctl * 1000:.0f} ms (node down → done {statistics.median(r.crash_to_done_s):.2f} s) | "
         f"direct fog ops + probe {statistics.median(r.limit_s) * 1000:.1f} ms | "
         f"{ratio:.1f} | ≤ 1.1 | {verdict(ratio <= 1.1)} |",
     ]

@@ -9,33 +9,18 @@ descriptors, exactly as a fog05 0.2 agent would.
 
 from __future__ import annotations
 
-import collections
-import collections.abc
 from typing import Any
 
-_ALIASES = (
-    "Callable",
-    "Hashable",
-    "Iterable",
-    "Mapping",
-    "MutableMapping",
-    "MutableSequence",
-    "MutableSet",
-    "Sequence",
-    "Set",
-    "Sized",
-)
+from controller.fog.fog05_compat import install_collections_shim
 
+install_collections_shim()
 
-def _install_shim() -> None:
-    for name in _ALIASES:
-        if not hasattr(collections, name):
-            setattr(collections, name, getattr(collections.abc, name))
-
-
-_install_shim()
-
-from fog05_sdk.interfaces.FDU import FDU as _FDU  # noqa: E402
+try:
+    from fog05_sdk.interfaces.FDU import FDU as _FDU
+except ImportError as exc:  # pragma: no cover - depends on how fogstrat was installed
+    raise SystemExit(
+        "fogsim needs the fog05 SDK to validate descriptors: pip install 'fogstrat[fog05]'"
+    ) from exc
 
 
 class DescriptorError(ValueError):

@@ -231,6 +231,18 @@ class Scenario:
             return {}
         return dict(res.json().get("status") or {})
 
+    def raw_status(self, name: str | None = None) -> dict[str, Any]:
+        """The status key read straight from etcd with etcdctl (fast enough to catch a
+        transition's stages; assertions use :meth:`status`, what users see)."""
+        assert self.etcd is not None, "Scenario(etcd=...) needed for raw_status"
+        key = f"{self.prefix}/status/activestrategies/default/{name or self.name}"
+        try:
+            out = self.etcd.etcdctl("get", key, "--print-value-only", check=False,
+                                    timeout=5).stdout.strip()
+        except Exception:  # noqa: BLE001 - etcd down or slow: no status seen
+            return {}
+        return dict(json.loads(out)) if out else {}
+
     def get(self, kind: str, name: str) -> dict[str, Any]:
         res = self.cli.run("get", kind, name, "-o", "json")
         assert res.rc == 0, res.err
@@ -338,6 +350,21 @@ class When:
         self.s.apply(*docs)
         return self
 
+    def moment(self, predicate: Callable[[dict[str, Any]], bool], what: str,
+               timeout: float = 30) -> dict[str, Any]:
+        """Poll the raw status in etcd (every ~20 ms) until ``predicate``; return it."""
+        return wait_for(lambda: (lambda st: st if st and predicate(st) else None)(
+            self.s.raw_status()), timeout, what, self.s.describe, interval=0.01)
+
+    def controller_killed(self, index: int = 0) -> When:
+        """SIGKILL a controller (a crash: no resign, its lease runs out)."""
+        self.s.controllers[index].kill()
+        return self
+
+    def controller_restarted(self, index: int = 0) -> When:
+        self.s.controllers[index].start()
+        return self
+
     def phase_reached(self, predicate: Callable[[dict[str, Any]], bool], what: str,
                       timeout: float = 30, interval: float = 0.05) -> dict[str, Any]:
         """Poll the status until ``predicate(status)``; return that status."""
@@ -436,5 +463,13 @@ class Then:
             assert self.s.node_names()[insts[0]["node"]] == node, self.s.describe()
         assert insts[0]["uuid"] in json.dumps(recorded.get("instances")), (
             f"fog instance {insts[0]['uuid']} not the one status records: {recorded}")
-        assert pid_alive(insts[0]["hypervisor_info"]["pid"])
+        pid = insts[0]["hypervisor_info"]["pid"]
+        assert pid_alive(pid)
+        # No orphan anywhere: the catalog holds only this architecture's FDUs, and the only
+        # process fogsim runs is this instance's.
+        fdus = [f.get("id", "") for f in self.s.state()["fdus"]]
+        assert all(f".{arch}." in f for f in fdus), f"foreign FDUs left: {fdus}"
+        wait_for(lambda: processes_under(self.s.sim.workdir) == [pid], 10,
+                 f"only pid {pid} running under fogsim", lambda: str(
+                     processes_under(self.s.sim.workdir)))
         return insts
