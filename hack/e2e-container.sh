@@ -208,7 +208,14 @@ main() {
   wait_for "fogsim answering" 30 curl -sf "http://$FOGSIM_ADDR/nodes/list"
 
   log "running the controller image ($CONTAINER)"
-  "${PODMAN_RUN[@]}" -d --name "$CONTAINER" \
+  local workdir=()
+  # deploy/examples' ArchitectureData paths are relative: the controller resolves them
+  # against its working directory and hands them to fogsim on the host, so run it in the
+  # repository's path (mounted read-only so that the directory exists in the container).
+  if [ "$SCENARIO" = examples ]; then
+    workdir=(-v "$PWD/deploy/examples:$PWD/deploy/examples:ro" --workdir "$PWD")
+  fi
+  "${PODMAN_RUN[@]}" -d --name "$CONTAINER" "${workdir[@]}" \
     -e "FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT" -e "FOGSTRAT_PREFIX=$PREFIX" \
     "$IMAGE" --metrics-addr "$METRICS_ADDR" --log-format text --instance-id "$CONTAINER" >/dev/null
   wait_for "controller /healthz" 60 curl -sf "http://$METRICS_ADDR/healthz"

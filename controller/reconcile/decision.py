@@ -700,7 +700,10 @@ def _deploying(ctx: _Ctx, t: Transition) -> None:
         if ctx.now - t.stage_since >= timeout:
             _target_failed(ctx, t, "DeployTimeout", f"{to} not healthy within {timeout:g}s")
             return
-        if not o.exists:
+        if not o.exists or not o.complete:
+            # Deploy is synchronous and idempotent: an incomplete target here is one whose
+            # deploy was interrupted (a controller crash between onboarding and starting)
+            # or lost a replica; deploying again adopts what runs and places the rest.
             ctx.act(Deploy(to))
         ctx.wait(min(POLL, t.stage_since + timeout - ctx.now))
         progress = ("deploying" if not o.exists else

@@ -30,6 +30,7 @@ from controller.api.models import (
 from controller.arch import (
     ArchitectureError,
     ArchitectureKey,
+    ArchitectureRecord,
     ArchitectureSnapshot,
     HealthReport,
     LifecycleState,
@@ -358,6 +359,11 @@ class ActiveStrategyReconciler:
         else:
             exists = snap.exists
             complete = snap.complete_phase("deploy") if snap.phase("deploy") else exists
+            if complete and not _record_knows(record, snap):
+                # Running, but not as far as our record knows (a deploy interrupted by a
+                # crash after its instances started): incomplete, so the decision deploys
+                # again, which adopts them and fills the record probes and undeploy use.
+                complete = False
             vanished = bool(snap.vanished or snap.missing_nodes)
             if snap.phase("serve"):
                 served = snap.complete_phase("serve")
@@ -496,6 +502,15 @@ def _outcome(report: HealthReport) -> ProbeOutcome:
     return ProbeOutcome(result=report.health.value,
                         message=_one_line(Exception(report.message)),
                         values=values, reason=reason)
+
+
+def _record_knows(record: ArchitectureRecord, snap: ArchitectureSnapshot) -> bool:
+    """Every deploy-phase replica's running instance is the one ``record`` holds."""
+    for rep in snap.phase("deploy"):
+        inst, rec = rep.instance, record.get(rep.entity, rep.replica)
+        if inst is None or rec is None or rec.instance_id != inst.instance_id:
+            return False
+    return True
 
 
 def _usage(handle: Handle) -> dict[str, tuple[float, float]]:

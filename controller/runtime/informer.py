@@ -67,11 +67,13 @@ def parse(prefix: str, key: str) -> tuple[Family, ObjectKey] | None:
 
 class Informer:
     def __init__(self, store: Store, prefix: str, on_change: Callable[[Change], None], *,
-                 retry_cap: float = 10.0) -> None:
+                 retry_cap: float = 10.0,
+                 on_contact: Callable[[], None] | None = None) -> None:
         self._store = store
         self._prefix = prefix
         self._watch_prefix = prefix.rstrip("/") + "/"
         self._on_change = on_change
+        self._on_contact = on_contact or (lambda: None)
         self._retry_cap = retry_cap
         self._lock = threading.Lock()
         self._specs: dict[ObjectKey, CachedValue] = {}
@@ -163,6 +165,7 @@ class Informer:
             self.revision = revision
         self.last_error = None
         self._synced.set()
+        self._on_contact()
         for change in changes:
             self._emit(change)
         return revision
@@ -179,10 +182,17 @@ class Informer:
                 if event is None:
                     if watch.closed:
                         return
-                    if not watch.connected:
+                    if watch.connected:
+                        # gRPC keepalive pings an idle watch, so connected means reachable.
+                        self._synced.set()
+                        self.last_error = None
+                        self._on_contact()
+                    else:
                         self._synced.clear()
+                        self.last_error = "watch disconnected from etcd, reconnecting"
                     continue
                 self._synced.set()
+                self._on_contact()
                 self._apply(event)
         finally:
             watch.close()

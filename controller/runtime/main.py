@@ -37,7 +37,8 @@ def run_controller(args: argparse.Namespace) -> int:
     metrics = Metrics()
     resources = Resources(store, args.prefix)
     manager_ref: list[Manager] = []
-    informer = Informer(store, args.prefix, lambda ch: manager_ref[0].on_change(ch))
+    informer = Informer(store, args.prefix, lambda ch: manager_ref[0].on_change(ch),
+                        on_contact=metrics.mark_etcd_seen)
     elector = LeaderElector(store, leader_key(args.prefix), identity, args.lease_ttl,
                             enabled=args.leader_elect,
                             on_change=lambda leading: manager_ref[0].on_leadership(leading))

@@ -55,6 +55,7 @@ class FailoverEvent:
 class Hooks:
     starts: list[ReconcileStart] = field(default_factory=list)
     failovers: list[FailoverEvent] = field(default_factory=list)
+    durations: list[float] = field(default_factory=list)  # seconds per ActiveStrategy reconcile
     cond: threading.Condition = field(default_factory=threading.Condition)
 
     def wait_for(self, pred: Callable[[], Any], timeout: float) -> Any:
@@ -105,7 +106,12 @@ class InProcessController:
                 with hooks.cond:
                     hooks.starts.append(start)
                     hooks.cond.notify_all()
-            process(key)
+                try:
+                    process(key)
+                finally:
+                    hooks.durations.append(time.monotonic() - start.at)
+            else:
+                process(key)
 
         record_failover = self.metrics.record_failover
 

@@ -202,7 +202,15 @@ def main(argv: list[str] | None = None) -> int:
                                           opts.latency_samples, out_dir / "latency.log")
                     rows += latency_rows(lat)
                     (out_dir / "latency.json").write_text(json.dumps(
-                        {"watch_ms": lat.watch_ms, "reconcile_ms": lat.reconcile_ms}))
+                        {"watch_ms": lat.watch_ms, "reconcile_ms": lat.reconcile_ms,
+                         "reconcile_durations_ms": lat.reconcile_durations_ms}))
+                    d = lat.reconcile_durations_ms
+                    slow = sum(1 for x in lat.reconcile_ms if x > 50)
+                    notes.append(
+                        f"event latency: {slow}/{lat.samples} samples over 50 ms; a reconcile "
+                        f"of the key took median {statistics.median(d):.1f} ms, p99 "
+                        f"{quantile(d, 0.99):.0f} ms, max {max(d):.0f} ms (a change arriving "
+                        "during a reconcile waits for it)")
                     phase("failover overhead")
                     fo = measure_failover(etcd.endpoint, f"/bench-{stamp}/failover", sim.url,
                                           opts.failover_trials, out_dir / "failover.log")

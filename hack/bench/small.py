@@ -55,6 +55,7 @@ class LatencyResult:
     samples: int
     watch_ms: list[float]
     reconcile_ms: list[float]
+    reconcile_durations_ms: list[float]  # how long each reconcile of the key took
 
     def median_ratio(self) -> float:
         return statistics.median(self.reconcile_ms) / statistics.median(self.watch_ms)
@@ -137,7 +138,8 @@ def measure_latency(endpoint: str, prefix: str, fog_url: str, samples: int,
                     time.sleep(0.05 + random.random() * 0.1)  # the reconcile finishes
             finally:
                 watcher.close()
-        return LatencyResult(samples, watch_ms, reconcile_ms)
+        durations = [d * 1000 for d in hooks.durations]
+        return LatencyResult(samples, watch_ms, reconcile_ms, durations)
     finally:
         store.close()
 

@@ -76,17 +76,30 @@ def test_sigkill_during_failover_converges(s: Scenario, moment: str) -> None:
     assert [h["kind"] for h in st["history"]].count("failover") == 1, st["history"]
 
 
-def test_sigkill_right_after_failback_begins_converges(s: Scenario) -> None:
+@pytest.mark.parametrize("moment", ["failback-begins", "failback-onboarded"])
+def test_sigkill_during_failback_converges(s: Scenario, moment: str) -> None:
     s.given.web_strategy(window="2s").controller().serving("web-main")
     s.when.node_down("cloud-1")
     s.then.phase_is("Serving", active="web-backup", timeout=20)
+    if moment == "failback-onboarded":
+        s.sim.cli("faults", "--latency-ms", "150")
 
     s.when.node_up("cloud-1")
     caught = s.when.moment(
         lambda st: isinstance(st.get("transition"), dict)
         and st["transition"].get("kind") == "failback", "the failback to begin", timeout=30)
+    if moment == "failback-onboarded":
+        # The main's FDU is in the catalog but its instance does not run yet.
+        def onboarded() -> bool:
+            st = s.state()
+            return (any(".web-main." in f.get("id", "") for f in st["fdus"])
+                    and not any(i["status"] == "RUN" and s.node_names()[i["node"]] == "cloud-1"
+                                for i in st["instances"]))
+        wait_for(onboarded, 20, "web-main onboarded, not yet running", s.describe,
+                 interval=0.01)
     s.when.controller_killed()
     assert caught["phase"] == "FailingBack", caught
+    s.sim.cli("faults", "--latency-ms", "0")
     s.when.controller_restarted()
 
     s.then.one_serving("web-main", timeout=40)

@@ -223,3 +223,12 @@ def test_readyz_follows_etcd(fresh_etcd: EtcdServer, prefix: str) -> None:
         except BaseException:
             print("---- controller log\n" + ctl.log_tail(60))
             raise
+
+
+def test_idle_controller_reports_etcd_seen(etcd: EtcdServer, prefix: str) -> None:
+    """Nothing to reconcile, but the controller talks to etcd (list, watch, lease)."""
+    with ControllerProcess(etcd.endpoint, prefix, lease_ttl=3) as ctl:
+        poll(lambda: http_get(ctl.url + "/readyz")[0] == 200, 15, "/readyz 200")
+        poll(lambda: "fogstrat_leader 1.0" in ctl.metrics(), 15, "leader")
+        seen = one(samples(ctl.metrics()), "fogstrat_etcd_last_seen_timestamp_seconds")
+    assert time.time() - seen < 30, f"etcd last seen {time.time() - seen:.0f}s ago"

@@ -239,7 +239,7 @@ class Scenario:
         try:
             out = self.etcd.etcdctl("get", key, "--print-value-only", check=False,
                                     timeout=5).stdout.strip()
-        except Exception:  # noqa: BLE001 - etcd down or slow: no status seen
+        except Exception:  # etcd down or slow: no status seen
             return {}
         return dict(json.loads(out)) if out else {}
 

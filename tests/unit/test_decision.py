@@ -146,9 +146,10 @@ CASES = [
     Case("deploying-waits-for-success-threshold",
          inp(in_transition(tr("start", None, A), {A: arch("deployed", "Unknown", ok=1)}),
              {A: RUNNING}), (), "Deploying", "waiting for health 1/2 cycles"),
-    Case("deploying-waits-for-all-replicas",
+    Case("deploying-incomplete-deploys-again",  # e.g. a deploy interrupted by a crash
          inp(in_transition(tr("start", None, A), {A: arch("deployed")}),
-             {A: ob(True, complete=False)}), (), "Deploying", "waiting for all replicas"),
+             {A: ob(True, complete=False)}), (Deploy(A),), "Deploying",
+         "waiting for all replicas"),
     Case("deploying-healthy-serves",
          inp(in_transition(tr("start", None, A), {A: arch("deployed", ok=1)}), {A: RUNNING},
              probes={A: ProbeOutcome("Healthy")}), (Serve(A),), "Deploying",
