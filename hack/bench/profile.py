@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<func>.+?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
-_ROOTS = ("/controller/", "/hack/", "site-packages/")
+_ROOTS = ("site-packages/", "/main/")  # library code; the repository's own code
 
 
 def _short(frame: str) -> str:
@@ -26,10 +26,11 @@ def _short(frame: str) -> str:
     path = m.group("file")
     for root in _ROOTS:
         if root in path:
-            path = path.split(root, 1)[1]
+            path = path.rsplit(root, 1)[1]
             break
     else:
-        path = Path(path).name
+        if not path.startswith(("controller/", "hack/")):
+            path = Path(path).name
     return f"{path}:{m.group('func')}"
 
 

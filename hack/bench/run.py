@@ -219,6 +219,15 @@ def main(argv: list[str] | None = None) -> int:
                         f"{op} {ms:.1f}" for op, ms in fo.limit_breakdown_ms.items()))
             for n in opts.scales:
                 remaining = BUDGET_S - (time.monotonic() - started)
+                if scale_results:  # project from the last bring-up rate (plus ~2 min fixed)
+                    last = scale_results[-1]
+                    projected = n * last.bringup_s / last.n + 120
+                    if projected > remaining:
+                        notes.append(f"scale {n} skipped: projected {projected:.0f} s at "
+                                     f"{last.n / last.bringup_s:.1f} strategies/s, "
+                                     f"{remaining:.0f} s of the 20 min budget left")
+                        phase(notes[-1])
+                        continue
                 phase(f"scale {n} ({remaining:.0f}s of the 20 min budget left)")
                 with FogsimServer(nodes_file, no_processes=True) as sim:
                     r = run_scale(etcd.endpoint, f"/bench-{stamp}/scale-{n}", sim.url, n,

@@ -10,6 +10,7 @@ failback stabilization window 3 s.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -55,6 +56,7 @@ def test_node_down_fails_over_to_replacement(s: Scenario) -> None:
     s.given.web_strategy().controller().serving("web-main")
     [old] = s.then.fog_runs_only(["cloud-1"])
 
+    down_at = time.time()
     s.when.node_down("cloud-1")
 
     s.then.phase_is("Serving", active="web-backup", timeout=20)
@@ -63,6 +65,7 @@ def test_node_down_fails_over_to_replacement(s: Scenario) -> None:
     s.then.counts(failover=1, failback=0)
     entry = s.then.history_has(kind="failover", to="web-backup")
     assert entry["from"] == "web-main"
+    assert entry["time"] - down_at < 8.0, f"failover took {entry['time'] - down_at:.1f}s"
     [new] = s.then.fog_runs_only([st["architectures"]["web-backup"]["placement"]["web"][0]])
     assert s.node_names()[new["node"]] in ("fog-1", "fog-2")
     assert not pid_alive(old["hypervisor_info"]["pid"])
@@ -73,17 +76,16 @@ def test_node_up_fails_back_after_stabilization_window(s: Scenario) -> None:
     s.when.node_down("cloud-1")
     s.then.phase_is("Serving", active="web-backup", timeout=20)
 
+    up_at = time.time()  # the controller stamps status with the wall clock too
     s.when.node_up("cloud-1")
-    # The main is redeployed and must stay ready for the 3 s window before failback.
-    ready = s.when.phase_reached(
-        lambda st: st.get("mainReadySince") is not None or st.get("phase") != "Serving"
-        or st.get("activeArchitecture") == "web-main", "main ready again", timeout=20)
+
     s.then.phase_is("Serving", active="web-main", timeout=30)
     st = s.status()
     s.then.counts(failover=1, failback=1)
     back = s.then.history_has(kind="failback", to="web-main")
-    if ready.get("mainReadySince"):
-        assert back["time"] - ready["mainReadySince"] >= 3.0 - 0.01, (ready, back)
+    assert back["from"] == "web-backup"
+    # Not before the main had been placeable for the whole 3 s window.
+    assert back["time"] - up_at >= 3.0, (up_at, back)
     assert st["activeRole"] == "main"
     s.then.fog_runs_only(["cloud-1"])
 
