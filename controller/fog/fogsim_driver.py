@@ -144,6 +144,11 @@ class FogsimClient(FogClient):
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["Accept"] = "application/json"
+        # Proxy, netrc and CA-bundle lookups cost more than the request itself on loopback,
+        # and they run on every call: a fog URL is used as given.
+        self._session.trust_env = False
+        if self.base_url.startswith("http://"):
+            self._session.verify = False
 
     # --- plumbing ----------------------------------------------------------------------
 

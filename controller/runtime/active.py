@@ -332,7 +332,8 @@ class ActiveStrategyReconciler:
                 observed[name] = Observed(error=mem.errors[name],
                                           placement_message=_one_line(exc))
                 continue
-            if not bp.known:
+            if not bp.known or not self._worth_observing(name, handles[name], status,
+                                                         inputs.deletion):
                 snapshots[name] = None
                 continue
             try:
@@ -348,6 +349,22 @@ class ActiveStrategyReconciler:
             observed[name] = self._observed(name, handle, snapshots.get(name), view, usage,
                                             mem)
         return observed, True, ""
+
+    @staticmethod
+    def _worth_observing(name: str, handle: Handle, status: StrategyStatus,
+                         deletion: bool) -> bool:
+        """Read the fog only for architectures that may have something there: running ones,
+        those status says are deployed, and both ends of a transition (its target may have
+        been half-deployed when a previous controller died). Status is written before every
+        action, so nothing of this strategy exists on the fog that none of these cover, and
+        an idle replacement costs no fog call per probe cycle."""
+        if deletion or handle.running:
+            return True
+        recorded = status.architectures.get(name)
+        if recorded is not None and recorded.state in ("deployed", "served"):
+            return True
+        t = status.transition
+        return t is not None and name in (t.from_, t.to)
 
     def _observed(self, name: str, handle: Handle, snap: ArchitectureSnapshot | None,
                   view: NodeView, usage: Mapping[str, Mapping[str, tuple[float, float]]],
@@ -408,9 +425,6 @@ class ActiveStrategyReconciler:
                              inputs.key.name, type(action).__name__.lower(), name,
                              mem.errors[name])
                 return True
-            finally:
-                if not isinstance(action, Probe):
-                    self._fogs.invalidate(self._fog(inputs))
         return True
 
     def _run(self, inputs: Inputs, action: Action, status: StrategyStatus, mem: Memory) -> None:

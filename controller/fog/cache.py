@@ -1,0 +1,125 @@
+"""A FogClient wrapper that remembers what the fog's nodes are, and briefly what they hold.
+
+Placement and observation read every node (one list, then an info and a status call per
+node): with 100 nodes that is 201 requests per read, repeated for every strategy. Node
+info (cpu, RAM, disks, labels) does not change while a node is up, so it is kept until the
+node leaves the list; the node list and node status (free capacity) are kept for ``ttl``
+seconds, and a node's status is forgotten at once when this client changes what runs on
+it, so our own deployments never see stale capacity.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from controller.fog.client import FogClient, InstanceInfo, NodeInfo, NodeStatus
+
+
+class CachedFog(FogClient):
+    def __init__(self, inner: FogClient, *, ttl: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.inner = inner
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._nodes: tuple[float, list[str]] | None = None
+        self._info: dict[str, NodeInfo] = {}
+        self._status: dict[str, tuple[float, NodeStatus]] = {}
+
+    # --- nodes (cached) ----------------------------------------------------------------
+
+    def list_nodes(self, *, timeout: float | None = None) -> list[str]:
+        now = self._clock()
+        with self._lock:
+            if self._nodes is not None and now - self._nodes[0] < self._ttl:
+                return list(self._nodes[1])
+        nodes = self.inner.list_nodes(timeout=timeout)
+        with self._lock:
+            self._nodes = (now, list(nodes))
+            for gone in set(self._info) - set(nodes):  # a node that left may come back changed
+                self._info.pop(gone, None)
+                self._status.pop(gone, None)
+        return nodes
+
+    def node_info(self, node_id: str, *, timeout: float | None = None) -> NodeInfo:
+        with self._lock:
+            info = self._info.get(node_id)
+        if info is None:
+            info = self.inner.node_info(node_id, timeout=timeout)
+            with self._lock:
+                self._info[node_id] = info
+        return info
+
+    def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
+        now = self._clock()
+        with self._lock:
+            hit = self._status.get(node_id)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        status = self.inner.node_status(node_id, timeout=timeout)
+        with self._lock:
+            self._status[node_id] = (now, status)
+        return status
+
+    def forget(self, node_id: str | None = None) -> None:
+        """Drop cached capacity, of one node or of all."""
+        with self._lock:
+            if node_id is None:
+                self._status.clear()
+            else:
+                self._status.pop(node_id, None)
+
+    def _changed(self, info: InstanceInfo) -> InstanceInfo:
+        self.forget(info.node_id)
+        return info
+
+    # --- instances (pass through, forgetting the capacity they change) ------------------
+
+    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        return self._changed(self.inner.define(fdu_id, node_id, timeout=timeout))
+
+    def configure(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        return self._changed(self.inner.configure(instance_id, timeout=timeout))
+
+    def start(self, instance_id: str, env: Mapping[str, str] | None = None, *,
+              timeout: float | None = None) -> InstanceInfo:
+        return self._changed(self.inner.start(instance_id, env, timeout=timeout))
+
+    def stop(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        return self._changed(self.inner.stop(instance_id, timeout=timeout))
+
+    def clean(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        return self._changed(self.inner.clean(instance_id, timeout=timeout))
+
+    def undefine(self, instance_id: str, *, timeout: float | None = None) -> None:
+        self.inner.undefine(instance_id, timeout=timeout)
+        self.forget()  # which node held it is not known here
+
+    def instance_info(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        return self.inner.instance_info(instance_id, timeout=timeout)
+
+    def instances(self, fdu_id: str, *, timeout: float | None = None) -> dict[str, list[str]]:
+        return self.inner.instances(fdu_id, timeout=timeout)
+
+    def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
+        return self.inner.instance_log(instance_id, timeout=timeout)
+
+    # --- catalog (pass through) --------------------------------------------------------
+
+    def onboard(self, descriptor: Mapping[str, Any], *, timeout: float | None = None) -> str:
+        return self.inner.onboard(descriptor, timeout=timeout)
+
+    def offload(self, fdu_id: str, *, timeout: float | None = None) -> None:
+        self.inner.offload(fdu_id, timeout=timeout)
+
+    def fdu_info(self, fdu_id: str, *, timeout: float | None = None) -> Mapping[str, Any]:
+        return self.inner.fdu_info(fdu_id, timeout=timeout)
+
+    def list_fdus(self, *, timeout: float | None = None) -> list[str]:
+        return self.inner.list_fdus(timeout=timeout)
+
+    def close(self) -> None:
+        self.inner.close()
