@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from controller.api.documents import decode_value, dump_yaml
-from controller.api.kinds import DEFAULT_NAMESPACE, Kind, by_kind
+from controller.api.kinds import API_VERSION, DEFAULT_NAMESPACE, Kind, by_kind
 from controller.store import Fence, Store
 from controller.store.keys import spec_key, spec_prefix, status_key
 
@@ -31,6 +31,8 @@ class StoredObject:
     generation: int
     status: Mapping[str, Any] | None = None
     status_revision: int = 0
+    decode_error: str | None = None
+    """Why the stored value is not a readable document (written raw with ``etcdctl``)."""
 
     def to_api(self) -> dict[str, Any]:
         """The kubectl-like view: the document plus generation and status."""
@@ -50,6 +52,26 @@ def object_key(doc: Mapping[str, Any]) -> tuple[Kind, str, str]:
     return by_kind(str(doc["kind"])), str(meta.get("namespace") or DEFAULT_NAMESPACE), str(
         meta["name"]
     )
+
+
+def _decode(kind: Kind, namespace: str, name: str, value: bytes) -> tuple[Mapping[str, Any],
+                                                                        str | None]:
+    """The stored document, or a stand-in naming it and why it cannot be read: one broken
+    value must not hide the others from ``get``."""
+    try:
+        return decode_value(value, f"{kind.plural}/{namespace}/{name}"), None
+    except ValueError as exc:
+        stub = {"apiVersion": API_VERSION, "kind": kind.kind,
+                "metadata": {"name": name, "namespace": namespace}}
+        return stub, " ".join(str(exc).split())
+
+
+def _status_json(value: bytes) -> Mapping[str, Any]:
+    try:
+        status = json.loads(value)
+    except ValueError:
+        return {"error": "status is not JSON (written by something other than fogstrat)"}
+    return status if isinstance(status, dict) else {}
 
 
 def _same_document(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -72,8 +94,9 @@ class Resources:
             return None
         status, status_rev = (self.get_status(kind, namespace, name) if with_status
                               else (None, 0))
-        return StoredObject(kind, namespace, name, decode_value(rec.value), rec.mod_revision,
-                            status, status_rev)
+        document, error = _decode(kind, namespace, name, rec.value)
+        return StoredObject(kind, namespace, name, document, rec.mod_revision, status,
+                            status_rev, error)
 
     def list(self, kind: Kind, namespace: str | None = None, *, with_status: bool = True
              ) -> list[StoredObject]:
@@ -83,13 +106,14 @@ class Resources:
             srecs, _ = self.store.list(self._status_prefix(kind, namespace))
             for srec in srecs:
                 ns, name = srec.key.rsplit("/", 2)[-2:]
-                statuses[(ns, name)] = (json.loads(srec.value), srec.mod_revision)
+                statuses[(ns, name)] = (_status_json(srec.value), srec.mod_revision)
         out = []
         for rec in records:
             ns, name = rec.key.rsplit("/", 2)[-2:]
             status, srev = statuses.get((ns, name), (None, 0))
-            out.append(StoredObject(kind, ns, name, decode_value(rec.value), rec.mod_revision,
-                                    status, srev))
+            document, error = _decode(kind, ns, name, rec.value)
+            out.append(StoredObject(kind, ns, name, document, rec.mod_revision, status, srev,
+                                    error))
         return sorted(out, key=lambda o: (o.namespace, o.name))
 
     def apply(self, doc: Mapping[str, Any]) -> ApplyResult:
@@ -100,7 +124,7 @@ class Resources:
         if current is None:
             self.store.put(key, dump_yaml(doc).encode(), expect_mod_revision=0)
             return "created"
-        if _same_document(decode_value(current.value), doc):
+        if _same_document(_decode(kind, namespace, name, current.value)[0], doc):
             return "unchanged"
         self.store.put(key, dump_yaml(doc).encode(), expect_mod_revision=current.mod_revision)
         return "configured"
@@ -112,7 +136,10 @@ class Resources:
         current = self.store.get(key)
         if current is None:
             raise LookupError(f"{kind.singular} {namespace}/{name} not found")
-        doc = dict(decode_value(current.value))
+        document, error = _decode(kind, namespace, name, current.value)
+        if error:
+            raise ValueError(f"{kind.singular} {namespace}/{name} cannot be read: {error}")
+        doc = dict(document)
         spec = dict(doc.get("spec") or {})
         for field, value in changes.items():
             if value is None:
@@ -138,7 +165,7 @@ class Resources:
         rec = self.store.get(status_key(self.prefix, kind.plural, namespace, name))
         if rec is None:
             return None, 0
-        return json.loads(rec.value), rec.mod_revision
+        return _status_json(rec.value), rec.mod_revision
 
     def put_status(self, kind: Kind, namespace: str, name: str, status: Mapping[str, Any], *,
                    expect_revision: int, fence: Fence | None = None) -> int:

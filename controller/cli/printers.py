@@ -59,6 +59,8 @@ def _condition(o: StoredObject, ctype: str) -> Mapping[str, Any]:
 
 
 def _valid(o: StoredObject) -> str:
+    if o.decode_error:
+        return "False"
     return str(_condition(o, "Valid").get("status", "<pending>"))
 
 
@@ -181,6 +183,8 @@ def describe(o: StoredObject) -> str:
     meta = o.document.get("metadata") or {}
     if meta.get("labels"):
         _kv(lines, "Labels", ",".join(f"{k}={v}" for k, v in meta["labels"].items()))
+    if o.decode_error:
+        lines.append(f"Error:                {o.decode_error}")
     lines.append("Spec:")
     lines.extend("  " + line for line in dump_yaml(dict(_spec(o))).rstrip().splitlines())
     status = _status(o)

@@ -799,8 +799,15 @@ def _why_unplaceable(ctx: _Ctx, skip: tuple[str, ...] = ()) -> str:
 
 def _history(ctx: _Ctx, kind: HistoryKind, from_: str | None, to: str | None, reason: str,
              message: str) -> None:
-    ctx.status = ctx.status.append_history(
-        HistoryEntry(ctx.now, kind, from_, to, reason, message))
+    entry = HistoryEntry(ctx.now, kind, from_, to, reason, message)
+    last = ctx.status.history[-1] if ctx.status.history else None
+    if (kind == "degraded" and last is not None
+            and (last.kind, last.from_, last.to, last.reason) == (kind, from_, to, reason)):
+        # A retry that failed the same way again: one entry, not one per retry, so a long
+        # outage cannot push the transitions that matter out of the bounded history.
+        ctx.update(history=(*ctx.status.history[:-1], entry))
+        return
+    ctx.status = ctx.status.append_history(entry)
 
 
 def _record_error(ctx: _Ctx, reason: str, message: str) -> None:

@@ -186,3 +186,17 @@ def test_unreachable_etcd_is_one_line_naming_the_endpoint() -> None:
     assert res.err.count("\n") == 1, res.err
     assert endpoint in res.err and "unreachable" in res.err
     assert "Traceback" not in res.err
+
+
+def test_a_malformed_raw_document_does_not_hide_the_others(cli: Cli, etcd: EtcdServer,
+                                                            prefix: str) -> None:
+    cli.ok("apply", "-f", "-", stdin=STRATEGY)
+    subprocess.run(["etcdctl", "--endpoints", etcd.endpoint, "put",
+                    f"{prefix}/strategies/default/broken", "kind: Strategy\nspec: {main: [\n"],
+                   check=True, capture_output=True)
+    rows = cli.ok("get", "strategies").out.splitlines()
+    assert [r.split()[0] for r in rows[1:]] == ["broken", "prediction"]
+    assert rows[1].split()[-2] == "False"  # VALID
+    described = cli.ok("describe", "st", "broken").out
+    assert "Error:" in described and "strategies/default/broken" in described
+    assert cli.get_json("st", "broken")["metadata"]["name"] == "broken"

@@ -701,3 +701,22 @@ def test_property_invariants_hold(events: list[tuple[str, str]], capacity: int) 
     r.world.reachable = True
     for _ in range(5):
         r.step()
+
+
+def test_story_long_outage_does_not_flood_history() -> None:
+    """Retries that fail the same way again keep one history entry, so a long outage cannot
+    push earlier transitions out of the bounded history."""
+    r = Run(World())
+    r.until(serving_arch(A))
+    start = r.status.history[-1]
+    r.world.up.discard(A)
+    r.world.deploy_fails.update({B, C})
+    for _ in range(120):
+        r.step()
+    degraded = [h for h in r.status.history if h.kind == "degraded"]
+    assert degraded, r.messages[-5:]
+    assert r.status.history[0] == start
+    pairs = zip(r.status.history, r.status.history[1:], strict=False)
+    assert not any(a.kind == b.kind == "degraded" and a.reason == b.reason
+                   and (a.from_, a.to) == (b.from_, b.to) for a, b in pairs)
+    assert len(r.status.history) < 6, [(h.kind, h.reason) for h in r.status.history]
