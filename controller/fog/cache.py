@@ -3,9 +3,11 @@
 Placement and observation read every node (one list, then an info and a status call per
 node): with 100 nodes that is 201 requests per read, repeated for every strategy. Node
 info (cpu, RAM, disks, labels) does not change while a node is up, so it is kept until the
-node leaves the list; the node list and node status (free capacity) are kept for ``ttl``
-seconds, and a node's status is forgotten at once when this client changes what runs on
-it, so our own deployments never see stale capacity.
+node leaves the list; the node list is kept for ``ttl`` seconds and node status (free
+capacity) for ``status_ttl``, and a node's status is forgotten at once when this client
+changes what runs on it, so our own deployments never see stale capacity. Capacity taken
+by someone else shows up within ``status_ttl``; until then a deploy may fail for lack of
+room, which the reconciler retries like any failed deploy.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from controller.fog.client import FogClient, InstanceInfo, NodeInfo, NodeStatus
 
 
 class CachedFog(FogClient):
-    def __init__(self, inner: FogClient, *, ttl: float = 2.0,
+    def __init__(self, inner: FogClient, *, ttl: float = 2.0, status_ttl: float = 10.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.inner = inner
         self._ttl = ttl
+        self._status_ttl = status_ttl
         self._clock = clock
         self._lock = threading.Lock()
         self._nodes: tuple[float, list[str]] | None = None
@@ -57,7 +60,7 @@ class CachedFog(FogClient):
         now = self._clock()
         with self._lock:
             hit = self._status.get(node_id)
-        if hit is not None and now - hit[0] < self._ttl:
+        if hit is not None and now - hit[0] < self._status_ttl:
             return hit[1]
         status = self.inner.node_status(node_id, timeout=timeout)
         with self._lock:
