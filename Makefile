@@ -34,7 +34,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 typecheck: venv
-	$(BIN)/mypy controller hack/fogsim
+	$(BIN)/mypy controller hack/fogsim tests/support
 
 test: deps venv lint typecheck
 	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS) tests

@@ -5,32 +5,27 @@
         ctl.kill()               # SIGKILL, as a crash
         ctl.start()              # the same identity comes back
 
-Always stopped on context exit and at interpreter exit; its log is in ``log_path``.
+Always reaped (see ``tests.support.process``); its log is in ``log_path``.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
-import weakref
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
-from tests.support.fogsim import free_port
+from tests.support.process import ServerProcess, free_port
 
 FOGSTRAT = str(Path(sys.executable).with_name("fogstrat"))
-_LIVE: weakref.WeakSet[ControllerProcess] = weakref.WeakSet()
 
 
-class ControllerProcess:
+class ControllerProcess(ServerProcess):
+    name = "controller"
+
     def __init__(self, endpoint: str, prefix: str, *, instance_id: str | None = None,
                  lease_ttl: int = 3, resync: float = 30.0, workers: int = 4,
                  leader_elect: bool = True, extra_args: tuple[str, ...] = (),
@@ -48,38 +43,26 @@ class ControllerProcess:
         ]
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
-        self._tmp = tempfile.mkdtemp(prefix="fogstrat-controller-")
-        self.log_path = Path(self._tmp) / "controller.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        _LIVE.add(self)
+        super().__init__(Path(tempfile.mkdtemp(prefix="fogstrat-controller-")) /
+                         "controller.log")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self, wait: bool = True) -> Self:
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd)
+        self._spawn(self.args, env=self.env, cwd=self.cwd)
         if wait:
-            deadline = time.monotonic() + 20
-            while self.get("/healthz") is None:
-                if not self.running:
-                    raise RuntimeError(f"controller exited: {self.log_tail()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"controller not healthy in 20s: {self.log_tail()}")
-                time.sleep(0.1)
+            self._wait_until(lambda: self.get("/healthz") is not None, 20, "/healthz",
+                             interval=0.1)
         return self
 
     def get(self, path: str) -> str | None:
         """Body of a 200 answer on the metrics port, else None."""
         try:
             with urllib.request.urlopen(self.url + path, timeout=2) as resp:
-                return resp.read().decode()
+                body: bytes = resp.read()
+                return body.decode()
         except (urllib.error.URLError, OSError):
             return None
 
@@ -87,39 +70,7 @@ class ControllerProcess:
         return self.get("/metrics") or ""
 
     def stop(self, timeout: float = 20.0) -> int | None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
-
-    def kill(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        return super().stop(timeout)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-
-@atexit.register
-def _stop_all() -> None:
-    for ctl in list(_LIVE):
-        ctl.kill()
+        return super().log_tail(lines)

@@ -11,38 +11,29 @@ The server (and therefore every process it started) is always stopped: on
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
-import weakref
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
+
+from tests.support.process import ServerProcess, free_port
+
+__all__ = ["EXAMPLE_NODES", "FogsimServer", "free_port"]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_NODES = REPO / "hack" / "fogsim" / "nodes.yaml"
 
-_LIVE: weakref.WeakSet[FogsimServer] = weakref.WeakSet()
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-class FogsimServer:
+class FogsimServer(ServerProcess):
     """One ``fogsim serve``; ``url`` is ``http://127.0.0.1:PORT``."""
+
+    name = "fogsim"
 
     def __init__(self, nodes_file: str | os.PathLike[str] = EXAMPLE_NODES, *,
                  no_processes: bool = False, stop_grace: float = 2.0,
@@ -56,22 +47,12 @@ class FogsimServer:
         self.start_timeout = start_timeout
         self.extra_args = extra_args
         self._tmp = tempfile.mkdtemp(prefix="fogstrat-fogsim-")
-        self.log_path = Path(self._tmp) / "fogsim.log"
         self.workdir = Path(self._tmp) / "work"
-        self._proc: subprocess.Popen[bytes] | None = None
-        _LIVE.add(self)
+        super().__init__(Path(self._tmp) / "fogsim.log")
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> Self:
         """Start fogsim and wait until ``/sim/ping`` answers."""
@@ -82,74 +63,24 @@ class FogsimServer:
                "--workdir", str(self.workdir), *self.extra_args]
         if self.no_processes:
             cmd.append("--no-processes")
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.kill()
-            raise
+        self._spawn(cmd)
+        self._wait_until(self._ping, self.start_timeout, f"at {self.url}")
         return self
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"fogsim exited with {self._proc.returncode}: "
-                                   f"{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/sim/ping", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"fogsim at {self.url} not ready after "
-                                   f"{self.start_timeout}s: {self.log_tail()}")
-            time.sleep(0.05)
+    def _ping(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/sim/ping", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM (fogsim then kills its children), SIGKILL after ``timeout``; reaps."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def kill(self) -> None:
-        """SIGKILL fogsim (its children die through PR_SET_PDEATHSIG)."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+        return super().stop(timeout)
 
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        proc = getattr(self, "_proc", None)
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-    # ------------------------------------------------------------------ tools
 
     def cli(self, *args: str, check: bool = True,
             timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
@@ -163,16 +94,3 @@ class FogsimServer:
         with urllib.request.urlopen(self.url + "/sim/state", timeout=10) as resp:
             data: dict[str, Any] = json.loads(resp.read())
             return data
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-
-@atexit.register
-def _reap_all() -> None:
-    for server in list(_LIVE):
-        server.close()

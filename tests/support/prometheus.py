@@ -13,29 +13,23 @@ context exit and at interpreter exit. The binary comes from $PROMETHEUS_BIN, PAT
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from tests.support.fogsim import free_port
+from tests.support.process import ServerProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "deploy" / "prometheus" / "rules.yaml"
 
-_LIVE: weakref.WeakSet[PrometheusServer] = weakref.WeakSet()
 T = TypeVar("T")
 
 
@@ -64,8 +58,10 @@ class PrometheusError(RuntimeError):
         self.body = body or {}
 
 
-class PrometheusServer:
+class PrometheusServer(ServerProcess):
     """One Prometheus scraping ``targets`` (``host:port``) under job ``job``."""
+
+    name = "prometheus"
 
     def __init__(self, targets: Iterable[str], *, job: str = "fogstrat",
                  rule_files: Sequence[str | os.PathLike[str]] = (RULES,),
@@ -80,17 +76,11 @@ class PrometheusServer:
         self.port = free_port()
         self._tmp = Path(tempfile.mkdtemp(prefix="fogstrat-prometheus-"))
         self.config_path = self._tmp / "prometheus.yml"
-        self.log_path = self._tmp / "prometheus.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-        _LIVE.add(self)
+        super().__init__(self._tmp / "prometheus.log")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def _write_config(self) -> None:
         # JSON is YAML: no dependency on a YAML writer, and no quoting surprises.
@@ -116,70 +106,20 @@ class PrometheusServer:
                f"--storage.tsdb.path={self._tmp / 'data'}",
                f"--web.listen-address=127.0.0.1:{self.port}",
                "--web.enable-lifecycle", "--log.level=warn"]
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.kill()
-            raise
+        self._spawn(cmd)
+        self._wait_until(self._ready, self.start_timeout, f"at {self.url}", interval=0.1)
         return self
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self._proc.returncode}: "
-                                   f"{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prometheus at {self.url} not ready after "
-                                   f"{self.start_timeout}s: {self.log_tail()}")
-            time.sleep(0.1)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, SIGKILL after ``timeout``; reaps."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def kill(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        proc = getattr(self, "_proc", None)
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
     # ------------------------------------------------------------------ API
 
@@ -251,20 +191,8 @@ class PrometheusServer:
                                      + (f" (last error: {last_exc})" if last_exc else ""))
             time.sleep(interval)
 
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
 
 def sample_value(sample: dict[str, Any]) -> float:
     """The float value of one instant-vector sample (or scalar)."""
     return float(sample["value"][1])
-
-
-@atexit.register
-def _stop_all() -> None:
-    for server in list(_LIVE):
-        server.close()

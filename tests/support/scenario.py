@@ -185,8 +185,7 @@ class Scenario:
         self.sim.stop()
         left: list[int] = []
         try:
-            left = wait_for(lambda: not self._leftovers(workdir) or None, 10,
-                            "fogsim children to exit") and []
+            wait_for(lambda: not self._leftovers(workdir) or None, 10, "fogsim children to exit")
         except AssertionError:
             left = self._leftovers(workdir)
         self.sim.close()
