@@ -195,8 +195,7 @@ def test_metrics_after_failover_and_failback(etcd: EtcdServer, prefix: str,
     assert abs(time.time() - one(series, "fogstrat_etcd_last_seen_timestamp_seconds")) < 30
 
     promtool = promtool_binary()
-    if promtool is None:
-        pytest.skip("promtool not installed")
+    assert promtool is not None, "promtool is missing: `make test` installs it (prometheus)"
     res = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                          text=True, timeout=30)
     assert res.returncode == 0 and not res.stdout.strip() and not res.stderr.strip(), (

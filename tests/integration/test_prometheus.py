@@ -27,7 +27,6 @@ from tests.support.fogsim import FogsimServer
 from tests.support.prometheus import (
     PrometheusError,
     PrometheusServer,
-    prometheus_binary,
     sample_value,
 )
 from tests.support.smoke import (
@@ -48,7 +47,6 @@ RULES = REPO / "deploy" / "prometheus" / "rules.yaml"
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(90),
-    pytest.mark.skipif(prometheus_binary() is None, reason="prometheus not installed"),
 ]
 
 #: Concrete values for Grafana's template variables (longest names first when replaced).
