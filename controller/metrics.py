@@ -53,6 +53,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from controller.reconcile.status import PHASES as STATUS_PHASES
+
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "HEALTH_RESULTS",
@@ -72,19 +74,8 @@ __all__ = [
 
 OTHER = "other"
 
-#: ActiveStrategy status phases (design §3).
-PHASES: tuple[str, ...] = (
-    "Pending",
-    "Deploying",
-    "Serving",
-    "Deployed",
-    "FailingOver",
-    "FailingBack",
-    "Degraded",
-    "Paused",
-    "Invalid",
-    "Terminating",
-)
+#: ActiveStrategy status phases (design §3), from the status model itself.
+PHASES: tuple[str, ...] = STATUS_PHASES
 #: Why a failover/failback happened. CamelCase spellings (``HealthCheckFailed``) are
 #: accepted and converted to these snake_case values.
 TRANSITION_REASONS: tuple[str, ...] = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from controller.arch import (
     LifecycleState,
     Outcome,
 )
+from controller.arch.placement import effective_requirements
 from controller.fog.client import FogClient, FogError, FogTimeout, FogUnavailable, NodeStatus
 from controller.metrics import Metrics
 from controller.reconcile.decision import (
@@ -148,12 +149,12 @@ class ActiveStrategyReconciler:
 
     def reconcile(self, key: ObjectKey) -> float | None:
         parsed = self._docs.get(key)
-        raw, _ = self._status.current(key)
+        raw, revision = self._status.current(key)
         if parsed is None and raw is None:
             self._forget(key)
             return None
         mem = self._mem(key)
-        status = self._last_status(key, raw, mem)
+        status = self._last_status(raw, revision, mem)
         try:
             inputs = self._resolve(key, parsed, raw or {})
         except Unresolved as exc:
@@ -172,12 +173,12 @@ class ActiveStrategyReconciler:
             raw = self._status.current(key)[0]
         return 0.05
 
-    def _last_status(self, key: ObjectKey, raw: Mapping[str, Any] | None, mem: Memory
+    @staticmethod
+    def _last_status(raw: Mapping[str, Any] | None, revision: int, mem: Memory
                      ) -> StrategyStatus:
         """Our own last decision while the store still holds what it was based on, else the
         store's (a restart, a new leader, or someone else's write)."""
-        cached = self._status.current(key)[1]
-        if mem.status is not None and cached == mem.basis:
+        if mem.status is not None and revision == mem.basis:
             return mem.status
         return StrategyStatus.from_json(raw or {})
 
@@ -433,7 +434,8 @@ class ActiveStrategyReconciler:
         handle = self._handle(inputs, name, status, mem)
         data = inputs.blueprints[name].data
         if isinstance(action, Probe):
-            mem.probes[name] = _outcome(handle.arch.check_status())
+            qos = {p.name for p in handle.blueprint.spec.health.probes if p.qos}
+            mem.probes[name] = _outcome(handle.arch.check_status(), qos)
             self._report_probe(inputs, name, mem.probes[name], handle)
         elif isinstance(action, Deploy | Adopt):
             if handle.running:  # make sure it really runs: a fresh object adopts and completes
@@ -459,7 +461,7 @@ class ActiveStrategyReconciler:
         doc["strategy"] = inputs.spec.strategy
         doc["environment"] = inputs.environment_name
         self._status.write(inputs.key, doc)
-        mem.status, mem.basis = decision.status, self._status.current(inputs.key)[1]
+        mem.status, mem.basis = decision.status, self._status.revision(inputs.key)
 
     def _report(self, inputs: Inputs, decision: Decision, mem: Memory) -> None:
         ns, name = inputs.key.namespace, inputs.key.name
@@ -506,13 +508,15 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _outcome(report: HealthReport) -> ProbeOutcome:
+def _outcome(report: HealthReport, qos_probes: set[str]) -> ProbeOutcome:
+    """One probe cycle for the decision; a cycle failed only by QoS probes (the service
+    answers, its quality does not) is told apart from one where something is down."""
     values = {r.name: r.value for r in report.results if r.value is not None}
     failed = [r for r in report.results if r.outcome is Outcome.FAILURE]
     reason = ""
     if report.health.value == "Unhealthy":
         reason = "QosBelowThreshold" if failed and all(
-            "qos" in r.name or "accuracy" in r.name for r in failed) else "Unhealthy"
+            r.name in qos_probes for r in failed) else "Unhealthy"
     return ProbeOutcome(result=report.health.value,
                         message=_one_line(Exception(report.message)),
                         values=values, reason=reason)
@@ -529,8 +533,6 @@ def _record_knows(record: ArchitectureRecord, snap: ArchitectureSnapshot) -> boo
 
 def _usage(handle: Handle) -> dict[str, tuple[float, float]]:
     """RAM (MB) and disk (GB) an architecture's placed replicas hold, per node."""
-    from controller.arch.placement import effective_requirements
-
     reqs = {e.name: effective_requirements(e) for e in handle.blueprint.spec.entities}
     out: dict[str, tuple[float, float]] = {}
     for entity, nodes in handle.arch.record.placement().items():
@@ -545,7 +547,7 @@ def _usage(handle: Handle) -> dict[str, tuple[float, float]]:
 
 
 def _free(statuses: Mapping[str, NodeStatus],
-          usages: Any) -> dict[str, NodeStatus]:
+          usages: Iterable[Mapping[str, tuple[float, float]]]) -> dict[str, NodeStatus]:
     """Node statuses as if the given usages were released."""
     out = dict(statuses)
     for usage in usages:

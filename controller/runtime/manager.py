@@ -22,7 +22,7 @@ from controller.runtime.informer import Change, Informer, ObjectKey
 from controller.runtime.leader import LeaderElector
 from controller.runtime.references import dependents
 from controller.runtime.workqueue import WorkQueue
-from controller.store import Conflict, NotLeader, StoreError, StoreUnavailable
+from controller.store import Conflict, NotLeader, StoreUnavailable
 
 _log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class Manager:
             self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
             _log.warning("%s: %s; retrying in %.1fs", key, exc, delay)
             return
-        except (StoreError, Exception) as exc:  # a reconciler bug must not kill the worker
+        except Exception as exc:  # a reconciler bug must not kill the worker
             delay = self.queue.add_rate_limited(key)
             self.metrics.inc_workqueue_retries()
             self.metrics.record_reconcile(kind, "error", time.monotonic() - started)

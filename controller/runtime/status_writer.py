@@ -53,6 +53,11 @@ class StatusWriter:
             return None, cached.mod_revision
         return (value if isinstance(value, dict) else None), cached.mod_revision
 
+    def revision(self, key: ObjectKey) -> int:
+        """Mod revision of the stored (or just written) status; 0 when there is none."""
+        cached = self._informer.status(key)
+        return cached.mod_revision if cached is not None else 0
+
     def write(self, key: ObjectKey, status: Mapping[str, Any]) -> bool:
         """Write ``status`` unless it equals the stored one but for volatile fields."""
         cached = self._informer.status(key)
