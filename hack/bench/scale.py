@@ -16,19 +16,15 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from controller.store import Store, connect
 from hack.bench import world
-from tests.support.fogsim import free_port
+from tests.support.controller import ControllerProcess
 
 REPO = Path(__file__).resolve().parents[2]
-FOGSTRAT = str(REPO / ".venv" / "bin" / "fogstrat")
 PY_SPY = str(REPO / ".venv" / "bin" / "py-spy")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -51,38 +47,24 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-class Controller:
-    """``fogstrat controller`` as a child process; ``stop`` always reaps it (and any py-spy
-    attached to it)."""
+class Controller(ControllerProcess):
+    """The controller under test (``tests.support.controller``) plus what the bench needs:
+    reconcile counts from /metrics and py-spy attached to it; ``stop`` also reaps py-spy
+    and says how long the controller took to exit."""
 
     def __init__(self, endpoint: str, prefix: str, log_path: Path, *, workers: int = 4) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.args = [FOGSTRAT, "controller", "--endpoints", endpoint, "--prefix", prefix,
-                     "--metrics-addr", f"127.0.0.1:{self.port}", "--lease-ttl", "5",
-                     "--resync", "300", "--workers", str(workers), "--log-format", "text",
-                     "--instance-id", f"bench-{self.port}"]
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(endpoint, prefix, lease_ttl=5, resync=300, workers=workers,
+                         log_path=log_path)
         self.spies: list[subprocess.Popen[bytes]] = []
 
+    def start(self, wait: bool = False) -> Self:
+        return super().start(wait=wait)
+
     @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> Self:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-        return self
-
-    def get(self, path: str) -> str | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}",
-                                        timeout=5) as resp:
-                return resp.read().decode()
-        except (urllib.error.URLError, OSError):
-            return None
+    def running_pid(self) -> int:
+        pid = self.pid
+        assert pid is not None, "controller not started"
+        return pid
 
     def reconciles(self) -> float:
         """Sum of ``fogstrat_reconcile_total{kind="ActiveStrategy"}`` over results."""
@@ -97,7 +79,7 @@ class Controller:
         """py-spy record for ``seconds`` in the background (idle threads excluded)."""
         log = open(out.with_suffix(".log"), "wb")  # noqa: SIM115 - closed with the process
         self.spies.append(subprocess.Popen(
-            [PY_SPY, "record", "--pid", str(self.pid), "--duration", str(int(seconds)),
+            [PY_SPY, "record", "--pid", str(self.running_pid), "--duration", str(int(seconds)),
              "--rate", "50", "--format", fmt, "--output", str(out), "--nonblocking"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
         log.close()
@@ -115,32 +97,17 @@ class Controller:
                     spy.wait()
         self.spies.clear()
 
-    def stop(self, timeout: float = 30.0) -> float:
+    def stop(self, timeout: float = 30.0) -> float:  # type: ignore[override]
         """SIGTERM and wait; seconds it took to exit."""
         for spy in self.spies:
             if spy.poll() is None:
                 spy.kill()
                 spy.wait()
         self.spies.clear()
-        proc, self.proc = self.proc, None
         started = time.monotonic()
-        if proc is None:
-            return 0.0
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        super().stop(timeout)
         return time.monotonic() - started
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 # --- watching status from outside -------------------------------------------------------------
@@ -257,7 +224,7 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
         time.sleep(0.5)
 
         # Bring-up: from the first ActiveStrategy written to all Serving.
-        cpu0, t0 = cpu_seconds(ctl.pid), time.monotonic()
+        cpu0, t0 = cpu_seconds(ctl.running_pid), time.monotonic()
         if profile:
             ctl.profile(out_dir / f"bringup-{n}.txt", seconds=min(60, bringup_timeout))
         result.apply_s = world.put_all(store, prefix, (
@@ -272,22 +239,22 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
                 last = time.monotonic()
             time.sleep(0.2)
         result.bringup_s = time.monotonic() - t0
-        result.bringup_cpu_s = cpu_seconds(ctl.pid) - cpu0
+        result.bringup_cpu_s = cpu_seconds(ctl.running_pid) - cpu0
         ctl.wait_profiles(timeout=max(1.0, 65 - result.bringup_s))
 
         # Steady state: every strategy probed every 10 s, nothing else changes.
         time.sleep(12)
         if profile:
             ctl.profile(out_dir / f"steady-{n}.txt", seconds=min(steady_window, 60))
-        cpu0, rec0 = cpu_seconds(ctl.pid), ctl.reconciles()
+        cpu0, rec0 = cpu_seconds(ctl.running_pid), ctl.reconciles()
         ev0, t0 = watch.event_counts(), time.monotonic()
-        rss = rss_bytes(ctl.pid)
+        rss = rss_bytes(ctl.running_pid)
         while time.monotonic() - t0 < steady_window:
             time.sleep(2)
-            rss = max(rss, rss_bytes(ctl.pid))
+            rss = max(rss, rss_bytes(ctl.running_pid))
         elapsed = time.monotonic() - t0
         result.steady_window_s = elapsed
-        result.steady_cores = (cpu_seconds(ctl.pid) - cpu0) / elapsed
+        result.steady_cores = (cpu_seconds(ctl.running_pid) - cpu0) / elapsed
         result.steady_reconciles_per_s = (ctl.reconciles() - rec0) / elapsed
         ev1 = watch.event_counts()
         result.steady_events = {k: v - ev0.get(k, 0) for k, v in ev1.items()
@@ -309,7 +276,7 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
         result.resync_s = result.relist_s + _wait(lambda: ctl.reconciles() >= n, 300,
                                                   f"{n} reconciles after restart",
                                                   interval=0.25)
-        result.resync_cpu_s = cpu_seconds(ctl.pid)
+        result.resync_cpu_s = cpu_seconds(ctl.running_pid)
         result.resync_writes = sum(watch.event_counts().values()) - sum(ev0.values())
         if watch.count("Serving") < n:
             result.notes.append(f"after restart only {watch.count('Serving')}/{n} Serving")

@@ -29,7 +29,8 @@ class ControllerProcess(ServerProcess):
     def __init__(self, endpoint: str, prefix: str, *, instance_id: str | None = None,
                  lease_ttl: int = 3, resync: float = 30.0, workers: int = 4,
                  leader_elect: bool = True, extra_args: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None, cwd: str | None = None) -> None:
+                 env: dict[str, str] | None = None, cwd: str | None = None,
+                 log_path: Path | None = None) -> None:
         self.endpoint = endpoint
         self.prefix = prefix
         self.port = free_port()
@@ -43,7 +44,7 @@ class ControllerProcess(ServerProcess):
         ]
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
-        super().__init__(Path(tempfile.mkdtemp(prefix="fogstrat-controller-")) /
+        super().__init__(log_path or Path(tempfile.mkdtemp(prefix="fogstrat-controller-")) /
                          "controller.log")
 
     @property
