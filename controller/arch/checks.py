@@ -132,7 +132,7 @@ def state_check(fog: FogClient, instance_id: str | None, expected: str, timeout:
     if instance_id is None:
         return Outcome.FAILURE, "no instance", None
     try:
-        info = fog.instance_info(instance_id, timeout=timeout)
+        info = fog.recent_instance_info(instance_id, timeout=timeout)
     except NotFound:
         return Outcome.FAILURE, f"instance {instance_id} is gone", None
     except FogError as exc:

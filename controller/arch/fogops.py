@@ -79,6 +79,13 @@ class FogOps:
         except NotFound:
             return None
 
+    def recent_info(self, entity: str, iid: str) -> InstanceInfo | None:
+        """:meth:`info` as of a recent fog-wide read (steady-state observation only)."""
+        try:
+            return self.call(entity, "instance_info", self.fog.recent_instance_info, iid)
+        except NotFound:
+            return None
+
     def settle(self, entity: str, info: InstanceInfo) -> InstanceInfo | None:
         """Wait until the instance leaves fog05's transient states."""
         current: InstanceInfo | None = info

@@ -8,6 +8,13 @@ capacity) for ``status_ttl``, and a node's status is forgotten at once when this
 changes what runs on it, so our own deployments never see stale capacity. Capacity taken
 by someone else shows up within ``status_ttl``; until then a deploy may fail for lack of
 room, which the reconciler retries like any failed deploy.
+
+Health checks and steady-state observation read instances through
+:meth:`CachedFog.recent_instance_info`: one fog-wide read (``all_instances``) serves every
+strategy for ``instance_ttl`` seconds, so 10,000 strategies probed every 10 s cost one
+request a second instead of a thousand. What this client itself did to an instance since
+that read (define, start, stop...) overrides it. Waiting on a transition still reads the
+instance directly.
 """
 
 from __future__ import annotations
@@ -17,15 +24,21 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from controller.fog.client import FogClient, InstanceInfo, NodeInfo, NodeStatus
+from controller.fog.client import FogClient, InstanceInfo, NodeInfo, NodeStatus, NotFound
 
 
 class CachedFog(FogClient):
     def __init__(self, inner: FogClient, *, ttl: float = 2.0, status_ttl: float = 10.0,
+                 instance_ttl: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.inner = inner
         self._ttl = ttl
         self._status_ttl = status_ttl
+        self._instance_ttl = instance_ttl
+        self._instances: tuple[float, dict[str, InstanceInfo]] | None = None
+        self._own: dict[str, tuple[float, InstanceInfo | None]] = {}
+        """What our own calls left each instance as (None: undefined), and when."""
+        self._refresh = threading.Lock()  # one fog-wide read at a time
         self._clock = clock
         self._lock = threading.Lock()
         self._nodes: tuple[float, list[str]] | None = None
@@ -77,7 +90,45 @@ class CachedFog(FogClient):
 
     def _changed(self, info: InstanceInfo) -> InstanceInfo:
         self.forget(info.node_id)
+        with self._lock:
+            self._own[info.instance_id] = (self._clock(), info)
         return info
+
+    # --- instances as of a recent fog-wide read ----------------------------------------
+
+    def _snapshot(self, timeout: float | None) -> tuple[float, dict[str, InstanceInfo]]:
+        with self._lock:
+            snap = self._instances
+        if snap is not None and self._clock() - snap[0] < self._instance_ttl:
+            return snap
+        with self._refresh:  # whoever waited here finds the read the first one made
+            with self._lock:
+                snap = self._instances
+            if snap is not None and self._clock() - snap[0] < self._instance_ttl:
+                return snap
+            taken = self._clock()
+            instances = self.inner.all_instances(timeout=timeout)
+            with self._lock:
+                self._instances = snap = (taken, instances)
+                self._own = {iid: own for iid, own in self._own.items() if own[0] >= taken}
+            return snap
+
+    def recent_instance_info(self, instance_id: str, *,
+                             timeout: float | None = None) -> InstanceInfo:
+        taken, instances = self._snapshot(timeout)
+        with self._lock:
+            own = self._own.get(instance_id)
+        if own is not None and own[0] >= taken:
+            if own[1] is None:
+                raise NotFound(f"instance {instance_id} not found")
+            return own[1]
+        info = instances.get(instance_id)
+        if info is None:  # created since the read, or gone: ask (rare)
+            return self.inner.instance_info(instance_id, timeout=timeout)
+        return info
+
+    def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
+        return dict(self._snapshot(timeout)[1])
 
     # --- instances (pass through, forgetting the capacity they change) ------------------
 
@@ -100,6 +151,8 @@ class CachedFog(FogClient):
     def undefine(self, instance_id: str, *, timeout: float | None = None) -> None:
         self.inner.undefine(instance_id, timeout=timeout)
         self.forget()  # which node held it is not known here
+        with self._lock:
+            self._own[instance_id] = (self._clock(), None)
 
     def instance_info(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
         return self.inner.instance_info(instance_id, timeout=timeout)

@@ -161,6 +161,19 @@ class FogClient(abc.ABC):
     def instances(self, fdu_id: str, *, timeout: float | None = None) -> dict[str, list[str]]:
         """Instance ids of an FDU, by node uuid."""
 
+    @abc.abstractmethod
+    def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
+        """Every instance on the fog, by instance id, in one read (fog05: one glob over
+        ``nodes/*/fdu/*/instances/*/info``)."""
+
+    def recent_instance_info(self, instance_id: str, *,
+                             timeout: float | None = None) -> InstanceInfo:
+        """The instance as of a recent fog-wide read: for health checks and steady-state
+        observation, where a second of staleness costs nothing and a request per instance
+        costs a core at 10,000 strategies. Never for waiting on a transition. Drivers read
+        it directly; :class:`~controller.fog.cache.CachedFog` shares one read."""
+        return self.instance_info(instance_id, timeout=timeout)
+
     def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
         """The instance's output, where the driver can read it."""
         return ""

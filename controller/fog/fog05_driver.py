@@ -19,6 +19,7 @@ Connection is lazy (first call) and retried on the next call after a failure.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -391,6 +392,26 @@ class Fog05Client(FogClient):
         self._fdu_exists(fdu_id, what, d)
         res = self._call(what, d, lambda api: api.fdu.instance_list(fdu_id))
         return {str(n): [str(i) for i in iids] for n, iids in res.items() if iids}
+
+    def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
+        """One glob over every node's instance records (FIMAPI has no such call; its
+        ``instance_list`` reads the same keys for one FDU, and mislabels their values)."""
+        what = "list all instances"
+
+        def read(api: Any) -> list[dict[str, Any]]:
+            conn = api.connector.glob.actual
+            path = conn.get_node_fdu_info_path(api.sysid, api.tenantid, "*", "*", "*")
+            records = []
+            for kv in conn.ws.get(path):
+                infra = fog05_compat.infra_fdu_class()(json.loads(kv.get_value().get_value()))
+                rec = dict(infra.to_json())
+                rec["node"] = conn.extract_nodeid_from_path(kv.get_path())
+                records.append(rec)
+            return records
+
+        infos = (instance_from_record(rec) for rec in self._call(what, self._deadline(timeout),
+                                                                  read))
+        return {info.instance_id: info for info in infos}
 
     def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
         what = f"instance log {instance_id}"

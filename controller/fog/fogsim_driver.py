@@ -291,6 +291,11 @@ class FogsimClient(FogClient):
         deadline = self._deadline(timeout)
         return self._retry(lambda: self._instances_once(fdu_id, what, deadline), deadline, what)
 
+    def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
+        records = self._get("/fdu/instances/list", "list all instances", timeout)
+        infos = (instance_from_record(rec) for rec in records)
+        return {info.instance_id: info for info in infos}
+
     def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
         what = f"define FDU {fdu_id} on node {node_id}"
         deadline = self._deadline(timeout)

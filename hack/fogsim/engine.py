@@ -501,6 +501,11 @@ class Engine:
         with self._lock:
             return self._record(self._inst(iid))
 
+    def all_instances(self) -> list[dict[str, Any]]:
+        """Every instance's record: fog05's glob over ``nodes/*/fdu/*/instances/*/info``."""
+        with self._lock:
+            return [self._record(inst) for inst in self._instances.values()]
+
     def instance_log(self, iid: str, tail: int | None = None) -> str:
         """The instance's stdout+stderr ('' when it never ran a process)."""
         with self._lock:

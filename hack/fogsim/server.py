@@ -203,6 +203,10 @@ async def instance_info(request: web.Request) -> web.Response:
     return _json(request.app[ENGINE].instance_info(request.match_info["iid"]))
 
 
+async def instances_list(request: web.Request) -> web.Response:
+    return _json(request.app[ENGINE].all_instances())
+
+
 async def instance_log(request: web.Request) -> web.Response:
     tail_raw = request.query.get("tail")
     tail: int | None = None
@@ -277,6 +281,7 @@ def make_app(engine: Engine) -> web.Application:
     r.add_post("/nodes/{node}/fdu/{fdu}/define", define)
     r.add_post("/fdu/onboard", fdu_onboard)
     r.add_get("/fdu/list", fdu_list)
+    r.add_get("/fdu/instances/list", instances_list)
     r.add_get("/fdu/instances/{iid}/info", instance_info)
     r.add_delete("/fdu/instances/{iid}/info", instance_undefine)
     r.add_get("/fdu/instances/{iid}/log", instance_log)

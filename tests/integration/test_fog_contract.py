@@ -310,6 +310,28 @@ def test_instances_by_node(fog: Fog) -> None:
     c.offload(other)
 
 
+def test_all_instances_in_one_read(fog: Fog) -> None:
+    c = fog.client
+    fid = c.onboard(descriptor("everyone"))
+    a, b = fog.nodes["alpha"], fog.nodes["beta"]
+    defined = c.define(fid, a)
+    running = c.define(fid, b)
+    c.configure(running.instance_id)
+    c.start(running.instance_id, {})
+    got = c.all_instances()
+    assert got[defined.instance_id] == c.instance_info(defined.instance_id)
+    assert got[running.instance_id] == c.instance_info(running.instance_id)
+    assert got[defined.instance_id].node_id == a and got[running.instance_id].node_id == b
+    assert got[running.instance_id].state is InstanceState.RUN
+    assert got[running.instance_id].fdu_id == fid
+    c.stop(running.instance_id)
+    c.clean(running.instance_id)
+    for iid in (defined.instance_id, running.instance_id):
+        c.undefine(iid)
+    assert not {defined.instance_id, running.instance_id} & set(c.all_instances())
+    c.offload(fid)
+
+
 def test_node_down_makes_its_instances_vanish(fog: Fog) -> None:
     c = fog.client
     fid = c.onboard(descriptor("down"))

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from controller.fog.cache import CachedFog
-from controller.fog.client import FogClient, InstanceInfo, InstanceState, NodeInfo, NodeStatus
+from controller.fog.client import (
+    FogClient,
+    InstanceInfo,
+    InstanceState,
+    NodeInfo,
+    NodeStatus,
+    NotFound,
+)
 
 
 class CountingFog(FogClient):
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
         self.nodes = ["n1", "n2"]
+        self.states: dict[str, InstanceState] = {}
 
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -30,7 +42,7 @@ class CountingFog(FogClient):
         return NodeStatus(node_id, 1024, 512)
 
     def _inst(self, iid: str) -> InstanceInfo:
-        return InstanceInfo(iid, "f", "n1", InstanceState.CONFIGURE)
+        return InstanceInfo(iid, "f", "n1", self.states.get(iid, InstanceState.CONFIGURE))
 
     def onboard(self, descriptor: Mapping[str, Any], *, timeout: float | None = None) -> str:
         return "f"
@@ -59,10 +71,19 @@ class CountingFog(FogClient):
     def clean(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
         return self._inst(instance_id)
 
-    def undefine(self, instance_id: str, *, timeout: float | None = None) -> None: ...
+    def undefine(self, instance_id: str, *, timeout: float | None = None) -> None:
+        self.states.pop(instance_id, None)
 
     def instance_info(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
+        self._count("instance_info")
+        if instance_id not in self.states:
+            raise NotFound(instance_id)
         return self._inst(instance_id)
+
+    def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
+        self._count("all_instances")
+        time.sleep(0.01)  # long enough for concurrent readers to pile up
+        return {iid: self._inst(iid) for iid in self.states}
 
     def instances(self, fdu_id: str, *, timeout: float | None = None) -> dict[str, list[str]]:
         return {}
@@ -117,3 +138,59 @@ def test_a_node_that_left_is_read_again_when_it_returns() -> None:
     fog.list_nodes()
     fog.node_info("n2")
     assert inner.calls["node_info"] == 2
+
+
+def test_recent_instance_reads_share_one_fog_wide_read_per_ttl() -> None:
+    inner, clock = CountingFog(), Clock()
+    inner.states = {f"i{k}": InstanceState.RUN for k in range(100)}
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    for k in range(100):
+        assert fog.recent_instance_info(f"i{k}").state is InstanceState.RUN
+    assert inner.calls == {"all_instances": 1}
+    inner.states["i0"] = InstanceState.ERROR  # someone else's change: seen after the ttl
+    clock.now = 0.5
+    assert fog.recent_instance_info("i0").state is InstanceState.RUN
+    clock.now = 1.0
+    assert fog.recent_instance_info("i0").state is InstanceState.ERROR
+    assert inner.calls == {"all_instances": 2}
+
+
+def test_our_own_changes_override_the_read_they_follow() -> None:
+    inner, clock = CountingFog(), Clock()
+    inner.states = {"i": InstanceState.CONFIGURE}
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    assert fog.recent_instance_info("i").state is InstanceState.CONFIGURE
+    inner.states["i"] = InstanceState.RUN
+    clock.now = 0.1
+    assert fog.start("i").state is InstanceState.RUN
+    assert fog.recent_instance_info("i").state is InstanceState.RUN
+    fog.undefine("i")
+    with pytest.raises(NotFound):
+        fog.recent_instance_info("i")
+    assert inner.calls == {"all_instances": 1}
+    clock.now = 2.0  # a newer read supersedes what we did
+    with pytest.raises(NotFound):
+        fog.recent_instance_info("i")
+    assert inner.calls == {"all_instances": 2, "instance_info": 1}
+
+
+def test_an_instance_missing_from_the_read_is_asked_for() -> None:
+    inner, clock = CountingFog(), Clock()
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    assert fog.all_instances() == {}
+    inner.states["new"] = InstanceState.RUN  # created by someone after the read
+    assert fog.recent_instance_info("new").state is InstanceState.RUN
+    assert inner.calls == {"all_instances": 1, "instance_info": 1}
+
+
+def test_concurrent_readers_wait_for_one_read() -> None:
+    inner = CountingFog()
+    inner.states = {"i": InstanceState.RUN}
+    fog = CachedFog(inner, instance_ttl=5.0)
+    threads = [threading.Thread(target=fog.recent_instance_info, args=("i",))
+               for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert inner.calls == {"all_instances": 1}
