@@ -9,8 +9,9 @@ shared, bounded thread pool, so many architectures cannot exhaust threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from functools import partial
 
 from controller.api.models import Probe
 from controller.arch import checks
@@ -95,21 +96,27 @@ def run_probes(
     executor: Executor | None = None,
 ) -> list[ProbeResult]:
     """One result per probe, in ``probes`` order; checks run concurrently."""
+    rows = [[(probe, rep) for rep in _targets(probe, record)] for probe in probes]
+    if sum(map(len, rows)) == 1 and probes[0].kind == "state":
+        # One state check reads a shared snapshot: a hand-off to the pool would cost more.
+        probe, rep = rows[0][0]
+        return [_combine_row(probe, [_verdict(partial(_one, probe, rep, fog, timeout))])]
     pool = executor or shared_executor()
-    futures = []
-    for probe in probes:
-        row = []
-        for rep in _targets(probe, record):
-            row.append(pool.submit(_one, probe, rep, fog, timeout))
-        futures.append(row)
-    results: list[ProbeResult] = []
-    for probe, row in zip(probes, futures, strict=True):
-        per: list[ProbeResult] = []
-        for fut in row:
-            try:
-                outcome, msg, value = fut.result(timeout=timeout * 3 + 5)
-            except Exception as exc:  # a check must never take the cycle down
-                outcome, msg, value = Outcome.UNKNOWN, f"probe error: {exc}", None
-            per.append(ProbeResult(probe.name, probe.entity, outcome, msg, value))
-        results.append(combine(probe.name, probe.entity, per))
-    return results
+    futures = [[pool.submit(_one, probe, rep, fog, timeout) for probe, rep in row]
+               for row in rows]
+    wait = timeout * 3 + 5
+    return [_combine_row(probe, [_verdict(partial(fut.result, timeout=wait)) for fut in row])
+            for probe, row in zip(probes, futures, strict=True)]
+
+
+def _verdict(check: Callable[[], Verdict]) -> Verdict:
+    try:
+        return check()
+    except Exception as exc:  # a check must never take the cycle down
+        return Outcome.UNKNOWN, f"probe error: {exc}", None
+
+
+def _combine_row(probe: Probe, verdicts: list[Verdict]) -> ProbeResult:
+    per = [ProbeResult(probe.name, probe.entity, outcome, msg, value)
+           for outcome, msg, value in verdicts]
+    return combine(probe.name, probe.entity, per)

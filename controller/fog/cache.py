@@ -39,6 +39,8 @@ class CachedFog(FogClient):
         self._own: dict[str, tuple[float, InstanceInfo | None]] = {}
         """What our own calls left each instance as (None: undefined), and when."""
         self._refresh = threading.Lock()  # one fog-wide read at a time
+        self.capacity_version = 0
+        """Bumped whenever cached capacity is forgotten: views built from it are stale."""
         self._clock = clock
         self._lock = threading.Lock()
         self._nodes: tuple[float, list[str]] | None = None
@@ -83,6 +85,7 @@ class CachedFog(FogClient):
     def forget(self, node_id: str | None = None) -> None:
         """Drop cached capacity, of one node or of all."""
         with self._lock:
+            self.capacity_version += 1
             if node_id is None:
                 self._status.clear()
             else:

@@ -8,6 +8,7 @@ a thousand strategies on one fog do not each read every node.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ class Fogs:
         self._ttl = node_ttl
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str, str, str, float], FogClient] = {}
+        self._views: dict[int, tuple[float, int | None, NodeView]] = {}
 
     def client(self, env: EnvironmentSpec) -> FogClient:
         key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout)
@@ -44,12 +46,25 @@ class Fogs:
             return client
 
     def nodes(self, fog: FogClient, timeout: float) -> NodeView:
-        """The fog's nodes and their free capacity (from the client's short-lived cache)."""
+        """The fog's nodes and their free capacity, one view shared by every strategy on
+        the fog for ``node_ttl`` seconds or until this controller changes what runs there
+        (rebuilding it reads every node from the client's cache: 240 lookups at 120
+        nodes, per observation, was a third of a steady controller's CPU)."""
+        version = getattr(fog, "capacity_version", None)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._views.get(id(fog))
+        if hit is not None and hit[1] == version and now - hit[0] < self._ttl:
+            return hit[2]
         infos, statuses = read_nodes(fog, timeout=timeout)
-        return NodeView(tuple(infos), statuses)
+        view = NodeView(tuple(infos), statuses)
+        with self._lock:
+            self._views[id(fog)] = (now, version, view)
+        return view
 
     def close(self) -> None:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
+            self._views.clear()
         for client in clients:
             client.close()
