@@ -13,6 +13,7 @@ The FDU uuid is what fog05 itself derives from the id when none is given
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -62,8 +63,9 @@ def fdu_id(key: ArchitectureKey, entity: str, replica: int) -> str:
     return f"{key.prefix}{short}.{replica}"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def fdu_uuid(descriptor_id: str) -> str:
-    """The FDU uuid fog05 assigns to a descriptor id."""
+    """The FDU uuid fog05 assigns to a descriptor id (kept: every observation asks)."""
     return str(uuid.uuid5(FOG05_FDU_NAMESPACE, descriptor_id))
 
 

@@ -20,6 +20,9 @@ Contract (read this, not the code, to drive it):
 - ``Probe(arch)`` asks the shell to run that architecture's health checks and pass the
   outcome as ``probes[arch]`` in the next call (a probe cycle); it is emitted when a probe
   is due (``health.interval``) for the active architecture or the transition target.
+  ``Decision.probes_due`` says when each next cycle is due, so a shell may run a cycle as
+  soon as it is due and pass it in ``probes`` without a step asking for it (the steady
+  state then costs one step per cycle, not two).
 - Never two served architectures: an old one is undeployed before a new one is served.
 - Nothing destructive happens when the fog is unreachable, the object is paused or invalid.
 - ``events`` are completed failovers/failbacks: the shell increments each counter once per
@@ -214,6 +217,10 @@ class Decision:
     message: str
     requeue_after: float
     events: tuple[TransitionEvent, ...] = ()
+    probes_due: Mapping[str, float] = field(default_factory=dict)
+    """When each architecture's next probe cycle is due (those with a ``Probe`` action now:
+    ``now``). A shell may run a due cycle before its next ``decide`` and pass the outcome
+    in ``probes``, saving the step that would only ask for it."""
 
 
 # --- the step --------------------------------------------------------------------------
@@ -233,6 +240,7 @@ class _Ctx:
     degraded: tuple[str, str] | None = None
     backoff: float | None = None
     error_handled: bool = False
+    probes_due: dict[str, float] = field(default_factory=dict)
 
     @property
     def now(self) -> float:
@@ -843,7 +851,8 @@ def _finish(ctx: _Ctx) -> Decision:
         if any(isinstance(a, MUTATING) for a in ctx.actions):
             waits.append(POLL)
         requeue = min([RESYNC, *waits])
-    return Decision(tuple(ctx.actions), ctx.status, message, requeue, tuple(ctx.events))
+    return Decision(tuple(ctx.actions), ctx.status, message, requeue, tuple(ctx.events),
+                    ctx.probes_due)
 
 
 def _action_errors(ctx: _Ctx) -> None:
@@ -905,5 +914,7 @@ def _schedule_probes(ctx: _Ctx) -> None:
         interval = ctx.health_spec(name).interval
         if last is None or ctx.now >= last + interval:
             ctx.act(Probe(name))
+            ctx.probes_due[name] = ctx.now
         else:
             ctx.wait(last + interval - ctx.now)
+            ctx.probes_due[name] = last + interval

@@ -58,6 +58,8 @@ def empty() -> Mapping[str, Any]:
 
 def freeze(value: Any) -> Any:
     """Deep-freeze JSON-like data: dicts become read-only mappings, lists become tuples."""
+    if type(value) is MappingProxyType:  # only freeze makes these: frozen all the way down
+        return value
     if isinstance(value, Mapping):
         return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
@@ -378,6 +380,15 @@ class StrategyStatus:
         if phase == self.phase:
             return self
         return replace(self, phase=phase, last_transition_time=now)
+
+    def significant(self) -> StrategyStatus:
+        """This status without the probe fields that change on every healthy cycle (see
+        ``runtime.status_writer.VOLATILE_ARCH_FIELDS``): two statuses equal here need no
+        write between them."""
+        return replace(self, architectures={
+            name: replace(a, last_probe_time=None, last_probe_values=EMPTY,
+                          consecutive_successes=0)
+            for name, a in self.architectures.items()})
 
     # --- JSON ------------------------------------------------------------------------
 

@@ -79,6 +79,10 @@ _METRIC_REASONS = {
 _HEALTH_RESULT = {"Healthy": "success", "Unhealthy": "failure", "Unknown": "unknown"}
 
 
+Observation = tuple[dict[str, Observed], bool, str]
+"""What one look at the fog found: per architecture, whether the fog answered, and why not."""
+
+
 class Unresolved(Exception):
     """A document the ActiveStrategy needs is missing or invalid."""
 
@@ -117,6 +121,13 @@ class Memory:
     """The last decided status; it may hold volatile probe fields the store does not."""
     basis: int = -1
     """Mod revision of the stored status ``status`` was decided from (or written as)."""
+    raw: dict[str, Any] | None = None
+    """The status document ``status`` was written as (or found equal to, volatile fields
+    aside)."""
+    probes_due: Mapping[str, float] = field(default_factory=dict)
+    """From the last decision: when each architecture's next probe cycle is due."""
+    gauges: tuple[Any, ...] = ()
+    """What the metrics gauges were last set to."""
 
 
 class ActiveStrategyReconciler:
@@ -149,41 +160,69 @@ class ActiveStrategyReconciler:
 
     def reconcile(self, key: ObjectKey) -> float | None:
         parsed = self._docs.get(key)
-        raw, revision = self._status.current(key)
+        mem = self._mem(key)
+        raw, status = self._stored(key, mem)
         if parsed is None and raw is None:
             self._forget(key)
             return None
-        mem = self._mem(key)
-        status = self._last_status(raw, revision, mem)
         try:
             inputs = self._resolve(key, parsed, raw or {})
         except Unresolved as exc:
             return self._hold_unresolved(key, parsed, raw, status, exc)
+        observation = None
+        if status is mem.status:  # nothing new since our last decision: run what is due
+            self._probe_due(inputs, status, mem)
         for _ in range(MAX_STEPS):
             if not self._is_leader():
                 return None
-            decision = self._step(inputs, status, mem)
-            self._write(inputs, decision, raw or {}, mem)
-            self._report(inputs, decision, mem)
+            decision, observation = self._step(inputs, status, mem, observation)
+            mem.probes_due = decision.probes_due
+            probing = bool(decision.actions) and all(isinstance(a, Probe)
+                                                     for a in decision.actions)
+            if not probing:
+                # A step that only asks for probes changes nothing on the fog: nothing to
+                # write ahead of, and the next step (right after the probes, on the same
+                # observation: probes read the fog, they do not change it) writes and
+                # reports what it carries. Half the work of a steady probe cycle.
+                self._write(inputs, decision, raw or {}, mem)
+                self._report(inputs, decision, mem)
+            if not probing or any(o.error for o in observation[0].values()):
+                observation = None  # errors are told to one decision only
             if not decision.actions:
                 return decision.requeue_after
             if not self._act(inputs, decision, mem):
                 return None  # status deleted: the object is gone
             status = decision.status
-            raw = self._status.current(key)[0]
+            raw = self._stored(key, mem)[0]
         return 0.05
 
-    @staticmethod
-    def _last_status(raw: Mapping[str, Any] | None, revision: int, mem: Memory
-                     ) -> StrategyStatus:
-        """Our own last decision while the store still holds what it was based on, else the
-        store's (a restart, a new leader, or someone else's write)."""
-        if mem.status is not None and revision == mem.basis:
-            return mem.status
-        return StrategyStatus.from_json(raw or {})
+    def _stored(self, key: ObjectKey, mem: Memory
+                ) -> tuple[dict[str, Any] | None, StrategyStatus]:
+        """The stored status document and the status to decide from: our own last decision
+        while the store still holds what it was based on (no parsing), else the store's (a
+        restart, a new leader, or someone else's write)."""
+        revision = self._status.revision(key)
+        if mem.status is not None and mem.raw is not None and revision == mem.basis:
+            return mem.raw, mem.status
+        raw, revision = self._status.current(key)
+        return raw, StrategyStatus.from_json(raw or {})
 
-    def _step(self, inputs: Inputs, status: StrategyStatus, mem: Memory) -> Decision:
-        observed, reachable, fog_message = self._observe(inputs, status, mem)
+    def _probe_due(self, inputs: Inputs, status: StrategyStatus, mem: Memory) -> None:
+        """Run the probe cycles the last decision said are due by now."""
+        now = self._clock()
+        for name, due in mem.probes_due.items():
+            if due <= now and name in inputs.blueprints:
+                try:
+                    self._run(inputs, Probe(name), status, mem)
+                except (ArchitectureError, FogError):
+                    mem.probes.pop(name, None)  # the decision asks again, and sees why
+        mem.probes_due = {}
+
+    def _step(self, inputs: Inputs, status: StrategyStatus, mem: Memory,
+              observation: Observation | None = None) -> tuple[Decision, Observation]:
+        if observation is None:
+            observation = self._observe(inputs, status, mem)
+        observed, reachable, fog_message = observation
         probes, mem.probes = (mem.probes or None), {}
         # An action's error is reported to ONE decision (the one right after the failed
         # batch, as the decision contract says); kept longer, it would fail every later
@@ -195,7 +234,7 @@ class ActiveStrategyReconciler:
             fingerprints={n: bp.fingerprint for n, bp in inputs.blueprints.items() if bp.known},
             probes=probes, deletion_requested=inputs.deletion, fog_reachable=reachable,
             fog_message=fog_message, key=f"{inputs.key.namespace}/{inputs.key.name}",
-        ))
+        )), observation
 
     # --- resolving documents -----------------------------------------------------------
 
@@ -315,8 +354,7 @@ class ActiveStrategyReconciler:
         mem.handles[name] = handle
         return handle
 
-    def _observe(self, inputs: Inputs, status: StrategyStatus, mem: Memory
-                 ) -> tuple[dict[str, Observed], bool, str]:
+    def _observe(self, inputs: Inputs, status: StrategyStatus, mem: Memory) -> Observation:
         fog = self._fog(inputs)
         try:
             view = self._fogs.nodes(fog, timeout=inputs.environment.timeout)
@@ -460,12 +498,20 @@ class ActiveStrategyReconciler:
 
     def _write(self, inputs: Inputs, decision: Decision, previous: Mapping[str, Any],
                mem: Memory) -> None:
+        if (mem.status is not None and mem.raw is not None
+                and mem.basis == self._status.revision(inputs.key)
+                and decision.status.significant() == mem.status.significant()
+                and mem.raw.get("strategy") == inputs.spec.strategy
+                and mem.raw.get("environment") == inputs.environment_name):
+            mem.status = decision.status  # nothing to write: no document to build either
+            return
         doc = decision.status.to_json()
         doc["createdAt"] = previous.get("createdAt", self._clock())
         doc["strategy"] = inputs.spec.strategy
         doc["environment"] = inputs.environment_name
         self._status.write(inputs.key, doc)
         mem.status, mem.basis = decision.status, self._status.revision(inputs.key)
+        mem.raw = doc
 
     def _report(self, inputs: Inputs, decision: Decision, mem: Memory) -> None:
         ns, name = inputs.key.namespace, inputs.key.name
@@ -475,15 +521,20 @@ class ActiveStrategyReconciler:
             record = m.record_failover if ev.kind == "failover" else m.record_failback
             record(ns, name, ev.from_ or "none", ev.to, reason, ev.duration)
         st = decision.status
-        m.set_phase(ns, name, st.phase)
         roles = {ref.architecture: ("main" if i == 0 else "replacement")
                  for i, ref in enumerate(inputs.strategy.candidates)}
-        m.set_active_architecture(ns, name, st.active_architecture, st.active_role or "main",
-                                  roles)
-        for arch_name, arch in st.architectures.items():
-            m.set_consecutive_failures(ns, name, arch_name, arch.consecutive_failures)
-        if st.last_transition_time:
-            m.set_last_transition(ns, name, st.last_transition_time)
+        gauges = (st.phase, st.active_architecture, st.active_role, tuple(roles.items()),
+                  tuple((a, s.consecutive_failures) for a, s in st.architectures.items()),
+                  st.last_transition_time)
+        if gauges != mem.gauges:  # setting unchanged gauges was a tenth of a probe cycle
+            m.set_phase(ns, name, st.phase)
+            m.set_active_architecture(ns, name, st.active_architecture,
+                                      st.active_role or "main", roles)
+            for arch_name, arch in st.architectures.items():
+                m.set_consecutive_failures(ns, name, arch_name, arch.consecutive_failures)
+            if st.last_transition_time:
+                m.set_last_transition(ns, name, st.last_transition_time)
+            mem.gauges = gauges
         line = f"{ns}/{name}: {decision.message}" if not decision.message.startswith(
             f"{ns}/{name}") else decision.message
         acted = any(not isinstance(a, Probe) for a in decision.actions)

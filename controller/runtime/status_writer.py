@@ -42,6 +42,8 @@ class StatusWriter:
         self._informer = informer
         self._fence = fence
         self.writes = 0
+        self._significant: dict[ObjectKey, tuple[int, bytes]] = {}
+        """Significant form of the stored status per key, by its mod revision."""
 
     def current(self, key: ObjectKey) -> tuple[dict[str, Any] | None, int]:
         cached = self._informer.status(key)
@@ -61,22 +63,34 @@ class StatusWriter:
     def write(self, key: ObjectKey, status: Mapping[str, Any]) -> bool:
         """Write ``status`` unless it equals the stored one but for volatile fields."""
         cached = self._informer.status(key)
-        data = _canonical(status)
-        if cached is not None and cached.value == data:
+        new = significant(status)
+        if cached is not None and new == self._stored_significant(key, cached.mod_revision,
+                                                                  cached.value):
             return False
-        if cached is not None:
-            try:
-                if significant(json.loads(cached.value)) == significant(status):
-                    return False
-            except ValueError:
-                pass
+        data = _canonical(status)
         revision = self._resources.put_status(
             key.kind, key.namespace, key.name, status,
             expect_revision=cached.mod_revision if cached else 0, fence=self._fence())
         self._informer.note_status_written(key, data, revision)
+        self._significant[key] = (revision, new)
         self.writes += 1
         return True
+
+    def _stored_significant(self, key: ObjectKey, revision: int, value: bytes) -> bytes | None:
+        memo = self._significant.get(key)
+        if memo is not None and memo[0] == revision:
+            return memo[1]
+        try:
+            stored = json.loads(value)
+        except ValueError:
+            return None
+        if not isinstance(stored, Mapping):
+            return None
+        form = significant(stored)
+        self._significant[key] = (revision, form)
+        return form
 
     def delete(self, key: ObjectKey) -> None:
         self._resources.delete_status(key.kind, key.namespace, key.name, fence=self._fence())
         self._informer.note_status_written(key, None, self._informer.revision)
+        self._significant.pop(key, None)

@@ -122,3 +122,26 @@ def test_with_phase_sets_last_transition_time_on_change_only() -> None:
     s = StrategyStatus().with_phase("Deploying", 5.0)
     assert s.last_transition_time == 5.0
     assert s.with_phase("Deploying", 9.0) is s
+
+
+@pytest.mark.parametrize("change, volatile", [
+    ({"last_probe_time": 130.0}, True),
+    ({"last_probe_values": {"accuracy": 0.9}}, True),
+    ({"consecutive_successes": 5}, True),
+    ({"consecutive_failures": 2}, False),
+    ({"last_probe_result": "Healthy"}, False),
+    ({"health": "Unhealthy"}, False),
+    ({"instances": {"worker": ["i3"]}}, False),
+])
+def test_significant_agrees_with_the_status_writer(change: dict[str, Any],
+                                                   volatile: bool) -> None:
+    """The reconciler's skip (model equality) and the writer's (JSON without volatile
+    fields) must agree, or a real change could go unwritten."""
+    from dataclasses import replace
+
+    from controller.runtime.status_writer import significant
+
+    s = full_status()
+    t = s.with_arch("fl", replace(s.arch("fl"), **change))
+    assert (s.significant() == t.significant()) is volatile
+    assert (significant(s.to_json()) == significant(t.to_json())) is volatile
