@@ -45,6 +45,7 @@ class CachedFog(FogClient):
         self._lock = threading.Lock()
         self._nodes: tuple[float, list[str]] | None = None
         self._info: dict[str, NodeInfo] = {}
+        self._fdus: dict[str, Mapping[str, Any]] = {}
         self._status: dict[str, tuple[float, NodeStatus]] = {}
 
     # --- nodes (cached) ----------------------------------------------------------------
@@ -166,16 +167,29 @@ class CachedFog(FogClient):
     def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
         return self.inner.instance_log(instance_id, timeout=timeout)
 
-    # --- catalog (pass through) --------------------------------------------------------
+    # --- catalog (descriptors kept until changed) ----------------------------------------
 
     def onboard(self, descriptor: Mapping[str, Any], *, timeout: float | None = None) -> str:
-        return self.inner.onboard(descriptor, timeout=timeout)
+        uid = self.inner.onboard(descriptor, timeout=timeout)
+        with self._lock:
+            self._fdus.pop(uid, None)  # re-onboarded: its descriptor may have changed
+        return uid
 
     def offload(self, fdu_id: str, *, timeout: float | None = None) -> None:
         self.inner.offload(fdu_id, timeout=timeout)
+        with self._lock:
+            self._fdus.pop(fdu_id, None)
 
     def fdu_info(self, fdu_id: str, *, timeout: float | None = None) -> Mapping[str, Any]:
-        return self.inner.fdu_info(fdu_id, timeout=timeout)
+        """Kept until offloaded: an FDU's uuid is derived from its descriptor id, so what a
+        uuid names never changes (an undeploy's orphan scan reads every FDU's id)."""
+        with self._lock:
+            info = self._fdus.get(fdu_id)
+        if info is None:
+            info = self.inner.fdu_info(fdu_id, timeout=timeout)
+            with self._lock:
+                self._fdus[fdu_id] = info
+        return info
 
     def list_fdus(self, *, timeout: float | None = None) -> list[str]:
         return self.inner.list_fdus(timeout=timeout)

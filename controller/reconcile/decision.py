@@ -664,9 +664,13 @@ def _step_transition(ctx: _Ctx, t: Transition) -> None:
 
 
 def _drain(ctx: _Ctx, t: Transition) -> None:
-    """Break-before-make: undeploy everything that exists, then deploy the target."""
+    """Break-before-make: undeploy everything that exists, then deploy the target.
+
+    One batch does both (undeploys first; the shell stops at the first failure, so the
+    target is never deployed while another still runs), except when the target itself
+    must come down first (a roll-out redeploys in place)."""
     existing = ctx.existing()
-    if existing:
+    if t.to in existing:
         for name in existing:
             ctx.act(Undeploy(name))
         ctx.wait(POLL)
@@ -688,9 +692,9 @@ def _prepare_target(ctx: _Ctx, name: str) -> None:
 def _deploying(ctx: _Ctx, t: Transition) -> None:
     to, o, a = t.to, ctx.obs(t.to), ctx.status.arch(t.to)
     keep = {to} | ({t.from_} if t.make_before_break and t.from_ else set())
-    for name in ctx.existing():
-        if name not in keep:
-            ctx.act(Undeploy(name))
+    draining = [name for name in ctx.existing() if name not in keep]
+    for name in draining:
+        ctx.act(Undeploy(name))
     st, ft = ctx.success_threshold(to), ctx.failure_threshold(to)
     if o.error:
         _target_failed(ctx, t, "DeployFailed", o.error)
@@ -712,9 +716,12 @@ def _deploying(ctx: _Ctx, t: Transition) -> None:
             # Deploy is synchronous and idempotent: an incomplete target here is one whose
             # deploy was interrupted (a controller crash between onboarding and starting)
             # or lost a replica; deploying again adopts what runs and places the rest.
+            # Its first probe cycle follows in the same batch (it would be due at once).
             ctx.act(Deploy(to))
+            ctx.act(Probe(to))
         ctx.wait(min(POLL, t.stage_since + timeout - ctx.now))
-        progress = ("deploying" if not o.exists else
+        progress = (f"undeploying {', '.join(draining)}, then deploying" if draining else
+                    "deploying" if not o.exists else
                     "waiting for all replicas to run" if not o.complete else
                     f"waiting for health {a.consecutive_successes}/{st} cycles")
         ctx.say(f"{_VERB[t.kind]} to {to}: {progress}", _PHASE[t.kind])

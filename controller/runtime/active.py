@@ -124,6 +124,9 @@ class Memory:
     raw: dict[str, Any] | None = None
     """The status document ``status`` was written as (or found equal to, volatile fields
     aside)."""
+    undeployed: set[str] = field(default_factory=set)
+    """Architectures this process has undeployed (and not deployed since): known to be
+    gone from the fog without asking it."""
     probes_due: Mapping[str, float] = field(default_factory=dict)
     """From the last decision: when each architecture's next probe cycle is due."""
     gauges: tuple[Any, ...] = ()
@@ -371,8 +374,8 @@ class ActiveStrategyReconciler:
                 observed[name] = Observed(error=mem.errors[name],
                                           placement_message=_one_line(exc))
                 continue
-            if not bp.known or not self._worth_observing(name, handles[name], status,
-                                                         inputs.deletion):
+            if not bp.known or name in mem.undeployed or not self._worth_observing(
+                    name, handles[name], status, inputs.deletion):
                 snapshots[name] = None
                 continue
             try:
@@ -475,6 +478,8 @@ class ActiveStrategyReconciler:
         name = action.arch
         handle = self._handle(inputs, name, status, mem)
         data = inputs.blueprints[name].data
+        if not isinstance(action, Probe | Undeploy):
+            mem.undeployed.discard(name)
         if isinstance(action, Probe):
             qos = {p.name for p in handle.blueprint.spec.health.probes if p.qos}
             mem.probes[name] = _outcome(handle.arch.check_status(), qos)
@@ -493,6 +498,7 @@ class ActiveStrategyReconciler:
             if handle.state is LifecycleState.UNDEPLOYED:
                 handle = self._handle(inputs, name, status, mem, fresh=True)
             handle.arch.undeploy()
+            mem.undeployed.add(name)
 
     # --- reporting ---------------------------------------------------------------------
 
