@@ -35,6 +35,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy controller hack/fogsim tests/support
+	$(BIN)/mypy --explicit-package-bases hack/bench
 
 test: deps venv lint typecheck
 	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS) tests

@@ -359,10 +359,15 @@ class ActiveStrategyReconciler:
 
     def _observe(self, inputs: Inputs, status: StrategyStatus, mem: Memory) -> Observation:
         fog = self._fog(inputs)
-        try:
-            view = self._fogs.nodes(fog, timeout=inputs.environment.timeout)
-        except (FogError, ArchitectureError) as exc:
-            return {}, False, _one_line(exc)
+        views: list[NodeView] = []
+
+        def view() -> NodeView:
+            """The fog's nodes, read only when something must be placed: an architecture
+            running whole needs no placement, so a steady strategy reads no node."""
+            if not views:
+                views.append(self._fogs.nodes(fog, timeout=inputs.environment.timeout))
+            return views[0]
+
         observed: dict[str, Observed] = {}
         snapshots: dict[str, ArchitectureSnapshot | None] = {}
         handles: dict[str, Handle] = {}
@@ -387,9 +392,12 @@ class ActiveStrategyReconciler:
                 mem.errors[name] = _one_line(exc)
                 snapshots[name] = None
         usage = {n: _usage(h) for n, h in handles.items() if h.running}
-        for name, handle in handles.items():
-            observed[name] = self._observed(name, handle, snapshots.get(name), view, usage,
-                                            mem)
+        try:
+            for name, handle in handles.items():
+                observed[name] = self._observed(name, handle, snapshots.get(name), view,
+                                                usage, mem)
+        except (FogError, ArchitectureError) as exc:
+            return {}, False, _one_line(exc)
         return observed, True, ""
 
     @staticmethod
@@ -409,7 +417,8 @@ class ActiveStrategyReconciler:
         return t is not None and name in (t.from_, t.to)
 
     def _observed(self, name: str, handle: Handle, snap: ArchitectureSnapshot | None,
-                  view: NodeView, usage: Mapping[str, Mapping[str, tuple[float, float]]],
+                  view: Callable[[], NodeView],
+                  usage: Mapping[str, Mapping[str, tuple[float, float]]],
                   mem: Memory) -> Observed:
         record = handle.arch.record
         if snap is None:
@@ -433,9 +442,10 @@ class ActiveStrategyReconciler:
             # again on every probe cycle was a fifth of a steady controller's CPU.
             check_all = check_alone = (True, "")
         else:
-            check_all = _placement(handle, view, _free(view.statuses, usage.values()))
+            nodes = view()
+            check_all = _placement(handle, nodes, _free(nodes.statuses, usage.values()))
             check_alone = check_all if not check_all[0] else _placement(
-                handle, view, _free(view.statuses, [usage[name]] if name in usage else []))
+                handle, nodes, _free(nodes.statuses, [usage[name]] if name in usage else []))
         placement = {entity: tuple(n for n in nodes if n)
                      for entity, nodes in record.placement().items()}
         return Observed(

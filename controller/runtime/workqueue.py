@@ -30,7 +30,15 @@ class WorkQueue(Generic[K]):
         self._base = base_delay
         self._max = max_delay
         self._clock = clock
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)
+        """Idle workers wait here for a key to be ready."""
+        self._timer = threading.Condition(lock)
+        """One idle worker at most waits here, until the earliest delayed key is due: with
+        thousands of strategies requeued for their probe cycles, every idle worker waking
+        for every due key cost a tenth of a steady controller's CPU."""
+        self._timer_held = False
+        self._idle = 0
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
@@ -56,7 +64,14 @@ class WorkQueue(Generic[K]):
         self._ready_at.pop(key, None)
         if key not in self._processing:
             self._queue.append(key)
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        """Someone should look at the queue: an idle worker, else the timer's."""
+        if self._idle:
             self._cond.notify()
+        elif self._timer_held:
+            self._timer.notify()
 
     def add_after(self, key: K, delay: float) -> None:
         """Queue ``key`` after ``delay`` seconds; an earlier pending time wins."""
@@ -70,8 +85,12 @@ class WorkQueue(Generic[K]):
             if key in self._ready_at and self._ready_at[key] <= at:
                 return
             self._ready_at[key] = at
-            heapq.heappush(self._waiting, (at, next(self._seq), key))
-            self._cond.notify()
+            seq = next(self._seq)
+            heapq.heappush(self._waiting, (at, seq, key))
+            if not self._timer_held:
+                self._wake_one()  # an idle worker takes the timer
+            elif self._waiting[0][1] == seq:
+                self._timer.notify()  # due before what the timer waits for
 
     def add_rate_limited(self, key: K) -> float:
         """Requeue after an error, with per-key exponential backoff; returns the delay."""
@@ -104,6 +123,8 @@ class WorkQueue(Generic[K]):
                     key = self._queue.popleft()
                     self._dirty.discard(key)
                     self._processing.add(key)
+                    if self._queue or (self._waiting and not self._timer_held):
+                        self._wake_one()  # more to do, or the timer needs a holder
                     return key
                 if self._shutdown:
                     return None
@@ -111,10 +132,19 @@ class WorkQueue(Generic[K]):
                 wait = None if deadline is None else deadline - now
                 if wait is not None and wait <= 0:
                     return None
-                if self._waiting:
-                    until_ready = self._waiting[0][0] - now
-                    wait = until_ready if wait is None else min(wait, until_ready)
-                self._cond.wait(None if wait is None else max(wait, 0.0))
+                if self._waiting and not self._timer_held:
+                    until_ready = max(self._waiting[0][0] - now, 0.0)
+                    self._timer_held = True
+                    try:
+                        self._timer.wait(until_ready if wait is None else min(wait, until_ready))
+                    finally:
+                        self._timer_held = False
+                else:
+                    self._idle += 1
+                    try:
+                        self._cond.wait(wait)
+                    finally:
+                        self._idle -= 1
 
     def done(self, key: K) -> None:
         """Finish processing ``key``; if it was added meanwhile, it is queued again."""
@@ -122,7 +152,7 @@ class WorkQueue(Generic[K]):
             self._processing.discard(key)
             if key in self._dirty:
                 self._queue.append(key)
-                self._cond.notify()
+                self._wake_one()
 
     def _promote_locked(self) -> None:
         now = self._clock()
@@ -138,6 +168,7 @@ class WorkQueue(Generic[K]):
         with self._cond:
             self._shutdown = True
             self._cond.notify_all()
+            self._timer.notify_all()
 
     def __len__(self) -> int:
         """Depth: keys ready now plus keys waiting for their delay."""

@@ -125,7 +125,7 @@ class InProcessController:
                 hooks.cond.notify_all()
 
         self.manager._process = timed_process  # type: ignore[method-assign]
-        self.metrics.record_failover = failover  # type: ignore[method-assign]
+        self.metrics.record_failover = failover  # type: ignore[method-assign,assignment]
 
     def __enter__(self) -> Self:
         self.manager.start()

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from controller.fog.client import FogClient
 from controller.fog.factory import make_fog_client
 from controller.store import Store, connect
 from hack.bench import world
-from hack.bench.inproc import InProcessController
+from hack.bench.inproc import Hooks, InProcessController
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -188,13 +189,14 @@ def direct_failover_ops(fog: FogClient, fog_url: str, trial: int) -> dict[str, f
     (stop is not allowed from ERROR: clean/undefine/offload)."""
     nodes = {n.name: n.uuid for n in (fog.node_info(u) for u in fog.list_nodes()[-2:])}
     up, backup = sorted(nodes)
-    descriptor = {"id": f"bench-direct-{trial}-{random.randrange(1 << 30)}", "name": "svc",
+    did = f"bench-direct-{trial}-{random.randrange(1 << 30)}"
+    descriptor: dict[str, Any] = {"id": did, "name": "svc",
                   "hypervisor": "BARE", "migration_kind": "COLD",
                   "computation_requirements": {"cpu_arch": "x86_64", "ram_size_mb": 1},
                   "command": {"binary": "/bin/true", "args": []}}
     # Set up the failed architecture (not timed): an instance, crashed. (The controller's
     # failed main is on a down node, where these calls are cheap 404s: this limit is generous.)
-    failed_fdu = fog.onboard({**descriptor, "id": descriptor["id"] + "-failed"})
+    failed_fdu = fog.onboard({**descriptor, "id": did + "-failed"})
     failed = fog.define(failed_fdu, nodes[up])
     fog.configure(failed.instance_id)
     fog.start(failed.instance_id, {})
@@ -221,6 +223,10 @@ def direct_failover_ops(fog: FogClient, fog_url: str, trial: int) -> dict[str, f
     fog.undefine(inst.instance_id)
     fog.offload(fdu)
     return ops
+
+
+def _failed_over(hooks: Hooks, seen: int, name: str) -> bool:
+    return any(e.name == name for e in hooks.failovers[seen:])
 
 
 def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
@@ -252,19 +258,18 @@ def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
         per_op: dict[str, list[float]] = {}
         with InProcessController(endpoint, prefix, log_file) as ctl:
             for i, name in enumerate(names):
-                wait_until(lambda n=name, i=i: serving(store, prefix, n, f"fo-main-{i}"), 60,
+                wait_until(partial(serving, store, prefix, name, f"fo-main-{i}"), 60,
                            f"{name} to serve on its main")
             time.sleep(1.5)
             for i, name in enumerate(names):
                 seen = len(ctl.hooks.failovers)
                 t0 = time.monotonic()
                 _sim(fog_url, f"/sim/nodes/n-{i:03d}/down", "POST")
-                ctl.hooks.wait_for(lambda s=seen, n=name: any(
-                    e.name == n for e in ctl.hooks.failovers[s:]), 60)
+                ctl.hooks.wait_for(partial(_failed_over, ctl.hooks, seen, name), 60)
                 event = next((e for e in ctl.hooks.failovers[seen:] if e.name == name), None)
                 if event is None:
                     raise TimeoutError(f"{name}: no failover within 60s")
-                wait_until(lambda n=name: serving(store, prefix, n, "fo-backup"), 30,
+                wait_until(partial(serving, store, prefix, name, "fo-backup"), 30,
                            f"{name} to serve on fo-backup")
                 controller_s.append(event.duration)
                 down_to_done.append(event.at - t0)

@@ -113,3 +113,54 @@ def test_no_two_workers_hold_the_same_key_under_contention() -> None:
         t.join(10)
     assert violations == []
     assert processed >= 5
+
+
+def _take(q: WorkQueue[str], out: list[str | None]) -> threading.Thread:
+    t = threading.Thread(target=lambda: out.append(q.get(timeout=30)), daemon=True)
+    t.start()
+    return t
+
+
+def test_a_key_added_while_the_only_idle_worker_waits_on_the_timer_is_taken() -> None:
+    """The worker waiting for a far delayed key must still take a key that is ready now."""
+    q: WorkQueue[str] = WorkQueue(clock=FakeClock())
+    q.add_after("later", 1000.0)
+    got: list[str | None] = []
+    worker = _take(q, got)
+    time.sleep(0.1)  # the worker now holds the timer (1000 s away)
+    q.add("now")
+    worker.join(5)
+    assert got == ["now"]
+
+
+def test_an_earlier_delay_wakes_the_timer() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add_after("later", 1000.0)
+    got: list[str | None] = []
+    worker = _take(q, got)
+    time.sleep(0.1)  # the worker now waits for "later"
+    q.add_after("sooner", 0.05)  # the timer must re-read what is due first
+    worker.join(5)
+    assert got == ["sooner"]
+
+
+def test_many_workers_take_every_delayed_key_once() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    keys = [f"k{i}" for i in range(300)]
+    for i, key in enumerate(keys):
+        q.add_after(key, 0.001 * (i % 50))
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        while (key := q.get(timeout=0.5)) is not None:
+            with lock:
+                got.append(key)
+            q.done(key)
+
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(10)
+    assert sorted(got) == sorted(keys)
