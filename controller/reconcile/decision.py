@@ -379,13 +379,14 @@ def _observe_arch(ctx: _Ctx, name: str) -> None:
         state = "undeployed"
     else:
         state = a.state
-    new = replace(
-        a,
-        state=state,
-        placement=freeze(o.placement) if o.exists else EMPTY,
-        instances=freeze(o.instances) if o.exists else EMPTY,
-        message=o.error or ("" if o.placeable else o.placement_message),
-    )
+    placement = o.placement if o.exists else EMPTY
+    instances = o.instances if o.exists else EMPTY
+    message = o.error or ("" if o.placeable else o.placement_message)
+    if (old is not None and a.state == state and a.message == message
+            and a.placement == placement and a.instances == instances):
+        return  # the common case, a steady architecture: nothing to rebuild
+    new = replace(a, state=state, placement=freeze(placement), instances=freeze(instances),
+                  message=message)
     if new != a or old is None:
         if not o.exists and name not in ctx.names:
             archs = {k: v for k, v in ctx.status.architectures.items() if k != name}

@@ -16,7 +16,7 @@ older status document reads fine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
@@ -381,14 +381,19 @@ class StrategyStatus:
             return self
         return replace(self, phase=phase, last_transition_time=now)
 
-    def significant(self) -> StrategyStatus:
-        """This status without the probe fields that change on every healthy cycle (see
-        ``runtime.status_writer.VOLATILE_ARCH_FIELDS``): two statuses equal here need no
-        write between them."""
-        return replace(self, architectures={
-            name: replace(a, last_probe_time=None, last_probe_values=EMPTY,
-                          consecutive_successes=0)
-            for name, a in self.architectures.items()})
+    def same_but_volatile(self, other: StrategyStatus) -> bool:
+        """Equal but for the probe fields that change on every healthy cycle (see
+        ``runtime.status_writer.VOLATILE_ARCH_FIELDS``): no write is needed between them.
+        Compared field by field, without copies: it runs on every probe cycle."""
+        if self is other:
+            return True
+        if any(getattr(self, f) != getattr(other, f) for f in _STRATEGY_FIELDS):
+            return False
+        mine, theirs = self.architectures, other.architectures
+        if mine.keys() != theirs.keys():
+            return False
+        return all(getattr(a, f) == getattr(theirs[n], f)
+                   for n, a in mine.items() for f in _ARCH_FIELDS)
 
     # --- JSON ------------------------------------------------------------------------
 
@@ -465,3 +470,8 @@ def _int(v: Any, default: int) -> int:
 
 def _opt_str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
+
+
+_VOLATILE = frozenset({"last_probe_time", "last_probe_values", "consecutive_successes"})
+_ARCH_FIELDS = tuple(f.name for f in fields(ArchitectureStatus) if f.name not in _VOLATILE)
+_STRATEGY_FIELDS = tuple(f.name for f in fields(StrategyStatus) if f.name != "architectures")

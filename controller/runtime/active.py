@@ -516,7 +516,7 @@ class ActiveStrategyReconciler:
                mem: Memory) -> None:
         if (mem.status is not None and mem.raw is not None
                 and mem.basis == self._status.revision(inputs.key)
-                and decision.status.significant() == mem.status.significant()
+                and decision.status.same_but_volatile(mem.status)
                 and mem.raw.get("strategy") == inputs.spec.strategy
                 and mem.raw.get("environment") == inputs.environment_name):
             mem.status = decision.status  # nothing to write: no document to build either

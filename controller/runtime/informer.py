@@ -33,6 +33,14 @@ class ObjectKey:
     namespace: str
     name: str
 
+    def __post_init__(self) -> None:
+        # Keys are hashed on every cache read and queue operation; the generated hash
+        # rehashes the nested Kind each time (a twentieth of a steady reconcile).
+        object.__setattr__(self, "_hash", hash((self.kind.kind, self.namespace, self.name)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[no-any-return,attr-defined]
+
     def __str__(self) -> str:
         return f"{self.kind.singular}/{self.namespace}/{self.name}"
 

@@ -194,3 +194,24 @@ def test_concurrent_readers_wait_for_one_read() -> None:
     for t in threads:
         t.join()
     assert inner.calls == {"all_instances": 1}
+
+
+def test_a_big_fog_is_read_less_often_but_never_staler_than_the_cap() -> None:
+    from controller.fog.cache import INSTANCES_PER_SECOND, MAX_INSTANCE_TTL
+
+    inner, clock = CountingFog(), Clock()
+    inner.states = {f"i{k}": InstanceState.RUN for k in range(INSTANCES_PER_SECOND * 3)}
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    fog.recent_instance_info("i0")
+    clock.now = 2.9  # 7,500 instances: read every 3 s
+    fog.recent_instance_info("i0")
+    assert inner.calls == {"all_instances": 1}
+    clock.now = 3.0
+    fog.recent_instance_info("i0")
+    assert inner.calls == {"all_instances": 2}
+    inner.states = {f"i{k}": InstanceState.RUN for k in range(INSTANCES_PER_SECOND * 100)}
+    clock.now = 6.0
+    fog.recent_instance_info("i0")
+    clock.now = 6.0 + MAX_INSTANCE_TTL
+    fog.recent_instance_info("i0")
+    assert inner.calls == {"all_instances": 4}

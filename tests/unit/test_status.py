@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -132,16 +133,22 @@ def test_with_phase_sets_last_transition_time_on_change_only() -> None:
     ({"last_probe_result": "Healthy"}, False),
     ({"health": "Unhealthy"}, False),
     ({"instances": {"worker": ["i3"]}}, False),
+    ({"message": "moved"}, False),
 ])
 def test_significant_agrees_with_the_status_writer(change: dict[str, Any],
                                                    volatile: bool) -> None:
     """The reconciler's skip (model equality) and the writer's (JSON without volatile
     fields) must agree, or a real change could go unwritten."""
-    from dataclasses import replace
-
     from controller.runtime.status_writer import significant
 
     s = full_status()
     t = s.with_arch("fl", replace(s.arch("fl"), **change))
-    assert (s.significant() == t.significant()) is volatile
+    assert s.same_but_volatile(t) is volatile and t.same_but_volatile(s) is volatile
     assert (significant(s.to_json()) == significant(t.to_json())) is volatile
+
+
+def test_same_but_volatile_sees_strategy_fields_and_architectures() -> None:
+    s = full_status()
+    assert not s.same_but_volatile(replace(s, phase="Degraded"))
+    assert not s.same_but_volatile(replace(s, architectures={"fl": s.arch("fl")}))
+    assert s.same_but_volatile(StrategyStatus.from_json(s.to_json()))
