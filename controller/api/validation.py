@@ -173,9 +173,15 @@ def _probe_kind(probe: Any) -> str | None:
 
 def validate(raw: Any) -> list[Problem]:
     """Every problem of a raw document (decoded YAML/JSON); empty when it is valid."""
+    return _validate(raw)[0]
+
+
+def _validate(raw: Any) -> tuple[list[Problem], dict[str, Any] | None]:
+    """The problems of ``raw`` and, when its kind is known, ``raw`` with defaults."""
     if not isinstance(raw, Mapping):
-        return [Problem("", f"a document must be an object, got {type(raw).__name__}")]
+        return [Problem("", f"a document must be an object, got {type(raw).__name__}")], None
     problems: list[Problem] = []
+    document: dict[str, Any] | None = None
     kind = _check_header(raw, problems)
     _check_metadata(raw.get("metadata"), problems)
     if kind is not None:
@@ -187,16 +193,15 @@ def validate(raw: Any) -> list[Problem]:
             checks = _SEMANTIC.get(kind.kind)
             if checks is not None:
                 checks(spec, _Sink(problems, ("spec",)))
-    return list(dict.fromkeys(problems))
+    return list(dict.fromkeys(problems)), document
 
 
 def check(raw: Any) -> dict[str, Any]:
     """Validate ``raw``; return a copy with the schema defaults and the default namespace
     applied, or raise :class:`InvalidDocument` with every problem."""
-    problems = validate(raw)
-    if problems:
+    problems, document = _validate(raw)
+    if problems or document is None:
         raise InvalidDocument.of(raw, problems)
-    document = apply_defaults(by_kind(raw["kind"]), raw)
     document["metadata"].setdefault("namespace", DEFAULT_NAMESPACE)
     return document
 

@@ -27,7 +27,6 @@ from typing import Any
 
 from controller.fog.client import FogClient, InstanceInfo, NodeInfo, NodeStatus, NotFound
 
-
 INSTANCES_PER_SECOND = 2500
 """Fog-wide instance reads are spaced so that at most this many records are parsed a
 second (a fog of 10,000 instances is read every 4 s, one of 1,000 every ``instance_ttl``)."""

@@ -129,6 +129,8 @@ class Memory:
     gone from the fog without asking it."""
     probes_due: Mapping[str, float] = field(default_factory=dict)
     """From the last decision: when each architecture's next probe cycle is due."""
+    inputs: tuple[tuple[Any, ...], Inputs] | None = None
+    """The last resolved inputs and the signature they were resolved at."""
     gauges: tuple[Any, ...] = ()
     """What the metrics gauges were last set to."""
 
@@ -252,6 +254,19 @@ class ActiveStrategyReconciler:
         return parsed.document.spec
 
     def _resolve(self, key: ObjectKey, parsed: Parsed | None, raw: Mapping[str, Any]) -> Inputs:
+        """The documents this strategy needs, resolved again only when a spec changed (or
+        the architectures its status records did): a steady probe cycle reuses them."""
+        mem = self._mem(key)
+        recorded = tuple((raw.get("architectures") or {}).keys())
+        signature = (self._docs.version, parsed is None, recorded)
+        if mem.inputs is not None and mem.inputs[0] == signature:
+            return mem.inputs[1]
+        inputs = self._resolve_documents(key, parsed, raw)
+        mem.inputs = (signature, inputs)
+        return inputs
+
+    def _resolve_documents(self, key: ObjectKey, parsed: Parsed | None,
+                           raw: Mapping[str, Any]) -> Inputs:
         ns = key.namespace
         deletion = parsed is None
         if parsed is not None and parsed.document is None:

@@ -61,6 +61,11 @@ class Documents:
         self._lock = threading.Lock()
         self._parsed: dict[ObjectKey, Parsed] = {}
 
+    @property
+    def version(self) -> int:
+        """Changes whenever any spec document changes."""
+        return self._informer.spec_version
+
     def get(self, key: ObjectKey) -> Parsed | None:
         cached = self._informer.spec(key)
         if cached is None:

@@ -9,6 +9,7 @@ that the previous controller wrote.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -47,7 +48,7 @@ class Blueprint:
     known: bool = True
     """False when the Architecture document is gone (only undeploy makes sense then)."""
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         raw = json.dumps([self.spec_generation, self.config, repr(self.environment),
                           dict(self.association_args), repr(self.data)],

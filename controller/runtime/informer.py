@@ -90,6 +90,9 @@ class Informer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.revision = 0
+        self.spec_version = 0
+        """Bumped on every change to a spec document: whatever was resolved from specs at
+        an unchanged version is still current."""
         self.last_error: str | None = None
 
     # --- reading the cache -------------------------------------------------------------
@@ -171,6 +174,8 @@ class Informer:
                         changes.append(Change(family, key, new.get(key)))
             self._specs, self._status = specs, status
             self.revision = revision
+            if any(c.family == "spec" for c in changes):
+                self.spec_version += 1
         self.last_error = None
         self._synced.set()
         self._on_contact()
@@ -225,6 +230,8 @@ class Informer:
                 table.pop(key, None)
             else:
                 table[key] = value
+            if family == "spec":
+                self.spec_version += 1
         self._emit(Change(family, key, value))
 
     def _emit(self, change: Change) -> None:
