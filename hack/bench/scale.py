@@ -56,6 +56,8 @@ class Controller(ControllerProcess):
         super().__init__(endpoint, prefix, lease_ttl=5, resync=300, workers=workers,
                          log_path=log_path)
         self.spies: list[subprocess.Popen[bytes]] = []
+        self.scrape_s = 0.0
+        """How long the last /metrics scrape took."""
 
     def start(self, wait: bool = False) -> Self:
         return super().start(wait=wait)
@@ -67,8 +69,13 @@ class Controller(ControllerProcess):
         return pid
 
     def reconciles(self) -> float:
-        """Sum of ``fogstrat_reconcile_total{kind="ActiveStrategy"}`` over results."""
-        text = self.get("/metrics") or ""
+        """Sum of ``fogstrat_reconcile_total{kind="ActiveStrategy"}`` over results (a
+        scrape of 10,000 strategies' series takes seconds: it gets a minute)."""
+        started = time.monotonic()
+        text = self.get("/metrics", timeout=60)
+        if text is None:
+            raise RuntimeError("the controller's /metrics did not answer within 60 s")
+        self.scrape_s = time.monotonic() - started
         total = 0.0
         for m in re.finditer(r'^fogstrat_reconcile_total\{([^}]*)\} (\S+)$', text, re.M):
             if 'kind="ActiveStrategy"' in m.group(1):
@@ -295,6 +302,7 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
         result.steady_window_s = elapsed
         result.steady_cores = (cpu_seconds(ctl.running_pid) - cpu0) / elapsed
         result.steady_reconciles_per_s = (ctl.reconciles() - rec0) / elapsed
+        result.notes.append(f"a /metrics scrape took {ctl.scrape_s:.2f} s")
         ev1 = watch.event_counts()
         result.steady_events = {k: v - ev0.get(k, 0) for k, v in ev1.items()
                                 if v - ev0.get(k, 0)}

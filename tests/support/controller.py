@@ -58,10 +58,10 @@ class ControllerProcess(ServerProcess):
                              interval=0.1)
         return self
 
-    def get(self, path: str) -> str | None:
+    def get(self, path: str, timeout: float = 2.0) -> str | None:
         """Body of a 200 answer on the metrics port, else None."""
         try:
-            with urllib.request.urlopen(self.url + path, timeout=2) as resp:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
                 body: bytes = resp.read()
                 return body.decode()
         except (urllib.error.URLError, OSError):
