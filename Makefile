@@ -35,7 +35,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy controller hack/fogsim tests/support
-	$(BIN)/mypy --explicit-package-bases hack/bench
+	$(BIN)/mypy --explicit-package-bases --cache-dir .mypy_cache/bench hack/bench
 
 test: deps venv lint typecheck
 	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS) tests

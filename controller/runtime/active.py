@@ -210,7 +210,10 @@ class ActiveStrategyReconciler:
         if mem.status is not None and mem.raw is not None and revision == mem.basis:
             return mem.raw, mem.status
         raw, revision = self._status.current(key)
-        return raw, StrategyStatus.from_json(raw or {})
+        status = StrategyStatus.from_json(raw or {})
+        if raw is not None:  # what the store holds: a decision equal to it writes nothing
+            mem.status, mem.basis, mem.raw = status, revision, raw
+        return raw, status
 
     def _probe_due(self, inputs: Inputs, status: StrategyStatus, mem: Memory) -> None:
         """Run the probe cycles the last decision said are due by now."""
