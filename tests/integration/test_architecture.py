@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,24 @@ def test_deploy_twice_adopts_and_completes_partial(
     wait_for(lambda: all(dead(p) for p in pids), what="processes gone")
     fourth.deploy(DATA)  # undeployed → deployed
     fourth.undeploy()
+    assert owned(sim, key) == ([], [])
+
+
+def test_a_fresh_object_undeploys_fdus_its_spec_no_longer_names(
+    sim: FogsimServer, fog: FogsimClient
+) -> None:
+    """After a restart the record may lack what a crashed deploy created: an object that
+    did not deploy itself scans the catalog for the architecture's FDUs."""
+    port = free_port()
+    key = ArchitectureKey("default", "lab", "orphans")
+    spec = three_entity_spec(port)
+    first = new_arch(sim, fog, key, spec, {"port": port})
+    first.deploy(DATA)
+    first.serve(DATA)
+    assert len(owned(sim, key)[0]) == 4
+    shrunk = replace(spec, entities=spec.entities[:2])  # the client entity is gone
+    restarted = new_arch(sim, fog, key, shrunk, {"port": port})
+    restarted.undeploy()
     assert owned(sim, key) == ([], [])
 
 
