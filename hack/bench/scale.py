@@ -292,7 +292,8 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
             time.sleep(0.5)
         if profile:
             ctl.profile(out_dir / f"steady-{n}.txt", seconds=min(steady_window, 60))
-        cpu0, rec0 = cpu_seconds(ctl.running_pid), ctl.reconciles()
+        rec0 = ctl.reconciles()  # first: the scrape's own CPU stays out of the window
+        rec_t0, cpu0 = time.monotonic(), cpu_seconds(ctl.running_pid)
         ev0, t0 = watch.event_counts(), time.monotonic()
         rss = rss_bytes(ctl.running_pid)
         while time.monotonic() - t0 < steady_window:
@@ -301,7 +302,8 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
         elapsed = time.monotonic() - t0
         result.steady_window_s = elapsed
         result.steady_cores = (cpu_seconds(ctl.running_pid) - cpu0) / elapsed
-        result.steady_reconciles_per_s = (ctl.reconciles() - rec0) / elapsed
+        rec_t1 = time.monotonic()
+        result.steady_reconciles_per_s = (ctl.reconciles() - rec0) / (rec_t1 - rec_t0)
         result.notes.append(f"a /metrics scrape took {ctl.scrape_s:.2f} s")
         ev1 = watch.event_counts()
         result.steady_events = {k: v - ev0.get(k, 0) for k, v in ev1.items()
