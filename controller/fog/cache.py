@@ -23,9 +23,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from controller.fog.client import FogClient, InstanceInfo, NodeInfo, NodeStatus, NotFound
+
+V = TypeVar("V")
 
 INSTANCES_PER_SECOND = 2500
 """Fog-wide instance reads are spaced so that at most this many records are parsed a
@@ -70,14 +72,19 @@ class CachedFog(FogClient):
                 self._status.pop(gone, None)
         return nodes
 
-    def node_info(self, node_id: str, *, timeout: float | None = None) -> NodeInfo:
+    def _kept(self, table: dict[str, V], key: str, fetch: Callable[[], V]) -> V:
+        """``table[key]``, fetched (outside the lock) and kept when missing."""
         with self._lock:
-            info = self._info.get(node_id)
-        if info is None:
-            info = self.inner.node_info(node_id, timeout=timeout)
+            value = table.get(key)
+        if value is None:
+            value = fetch()
             with self._lock:
-                self._info[node_id] = info
-        return info
+                table[key] = value
+        return value
+
+    def node_info(self, node_id: str, *, timeout: float | None = None) -> NodeInfo:
+        return self._kept(self._info, node_id,
+                          lambda: self.inner.node_info(node_id, timeout=timeout))
 
     def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
         now = self._clock()
@@ -199,13 +206,8 @@ class CachedFog(FogClient):
     def fdu_info(self, fdu_id: str, *, timeout: float | None = None) -> Mapping[str, Any]:
         """Kept until offloaded: an FDU's uuid is derived from its descriptor id, so what a
         uuid names never changes (an undeploy's orphan scan reads every FDU's id)."""
-        with self._lock:
-            info = self._fdus.get(fdu_id)
-        if info is None:
-            info = self.inner.fdu_info(fdu_id, timeout=timeout)
-            with self._lock:
-                self._fdus[fdu_id] = info
-        return info
+        return self._kept(self._fdus, fdu_id,
+                          lambda: self.inner.fdu_info(fdu_id, timeout=timeout))
 
     def list_fdus(self, *, timeout: float | None = None) -> list[str]:
         return self.inner.list_fdus(timeout=timeout)
