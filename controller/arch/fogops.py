@@ -73,16 +73,12 @@ class FogOps:
     def sleep(self) -> None:
         time.sleep(min(self.poll_interval, max(self.deadline.remaining(), 0.0)))
 
-    def info(self, entity: str, iid: str) -> InstanceInfo | None:
+    def info(self, entity: str, iid: str, *, recent: bool = False) -> InstanceInfo | None:
+        """The instance, or None when gone; ``recent``: as of a recent fog-wide read
+        (steady-state observation only, never while waiting on a transition)."""
+        read = self.fog.recent_instance_info if recent else self.fog.instance_info
         try:
-            return self.call(entity, "instance_info", self.fog.instance_info, iid)
-        except NotFound:
-            return None
-
-    def recent_info(self, entity: str, iid: str) -> InstanceInfo | None:
-        """:meth:`info` as of a recent fog-wide read (steady-state observation only)."""
-        try:
-            return self.call(entity, "instance_info", self.fog.recent_instance_info, iid)
+            return self.call(entity, "instance_info", read, iid)
         except NotFound:
             return None
 

@@ -97,8 +97,9 @@ def run_probes(
 ) -> list[ProbeResult]:
     """One result per probe, in ``probes`` order; checks run concurrently."""
     rows = [[(probe, rep) for rep in _targets(probe, record)] for probe in probes]
-    if sum(map(len, rows)) == 1 and probes[0].kind == "state":
-        # One state check reads a shared snapshot: a hand-off to the pool would cost more.
+    if sum(map(len, rows)) == 1:
+        # Nothing to run concurrently, and the caller waits for it either way: a hand-off
+        # to the pool would only add two thread switches (each check keeps its own timeout).
         probe, rep = rows[0][0]
         return [_combine_row(probe, [_verdict(partial(_one, probe, rep, fog, timeout))])]
     pool = executor or shared_executor()

@@ -104,7 +104,7 @@ def _recorded_running(ops: FogOps, entity: str, replica: int, uid: str,
     rec = record.get(entity, replica) if record is not None else None
     if rec is None or not rec.instance_id or rec.fdu_uuid != uid:
         return None
-    info = ops.recent_info(entity, rec.instance_id)
+    info = ops.info(entity, rec.instance_id, recent=True)
     if info is None or info.state is not InstanceState.RUN or info.fdu_id not in (uid, rec.fdu_id):
         return None
     return info

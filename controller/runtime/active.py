@@ -37,7 +37,8 @@ from controller.arch import (
     Outcome,
 )
 from controller.arch.placement import effective_requirements
-from controller.fog.client import FogClient, FogError, FogTimeout, FogUnavailable, NodeStatus
+from controller.fog.cache import CachedFog
+from controller.fog.client import FogError, FogTimeout, FogUnavailable, NodeStatus
 from controller.metrics import Metrics
 from controller.reconcile.decision import (
     Action,
@@ -171,7 +172,7 @@ class ActiveStrategyReconciler:
             self._forget(key)
             return None
         try:
-            inputs = self._resolve(key, parsed, raw or {})
+            inputs = self._resolve(key, parsed, raw or {}, mem)
         except Unresolved as exc:
             return self._hold_unresolved(key, parsed, raw, status, exc)
         observation = None
@@ -256,10 +257,10 @@ class ActiveStrategyReconciler:
                                                  + "; ".join(parsed.problems))
         return parsed.document.spec
 
-    def _resolve(self, key: ObjectKey, parsed: Parsed | None, raw: Mapping[str, Any]) -> Inputs:
+    def _resolve(self, key: ObjectKey, parsed: Parsed | None, raw: Mapping[str, Any],
+                 mem: Memory) -> Inputs:
         """The documents this strategy needs, resolved again only when a spec changed (or
         the architectures its status records did): a steady probe cycle reuses them."""
-        mem = self._mem(key)
         recorded = tuple((raw.get("architectures") or {}).keys())
         signature = (self._docs.version, parsed is None, recorded)
         if mem.inputs is not None and mem.inputs[0] == signature:
@@ -354,7 +355,7 @@ class ActiveStrategyReconciler:
 
     # --- observing ---------------------------------------------------------------------
 
-    def _fog(self, inputs: Inputs) -> FogClient:
+    def _fog(self, inputs: Inputs) -> CachedFog:
         return self._fogs.client(inputs.environment)
 
     def _handle(self, inputs: Inputs, name: str, status: StrategyStatus, mem: Memory,

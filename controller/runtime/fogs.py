@@ -31,10 +31,10 @@ class Fogs:
         self._factory = factory
         self._ttl = node_ttl
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str, str, str, float], FogClient] = {}
-        self._views: dict[int, tuple[float, int | None, NodeView]] = {}
+        self._clients: dict[tuple[str, str, str, str, float], CachedFog] = {}
+        self._views: dict[int, tuple[float, int, NodeView]] = {}
 
-    def client(self, env: EnvironmentSpec) -> FogClient:
+    def client(self, env: EnvironmentSpec) -> CachedFog:
         key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout)
         with self._lock:
             client = self._clients.get(key)
@@ -45,12 +45,12 @@ class Fogs:
                 self._clients[key] = client
             return client
 
-    def nodes(self, fog: FogClient, timeout: float) -> NodeView:
+    def nodes(self, fog: CachedFog, timeout: float) -> NodeView:
         """The fog's nodes and their free capacity, one view shared by every strategy on
         the fog for ``node_ttl`` seconds or until this controller changes what runs there
         (rebuilding it reads every node from the client's cache: 240 lookups at 120
         nodes, per observation, was a third of a steady controller's CPU)."""
-        version = getattr(fog, "capacity_version", None)
+        version = fog.capacity_version
         now = time.monotonic()
         with self._lock:
             hit = self._views.get(id(fog))

@@ -11,14 +11,12 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from controller.reconcile.status import VOLATILE_ARCH_FIELDS
 from controller.resources import Resources
 from controller.runtime.informer import Informer, ObjectKey
 from controller.store import Fence
 
-VOLATILE_ARCH_FIELDS = ("lastProbeTime", "lastProbeValues", "consecutiveSuccesses")
-"""Fields that change on every probe cycle of a healthy architecture. A status that differs
-only in them is not written: with 10,000 strategies probed every 10 s that would be 1,000
-writes a second of nothing new. They are written along with the next real change."""
+_VOLATILE_JSON = frozenset(VOLATILE_ARCH_FIELDS.values())
 
 
 def _canonical(status: Mapping[str, Any]) -> bytes:
@@ -30,7 +28,7 @@ def significant(status: Mapping[str, Any]) -> bytes:
     archs = status.get("architectures")
     if isinstance(archs, Mapping):
         status = {**status, "architectures": {
-            name: {k: v for k, v in a.items() if k not in VOLATILE_ARCH_FIELDS}
+            name: {k: v for k, v in a.items() if k not in _VOLATILE_JSON}
             if isinstance(a, Mapping) else a for name, a in archs.items()}}
     return _canonical(status)
 
@@ -42,8 +40,6 @@ class StatusWriter:
         self._informer = informer
         self._fence = fence
         self.writes = 0
-        self._significant: dict[ObjectKey, tuple[int, bytes]] = {}
-        """Significant form of the stored status per key, by its mod revision."""
 
     def current(self, key: ObjectKey) -> tuple[dict[str, Any] | None, int]:
         cached = self._informer.status(key)
@@ -63,34 +59,22 @@ class StatusWriter:
     def write(self, key: ObjectKey, status: Mapping[str, Any]) -> bool:
         """Write ``status`` unless it equals the stored one but for volatile fields."""
         cached = self._informer.status(key)
-        new = significant(status)
-        if cached is not None and new == self._stored_significant(key, cached.mod_revision,
-                                                                  cached.value):
-            return False
         data = _canonical(status)
+        if cached is not None and cached.value == data:
+            return False
+        if cached is not None:
+            try:
+                if significant(json.loads(cached.value)) == significant(status):
+                    return False
+            except ValueError:
+                pass
         revision = self._resources.put_status(
             key.kind, key.namespace, key.name, status,
             expect_revision=cached.mod_revision if cached else 0, fence=self._fence())
         self._informer.note_status_written(key, data, revision)
-        self._significant[key] = (revision, new)
         self.writes += 1
         return True
-
-    def _stored_significant(self, key: ObjectKey, revision: int, value: bytes) -> bytes | None:
-        memo = self._significant.get(key)
-        if memo is not None and memo[0] == revision:
-            return memo[1]
-        try:
-            stored = json.loads(value)
-        except ValueError:
-            return None
-        if not isinstance(stored, Mapping):
-            return None
-        form = significant(stored)
-        self._significant[key] = (revision, form)
-        return form
 
     def delete(self, key: ObjectKey) -> None:
         self._resources.delete_status(key.kind, key.namespace, key.name, fence=self._fence())
         self._informer.note_status_written(key, None, self._informer.revision)
-        self._significant.pop(key, None)
