@@ -23,6 +23,15 @@ Contract (read this, not the code, to drive it):
   ``Decision.probes_due`` says when each next cycle is due, so a shell may run a cycle as
   soon as it is due and pass it in ``probes`` without a step asking for it (the steady
   state then costs one step per cycle, not two).
+- ``Decision.steady_until`` (set only when the strategy rests: the main or a pinned
+  architecture serving, nothing in flight, no error, no timer) is when the next step is due
+  if nothing but probe cycles happen before. Until then a shell may fold a due cycle with
+  ``quiet_probe`` instead of calling ``decide``: a cycle that changes no field but the
+  volatile ones (healthy after healthy) is no news -- keep the folded status, no step, no
+  write. Any other outcome (it returns None), a watch event, a status written by someone
+  else or ``steady_until`` passing calls for a step as usual. The state probe every
+  deployed entity has covers what the skipped observation would have seen: instances
+  still ``RUN`` where they were placed.
 - Never two served architectures: an old one is undeployed before a new one is served.
 - Nothing destructive happens when the fog is unreachable, the object is paused or invalid.
 - ``events`` are completed failovers/failbacks: the shell increments each counter once per
@@ -221,6 +230,9 @@ class Decision:
     """When each architecture's next probe cycle is due (those with a ``Probe`` action now:
     ``now``). A shell may run a due cycle before its next ``decide`` and pass the outcome
     in ``probes``, saving the step that would only ask for it."""
+    steady_until: float | None = None
+    """Set when the strategy rests: until then only a probe cycle with news needs a step
+    (see ``quiet_probe``)."""
 
 
 # --- the step --------------------------------------------------------------------------
@@ -241,6 +253,8 @@ class _Ctx:
     backoff: float | None = None
     error_handled: bool = False
     probes_due: dict[str, float] = field(default_factory=dict)
+    resting: bool = False
+    """Set by a steady step whose next step depends on nothing but probe cycles."""
 
     @property
     def now(self) -> float:
@@ -290,12 +304,10 @@ class _Ctx:
         return self.inp.health.get(name, HealthSpec())
 
     def failure_threshold(self, name: str) -> int:
-        override = self.inp.strategy.policy.failure_threshold
-        spec = self.health_spec(name).failure_threshold
-        return max(1, override if override is not None else spec)
+        return failure_threshold(self.inp.strategy, self.health_spec(name))
 
     def success_threshold(self, name: str) -> int:
-        return max(1, self.health_spec(name).success_threshold)
+        return success_threshold(self.health_spec(name))
 
     def fingerprint(self, name: str) -> str:
         if name in self.inp.fingerprints:
@@ -364,7 +376,9 @@ def _observe(ctx: _Ctx) -> None:
             _observe_arch(ctx, name)
     for name, outcome in (inp.probes or {}).items():
         if name in ctx.names:
-            ctx.status = ctx.status.with_arch(name, _fold_probe(ctx, name, outcome))
+            ctx.status = ctx.status.with_arch(name, fold_probe(
+                ctx.status.arch(name), outcome, ctx.now, ctx.failure_threshold(name),
+                ctx.success_threshold(name)))
 
 
 def _observe_arch(ctx: _Ctx, name: str) -> None:
@@ -395,11 +409,22 @@ def _observe_arch(ctx: _Ctx, name: str) -> None:
             ctx.status = ctx.status.with_arch(name, new)
 
 
-def _fold_probe(ctx: _Ctx, name: str, o: ProbeOutcome) -> ArchitectureStatus:
-    a = ctx.status.arch(name)
-    a = replace(a, last_probe_time=ctx.now, last_probe_result=o.result,
+def failure_threshold(strategy: StrategySpec, health: HealthSpec) -> int:
+    """Failed cycles in a row that make an architecture Unhealthy (the policy may override
+    the architecture's own)."""
+    override = strategy.policy.failure_threshold
+    return max(1, override if override is not None else health.failure_threshold)
+
+
+def success_threshold(health: HealthSpec) -> int:
+    return max(1, health.success_threshold)
+
+
+def fold_probe(a: ArchitectureStatus, o: ProbeOutcome, now: float, ft: int, st: int
+               ) -> ArchitectureStatus:
+    """``a`` after one probe cycle, with failure and success thresholds ``ft``/``st``."""
+    a = replace(a, last_probe_time=now, last_probe_result=o.result,
                 last_probe_message=o.message, last_probe_values=o.values)
-    ft, st = ctx.failure_threshold(name), ctx.success_threshold(name)
     if o.result == "Healthy":
         s = a.consecutive_successes + 1
         return replace(a, consecutive_successes=s, consecutive_failures=0,
@@ -412,6 +437,18 @@ def _fold_probe(ctx: _Ctx, name: str, o: ProbeOutcome) -> ArchitectureStatus:
                        health="Unhealthy" if f >= ft else a.health)
     u = a.consecutive_unknowns + 1  # unknown: not a failure, counters kept
     return replace(a, consecutive_unknowns=u, health="Unknown" if u >= ft else a.health)
+
+
+def quiet_probe(status: StrategyStatus, name: str, outcome: ProbeOutcome, *, now: float,
+                strategy: StrategySpec, health: HealthSpec) -> StrategyStatus | None:
+    """``status`` after a probe cycle of ``name`` that needs no step, or None if it is
+    news: anything but the volatile fields changes (see ``Decision.steady_until``)."""
+    before = status.arch(name)
+    after = fold_probe(before, outcome, now, failure_threshold(strategy, health),
+                       success_threshold(health))
+    if not after.same_but_volatile(before):
+        return None
+    return status.with_arch(name, after)
 
 
 def _validate(inp: DecisionInput) -> tuple[str, str] | None:
@@ -539,6 +576,7 @@ def _steady(ctx: _Ctx, active: str) -> None:
             return
     else:
         ctx.update(main_ready_since=None)
+        ctx.resting = True  # unlike a replacement, no main to watch for on every cycle
     _report_steady(ctx, active)
 
 
@@ -846,6 +884,7 @@ def _finish(ctx: _Ctx) -> Decision:
     s = replace(s, observed_generation=inp.generation)
     ctx.status = s
     _conditions(ctx)
+    timers = list(ctx.waits)
     if ctx.phase != "Terminating":
         _schedule_probes(ctx)
     message = f"{inp.key}: {ctx.message}" if inp.key else ctx.message
@@ -860,7 +899,17 @@ def _finish(ctx: _Ctx) -> Decision:
             waits.append(POLL)
         requeue = min([RESYNC, *waits])
     return Decision(tuple(ctx.actions), ctx.status, message, requeue, tuple(ctx.events),
-                    ctx.probes_due)
+                    ctx.probes_due, _steady_until(ctx, timers))
+
+
+def _steady_until(ctx: _Ctx, timers: list[float]) -> float | None:
+    """When a resting strategy's next step is due, probe cycles aside: its own timers, the
+    oldest recent failover leaving the flap guard's window, and the resync."""
+    if (not ctx.resting or ctx.actions or ctx.events or ctx.backoff is not None
+            or any(o.error for o in ctx.inp.observed.values())):
+        return None
+    expiry = [t + RECENT_FAILOVER_WINDOW - ctx.now for t in ctx.status.recent_failovers]
+    return ctx.now + min([RESYNC, *timers, *expiry])
 
 
 def _action_errors(ctx: _Ctx) -> None:

@@ -265,6 +265,11 @@ class ArchitectureStatus:
         for name in ("last_probe_values", "placement", "instances"):
             object.__setattr__(self, name, freeze(getattr(self, name)))
 
+    def same_but_volatile(self, other: ArchitectureStatus) -> bool:
+        """Equal but for :data:`VOLATILE_ARCH_FIELDS` (a healthy cycle's changes)."""
+        return self is other or all(getattr(self, f) == getattr(other, f)
+                                    for f in _ARCH_FIELDS)
+
     def reset_health(self) -> ArchitectureStatus:
         """Counters of a fresh deployment: nothing measured yet."""
         return replace(self, health="Unknown", consecutive_failures=0, consecutive_successes=0,
@@ -391,8 +396,7 @@ class StrategyStatus:
         mine, theirs = self.architectures, other.architectures
         if mine.keys() != theirs.keys():
             return False
-        return all(getattr(a, f) == getattr(theirs[n], f)
-                   for n, a in mine.items() for f in _ARCH_FIELDS)
+        return all(a.same_but_volatile(theirs[n]) for n, a in mine.items())
 
     # --- JSON ------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from controller.api.models import (
     StrategySpec,
 )
 from controller.reconcile.decision import (
+    RESYNC,
     Action,
     Adopt,
     Decision,
@@ -33,9 +34,11 @@ from controller.reconcile.decision import (
     TransitionEvent,
     Undeploy,
     decide,
+    quiet_probe,
 )
 from controller.reconcile.status import (
     HISTORY_LIMIT,
+    RECENT_FAILOVER_WINDOW,
     ArchitectureStatus,
     Health,
     Role,
@@ -722,3 +725,95 @@ def test_story_long_outage_does_not_flood_history() -> None:
     assert not any(a.kind == b.kind == "degraded" and a.reason == b.reason
                    and (a.from_, a.to) == (b.from_, b.to) for a, b in pairs)
     assert len(r.status.history) < 6, [(h.kind, h.reason) for h in r.status.history]
+
+
+# --- resting: probe cycles without a step ------------------------------------------------
+
+
+HEALTHY = ProbeOutcome("Healthy", "svc: RUN")
+
+
+@pytest.mark.parametrize("status,observed,spec,rests", [
+    (serving(), {A: SERVED}, SPEC, True),
+    (serving(C), {C: SERVED}, replace(SPEC, pin=C), True),  # pinned: no main to watch for
+    (serving(B), {B: SERVED}, SPEC, False),  # on a replacement: main readiness each cycle
+    (serving(archs={A: arch(bad=1)}), {A: SERVED}, SPEC, True),
+    (serving(archs={A: arch(bad=3)}), {A: SERVED}, SPEC, False),  # fails over
+    (serving(), {A: RUNNING}, SPEC, False),  # serves it
+    (serving(), {A: ob(True, True, error="boom")}, SPEC, False),
+    (serving(), {A: SERVED, B: SERVED}, SPEC, False),  # an orphan to undeploy
+    (serving(), {A: SERVED}, replace(SPEC, paused=True), False),
+    (in_transition(tr("failover", A, B)), {B: RUNNING}, SPEC, False),
+], ids=["main", "pinned", "replacement", "one-failure", "threshold", "unserved", "error",
+        "orphan", "paused", "transition"])
+def test_steady_until_only_when_resting(status: StrategyStatus, observed: dict[str, Observed],
+                                        spec: ActiveStrategySpec, rests: bool) -> None:
+    d = decide(inp(status, observed, spec=spec))
+    assert (d.steady_until is not None) == rests, d.message
+    if rests:
+        assert d.actions == () and d.steady_until == NOW + RESYNC
+
+
+def test_steady_until_ends_when_a_recent_failover_leaves_the_flap_window() -> None:
+    failed_over = NOW - RECENT_FAILOVER_WINDOW + 100
+    d = decide(inp(serving(recent_failovers=(failed_over,)), {A: SERVED}))
+    assert d.steady_until == failed_over + RECENT_FAILOVER_WINDOW == NOW + 100
+
+
+@pytest.mark.parametrize("before,outcome,news", [
+    (arch(), HEALTHY, False),
+    (arch(), ProbeOutcome("Healthy", "svc: RUN", {"accuracy": 0.93}), False),  # values volatile
+    (arch(), ProbeOutcome("Healthy", "other message"), True),
+    (arch(), ProbeOutcome("Unhealthy", "svc: ERROR"), True),
+    (arch(), ProbeOutcome("Unknown", "timeout"), True),
+    (arch(bad=1), HEALTHY, True),  # the failure streak ends
+    (arch(health="Unknown", ok=1), HEALTHY, False),  # 2 of 3 successes: still Unknown
+    (arch(health="Unknown", ok=2), HEALTHY, True),  # becomes Healthy
+], ids=["healthy", "values", "message", "unhealthy", "unknown", "recovers", "streak",
+        "becomes-healthy"])
+def test_quiet_probe_is_news_when_anything_written_changes(
+        before: ArchitectureStatus, outcome: ProbeOutcome, news: bool) -> None:
+    status = serving(archs={A: replace(before, last_probe_message="svc: RUN",
+                                       last_probe_result="Healthy")})
+    health = replace(HEALTH[A], success_threshold=3)
+    folded = quiet_probe(status, A, outcome, now=NOW, strategy=STRATEGY, health=health)
+    assert (folded is None) == news
+    if folded is not None:
+        assert folded.arch(A).last_probe_time == NOW
+        assert folded.arch(A).consecutive_successes == before.consecutive_successes + 1
+
+
+OUTCOMES = st.lists(st.sampled_from([
+    HEALTHY, ProbeOutcome("Healthy", "svc: RUN", {"q": 0.9}),
+    ProbeOutcome("Unhealthy", "svc: ERROR", reason="Unhealthy"),
+    ProbeOutcome("Unknown", "timeout")]), max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(outcomes=OUTCOMES)
+def test_resting_shell_keeps_the_same_status_as_deciding_every_cycle(
+        outcomes: list[ProbeOutcome]) -> None:
+    """A shell that folds quiet cycles without a step ends every cycle with the status a
+    shell deciding on every cycle has, and takes a step exactly when that one acts or
+    writes."""
+    first = decide(inp(serving(), {A: SERVED}))
+    full = quiet = first.status
+    resting = first.steady_until
+    now = NOW
+    for outcome in outcomes:
+        now += HEALTH[A].interval
+        d = decide(inp(full, {A: SERVED}, probes={A: outcome}, now=now))
+        folded = None
+        if resting is not None and now < resting:
+            folded = quiet_probe(quiet, A, outcome, now=now, strategy=STRATEGY,
+                                 health=HEALTH[A])
+        if folded is not None:
+            assert d.actions == () and d.status.same_but_volatile(full), d.message
+            quiet = folded
+        else:
+            q = decide(inp(quiet, {A: SERVED}, probes={A: outcome}, now=now))
+            quiet, resting = q.status, q.steady_until
+        assert quiet == d.status
+        full = d.status
+        if d.actions:
+            break  # a failover starts: out of the steady state this test is about
