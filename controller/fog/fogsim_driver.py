@@ -149,6 +149,8 @@ class FogsimClient(FogClient):
         self._session.trust_env = False
         if self.base_url.startswith("http://"):
             self._session.verify = False
+        self._listing: tuple[str, dict[str, InstanceInfo]] | None = None
+        """The last full instance listing and its ETag (see ``all_instances``)."""
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -178,13 +180,29 @@ class FogsimClient(FogClient):
         text: bool = False,
     ) -> Any:
         """One HTTP attempt; every outcome is a value or a typed :class:`FogError`."""
+        resp = self._send(method, path, what, deadline, body=body, params=params)
+        return self._decode(resp, what, text)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        deadline: Deadline,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """One HTTP exchange, any status; transport failures become typed FogErrors."""
         left = deadline.check(what)
         try:
-            resp = self._session.request(
+            return self._session.request(
                 method,
                 self.base_url + path,
                 json=body,
                 params=params,
+                headers=headers,
                 timeout=(min(_CONNECT_TIMEOUT, left), left),
             )
         except requests.exceptions.ConnectTimeout as exc:
@@ -199,7 +217,6 @@ class FogsimClient(FogClient):
             raise FogUnavailable(f"{what}: fogsim at {self.base_url} unreachable") from None
         except requests.exceptions.RequestException as exc:
             raise FogError(f"{what}: {_one_line(str(exc))}") from None
-        return self._decode(resp, what, text)
 
     @staticmethod
     def _decode(resp: requests.Response, what: str, text: bool) -> Any:
@@ -292,9 +309,28 @@ class FogsimClient(FogClient):
         return self._retry(lambda: self._instances_once(fdu_id, what, deadline), deadline, what)
 
     def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
-        records = self._get("/fdu/instances/list", "list all instances", timeout)
-        infos = (instance_from_record(rec) for rec in records)
-        return {info.instance_id: info for info in infos}
+        """Every instance, re-parsed only when fogsim says something changed (its
+        ``ETag``): a steady fog of ten thousand instances is one small request."""
+        what = "list all instances"
+        deadline = self._deadline(timeout)
+        last = self._listing
+        headers = {"If-None-Match": last[0]} if last is not None else None
+
+        def once() -> tuple[str, dict[str, InstanceInfo]] | None:
+            resp = self._send("GET", "/fdu/instances/list", what, deadline, headers=headers)
+            if resp.status_code == 304 and last is not None:
+                return None
+            records = self._decode(resp, what, text=False)
+            infos = (instance_from_record(rec) for rec in records)
+            return resp.headers.get("ETag", ""), {i.instance_id: i for i in infos}
+
+        fresh = self._retry(once, deadline, what)
+        if fresh is None:
+            assert last is not None
+            return dict(last[1])
+        if fresh[0]:
+            self._listing = fresh
+        return dict(fresh[1])
 
     def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
         what = f"define FDU {fdu_id} on node {node_id}"

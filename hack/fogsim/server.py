@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import random
@@ -204,7 +205,14 @@ async def instance_info(request: web.Request) -> web.Response:
 
 
 async def instances_list(request: web.Request) -> web.Response:
-    return _json(request.app[ENGINE].all_instances())
+    """Every instance record, with an ``ETag``: a client that sends it back in
+    ``If-None-Match`` gets ``304`` and no body while nothing changed, as a polling
+    controller does most of the time."""
+    body = json.dumps(request.app[ENGINE].all_instances()).encode()
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers={"ETag": etag})
+    return web.Response(body=body, content_type="application/json", headers={"ETag": etag})
 
 
 async def instance_log(request: web.Request) -> web.Response:

@@ -316,9 +316,11 @@ def test_all_instances_in_one_read(fog: Fog) -> None:
     a, b = fog.nodes["alpha"], fog.nodes["beta"]
     defined = c.define(fid, a)
     running = c.define(fid, b)
+    assert c.all_instances()[running.instance_id].state is InstanceState.DEFINE
     c.configure(running.instance_id)
     c.start(running.instance_id, {})
     got = c.all_instances()
+    assert c.all_instances() == got  # unchanged: the same answer (fogsim: a 304)
     assert got[defined.instance_id] == c.instance_info(defined.instance_id)
     assert got[running.instance_id] == c.instance_info(running.instance_id)
     assert got[defined.instance_id].node_id == a and got[running.instance_id].node_id == b

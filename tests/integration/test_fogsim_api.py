@@ -175,6 +175,26 @@ def test_fdu_catalog(api: Client) -> None:
     assert api.call("GET", f"/fdu/{expected}/instances/list")[0] == 404
 
 
+def test_instance_listing_is_not_resent_while_unchanged(api: Client) -> None:
+    """``ETag``/``If-None-Match`` on the all-instances listing: 304 until a record changes."""
+    first = api.s.get(api.url + "/fdu/instances/list", timeout=15)
+    etag = first.headers["ETag"]
+    again = api.s.get(api.url + "/fdu/instances/list", headers={"If-None-Match": etag},
+                      timeout=15)
+    assert again.status_code == 304 and again.content == b"" and again.headers["ETag"] == etag
+    fdu = api.ok("POST", "/fdu/onboard", {
+        "id": "etag", "name": "etag", "hypervisor": "BARE", "migration_kind": "COLD",
+        "computation_requirements": {"cpu_arch": "x86_64", "ram_size_mb": 1}})["uuid"]
+    fog1 = api.ok("GET", "/nodes/fog-1/info")["uuid"]
+    iid = api.ok("POST", f"/nodes/{fog1}/fdu/{fdu}/define")["uuid"]
+    changed = api.s.get(api.url + "/fdu/instances/list", headers={"If-None-Match": etag},
+                        timeout=15)
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert iid in {rec["uuid"] for rec in changed.json()}
+    api.ok("DELETE", f"/fdu/instances/{iid}/info")
+    api.ok("DELETE", f"/fdu/{fdu}/info")
+
+
 def test_state_machine(api: Client) -> None:
     fdu = api.ok("POST", "/fdu/onboard", {
         "id": "sm", "name": "sm", "hypervisor": "DOCKER", "migration_kind": "COLD",
