@@ -54,6 +54,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from controller.reconcile.status import PHASES as STATUS_PHASES
+from controller.strategy_gauges import GaugeFamily, StrategyGauges
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -255,46 +256,34 @@ class Metrics:
             buckets=TRANSITION_BUCKETS,
             registry=r,
         )
-        self.active_architecture = Gauge(
-            "fogstrat_active_architecture",
-            "1 for the architecture serving an ActiveStrategy, 0 for its other architectures.",
-            ("namespace", "strategy", "architecture", "role"),
-            registry=r,
-        )
-        self.strategy_phase = Gauge(
+        self.gauges = StrategyGauges({
+            "active_architecture": GaugeFamily(
+                "fogstrat_active_architecture",
+                "1 for the architecture serving an ActiveStrategy, 0 for its other "
+                "architectures.", ("architecture", "role")),
+            "qos_value": GaugeFamily(
+                "fogstrat_qos_value", "Last value measured by a qos probe.",
+                ("architecture", "probe")),
+            "qos_threshold": GaugeFamily(
+                "fogstrat_qos_threshold",
+                "Bound a qos probe is compared with (addition to design §5).",
+                ("architecture", "probe", "bound")),
+            "consecutive_failures": GaugeFamily(
+                "fogstrat_consecutive_failures",
+                "Consecutive failed health evaluations of an architecture (addition to "
+                "design §5).", ("architecture",)),
+            "last_transition": GaugeFamily(
+                "fogstrat_last_transition_timestamp_seconds",
+                "Unix time of the ActiveStrategy's last failover/failback (addition to "
+                "design §5).", ()),
+        }, phase=GaugeFamily(
             "fogstrat_strategy_phase",
-            "1 for the ActiveStrategy's current phase, 0 for the other phases.",
-            ("namespace", "strategy", "phase"),
-            registry=r,
-        )
+            "1 for the ActiveStrategy's current phase, 0 for the other phases.", ("phase",)))
+        r.register(self.gauges)
         self.health_checks = Counter(
             "fogstrat_health_checks_total",
             "Health evaluations of an architecture by outcome.",
             ("namespace", "strategy", "architecture", "result"),
-            registry=r,
-        )
-        self.qos_value = Gauge(
-            "fogstrat_qos_value",
-            "Last value measured by a qos probe.",
-            ("namespace", "strategy", "architecture", "probe"),
-            registry=r,
-        )
-        self.qos_threshold = Gauge(
-            "fogstrat_qos_threshold",
-            "Bound a qos probe is compared with (addition to design §5).",
-            ("namespace", "strategy", "architecture", "probe", "bound"),
-            registry=r,
-        )
-        self.consecutive_failures = Gauge(
-            "fogstrat_consecutive_failures",
-            "Consecutive failed health evaluations of an architecture (addition to design §5).",
-            ("namespace", "strategy", "architecture"),
-            registry=r,
-        )
-        self.last_transition = Gauge(
-            "fogstrat_last_transition_timestamp_seconds",
-            "Unix time of the ActiveStrategy's last failover/failback (addition to design §5).",
-            ("namespace", "strategy"),
             registry=r,
         )
         self.reconciles = Counter(
@@ -344,18 +333,9 @@ class Metrics:
         with self._lock:
             self._series.setdefault((ns, strategy), {}).setdefault(family, set()).add(labels)
 
-    def _family(self, family: str) -> Counter | Gauge:
-        families: dict[str, Counter | Gauge] = {
-            "failovers": self.failovers,
-            "failbacks": self.failbacks,
-            "active_architecture": self.active_architecture,
-            "strategy_phase": self.strategy_phase,
-            "health_checks": self.health_checks,
-            "qos_value": self.qos_value,
-            "qos_threshold": self.qos_threshold,
-            "consecutive_failures": self.consecutive_failures,
-            "last_transition": self.last_transition,
-        }
+    def _family(self, family: str) -> Counter:
+        families = {"failovers": self.failovers, "failbacks": self.failbacks,
+                    "health_checks": self.health_checks}
         return families[family]
 
     # --- strategy-level ---------------------------------------------------------------
@@ -378,8 +358,7 @@ class Metrics:
         self._track(family, ns, strategy, labels)
         if duration is not None and duration >= 0:
             self.transition_duration.labels(kind=kind).observe(duration)
-        self.last_transition.labels(ns, strategy).set(time.time() if when is None else when)
-        self._track("last_transition", ns, strategy, (ns, strategy))
+        self.set_last_transition(ns, strategy, time.time() if when is None else when)
 
     def record_failover(
         self,
@@ -415,15 +394,13 @@ class Metrics:
 
     def set_last_transition(self, ns: str, strategy: str, when: float) -> None:
         """Restore the last transition time (from etcd status) after a restart."""
-        self.last_transition.labels(ns, strategy).set(when)
-        self._track("last_transition", ns, strategy, (ns, strategy))
+        self.gauges.set("last_transition", ns, strategy, (), when)
 
     def set_phase(self, ns: str, strategy: str, phase: str) -> None:
         """Set the phase gauge: 1 for ``phase``, 0 for every other phase."""
         current = normalize(phase, PHASES)
-        for p in (*PHASES, OTHER) if current == OTHER else PHASES:
-            self.strategy_phase.labels(ns, strategy, p).set(1 if p == current else 0)
-            self._track("strategy_phase", ns, strategy, (ns, strategy, p))
+        self.gauges.set_phase(ns, strategy, current,
+                              (*PHASES, OTHER) if current == OTHER else PHASES)
 
     def set_active_architecture(
         self,
@@ -439,19 +416,15 @@ class Metrics:
         each gets a 0 series; architectures marked earlier drop to 0. ``None`` as
         architecture means nothing is serving (all 0).
         """
-        known: dict[tuple[str, str], None] = {}
-        with self._lock:
-            prev = self._series.get((ns, strategy), {}).get("active_architecture", set())
-            for labels in prev:
-                known[(labels[2], labels[3])] = None
+        known: dict[tuple[str, ...], None] = dict.fromkeys(
+            self.gauges.labels("active_architecture", ns, strategy))
         for name, r in (architectures or {}).items():
             known[(name, _role(r))] = None
         if architecture is not None:
             known[(architecture, _role(role))] = None
         for name, r in known:
             active = architecture is not None and name == architecture and r == _role(role)
-            self.active_architecture.labels(ns, strategy, name, r).set(1 if active else 0)
-            self._track("active_architecture", ns, strategy, (ns, strategy, name, r))
+            self.gauges.set("active_architecture", ns, strategy, (name, r), 1 if active else 0)
 
     def record_health_check(self, ns: str, strategy: str, architecture: str, result: str) -> None:
         """Count one health evaluation: ``success``, ``failure`` or ``unknown``."""
@@ -462,8 +435,7 @@ class Metrics:
     def set_consecutive_failures(
         self, ns: str, strategy: str, architecture: str, count: int
     ) -> None:
-        self.consecutive_failures.labels(ns, strategy, architecture).set(count)
-        self._track("consecutive_failures", ns, strategy, (ns, strategy, architecture))
+        self.gauges.set("consecutive_failures", ns, strategy, (architecture,), count)
 
     def set_qos(
         self,
@@ -477,9 +449,7 @@ class Metrics:
         maximum: float | None = None,
     ) -> None:
         """Record a qos probe's last value, and its thresholds when given."""
-        labels = (ns, strategy, architecture, probe)
-        self.qos_value.labels(*labels).set(value)
-        self._track("qos_value", ns, strategy, labels)
+        self.gauges.set("qos_value", ns, strategy, (architecture, probe), value)
         self.set_qos_threshold(ns, strategy, architecture, probe, minimum=minimum, maximum=maximum)
 
     def set_qos_threshold(
@@ -495,18 +465,15 @@ class Metrics:
         for bound, v in (("min", minimum), ("max", maximum)):
             if v is None:
                 continue
-            labels = (ns, strategy, architecture, probe, bound)
-            self.qos_threshold.labels(*labels).set(v)
-            self._track("qos_threshold", ns, strategy, labels)
+            self.gauges.set("qos_threshold", ns, strategy, (architecture, probe, bound), v)
 
     def clear_qos(self, ns: str, strategy: str, architecture: str, probe: str) -> None:
         """Drop a qos value that could not be measured (no stale value is shown)."""
-        labels = (ns, strategy, architecture, probe)
-        with contextlib.suppress(KeyError):
-            self.qos_value.remove(*labels)
+        self.gauges.remove("qos_value", ns, strategy, (architecture, probe))
 
     def forget(self, ns: str, strategy: str) -> None:
         """Remove every series of a deleted ActiveStrategy."""
+        self.gauges.forget(ns, strategy)
         with self._lock:
             families = self._series.pop((ns, strategy), {})
         for family, label_sets in families.items():
