@@ -55,6 +55,7 @@ class Options:
     steady_window: float
     profile: bool
     skip_small: bool
+    probe_interval: str
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -69,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--steady-window", type=float, help="steady-state window in seconds")
     p.add_argument("--profile", action="store_true",
                    help="py-spy the scale controller (bring-up, steady state, resync)")
+    p.add_argument("--probe-interval", default="10s", metavar="DURATION",
+                   help="health.interval of the scale architectures (default 10s, the "
+                        "issue's; e.g. 3s at --scale 3000 loads like 10k at 10s)")
     p.add_argument("--skip-small", action="store_true",
                    help="skip the event-latency and failover measurements")
     a = p.parse_args(argv)
@@ -79,6 +83,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         failover_trials=3 if a.quick else 5,
         steady_window=a.steady_window or (20.0 if a.quick else 60.0),
         profile=a.profile, skip_small=a.skip_small,
+        probe_interval=a.probe_interval,
     )
 
 
@@ -233,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                     r = run_scale(etcd.endpoint, f"/bench-{stamp}/scale-{n}", sim.url, n,
                                   out_dir, steady_window=opts.steady_window,
                                   profile=opts.profile,
+                                  probe_interval=opts.probe_interval,
                                   bringup_timeout=max(120.0, remaining - 120))
                 scale_results.append(r)
                 notes += [f"{n}: {note}" for note in r.notes]

@@ -245,7 +245,8 @@ def _progress(label: str, watch: StatusWatch, n: int) -> None:
 
 
 def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *,
-              steady_window: float, profile: bool, bringup_timeout: float) -> ScaleResult:
+              steady_window: float, profile: bool, bringup_timeout: float,
+              probe_interval: str = "10s") -> ScaleResult:
     result = ScaleResult(n)
     store: Store = connect(endpoint, timeout=30)
     watch = StatusWatch(endpoint, prefix)
@@ -255,7 +256,7 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
         _wait(lambda: ctl.get("/readyz") is not None, 30, "controller ready")
         world.put_all(store, prefix, [
             world.environment("bench", fog_url),
-            world.architecture("svc", interval="10s"),
+            world.architecture("svc", interval=probe_interval),
             world.strategy("svc", "svc"),
         ])
         time.sleep(0.5)
