@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
+from functools import partial
 
 from controller.api.models import ArchitectureDataSpec, Entity, Probe
 from controller.arch.base import Architecture
@@ -181,7 +182,10 @@ class DeclarativeArchitecture(Architecture):
         ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
         if inst is None:
             try:
-                inst = ops.call(ent.name, "define", ops.fog.define, rec.fdu_uuid, rec.node_id)
+                # _keep_existing has just read this FDU's instances and left none: the
+                # driver need not read them again to recognise ours.
+                inst = ops.call(ent.name, "define", partial(ops.fog.define, existing=()),
+                                rec.fdu_uuid, rec.node_id)
             except NotFound as exc:
                 raise ArchitectureError(str(exc), entity=ent.name, operation="define") from exc
             self.record.update(ent.name, idx, instance_id=inst.instance_id, state=inst.state.value)

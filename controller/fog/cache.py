@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from controller.fog.client import FogClient, InstanceInfo, NodeInfo, NodeStatus, NotFound
@@ -159,8 +159,10 @@ class CachedFog(FogClient):
 
     # --- instances (pass through, forgetting the capacity they change) ------------------
 
-    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
-        return self._changed(self.inner.define(fdu_id, node_id, timeout=timeout))
+    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None,
+               existing: Collection[str] | None = None) -> InstanceInfo:
+        return self._changed(self.inner.define(fdu_id, node_id, timeout=timeout,
+                                               existing=existing))
 
     def configure(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
         return self._changed(self.inner.configure(instance_id, timeout=timeout))

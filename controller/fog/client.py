@@ -8,7 +8,7 @@ deadline of the whole call including retries); ``None`` means the driver's defau
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -130,8 +130,13 @@ class FogClient(abc.ABC):
 
     # instances
     @abc.abstractmethod
-    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
-        """Create an instance in ``DEFINE`` on a node; persist its id, it is random."""
+    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None,
+               existing: Collection[str] | None = None) -> InstanceInfo:
+        """Create an instance in ``DEFINE`` on a node; persist its id, it is random.
+
+        ``existing``: the ids of this FDU's instances the caller has just read (None: not
+        known). A driver that must recognise its own new instance when the answer to a
+        define is lost compares with them, and lists them itself only when not given."""
 
     @abc.abstractmethod
     def configure(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo: ...

@@ -22,7 +22,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from controller.fog import fog05_compat
@@ -295,7 +295,8 @@ class Fog05Client(FogClient):
 
     # --- instances ---------------------------------------------------------------------
 
-    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
+    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None,
+               existing: Collection[str] | None = None) -> InstanceInfo:
         what = f"define FDU {fdu_id} on node {node_id}"
         d = self._deadline(timeout)
         if node_id not in self._call(what, d, lambda api: api.node.list()):

@@ -20,7 +20,7 @@ it) and surfaces as :class:`FogTimeout`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import requests
@@ -332,7 +332,8 @@ class FogsimClient(FogClient):
             self._listing = fresh
         return dict(fresh[1])
 
-    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
+    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None,
+               existing: Collection[str] | None = None) -> InstanceInfo:
         what = f"define FDU {fdu_id} on node {node_id}"
         deadline = self._deadline(timeout)
 
@@ -340,7 +341,9 @@ class FogsimClient(FogClient):
             listing = self._instances_once(fdu_id, what, deadline)
             return {i for iids in listing.values() for i in iids}
 
-        before = self._retry(all_iids, deadline, what)
+        # What was there before, to tell our instance apart if the answer is lost.
+        before = set(existing) if existing is not None else self._retry(all_iids, deadline,
+                                                                         what)
         failed = False
 
         def attempt() -> InstanceInfo:

@@ -201,7 +201,8 @@ class ActiveStrategyReconciler:
                 # write ahead of, and the next step (right after the probes, on the same
                 # observation: probes read the fog, they do not change it) writes and
                 # reports what it carries. Half the work of a steady probe cycle.
-                self._write(inputs, decision, raw or {}, mem)
+                if decision.write_first:
+                    self._write(inputs, decision, raw or {}, mem)
                 self._report(inputs, decision, mem)
             if not probing or any(o.error for o in observation[0].values()):
                 observation = None  # errors are told to one decision only

@@ -516,6 +516,12 @@ def test_fogsim_lost_responses_neither_duplicate_nor_fail(
     assert c.configure(inst.instance_id).state is InstanceState.CONFIGURE
     assert c.start(inst.instance_id).state is InstanceState.RUN
     assert not lose
+    lose.add("define")  # the caller says what existed: no listing first, same adoption
+    other = c.define(fid, fogsim_fog.nodes["beta"], existing=[inst.instance_id])
+    assert not lose and other.instance_id != inst.instance_id
+    assert c.instances(fid) == {node: [inst.instance_id],
+                                fogsim_fog.nodes["beta"]: [other.instance_id]}
+    c.undefine(other.instance_id)
     c.stop(inst.instance_id)
     c.clean(inst.instance_id)
     c.undefine(inst.instance_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import pytest
@@ -55,7 +55,8 @@ class CountingFog(FogClient):
     def list_fdus(self, *, timeout: float | None = None) -> list[str]:
         return []
 
-    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None) -> InstanceInfo:
+    def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None,
+               existing: Collection[str] | None = None) -> InstanceInfo:
         return self._inst("i")
 
     def configure(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
