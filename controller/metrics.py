@@ -278,7 +278,8 @@ class Metrics:
                 "design §5).", ()),
         }, phase=GaugeFamily(
             "fogstrat_strategy_phase",
-            "1 for the ActiveStrategy's current phase, 0 for the other phases.", ("phase",)))
+            "1, labelled with the ActiveStrategy's current phase (the other phases have no "
+            "series).", ("phase",)))
         r.register(self.gauges)
         self.health_checks = Counter(
             "fogstrat_health_checks_total",
@@ -397,10 +398,8 @@ class Metrics:
         self.gauges.set("last_transition", ns, strategy, (), when)
 
     def set_phase(self, ns: str, strategy: str, phase: str) -> None:
-        """Set the phase gauge: 1 for ``phase``, 0 for every other phase."""
-        current = normalize(phase, PHASES)
-        self.gauges.set_phase(ns, strategy, current,
-                              (*PHASES, OTHER) if current == OTHER else PHASES)
+        """Set the phase gauge: one series, 1, labelled with the current ``phase``."""
+        self.gauges.set_phase(ns, strategy, normalize(phase, PHASES))
 
     def set_active_architecture(
         self,

@@ -1,10 +1,11 @@
 """The per-ActiveStrategy gauges, kept as plain values and rendered only when scraped.
 
 A labelled prometheus-client gauge keeps a child object, with its own lock, per series. At
-ten thousand strategies, with a 0/1 series for every phase, that is some 150,000 children:
+ten thousand strategies, with a 0/1 series for every phase, that was some 150,000 children:
 creating them was a fifth of a restarted controller's resync, and walking them made one
-scrape take six seconds. Here a strategy's phase is one dict entry, the 0 series of its
-other phases exist only in the scrape, and forgetting a strategy drops one entry.
+scrape take six seconds. Here a strategy's phase is one dict entry with one series (its
+current phase; a 0 series per other phase tripled a scrape), and forgetting a strategy
+drops one entry.
 """
 
 from __future__ import annotations
@@ -30,14 +31,13 @@ class GaugeFamily:
 
 @dataclass
 class _Strategy:
-    phase: tuple[str, tuple[str, ...]] | None = None
-    """The current phase and the phases that get a series (1 for it, 0 for the others)."""
+    phase: str | None = None
     values: dict[str, dict[Labels, float]] = field(default_factory=dict)
 
 
 class StrategyGauges(Collector):
     """Gauges labelled ``namespace``, ``strategy`` and the family's own labels, plus the
-    one-of-many phase gauge. Thread safe."""
+    phase gauge (one series per strategy: its current phase, 1). Thread safe."""
 
     def __init__(self, families: Mapping[str, GaugeFamily], phase: GaugeFamily) -> None:
         self._families = dict(families)
@@ -51,10 +51,9 @@ class StrategyGauges(Collector):
             entry = self._strategies[(ns, strategy)] = _Strategy()
         return entry
 
-    def set_phase(self, ns: str, strategy: str, phase: str, phases: tuple[str, ...]) -> None:
-        """``phase`` is 1, every other of ``phases`` 0."""
+    def set_phase(self, ns: str, strategy: str, phase: str) -> None:
         with self._lock:
-            self._entry(ns, strategy).phase = (phase, phases)
+            self._entry(ns, strategy).phase = phase
 
     def set(self, family: str, ns: str, strategy: str, labels: Labels, value: float) -> None:
         with self._lock:
@@ -91,9 +90,8 @@ class StrategyGauges(Collector):
         fam = self._phase
         out = GaugeMetricFamily(fam.name, fam.documentation,
                                 labels=["namespace", "strategy", *fam.labels])
-        for (ns, strategy), (current, every) in phases:
-            for p in every:
-                out.add_metric((ns, strategy, p), 1.0 if p == current else 0.0)
+        for (ns, strategy), phase in phases:
+            out.add_metric((ns, strategy, phase), 1.0)
         yield out
         for name, fam in self._families.items():
             out = GaugeMetricFamily(fam.name, fam.documentation,

@@ -133,14 +133,17 @@ def test_normalize_accepts_camel_case() -> None:
     assert normalize("nope", ("success",)) == "other"
 
 
-def test_phase_gauge_sets_every_phase() -> None:
+def test_phase_gauge_has_one_series_per_strategy_its_current_phase() -> None:
+    """kube-state-metrics keeps a 0 series per other phase; at 10,000 strategies that
+    tripled a scrape, and every query here (``== 1``, ``sum by (phase)``) works without."""
     m = Metrics()
     m.set_phase("ns", "s", "Deploying")
     m.set_phase("ns", "s", "Serving")
-    values = {lab["phase"]: v for n, lab, v in samples(m) if n == "fogstrat_strategy_phase"}
-    assert set(values) == set(PHASES)
-    assert values["Serving"] == 1.0
-    assert sum(values.values()) == 1.0
+    m.set_phase("ns", "t", "Degraded")
+    values = {(lab["strategy"], lab["phase"]): v for n, lab, v in samples(m)
+              if n == "fogstrat_strategy_phase"}
+    assert values == {("s", "Serving"): 1.0, ("t", "Degraded"): 1.0}
+    assert "Serving" in PHASES
 
 
 def test_active_architecture_moves() -> None:
