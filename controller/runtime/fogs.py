@@ -58,6 +58,8 @@ class Fogs:
             return hit[2]
         infos, statuses = read_nodes(fog, timeout=timeout)
         view = NodeView(tuple(infos), statuses)
+        if hit is not None and hit[2] == view:
+            view = hit[2]  # unchanged: the same object, so placements planned on it hold
         with self._lock:
             self._views[id(fog)] = (now, version, view)
         return view
