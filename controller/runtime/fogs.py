@@ -7,6 +7,7 @@ a thousand strategies on one fog do not each read every node.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from controller.arch import read_nodes
 from controller.fog.cache import CachedFog
 from controller.fog.client import FogClient, NodeInfo, NodeStatus
 from controller.fog.factory import make_fog_client
+
+_log = logging.getLogger("fogstrat.fogs")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Fogs:
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str, str, str, float], CachedFog] = {}
         self._views: dict[int, tuple[float, int, NodeView]] = {}
+        self._refreshing: set[int] = set()
 
     def client(self, env: EnvironmentSpec) -> CachedFog:
         key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout)
@@ -49,20 +53,46 @@ class Fogs:
         """The fog's nodes and their free capacity, one view shared by every strategy on
         the fog for ``node_ttl`` seconds or until this controller changes what runs there
         (rebuilding it reads every node from the client's cache: 240 lookups at 120
-        nodes, per observation, was a third of a steady controller's CPU)."""
+        nodes, per observation, was a third of a steady controller's CPU).
+
+        Once there is a view, an out-of-date one is returned while a new one is read in
+        the background: observation only judges whether an architecture could be placed
+        (a deploy plans on nodes it reads itself), and a failover's observation right
+        after its deploy waited 5 ms on re-reading the node it had just used."""
         version = fog.capacity_version
         now = time.monotonic()
         with self._lock:
             hit = self._views.get(id(fog))
-        if hit is not None and hit[1] == version and now - hit[0] < self._ttl:
+            stale = hit is not None and (hit[1] != version or now - hit[0] >= self._ttl)
+            start = stale and id(fog) not in self._refreshing
+            if start:
+                self._refreshing.add(id(fog))
+        if start:
+            threading.Thread(target=self._refresh_quietly, args=(fog, timeout),
+                             name="fogstrat-nodes", daemon=True).start()
+        if hit is not None:
             return hit[2]
+        return self._refresh(fog, timeout)
+
+    def _refresh(self, fog: CachedFog, timeout: float) -> NodeView:
+        version, now = fog.capacity_version, time.monotonic()
         infos, statuses = read_nodes(fog, timeout=timeout)
         view = NodeView(tuple(infos), statuses)
-        if hit is not None and hit[2] == view:
-            view = hit[2]  # unchanged: the same object, so placements planned on it hold
         with self._lock:
+            hit = self._views.get(id(fog))
+            if hit is not None and hit[2] == view:
+                view = hit[2]  # unchanged: the same object, so placements planned on it hold
             self._views[id(fog)] = (now, version, view)
         return view
+
+    def _refresh_quietly(self, fog: CachedFog, timeout: float) -> None:
+        try:
+            self._refresh(fog, timeout)
+        except Exception as exc:  # the next observation serves the old view and tries again
+            _log.debug("refreshing the node view failed: %s", exc)
+        finally:
+            with self._lock:
+                self._refreshing.discard(id(fog))
 
     def close(self) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ from controller.fog.client import (
     NodeStatus,
     NotFound,
 )
+from controller.runtime.fogs import Fogs, NodeView
 
 
 class CountingFog(FogClient):
@@ -216,3 +217,35 @@ def test_a_big_fog_is_read_less_often_but_never_staler_than_the_cap() -> None:
     clock.now = 6.0 + MAX_INSTANCE_TTL
     fog.recent_instance_info("i0")
     assert inner.calls == {"all_instances": 4}
+
+
+def _settled(fogs: Fogs, fog: CachedFog, old: NodeView, timeout: float = 5.0) -> NodeView:
+    """The view once the background refresh has replaced ``old`` (or ``old``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = fogs.nodes(fog, timeout=1.0)
+        if view is not old:
+            return view
+        time.sleep(0.01)
+    return old
+
+
+def test_node_view_is_served_while_a_new_one_is_read() -> None:
+    """After our own deploy the observation gets the view it had at once (the failover
+    waiting on a node re-read was 5 ms of it); the new view follows from the background."""
+    inner = CountingFog()
+    fog = CachedFog(inner)
+    fogs = Fogs(factory=lambda *a, **k: inner)
+    first = fogs.nodes(fog, timeout=1.0)
+    assert fogs.nodes(fog, timeout=1.0) is first  # fresh: no read at all
+    reads = inner.calls["node_status"]
+    fog.configure("i")  # our own change on n1: capacity to read again
+    assert fogs.nodes(fog, timeout=1.0) is first  # not waited for
+    view = _settled(fogs, fog, first, timeout=0.5)
+    assert view is first  # read again, found equal: the same object (placements still hold)
+    assert inner.calls["node_status"] == reads + 1
+    inner.node_status = lambda node_id, *, timeout=None: NodeStatus(  # type: ignore[method-assign]
+        node_id, 1024, 100)
+    fog.configure("i")
+    changed = _settled(fogs, fog, first)
+    assert changed is not first and changed.statuses["n1"].ram_free_mb == 100
