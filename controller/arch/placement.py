@@ -101,7 +101,10 @@ class _Planner:
     ) -> None:
         self.reqs = {e.name: effective_requirements(e) for e in entities}
         self.loads: dict[str, _NodeLoad] = {}
-        for info in sorted(nodes, key=lambda n: (n.name, n.uuid)):
+        # A node no entity's arch, cores or labels allow is never a candidate: leave it out
+        # (a selector naming one node of 120 made planning read all 120).
+        allowed = [n for n in nodes if any(_static_ok(r, n) for r in self.reqs.values())]
+        for info in sorted(allowed, key=lambda n: (n.name, n.uuid)):
             st = statuses.get(info.uuid)
             self.loads[info.uuid] = _NodeLoad(
                 info=info,

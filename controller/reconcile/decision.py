@@ -10,10 +10,11 @@ Contract (read this, not the code, to drive it):
   executes ``Decision.actions`` in order, stopping at the first failure, observes again and
   calls ``decide`` again -- at once when actions ran, else after ``requeue_after`` seconds
   (or on a watch event). Status is written BEFORE the actions (write-ahead), so a restarted
-  controller finds the interrupted ``transition`` and finishes or rolls it back. Only when
-  ``Decision.write_first`` is False (the actions touch nothing but what the stored status
-  already names: serving the recorded transition target or active architecture, probes)
-  may the shell act first and leave the write to the next step.
+  controller finds the interrupted ``transition`` and finishes or rolls it back. Only the
+  first ``Decision.write_before`` actions, which touch nothing but what the stored status
+  already names (undeploying an architecture it records, serving its transition target or
+  active architecture, probes), may run before the write is stored (e.g. while it is in
+  flight); when that is all of them the shell may leave the write to the next step.
 - Action outcomes come back through the next observation: ``Observed.exists/complete/served``,
   and ``Observed.error`` for an action that failed in the previous batch (the shell clears
   it when it runs a new action on that architecture).
@@ -233,9 +234,10 @@ class Decision:
     """When each architecture's next probe cycle is due (those with a ``Probe`` action now:
     ``now``). A shell may run a due cycle before its next ``decide`` and pass the outcome
     in ``probes``, saving the step that would only ask for it."""
-    write_first: bool = True
-    """False when a crash right after the actions would leave nothing the stored status
-    does not point to: the write-ahead would protect nothing, and the next step writes."""
+    write_before: int = 0
+    """How many of the leading actions may run before the status is stored: a crash
+    after them leaves nothing the stored status does not point to, so a write-ahead
+    protects nothing there."""
     steady_until: float | None = None
     """Set when the strategy rests: until then only a probe cycle with news needs a step
     (see ``quiet_probe``)."""
@@ -905,18 +907,24 @@ def _finish(ctx: _Ctx) -> Decision:
             waits.append(POLL)
         requeue = min([RESYNC, *waits])
     return Decision(tuple(ctx.actions), ctx.status, message, requeue, tuple(ctx.events),
-                    ctx.probes_due, _write_first(ctx), _steady_until(ctx, timers))
+                    ctx.probes_due, _write_before(ctx), _steady_until(ctx, timers))
 
 
-def _write_first(ctx: _Ctx) -> bool:
-    """Whether the actions need the status written ahead of them. Serving an architecture
-    the stored status names (the transition target, the active one) creates only what a
-    restarted controller observes there anyway; probes change nothing."""
+def _write_before(ctx: _Ctx) -> int:
+    """How many leading actions need no write ahead of them. Removing an architecture the
+    stored status records leaves it recorded (a restart finds what is left and goes on);
+    serving the recorded transition target or active architecture creates only what a
+    restart observes there anyway; probes change nothing. A deploy may create what no
+    stored status names yet: the write must be stored before it."""
     stored = ctx.inp.status
-    named = {stored.active_architecture, stored.transition.to if stored.transition else None}
-    return not ctx.actions or any(
-        not (isinstance(a, Probe) or (isinstance(a, Serve) and a.arch in named))
-        for a in ctx.actions)
+    t = stored.transition
+    active = {stored.active_architecture, t.to if t else None}
+    recorded = {*active, t.from_ if t else None, *stored.architectures}
+    for i, a in enumerate(ctx.actions):
+        if not (isinstance(a, Probe) or (isinstance(a, Serve) and a.arch in active)
+                or (isinstance(a, Undeploy) and a.arch in recorded)):
+            return i
+    return len(ctx.actions)
 
 
 def _steady_until(ctx: _Ctx, timers: list[float]) -> float | None:

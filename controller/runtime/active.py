@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -155,8 +156,11 @@ class ActiveStrategyReconciler:
         self._workdir = workdir or Path.cwd()
         self._lock = threading.Lock()
         self._memory: dict[ObjectKey, Memory] = {}
+        self._writer = ThreadPoolExecutor(4, thread_name_prefix="fogstrat-status")
+        """Status writes that may overlap the actions before ``Decision.write_before``."""
 
     def close(self) -> None:
+        self._writer.shutdown(wait=True)
         self._fogs.close()
 
     def _mem(self, key: ObjectKey) -> Memory:
@@ -198,19 +202,25 @@ class ActiveStrategyReconciler:
                            else (decision.steady_until, inputs))
             probing = bool(decision.actions) and all(isinstance(a, Probe)
                                                      for a in decision.actions)
+            writing: Future[None] | None = None
             if not probing:
                 # A step that only asks for probes changes nothing on the fog: nothing to
                 # write ahead of, and the next step (right after the probes, on the same
                 # observation: probes read the fog, they do not change it) writes and
                 # reports what it carries. Half the work of a steady probe cycle.
-                if decision.write_first:
+                if decision.write_before == 0:
                     self._write(inputs, decision, raw or {}, mem)
+                elif decision.write_before < len(decision.actions):
+                    # e.g. a failover undeploys the recorded architecture while its
+                    # transition is written: the deploy after it waits for the write
+                    writing = self._writer.submit(self._write, inputs, decision, raw or {},
+                                                  mem)
                 self._report(inputs, decision, mem)
             if not probing or any(o.error for o in observation[0].values()):
                 observation = None  # errors are told to one decision only
             if not decision.actions:
                 return decision.requeue_after
-            if not self._act(inputs, decision, mem):
+            if not self._act(inputs, decision, mem, writing):
                 return None  # status deleted: the object is gone
             status = decision.status
             raw = self._stored(key, mem)[0]
@@ -531,10 +541,23 @@ class ActiveStrategyReconciler:
 
     # --- acting ------------------------------------------------------------------------
 
-    def _act(self, inputs: Inputs, decision: Decision, mem: Memory) -> bool:
-        """Run the actions in order, stopping at the first failure; False once deleted."""
+    def _act(self, inputs: Inputs, decision: Decision, mem: Memory,
+             writing: Future[None] | None = None) -> bool:
+        """Run the actions in order, stopping at the first failure; False once deleted.
+        ``writing``: the status write in flight, stored before action ``write_before``
+        (its failure raises here, and no later action runs)."""
+        try:
+            return self._act_in_order(inputs, decision, mem, writing)
+        finally:
+            if writing is not None:
+                writing.result()
+
+    def _act_in_order(self, inputs: Inputs, decision: Decision, mem: Memory,
+                      writing: Future[None] | None) -> bool:
         status = decision.status
-        for action in decision.actions:
+        for i, action in enumerate(decision.actions):
+            if writing is not None and i == decision.write_before:
+                writing.result()
             if not self._is_leader():
                 return True
             if isinstance(action, DeleteStatus):

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from controller.api.models import EnvironmentSpec
@@ -37,6 +38,9 @@ class Fogs:
         self._clients: dict[tuple[str, str, str, str, float], CachedFog] = {}
         self._views: dict[int, tuple[float, int, NodeView]] = {}
         self._refreshing: set[int] = set()
+        self._refresher = ThreadPoolExecutor(1, thread_name_prefix="fogstrat-nodes")
+        """Reads node views in the background; a long-lived thread, since starting one
+        waits for it to run (a millisecond under load, in the middle of a failover)."""
 
     def client(self, env: EnvironmentSpec) -> CachedFog:
         key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout)
@@ -68,8 +72,7 @@ class Fogs:
             if start:
                 self._refreshing.add(id(fog))
         if start:
-            threading.Thread(target=self._refresh_quietly, args=(fog, timeout),
-                             name="fogstrat-nodes", daemon=True).start()
+            self._refresher.submit(self._refresh_quietly, fog, timeout)
         if hit is not None:
             return hit[2]
         return self._refresh(fog, timeout)
@@ -95,6 +98,7 @@ class Fogs:
                 self._refreshing.discard(id(fog))
 
     def close(self) -> None:
+        self._refresher.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
             self._views.clear()

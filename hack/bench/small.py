@@ -159,8 +159,10 @@ class FailoverResult:
         return statistics.median(self.controller_s) / statistics.median(self.limit_s)
 
 
-def _sim(fog_url: str, path: str, method: str = "GET") -> Any:
-    req = urllib.request.Request(fog_url + path, method=method)
+def _sim(fog_url: str, path: str, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(fog_url + path, method=method, data=data,
+                                 headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())
 
@@ -230,11 +232,12 @@ def _failed_over(hooks: Hooks, seen: int, name: str) -> bool:
 
 
 def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
-                     log_file: Path) -> FailoverResult:
+                     log_file: Path, *, fog_latency_ms: int = 0) -> FailoverResult:
     """Trial i: main ``fo-main-i`` pinned to node ``n-00i``, replacement ``fo-backup`` on
     ``n-010``; the main's node goes down (a crashed instance alone is repaired in place,
     not failed over). The controller's own duration (transition startedAt -> replacement
-    serving) is compared with the same fog operations done directly."""
+    serving) is compared with the same fog operations done directly. ``fog_latency_ms``
+    (fogsim fault injection) is added to every fog call of both, once all serve."""
     if trials > 10:
         raise ValueError("at most 10 failover trials (nodes n-000..n-009 are their slots)")
     store = connect(endpoint)
@@ -261,6 +264,7 @@ def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
                 wait_until(partial(serving, store, prefix, name, f"fo-main-{i}"), 60,
                            f"{name} to serve on its main")
             time.sleep(1.5)
+            _sim(fog_url, "/sim/faults", "PUT", {"latency_ms": fog_latency_ms})
             for i, name in enumerate(names):
                 seen = len(ctl.hooks.failovers)
                 t0 = time.monotonic()
