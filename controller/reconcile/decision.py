@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -986,17 +987,28 @@ def _conditions(ctx: _Ctx) -> None:
     ctx.status = s
 
 
+def probes_due(status: StrategyStatus, health: Mapping[str, HealthSpec]) -> dict[str, float]:
+    """When the next probe cycle of each probed architecture (the active one, a
+    transition's target) is due by ``status`` alone (-inf: never probed). A shell with no
+    decision to go by yet (after a restart) may run the due ones before its first step,
+    as ``Decision.probes_due`` lets it later."""
+    t = status.transition
+    due: dict[str, float] = {}
+    for name in (status.active_architecture, t.to if t else None):
+        if name is not None and name not in due:
+            last = status.arch(name).last_probe_time
+            interval = health.get(name, HealthSpec()).interval
+            due[name] = -math.inf if last is None else last + interval
+    return due
+
+
 def _schedule_probes(ctx: _Ctx) -> None:
-    s = ctx.status
-    names = [s.active_architecture, s.transition.to if s.transition else None]
-    for name in dict.fromkeys(n for n in names if n is not None):
+    for name, due in probes_due(ctx.status, ctx.inp.health).items():
         if not ctx.obs(name).exists and ctx.inp.fog_reachable:
             continue
-        last = s.arch(name).last_probe_time
-        interval = ctx.health_spec(name).interval
-        if last is None or ctx.now >= last + interval:
+        if ctx.now >= due:
             ctx.act(Probe(name))
             ctx.probes_due[name] = ctx.now
         else:
-            ctx.wait(last + interval - ctx.now)
-            ctx.probes_due[name] = last + interval
+            ctx.wait(due - ctx.now)
+            ctx.probes_due[name] = due

@@ -54,6 +54,7 @@ from controller.reconcile.decision import (
     Serve,
     Undeploy,
     decide,
+    probes_due,
     quiet_probe,
 )
 from controller.reconcile.status import StrategyStatus
@@ -189,10 +190,13 @@ class ActiveStrategyReconciler:
         except Unresolved as exc:
             return self._hold_unresolved(key, parsed, raw, status, exc)
         observation = None
-        if status is mem.status:  # nothing new since our last decision: run what is due
-            rest = self._probe_due(inputs, status, mem)
-            if rest is not None:
-                return rest
+        if status is not mem.status:
+            # No decision of ours to go by (a restart, another writer): what the stored
+            # status says is due runs first, so a resync is one step per strategy, not two.
+            mem.probes_due, mem.resting = probes_due(status, inputs.health), None
+        rest = self._probe_due(inputs, status, mem)
+        if rest is not None:
+            return rest
         for _ in range(MAX_STEPS):
             if not self._is_leader():
                 return None

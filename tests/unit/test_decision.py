@@ -34,6 +34,7 @@ from controller.reconcile.decision import (
     TransitionEvent,
     Undeploy,
     decide,
+    probes_due,
     quiet_probe,
 )
 from controller.reconcile.status import (
@@ -868,3 +869,15 @@ def test_resting_shell_keeps_the_same_status_as_deciding_every_cycle(
         full = d.status
         if d.actions:
             break  # a failover starts: out of the steady state this test is about
+
+
+def test_probes_due_by_status_alone_is_what_the_decision_schedules() -> None:
+    """What a restarted shell runs before its first step is what a decision would ask."""
+    steady = serving()
+    assert probes_due(steady, HEALTH) == decide(inp(steady, {A: SERVED})).probes_due \
+        == {A: T0 + HEALTH[A].interval}
+    moving = in_transition(tr("failover", A, B), {B: ArchitectureStatus(state="deployed")})
+    assert probes_due(moving, HEALTH) == {B: float("-inf")}
+    d = decide(inp(moving, {B: RUNNING}))
+    assert Probe(B) in d.actions and d.probes_due == {B: NOW}
+
