@@ -275,9 +275,14 @@ class ActiveStrategyReconciler:
                                         strategy=inputs.strategy, health=health)
                 due_next[name] = now + health.interval
         mem.probes_due = {}
-        if quiet is None or not ran or rest is None:
+        if quiet is None or rest is None:
             return None
-        mem.status, mem.probes, mem.probes_due = quiet, {}, due_next
+        # Resting and nothing due (the manager's periodic resync): nothing to do either,
+        # the decision's own resync (``steady_until``) comes in its time. Taking a step
+        # here was 10,000 full steps in one burst every resync period at 10k.
+        if ran:
+            mem.status, mem.probes = quiet, {}
+        mem.probes_due = due_next
         return max(0.0, min(rest[0], *due_next.values()) - now)
 
     def _step(self, inputs: Inputs, status: StrategyStatus, mem: Memory,
