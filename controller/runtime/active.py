@@ -259,10 +259,8 @@ class ActiveStrategyReconciler:
         if rest is not None and now < rest[0] and rest[1] is inputs and not mem.errors:
             quiet = status
         due_next = dict(mem.probes_due)
-        ran = False
         for name, due in mem.probes_due.items():
             if due <= now and name in inputs.blueprints:
-                ran = True
                 try:
                     self._run(inputs, Probe(name), status, mem)
                 except (ArchitectureError, FogError):
@@ -274,15 +272,13 @@ class ActiveStrategyReconciler:
                     quiet = quiet_probe(quiet, name, mem.probes[name], now=now,
                                         strategy=inputs.strategy, health=health)
                 due_next[name] = now + health.interval
-        mem.probes_due = {}
         if quiet is None or rest is None:
+            mem.probes_due = {}
             return None
-        # Resting and nothing due (the manager's periodic resync): nothing to do either,
-        # the decision's own resync (``steady_until``) comes in its time. Taking a step
-        # here was 10,000 full steps in one burst every resync period at 10k.
-        if ran:
-            mem.status, mem.probes = quiet, {}
-        mem.probes_due = due_next
+        # Resting: no step, whether cycles ran or nothing was due (the manager's periodic
+        # resync; the decision's own, ``steady_until``, comes in its time -- a step here
+        # was 10,000 full steps in one burst every resync period at 10k).
+        mem.status, mem.probes, mem.probes_due = quiet, {}, due_next
         return max(0.0, min(rest[0], *due_next.values()) - now)
 
     def _step(self, inputs: Inputs, status: StrategyStatus, mem: Memory,
