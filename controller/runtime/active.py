@@ -131,8 +131,10 @@ class Memory:
     undeployed: set[str] = field(default_factory=set)
     """Architectures this process has undeployed (and not deployed since): known to be
     gone from the fog without asking it."""
-    probes_due: Mapping[str, float] = field(default_factory=dict)
-    """From the last decision: when each architecture's next probe cycle is due."""
+    probes_due: Mapping[str, float] | None = None
+    """From the last decision: when each architecture's next probe cycle is due. None:
+    no decision of ours since the status was read from the store (a restart, a new
+    leader, someone else's write); the stored status says what is due."""
     resting: tuple[float, Inputs] | None = None
     """From the last decision, if the strategy rests: until when, and the inputs it rests
     on (``Decision.steady_until``)."""
@@ -190,11 +192,12 @@ class ActiveStrategyReconciler:
         except Unresolved as exc:
             return self._hold_unresolved(key, parsed, raw, status, exc)
         observation = None
-        if status is not mem.status:
+        due = mem.probes_due
+        if due is None:
             # No decision of ours to go by (a restart, another writer): what the stored
             # status says is due runs first, so a resync is one step per strategy, not two.
-            mem.probes_due, mem.resting = probes_due(status, inputs.health), None
-        rest = self._probe_due(inputs, status, mem)
+            due, mem.resting = probes_due(status, inputs.health), None
+        rest = self._probe_due(inputs, status, mem, due)
         if rest is not None:
             return rest
         for _ in range(MAX_STEPS):
@@ -242,11 +245,12 @@ class ActiveStrategyReconciler:
         status = StrategyStatus.from_json(raw or {})
         if raw is not None:  # what the store holds: a decision equal to it writes nothing
             mem.status, mem.basis, mem.raw = status, revision, raw
+        mem.probes_due = None
         return raw, status
 
-    def _probe_due(self, inputs: Inputs, status: StrategyStatus, mem: Memory
-                   ) -> float | None:
-        """Run the probe cycles the last decision said are due by now.
+    def _probe_due(self, inputs: Inputs, status: StrategyStatus, mem: Memory,
+                   due_at: Mapping[str, float]) -> float | None:
+        """Run the probe cycles due by now (``due_at``: the last decision's word).
 
         While the strategy rests on these same inputs, cycles that are no news (healthy
         after healthy) are folded here (``quiet_probe``) and no step follows: returns when
@@ -258,8 +262,8 @@ class ActiveStrategyReconciler:
         quiet: StrategyStatus | None = None
         if rest is not None and now < rest[0] and rest[1] is inputs and not mem.errors:
             quiet = status
-        due_next = dict(mem.probes_due)
-        for name, due in mem.probes_due.items():
+        due_next = dict(due_at)
+        for name, due in due_at.items():
             if due <= now and name in inputs.blueprints:
                 try:
                     self._run(inputs, Probe(name), status, mem)

@@ -4,6 +4,7 @@ the health/metrics server together, and run until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -26,6 +27,23 @@ from controller.store import connect
 from controller.store.keys import leader_key
 
 _log = logging.getLogger("fogstrat.controller")
+
+GC_THRESHOLDS = (20_000, 20, 50)
+"""The cyclic collector's generation thresholds (CPython's: 700, 10, 10). A controller's
+heap is mostly acyclic per-strategy state that lives as long as the process; with the
+defaults a restart at 10,000 strategies spent a tenth of its CPU re-traversing it."""
+
+
+def _tune_gc(informer: Informer) -> None:
+    """Collect less often, and move what the first list built (modules, schemas, the
+    cached documents) out of the collector's sight once it is built."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+    def freeze_when_synced() -> None:
+        if informer.wait_synced(timeout=300):
+            gc.freeze()
+
+    threading.Thread(target=freeze_when_synced, name="gc-freeze", daemon=True).start()
 
 
 def run_controller(args: argparse.Namespace) -> int:
@@ -56,6 +74,7 @@ def run_controller(args: argparse.Namespace) -> int:
     manager_ref.append(manager)
     server = HealthServer(metrics, manager.liveness, manager.readiness, args.metrics_addr)
     server.start()
+    _tune_gc(informer)
 
     stopping = threading.Event()
 

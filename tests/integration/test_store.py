@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -334,6 +336,21 @@ def test_a_dead_endpoint_in_the_list_is_skipped(store: Store, etcd: EtcdServer,
     assert_no_store_threads()
 
 
+def wait_stopped(pid: int, timeout: float = 5.0) -> None:
+    """Until every thread of ``pid`` is stopped: a signal is delivered asynchronously, and
+    a request sent before then may still be answered."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = set()
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                states.add((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+        if states <= {"T", "t"}:
+            return
+        assert time.monotonic() < deadline, f"process {pid} not stopped: {states}"
+        time.sleep(0.01)
+
+
 def test_a_timed_out_write_is_an_unknown_outcome(fresh_etcd: EtcdServer, prefix: str) -> None:
     k = keys.spec_key(prefix, "environments", "default", "lab")
     with connect(fresh_etcd.endpoint, timeout=1.0) as store:
@@ -341,6 +358,7 @@ def test_a_timed_out_write_is_an_unknown_outcome(fresh_etcd: EtcdServer, prefix:
         assert fresh_etcd.pid is not None
         os.kill(fresh_etcd.pid, signal.SIGSTOP)  # frozen, not dead: the put times out
         try:
+            wait_stopped(fresh_etcd.pid)
             with pytest.raises(UnknownOutcome) as exc:
                 store.put(k, b"v2", expect_mod_revision=rev)
             assert "may have been applied" in str(exc.value)
