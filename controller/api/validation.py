@@ -11,7 +11,10 @@ type is already reported.
 
 from __future__ import annotations
 
+import copy
+import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -36,6 +39,7 @@ from controller.api.schema import (
     apply_defaults,
     format_path,
     schema_problems,
+    validator,
 )
 
 __all__ = [
@@ -183,17 +187,58 @@ def _validate(raw: Any) -> tuple[list[Problem], dict[str, Any] | None]:
     problems: list[Problem] = []
     document: dict[str, Any] | None = None
     kind = _check_header(raw, problems)
-    _check_metadata(raw.get("metadata"), problems)
+    meta = raw.get("metadata")
+    _check_metadata(meta, problems)
     if kind is not None:
-        document = apply_defaults(kind, raw)
-        header = ("apiVersion", "kind", "metadata")
-        problems.extend(p for p in schema_problems(kind, document) if not p.path.startswith(header))
-        spec = document.get("spec")
-        if isinstance(spec, Mapping):
-            checks = _SEMANTIC.get(kind.kind)
-            if checks is not None:
-                checks(spec, _Sink(problems, ("spec",)))
+        if isinstance(meta, Mapping):
+            body_problems, body = _checked_body(kind, {**raw, "metadata": {}})
+            document = {**copy.deepcopy(body), "metadata": copy.deepcopy(dict(meta))}
+        else:
+            body_problems, document = _check_body(kind, raw)
+        problems.extend(body_problems)
     return list(dict.fromkeys(problems)), document
+
+
+_BODIES: dict[tuple[Kind, str], tuple[object, tuple[Problem, ...], dict[str, Any]]] = {}
+_BODIES_MAX = 256
+_bodies_lock = threading.Lock()
+
+
+def _checked_body(kind: Kind, raw: Mapping[str, Any]
+                  ) -> tuple[tuple[Problem, ...], dict[str, Any]]:
+    """:func:`_check_body`, remembered by content. A body's problems and defaults do not
+    depend on the object's metadata (the header is checked on its own; the schema says
+    only "an object"), and thousands of ActiveStrategies differ by name alone: a
+    controller's first list validated each one's identical body again."""
+    try:
+        key = (kind, json.dumps(raw, sort_keys=True, separators=(",", ":")))
+    except (TypeError, ValueError):  # not JSON data (a caller's own objects): no memo
+        return _check_body(kind, raw)
+    schema = validator(kind)  # a hit is only good for the CRDs it was checked against
+    with _bodies_lock:
+        hit = _BODIES.get(key)
+    if hit is None or hit[0] is not schema:
+        hit = (schema, *_check_body(kind, raw))
+        with _bodies_lock:
+            if len(_BODIES) >= _BODIES_MAX:
+                _BODIES.clear()
+            _BODIES[key] = hit
+    return hit[1], hit[2]
+
+
+def _check_body(kind: Kind, raw: Mapping[str, Any]
+                ) -> tuple[tuple[Problem, ...], dict[str, Any]]:
+    """Schema and semantic problems outside the header, and ``raw`` with defaults."""
+    problems: list[Problem] = []
+    document = apply_defaults(kind, raw)
+    header = ("apiVersion", "kind", "metadata")
+    problems.extend(p for p in schema_problems(kind, document) if not p.path.startswith(header))
+    spec = document.get("spec")
+    if isinstance(spec, Mapping):
+        checks = _SEMANTIC.get(kind.kind)
+        if checks is not None:
+            checks(spec, _Sink(problems, ("spec",)))
+    return tuple(problems), document
 
 
 def check(raw: Any) -> dict[str, Any]:

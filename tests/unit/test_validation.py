@@ -15,6 +15,7 @@ from controller.api.documents import DocumentSyntaxError, decode_value, load_doc
 from controller.api.parse import parse_document
 from controller.api.validation import (
     InvalidDocument,
+    check,
     parse_duration,
     probe_names,
     validate,
@@ -430,3 +431,31 @@ def test_load_path_file_directory_and_stdin(
     assert documents.load_path("-") == [{"kind": "S"}]
     with pytest.raises(DocumentSyntaxError, match="no such file"):
         documents.load_path(tmp_path / "missing.yaml")
+
+
+# --- bodies validated once per content -----------------------------------------------------
+
+
+def active(name: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "fogstrat.io/v1alpha1", "kind": "ActiveStrategy",
+            "metadata": {"name": name, "labels": {"team": "a"}},
+            "spec": {"strategy": "web", "environment": "lab", **spec}}
+
+
+def test_documents_that_differ_by_metadata_share_a_body_check_not_its_results() -> None:
+    first, second = check(active("one")), check(active("two"))
+    assert first["metadata"] == {"name": "one", "labels": {"team": "a"}, "namespace": "default"}
+    assert second["metadata"]["name"] == "two"
+    assert first["spec"] == second["spec"] and first["spec"] is not second["spec"]
+    first["spec"]["strategy"] = "changed"  # a caller's copy: the next one is untouched
+    assert check(active("three"))["spec"]["strategy"] == "web"
+    bad_name = messages(active("Not_A_Name"))
+    assert len(bad_name) == 1 and bad_name[0].startswith("metadata.name:")
+    assert messages(active("four", serve="yes")) == messages(active("five", serve="yes"))
+    assert messages(active("six", serve="yes")) != []
+    assert messages(active("seven")) == []
+
+
+def test_a_document_that_is_not_json_data_is_still_checked() -> None:
+    raw = active("one", strategy=("not", "json"))  # a tuple: no canonical text, no memo
+    assert any(m.startswith("spec.strategy:") for m in messages(raw))
