@@ -109,11 +109,21 @@ class Architecture(abc.ABC):
         self.do_associate()
         self._advance(Operation.ASSOCIATE)
 
-    def deploy(self, data: ArchitectureDataSpec | None = None) -> None:
+    nothing_there = False
+    """True during a deploy the controller knows the fog holds nothing of (the status it
+    writes before every action records none of it): there is nothing to adopt, and a
+    deploy need not read the fog to find out."""
+
+    def deploy(self, data: ArchitectureDataSpec | None = None, *,
+               nothing_there: bool = False) -> None:
         """Start the deploy-phase entities; adopts what already runs. Idempotent."""
         self.lifecycle.require(Operation.DEPLOY)
         self.data = data
-        self.do_deploy(data)
+        self.nothing_there = nothing_there
+        try:
+            self.do_deploy(data)
+        finally:
+            self.nothing_there = False
         self._advance(Operation.DEPLOY)
 
     def serve(self, data: ArchitectureDataSpec | None = None) -> None:

@@ -138,6 +138,8 @@ class DeclarativeArchitecture(Architecture):
         self, ops: FogOps, ents: Sequence[Entity], phase: str, nodes: dict[str, NodeInfo]
     ) -> dict[Slot, InstanceInfo]:
         """The instance worth keeping per replica; duplicates and broken ones are removed."""
+        if self.nothing_there and not self.record.entities:
+            return {}  # a replacement's first deploy in a failover: one fog read fewer
         snap = observe(ops, self.key, ents, phases=(phase,))
         keep: dict[Slot, InstanceInfo] = {}
         for rep in snap.replicas:

@@ -144,6 +144,9 @@ class Memory:
     """What the metrics gauges were last set to."""
     placements: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     """Per architecture: the last placement check and what it was planned on."""
+    absent: set[str] = field(default_factory=set)
+    """Architectures the last observation knew to have nothing on the fog without asking
+    it (``_worth_observing``): their deploy has nothing to adopt."""
 
 
 class ActiveStrategyReconciler:
@@ -448,6 +451,7 @@ class ActiveStrategyReconciler:
         observed: dict[str, Observed] = {}
         snapshots: dict[str, ArchitectureSnapshot | None] = {}
         handles: dict[str, Handle] = {}
+        mem.absent.clear()
         for name, bp in inputs.blueprints.items():
             try:
                 handles[name] = self._handle(inputs, name, status, mem)
@@ -459,6 +463,8 @@ class ActiveStrategyReconciler:
             if not bp.known or name in mem.undeployed or not self._worth_observing(
                     name, handles[name], status, inputs.deletion):
                 snapshots[name] = None
+                if bp.known and not handles[name].running:
+                    mem.absent.add(name)
                 continue
             try:
                 snapshots[name] = handles[name].arch.observe()
@@ -594,6 +600,9 @@ class ActiveStrategyReconciler:
         name = action.arch
         handle = self._handle(inputs, name, status, mem)
         data = inputs.blueprints[name].data
+        nothing_there = name in mem.absent
+        if not isinstance(action, Probe):
+            mem.absent.discard(name)
         if not isinstance(action, Probe | Undeploy):
             mem.undeployed.discard(name)
         if isinstance(action, Probe):
@@ -603,12 +612,12 @@ class ActiveStrategyReconciler:
         elif isinstance(action, Deploy | Adopt):
             if handle.running:  # make sure it really runs: a fresh object adopts and completes
                 handle = self._handle(inputs, name, status, mem, fresh=True)
-            handle.arch.deploy(data)
+            handle.arch.deploy(data, nothing_there=nothing_there)
         elif isinstance(action, Serve):
             if handle.state is LifecycleState.SERVED:
                 handle = self._handle(inputs, name, status, mem, fresh=True)
             if not handle.running:
-                handle.arch.deploy(data)
+                handle.arch.deploy(data, nothing_there=nothing_there)
             handle.arch.serve(data)
         elif isinstance(action, Undeploy):
             if handle.state is LifecycleState.UNDEPLOYED:

@@ -281,6 +281,42 @@ def test_deploy_twice_adopts_and_completes_partial(
     assert owned(sim, key) == ([], [])
 
 
+class ListCountingFog(FogsimClient):
+    """The fogsim driver, counting the reads of an FDU's instances (the adoption check)."""
+
+    lists = 0
+
+    def instances(self, fdu_id: str, *, timeout: float | None = None) -> dict[str, list[str]]:
+        self.lists += 1
+        return super().instances(fdu_id, timeout=timeout)
+
+
+def test_a_deploy_with_nothing_there_does_not_look_for_instances_to_adopt(
+    sim: FogsimServer
+) -> None:
+    """The controller says so when status records nothing of the architecture (the
+    replacement in a failover); otherwise a deploy lists each FDU's instances first."""
+    port = free_port()
+    key = ArchitectureKey("default", "lab", "fresh")
+    spec = three_entity_spec(port)
+    fog = ListCountingFog(sim.url, timeout=5.0)
+    try:
+        fresh = new_arch(sim, fog, key, spec, {"port": port})
+        fresh.deploy(DATA, nothing_there=True)
+        assert fog.lists == 0 and not fresh.nothing_there
+        ids = fresh.record.instance_ids()
+        assert fresh.check_status().healthy
+
+        restarted = new_arch(sim, fog, key, spec, {"port": port})
+        restarted.deploy(DATA)  # a restarted controller's object: adopts what runs
+        assert fog.lists == 3  # store, worker x2
+        assert restarted.record.instance_ids() == ids
+        restarted.undeploy()
+    finally:
+        fog.close()
+    assert owned(sim, key) == ([], [])
+
+
 def test_a_fresh_object_undeploys_fdus_its_spec_no_longer_names(
     sim: FogsimServer, fog: FogsimClient
 ) -> None:
