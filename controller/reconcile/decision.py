@@ -23,7 +23,10 @@ Contract (read this, not the code, to drive it):
   ``Undeploy`` of instances that are already gone succeeds.
 - ``Probe(arch)`` asks the shell to run that architecture's health checks and pass the
   outcome as ``probes[arch]`` in the next call (a probe cycle); it is emitted when a probe
-  is due (``health.interval``) for the active architecture or the transition target.
+  is due (``health.interval``) for the active architecture or the transition target. In a
+  batch it gates what follows: a cycle that is not Healthy stops the batch like a failure
+  (a target just deployed is served in the same batch only after its first healthy cycle,
+  when one is enough).
   ``Decision.probes_due`` says when each next cycle is due, so a shell may run a cycle as
   soon as it is due and pass it in ``probes`` without a step asking for it (the steady
   state then costs one step per cycle, not two).
@@ -764,9 +767,14 @@ def _deploying(ctx: _Ctx, t: Transition) -> None:
             # Deploy is synchronous and idempotent: an incomplete target here is one whose
             # deploy was interrupted (a controller crash between onboarding and starting)
             # or lost a replica; deploying again adopts what runs and places the rest.
-            # Its first probe cycle follows in the same batch (it would be due at once).
+            # Its first probe cycle follows in the same batch (it would be due at once),
+            # and, when one healthy cycle makes it ready, serving it: the probe gates it.
             ctx.act(Deploy(to))
             ctx.act(Probe(to))
+            serving = t.from_ if t.make_before_break and t.from_ != to else None
+            if (ctx.inp.spec.serve and a.consecutive_successes + 1 >= st
+                    and (serving is None or not ctx.obs(serving).exists)):
+                ctx.act(Serve(to))
         ctx.wait(min(POLL, t.stage_since + timeout - ctx.now))
         progress = (f"undeploying {', '.join(draining)}, then deploying" if draining else
                     "deploying" if not o.exists else

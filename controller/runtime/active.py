@@ -593,6 +593,8 @@ class ActiveStrategyReconciler:
                              inputs.key.name, type(action).__name__.lower(), name,
                              mem.errors[name])
                 return True
+            if isinstance(action, Probe) and mem.probes[name].result != "Healthy":
+                return True  # a probe gates the rest of its batch (the decision contract)
         return True
 
     def _run(self, inputs: Inputs, action: Action, status: StrategyStatus, mem: Memory) -> None:
