@@ -126,6 +126,13 @@ class Architecture(abc.ABC):
             self.nothing_there = False
         self._advance(Operation.DEPLOY)
 
+    def prepare(self, data: ArchitectureDataSpec | None = None) -> None:
+        """Fog work of the next deploy that allocates nothing (registering descriptors),
+        done ahead: a break-before-make failover runs it while the failed architecture is
+        still being undeployed. Optional; a failure here is the deploy's to report."""
+        self.lifecycle.require(Operation.DEPLOY)
+        self.do_prepare(data)
+
     def serve(self, data: ArchitectureDataSpec | None = None) -> None:
         """Start the serve-phase entities (the service's consumers)."""
         self.lifecycle.require(Operation.SERVE)
@@ -175,6 +182,9 @@ class Architecture(abc.ABC):
 
     def do_associate(self) -> None:  # noqa: B027 - optional hook
         """Check the environment suits the architecture; default: nothing to check."""
+
+    def do_prepare(self, data: ArchitectureDataSpec | None) -> None:  # noqa: B027
+        """Optional hook: default, nothing ahead of the deploy."""
 
     @abc.abstractmethod
     def do_deploy(self, data: ArchitectureDataSpec | None) -> None: ...

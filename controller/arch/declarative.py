@@ -16,6 +16,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 from controller.api.models import ArchitectureDataSpec, Entity, Probe
 from controller.arch.base import Architecture
@@ -29,7 +30,7 @@ from controller.arch.observe import ArchitectureSnapshot, observe
 from controller.arch.ordering import dependencies, waves
 from controller.arch.placement import PlacementCheck, Slot, plan_placement
 from controller.arch.probes import HealthReport, Outcome, aggregate
-from controller.arch.record import ReplicaRecord
+from controller.arch.record import ArchitectureRecord, ReplicaRecord
 from controller.arch.templating import render
 from controller.fog.client import InstanceInfo, InstanceState, NodeInfo, NodeStatus, NotFound
 from controller.fog.retry import Deadline
@@ -37,6 +38,11 @@ from controller.fog.retry import Deadline
 
 class DeclarativeArchitecture(Architecture):
     """Entities and probes from the Architecture document (or from a plugin's overrides)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._onboarded: dict[str, dict[str, Any]] = {}
+        """Descriptors ``prepare`` onboarded, by FDU id: the deploy skips an equal one."""
 
     # --- what to run (plugins may override these two) --------------------------------
 
@@ -77,6 +83,24 @@ class DeclarativeArchitecture(Architecture):
     def do_deploy(self, data: ArchitectureDataSpec | None) -> None:
         self._run_phase("deploy")
         self._knows_all = True
+
+    def do_prepare(self, data: ArchitectureDataSpec | None) -> None:
+        """Onboard the deploy-phase descriptors no placement fact goes into (most: an FDU
+        template seldom names another entity's address), so the deploy finds them done."""
+        ops = self._ops(self.options.deploy_timeout)
+        context = build_context(ArchitectureRecord(), Inputs(
+            params=self.params, environment=self.environment, data=data))
+        for ent in self.entities():
+            if ent.phase != "deploy":
+                continue
+            for idx in range(ent.replicas):
+                did = fdu_id(self.key, ent.name, idx)
+                try:
+                    descriptor = build_descriptor(ent, did, context)
+                except ArchitectureError:  # needs placement facts: the deploy renders it
+                    break
+                ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
+                self._onboarded[did] = descriptor
 
     def do_serve(self, data: ArchitectureDataSpec | None) -> None:
         self._run_phase("serve")
@@ -181,7 +205,8 @@ class DeclarativeArchitecture(Architecture):
             for key in sorted(ent.env)
         }
         descriptor = build_descriptor(ent, rec.fdu_id, ctx)
-        ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
+        if self._onboarded.pop(rec.fdu_id, None) != descriptor:
+            ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
         if inst is None:
             try:
                 # _keep_existing has just read this FDU's instances and left none: the

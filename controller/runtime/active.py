@@ -561,18 +561,52 @@ class ActiveStrategyReconciler:
         """Run the actions in order, stopping at the first failure; False once deleted.
         ``writing``: the status write in flight, stored before action ``write_before``
         (its failure raises here, and no later action runs)."""
+        preparing = self._prepare_ahead(inputs, decision, mem, writing)
         try:
-            return self._act_in_order(inputs, decision, mem, writing)
+            return self._act_in_order(inputs, decision, mem, writing, preparing)
         finally:
+            if preparing is not None:
+                _settle(preparing[1], inputs.key)
             if writing is not None:
                 writing.result()
 
+    def _prepare_ahead(self, inputs: Inputs, decision: Decision, mem: Memory,
+                       writing: Future[None] | None) -> tuple[str, Future[None]] | None:
+        """Start preparing a target this batch deploys after undeploying another (a
+        break-before-make failover) if nothing of it is on the fog: its descriptors are
+        onboarded while the undeploy runs. Like the deploy, it waits for the status write
+        that names it."""
+        actions = decision.actions
+        k, deploy = next(((i, a) for i, a in enumerate(actions) if isinstance(a, Deploy)),
+                         (0, None))
+        if (deploy is None or decision.write_before > k
+                or not any(isinstance(a, Undeploy) for a in actions[:k])):
+            return None
+        name = deploy.arch
+        if name not in mem.absent or name not in inputs.blueprints:
+            return None
+        try:
+            handle = self._handle(inputs, name, decision.status, mem)
+        except ArchitectureError:
+            return None  # the deploy reports it
+        data = inputs.blueprints[name].data
+
+        def prepare() -> None:
+            if writing is not None:
+                writing.result()
+            handle.arch.prepare(data)
+
+        return name, self._writer.submit(prepare)
+
     def _act_in_order(self, inputs: Inputs, decision: Decision, mem: Memory,
-                      writing: Future[None] | None) -> bool:
+                      writing: Future[None] | None,
+                      preparing: tuple[str, Future[None]] | None) -> bool:
         status = decision.status
         for i, action in enumerate(decision.actions):
             if writing is not None and i == decision.write_before:
                 writing.result()
+            if preparing is not None and getattr(action, "arch", None) == preparing[0]:
+                _settle(preparing[1], inputs.key)  # the deploy takes up what it did
             if not self._is_leader():
                 return True
             if isinstance(action, DeleteStatus):
@@ -690,6 +724,15 @@ class ActiveStrategyReconciler:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _settle(preparing: Future[None], key: ObjectKey) -> None:
+    """Wait for a ``prepare``; its failure is only logged: the deploy does that work
+    again (and reports what fails then), and a failed write fails the batch itself."""
+    try:
+        preparing.result()
+    except Exception as exc:  # anything: preparing is an optimisation, never a cause
+        _log.debug("%s: preparing ahead failed: %s", key, exc)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +44,7 @@ from controller.arch import (
     read_nodes,
 )
 from controller.arch.health import run_probes
+from controller.arch.ids import fdu_id
 from controller.arch.record import ArchitectureRecord, ReplicaRecord
 from controller.fog.fogsim_driver import FogsimClient
 from tests.support.fogsim import FogsimServer, free_port
@@ -282,13 +283,19 @@ def test_deploy_twice_adopts_and_completes_partial(
 
 
 class ListCountingFog(FogsimClient):
-    """The fogsim driver, counting the reads of an FDU's instances (the adoption check)."""
+    """The fogsim driver, counting the reads of an FDU's instances (the adoption check)
+    and the descriptors onboarded."""
 
     lists = 0
+    onboards = 0
 
     def instances(self, fdu_id: str, *, timeout: float | None = None) -> dict[str, list[str]]:
         self.lists += 1
         return super().instances(fdu_id, timeout=timeout)
+
+    def onboard(self, descriptor: Mapping[str, Any], *, timeout: float | None = None) -> str:
+        self.onboards += 1
+        return super().onboard(descriptor, timeout=timeout)
 
 
 def test_a_deploy_with_nothing_there_does_not_look_for_instances_to_adopt(
@@ -312,6 +319,33 @@ def test_a_deploy_with_nothing_there_does_not_look_for_instances_to_adopt(
         assert fog.lists == 3  # store, worker x2
         assert restarted.record.instance_ids() == ids
         restarted.undeploy()
+    finally:
+        fog.close()
+    assert owned(sim, key) == ([], [])
+
+
+def test_prepare_onboards_ahead_what_needs_no_placement(sim: FogsimServer) -> None:
+    """``prepare`` (run while a failed architecture is undeployed) onboards the store and
+    worker descriptors; the deploy then onboards nothing again. An FDU template naming
+    another entity's address waits for the deploy, which knows it."""
+    port = free_port()
+    key = ArchitectureKey("default", "lab", "ahead")
+    spec = three_entity_spec(port)
+    store = spec.entities[0]
+    placed_fdu = {**store.fdu, "command": {"binary": sys.executable, "args": [
+        APP, "server", "{{ params.port }}", "store at {{ entities.store.ip }}"]}}
+    spec = replace(spec, entities=(store, replace(spec.entities[1], fdu=placed_fdu),
+                                   spec.entities[2]))
+    fog = ListCountingFog(sim.url, timeout=5.0)
+    try:
+        arch = new_arch(sim, fog, key, spec, {"port": port})
+        arch.prepare(DATA)
+        assert fog.onboards == 1  # the store; the workers' descriptors need its address
+        assert [f["id"] for f in owned(sim, key)[0]] == [fdu_id(key, "store", 0)]
+        arch.deploy(DATA, nothing_there=True)
+        assert fog.onboards == 3  # the two workers only
+        assert arch.check_status().healthy
+        arch.undeploy()
     finally:
         fog.close()
     assert owned(sim, key) == ([], [])
