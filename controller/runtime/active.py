@@ -163,7 +163,9 @@ class ActiveStrategyReconciler:
         self._lock = threading.Lock()
         self._memory: dict[ObjectKey, Memory] = {}
         self._writer = ThreadPoolExecutor(4, thread_name_prefix="fogstrat-status")
-        """Status writes that may overlap the actions before ``Decision.write_before``."""
+        """Status writes that may overlap the actions before ``Decision.write_before``, and
+        a failover target's ``prepare`` (which waits for its batch's write: submitted
+        after it, so FIFO order keeps the pool from waiting on itself)."""
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
