@@ -176,6 +176,20 @@ def test_our_own_changes_override_the_read_they_follow() -> None:
     assert inner.calls == {"all_instances": 2, "instance_info": 1}
 
 
+def test_our_own_fresh_change_needs_no_fog_wide_read() -> None:
+    inner, clock = CountingFog(), Clock()
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    inner.states["i"] = InstanceState.RUN
+    assert fog.start("i").state is InstanceState.RUN
+    clock.now = 0.9
+    assert fog.recent_instance_info("i").state is InstanceState.RUN  # what start said
+    assert "all_instances" not in inner.calls
+    inner.states["i"] = InstanceState.ERROR  # then it failed: seen once ours is a ttl old
+    clock.now = 1.0
+    assert fog.recent_instance_info("i").state is InstanceState.ERROR
+    assert inner.calls["all_instances"] == 1
+
+
 def test_an_instance_missing_from_the_read_is_asked_for() -> None:
     inner, clock = CountingFog(), Clock()
     fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
