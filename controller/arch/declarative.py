@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -88,8 +89,7 @@ class DeclarativeArchitecture(Architecture):
         """Onboard the deploy-phase descriptors no placement fact goes into (most: an FDU
         template seldom names another entity's address), so the deploy finds them done."""
         ops = self._ops(self.options.deploy_timeout)
-        context = build_context(ArchitectureRecord(), Inputs(
-            params=self.params, environment=self.environment, data=data))
+        context = build_context(ArchitectureRecord(), replace(self._inputs(), data=data))
         for ent in self.entities():
             if ent.phase != "deploy":
                 continue

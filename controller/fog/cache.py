@@ -144,25 +144,22 @@ class CachedFog(FogClient):
                              timeout: float | None = None) -> InstanceInfo:
         with self._lock:
             own, snap = self._own.get(instance_id), self._instances
-        if (own is not None and self._clock() - own[0] < self._instance_ttl
-                and (snap is None or snap[0] <= own[0])):
-            # What we did to it is as recent as a fog-wide read would be, and no read is
-            # newer: a deploy's readiness check right after its start needs no read of
-            # every instance (at 10,000 that read was a twentieth of a bring-up).
-            if own[1] is None:
-                raise NotFound(f"instance {instance_id} not found")
-            return own[1]
-        taken, instances = self._snapshot(timeout)
-        with self._lock:
-            own = self._own.get(instance_id)
-        if own is not None and own[0] >= taken:
-            if own[1] is None:
-                raise NotFound(f"instance {instance_id} not found")
-            return own[1]
-        info = instances.get(instance_id)
-        if info is None:  # created since the read, or gone: ask (rare)
-            return self.inner.instance_info(instance_id, timeout=timeout)
-        return info
+        # What we did to it answers while it is as recent as a fog-wide read would be and
+        # no read is newer: a deploy's readiness check right after its start needs no read
+        # of every instance (at 10,000 that read was a twentieth of a bring-up).
+        if own is None or self._clock() - own[0] >= self._instance_ttl or (
+                snap is not None and snap[0] > own[0]):
+            taken, instances = self._snapshot(timeout)
+            with self._lock:
+                own = self._own.get(instance_id)
+            if own is None or own[0] < taken:
+                info = instances.get(instance_id)
+                if info is None:  # created since the read, or gone: ask (rare)
+                    return self.inner.instance_info(instance_id, timeout=timeout)
+                return info
+        if own[1] is None:
+            raise NotFound(f"instance {instance_id} not found")
+        return own[1]
 
     def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
         return dict(self._snapshot(timeout)[1])
