@@ -29,7 +29,7 @@ from controller.arch.health import run_probes, with_state_probes
 from controller.arch.ids import fdu_id, fdu_uuid, owns
 from controller.arch.observe import ArchitectureSnapshot, observe
 from controller.arch.ordering import dependencies, waves
-from controller.arch.placement import PlacementCheck, Slot, plan_placement
+from controller.arch.placement import PlacementCheck, Slot, could_host, plan_placement
 from controller.arch.probes import HealthReport, Outcome, aggregate
 from controller.arch.record import ArchitectureRecord, ReplicaRecord
 from controller.arch.templating import render
@@ -118,6 +118,7 @@ class DeclarativeArchitecture(Architecture):
             ops.fog,
             timeout=max(ops.deadline.remaining(), 0.1),
             call_timeout=ops.timeout(None, "list_nodes"),
+            wanted=could_host(ents),
         )
         nodes = {n.uuid: n for n in node_list}
         keep = self._keep_existing(ops, ents, phase, nodes)
@@ -335,7 +336,7 @@ class DeclarativeArchitecture(Architecture):
         if all(len(placed[e.name]) == e.replicas for e in mine):
             return {name: [r.node_id or "" for r in reps] for name, reps in placed.items()}
         fog = self.require_fog()
-        nodes, statuses = read_nodes(fog, timeout=self.call_timeout())
+        nodes, statuses = read_nodes(fog, timeout=self.call_timeout(), wanted=could_host(ents))
         fixed: dict[Slot, str] = {
             (name, idx): rec.node_id
             for name, reps in self.record.entities.items()

@@ -10,7 +10,7 @@ nothing fits, the error says per entity which condition ruled out which nodes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,13 @@ def _static_ok(req: Requirements, info: NodeInfo) -> bool:
     if req.min_cores and info.cores < req.min_cores:
         return False
     return all(info.labels.get(k) == v for k, v in req.node_selector.items())
+
+
+def could_host(entities: Sequence[Entity]) -> Callable[[NodeInfo], bool]:
+    """Whether a node could run any of ``entities`` by its arch, cores and labels alone --
+    the nodes placement considers at all (the others' capacity never matters to it)."""
+    reqs = [effective_requirements(e) for e in entities]
+    return lambda info: any(_static_ok(r, info) for r in reqs)
 
 
 def _conflicts(a: str, b: str, reqs: Mapping[str, Requirements]) -> bool:

@@ -46,6 +46,7 @@ from controller.arch import (
 from controller.arch.health import run_probes
 from controller.arch.ids import fdu_id
 from controller.arch.record import ArchitectureRecord, ReplicaRecord
+from controller.fog.client import NodeStatus
 from controller.fog.fogsim_driver import FogsimClient
 from tests.support.fogsim import FogsimServer, free_port
 
@@ -346,6 +347,48 @@ def test_prepare_onboards_ahead_what_needs_no_placement(sim: FogsimServer) -> No
         assert fog.onboards == 3  # the two workers only
         assert arch.check_status().healthy
         arch.undeploy()
+    finally:
+        fog.close()
+    assert owned(sim, key) == ([], [])
+
+
+class StatusCountingFog(FogsimClient):
+    """The fogsim driver, recording which nodes' status (free capacity) was read."""
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        super().__init__(url, timeout=timeout)
+        self.status_reads: list[str] = []
+
+    def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
+        self.status_reads.append(self.node_info(node_id).name)
+        return super().node_status(node_id, timeout=timeout)
+
+
+SLEEPER = {**fdu(), "command": {"binary": "/bin/sleep", "args": ["30"]}}
+
+
+def test_a_deploy_reads_the_capacity_of_the_nodes_it_could_use_only(sim: FogsimServer) -> None:
+    """An entity that may run only on ``tier: cloud`` is placed on ``big`` without asking
+    the other nodes how full they are; one without a selector asks every x86 node."""
+    key = ArchitectureKey("default", "lab", "pinned")
+    pinned = ArchitectureSpec(entities=(Entity(
+        name="svc", fdu=SLEEPER,
+        requirements=Requirements(node_selector={"tier": "cloud"})),))
+    fog = StatusCountingFog(sim.url, timeout=5.0)
+    try:
+        arch = new_arch(sim, fog, key, pinned, {})
+        arch.deploy(DATA)
+        assert fog.status_reads == ["big"]
+        assert [r.node_id for r in arch.record.replicas("svc")] == [
+            n for n in fog.list_nodes() if fog.node_info(n).name == "big"]
+        arch.undeploy()
+
+        fog.status_reads.clear()
+        free = new_arch(sim, fog, ArchitectureKey("default", "lab", "free"), ArchitectureSpec(
+            entities=(Entity(name="svc", fdu=SLEEPER),)), {})
+        free.deploy(DATA)
+        assert sorted(fog.status_reads) == ["big", "mid-1", "mid-2"]  # not the aarch64 pi
+        free.undeploy()
     finally:
         fog.close()
     assert owned(sim, key) == ([], [])
