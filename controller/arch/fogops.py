@@ -172,14 +172,9 @@ def read_nodes(
     deadline = Deadline(timeout)
     ops = FogOps(fog, call_timeout=call_timeout or timeout, deadline=deadline)
     infos: list[NodeInfo] = []
-    statuses: dict[str, NodeStatus] = {}
     for nid in ops.call(None, "list_nodes", fog.list_nodes):
-        try:
+        with contextlib.suppress(NotFound):
             infos.append(ops.call(None, "node_info", fog.node_info, nid))
-        except NotFound:
-            continue
-        if wanted is not None and not wanted(infos[-1]):
-            continue
-        with contextlib.suppress(NotFound, ArchitectureError):
-            statuses[nid] = ops.call(None, "node_status", fog.node_status, nid)
+    asked = [n.uuid for n in infos if wanted is None or wanted(n)]
+    statuses = ops.call(None, "node_status", fog.node_statuses, asked) if asked else {}
     return infos, statuses

@@ -20,18 +20,30 @@ instance directly.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from controller.fog.client import FogClient, InstanceInfo, NodeInfo, NodeStatus, NotFound
+from controller.fog.client import (
+    FogClient,
+    FogError,
+    InstanceInfo,
+    NodeInfo,
+    NodeStatus,
+    NotFound,
+)
 
 V = TypeVar("V")
 
 INSTANCES_PER_SECOND = 2500
 """Fog-wide instance reads are spaced so that at most this many records are parsed a
 second (a fog of 10,000 instances is read every 4 s, one of 1,000 every ``instance_ttl``)."""
+_FANOUT = ThreadPoolExecutor(16, thread_name_prefix="fogstrat-node-status")
+"""Reads node statuses side by side (threads start on first use and are shared by every
+fog: a status read waits on the network, so 16 of them cost the interpreter little)."""
 MAX_INSTANCE_TTL = 5.0
 """However big the fog, a health check sees no state older than this (plus the read)."""
 
@@ -96,6 +108,33 @@ class CachedFog(FogClient):
         with self._lock:
             self._status[node_id] = (now, status)
         return status
+
+    def node_statuses(self, node_ids: Iterable[str], *, timeout: float | None = None
+                      ) -> dict[str, NodeStatus]:
+        """Cached statuses at once; the others read all at the same time, so a deploy
+        after a quiet spell (when every cached status has expired: the usual moment of a
+        failover) waits for one status call, not one per node (120 calls of 20 ms on an edge
+        network was 2.4 s of a failover)."""
+        now = self._clock()
+        out: dict[str, NodeStatus] = {}
+        missing: list[str] = []
+        with self._lock:
+            for nid in node_ids:
+                hit = self._status.get(nid)
+                if hit is not None and now - hit[0] < self._status_ttl:
+                    out[nid] = hit[1]
+                else:
+                    missing.append(nid)
+        if len(missing) == 1:
+            with contextlib.suppress(FogError):
+                out[missing[0]] = self.node_status(missing[0], timeout=timeout)
+        elif missing:
+            reads = {nid: _FANOUT.submit(self.node_status, nid, timeout=timeout)
+                     for nid in missing}
+            for nid, read in reads.items():
+                with contextlib.suppress(FogError):
+                    out[nid] = read.result()
+        return out
 
     def forget(self, node_id: str | None = None) -> None:
         """Drop cached capacity, of one node or of all."""

@@ -8,7 +8,8 @@ deadline of the whole call including retries); ``None`` means the driver's defau
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping
+import contextlib
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -113,6 +114,17 @@ class FogClient(abc.ABC):
 
     @abc.abstractmethod
     def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus: ...
+
+    def node_statuses(self, node_ids: Iterable[str], *, timeout: float | None = None
+                      ) -> dict[str, NodeStatus]:
+        """Status of each node that answers; one that cannot be read (gone, or an error)
+        is left out, so placement assumes it empty rather than hiding its capacity.
+        ``timeout`` is per call. One after another here; a client may ask them at once."""
+        out: dict[str, NodeStatus] = {}
+        for nid in node_ids:
+            with contextlib.suppress(FogError):
+                out[nid] = self.node_status(nid, timeout=timeout)
+        return out
 
     # FDU catalog
     @abc.abstractmethod

@@ -12,6 +12,7 @@ import pytest
 from controller.fog.cache import CachedFog
 from controller.fog.client import (
     FogClient,
+    FogUnavailable,
     InstanceInfo,
     InstanceState,
     NodeInfo,
@@ -125,6 +126,45 @@ def test_our_own_changes_forget_that_nodes_capacity() -> None:
     fog.node_status("n1")
     fog.node_status("n2")
     assert inner.calls["node_status"] == 3
+
+
+class SideBySideFog(CountingFog):
+    """Each status read waits until all ``expect`` reads are in flight: read one after
+    another, they would all fail."""
+
+    def __init__(self, nodes: list[str], expect: int) -> None:
+        super().__init__()
+        self.nodes = nodes
+        self.barrier = threading.Barrier(expect, timeout=10)
+
+    def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
+        self._count("node_status")
+        if node_id == "broken":
+            raise FogUnavailable("no answer")
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            raise FogUnavailable("read alone") from None
+        return NodeStatus(node_id, 1024, 512)
+
+
+def test_expired_statuses_are_read_side_by_side_and_fresh_ones_not_at_all() -> None:
+    nodes = [f"n{i}" for i in range(8)]
+    inner, clock = SideBySideFog([*nodes, "broken"], expect=6), Clock()
+    fog = CachedFog(inner, status_ttl=5, clock=clock)
+    fog._status.update({"n0": (0.0, NodeStatus("n0", 1024, 1)),
+                        "n1": (0.0, NodeStatus("n1", 1024, 2))})
+    got = fog.node_statuses([*nodes, "broken"])
+    assert sorted(got) == nodes  # the broken one is left out, not fatal
+    assert got["n0"].ram_free_mb == 1 and got["n2"].ram_free_mb == 512
+    assert inner.calls["node_status"] == 7  # six read together, the broken one; n0, n1 kept
+    assert fog.node_statuses(nodes) == got  # and now all kept
+    assert inner.calls["node_status"] == 7
+
+
+def test_a_client_reads_statuses_one_by_one_unless_it_knows_better() -> None:
+    inner = SideBySideFog(["n1", "n2"], expect=1)
+    assert sorted(inner.node_statuses(["n1", "broken", "n2"])) == ["n1", "n2"]
 
 
 def test_a_node_that_left_is_read_again_when_it_returns() -> None:
