@@ -133,6 +133,10 @@ class Architecture(abc.ABC):
         self.lifecycle.require(Operation.DEPLOY)
         self.do_prepare(data)
 
+    def unprepare(self) -> None:
+        """Undo a ``prepare`` no deploy followed (its failover was not recorded)."""
+        self.do_unprepare()
+
     def serve(self, data: ArchitectureDataSpec | None = None) -> None:
         """Start the serve-phase entities (the service's consumers)."""
         self.lifecycle.require(Operation.SERVE)
@@ -185,6 +189,9 @@ class Architecture(abc.ABC):
 
     def do_prepare(self, data: ArchitectureDataSpec | None) -> None:  # noqa: B027
         """Optional hook: default, nothing ahead of the deploy."""
+
+    def do_unprepare(self) -> None:  # noqa: B027
+        """Optional hook, with ``do_prepare``: remove what it registered."""
 
     @abc.abstractmethod
     def do_deploy(self, data: ArchitectureDataSpec | None) -> None: ...

@@ -102,6 +102,14 @@ class DeclarativeArchitecture(Architecture):
                 ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
                 self._onboarded[did] = descriptor
 
+    def do_unprepare(self) -> None:
+        """Offload the descriptors ``prepare`` onboarded that no deploy took up."""
+        ops = self._ops(self.options.undeploy_timeout)
+        for did in list(self._onboarded):
+            with contextlib.suppress(NotFound):
+                ops.call(None, "offload", ops.fog.offload, fdu_uuid(did))
+            del self._onboarded[did]
+
     def do_serve(self, data: ArchitectureDataSpec | None) -> None:
         self._run_phase("serve")
 

@@ -563,21 +563,32 @@ class ActiveStrategyReconciler:
         """Run the actions in order, stopping at the first failure; False once deleted.
         ``writing``: the status write in flight, stored before action ``write_before``
         (its failure raises here, and no later action runs)."""
-        preparing = self._prepare_ahead(inputs, decision, mem, writing)
+        preparing = self._prepare_ahead(inputs, decision, mem)
         try:
             return self._act_in_order(inputs, decision, mem, writing, preparing)
+        except BaseException:
+            if preparing is not None and writing is not None and writing.done() and (
+                    writing.exception() is not None):
+                self._unprepare(inputs, preparing)
+            raise
         finally:
             if preparing is not None:
                 _settle(preparing[1], inputs.key)
             if writing is not None:
                 writing.result()
 
-    def _prepare_ahead(self, inputs: Inputs, decision: Decision, mem: Memory,
-                       writing: Future[None] | None) -> tuple[str, Future[None]] | None:
+    def _prepare_ahead(self, inputs: Inputs, decision: Decision, mem: Memory
+                       ) -> tuple[str, Future[None], Handle] | None:
         """Start preparing a target this batch deploys after undeploying another (a
         break-before-make failover) if nothing of it is on the fog: its descriptors are
-        onboarded while the undeploy runs. Like the deploy, it waits for the status write
-        that names it."""
+        onboarded while the undeploy runs and the status write naming the target is in
+        flight. Not waiting for that write bends the write-ahead rule for descriptors
+        alone (registrations that allocate nothing; instances still wait): their fog05 ids
+        derive from the architecture's key, so the deploy after the write takes them up,
+        a failed write offloads them (``_unprepare``), and should the controller die in
+        between, the next failover to the target takes them up and the strategy's
+        deletion, which observes every candidate, removes them. The status write was a
+        tenth of a failover."""
         actions = decision.actions
         k, deploy = next(((i, a) for i, a in enumerate(actions) if isinstance(a, Deploy)),
                          (0, None))
@@ -592,17 +603,24 @@ class ActiveStrategyReconciler:
         except ArchitectureError:
             return None  # the deploy reports it
         data = inputs.blueprints[name].data
+        return name, self._writer.submit(handle.arch.prepare, data), handle
 
-        def prepare() -> None:
-            if writing is not None:
-                writing.result()
-            handle.arch.prepare(data)
-
-        return name, self._writer.submit(prepare)
+    def _unprepare(self, inputs: Inputs, preparing: tuple[str, Future[None], Handle]) -> None:
+        """The failover was not recorded: take back what preparing it registered (as the
+        leader only: a new one decides for itself, and takes them up or leaves them to
+        the strategy's deletion)."""
+        _settle(preparing[1], inputs.key)
+        if not self._is_leader():
+            return
+        try:
+            preparing[2].arch.unprepare()
+        except (ArchitectureError, FogError) as exc:
+            _log.warning("%s/%s: taking back what preparing %s registered failed: %s",
+                         inputs.key.namespace, inputs.key.name, preparing[0], _one_line(exc))
 
     def _act_in_order(self, inputs: Inputs, decision: Decision, mem: Memory,
                       writing: Future[None] | None,
-                      preparing: tuple[str, Future[None]] | None) -> bool:
+                      preparing: tuple[str, Future[None], Handle] | None) -> bool:
         status = decision.status
         for i, action in enumerate(decision.actions):
             if writing is not None and i == decision.write_before:

@@ -8,11 +8,14 @@ shell keeps its side of the bargain, counting calls into the real ``decide``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
 from controller.api import kinds
+from controller.arch.ids import ArchitectureKey
+from controller.fog.fogsim_driver import FogsimClient
 from controller.metrics import Metrics
 from controller.reconcile import decision as core
 from controller.resources import Resources
@@ -22,6 +25,7 @@ from controller.runtime.documents import Documents
 from controller.runtime.informer import Informer, ObjectKey
 from controller.runtime.status_writer import StatusWriter
 from controller.store import connect
+from controller.store.base import Conflict
 from tests.support.etcd import EtcdServer
 from tests.support.scenario import Scenario, wait_for
 
@@ -91,3 +95,54 @@ def test_restart_runs_the_due_probe_cycle_before_one_step(
         assert mem.status.arch("web-main").last_probe_time == shell.now
     finally:
         shell.close()
+
+
+def test_a_failover_whose_status_write_fails_takes_back_what_it_prepared(
+        s: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replacement's descriptors are onboarded while the failover's status write is in
+    flight; when the write fails, no deploy follows, and they are offloaded again."""
+    s.given.web_strategy().controller().serving("web-main")
+    s.when.controller_killed()
+    s.when.node_down("cloud-1")  # web-main's node: it vanishes, a failover at once
+
+    write = StatusWriter.write
+
+    def refused(self: StatusWriter, key: ObjectKey, status: Mapping[str, Any]) -> bool:
+        if status.get("transition"):
+            raise Conflict(str(key), 1, 2)  # someone else wrote it meanwhile
+        return write(self, key, status)
+
+    monkeypatch.setattr(StatusWriter, "write", refused)
+    shell = Shell(s)
+    try:
+        decisions = counting_decide(monkeypatch)
+        with pytest.raises(Conflict):
+            shell.reconciler.reconcile(shell.key)
+        assert any(isinstance(a, core.Deploy) and a.arch == "web-backup"
+                   for a in decisions[-1].actions), decisions[-1].message
+        backup = ArchitectureKey("default", s.name, "web-backup").prefix
+        main = ArchitectureKey("default", s.name, "web-main").prefix
+        fdus = [str(f["id"]) for f in s.state()["fdus"]]
+        assert not [f for f in fdus if f.startswith(backup)], fdus
+        assert not [f for f in fdus if f.startswith(main)], fdus  # undeployed meanwhile
+    finally:
+        shell.close()
+
+
+def test_descriptors_prepared_by_a_controller_that_died_go_with_the_strategy(
+        s: Scenario) -> None:
+    """What a controller killed between preparing a failover and recording it leaves (the
+    replacement's descriptors, named by its key, no instance) is removed on deletion."""
+    s.given.web_strategy().controller().serving("web-main")
+    [main] = [f for f in s.state()["fdus"]
+              if str(f["id"]).startswith(ArchitectureKey("default", s.name, "web-main").prefix)]
+    left = {k: v for k, v in main.items() if k != "uuid"}
+    left["id"] = ArchitectureKey("default", s.name, "web-backup").prefix + "web.0"
+    fog = FogsimClient(s.sim.url, timeout=5.0)
+    try:
+        fog.onboard(left)
+    finally:
+        fog.close()
+
+    s.when.fogstrat("delete", "activestrategy", s.name)
+    s.then.fog_empty(timeout=20)
