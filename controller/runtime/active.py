@@ -568,7 +568,7 @@ class ActiveStrategyReconciler:
             return self._act_in_order(inputs, decision, mem, writing, preparing)
         except BaseException:
             if preparing is not None and writing is not None and writing.done() and (
-                    writing.exception() is not None):
+                    writing.cancelled() or writing.exception() is not None):
                 self._unprepare(inputs, preparing)
             raise
         finally:
