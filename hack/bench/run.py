@@ -37,6 +37,7 @@ from hack.bench.small import (  # noqa: E402
     LatencyResult,
     measure_failover,
     measure_latency,
+    measure_quiet_failover,
     quantile,
 )
 from tests.support.etcd import EtcdServer  # noqa: E402
@@ -55,6 +56,7 @@ class Options:
     nodes: int
     latency_samples: int
     failover_trials: int
+    quiet_trials: int
     steady_window: float
     profile: bool
     skip_small: bool
@@ -84,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         quick=a.quick, scales=scales, nodes=a.nodes,
         latency_samples=40 if a.quick else 200,
         failover_trials=3 if a.quick else 10,  # every node slot: a 2-core VM is noisy
+        quiet_trials=1 if a.quick else 3,  # 15 s each
         steady_window=a.steady_window or (20.0 if a.quick else 60.0),
         profile=a.profile, skip_small=a.skip_small,
         probe_interval=a.probe_interval,
@@ -120,6 +123,14 @@ def failover_rows(r: FailoverResult, latency_ms: int = 0) -> list[str]:
         f"direct fog ops + probe {statistics.median(r.limit_s) * 1000:.1f} ms | "
         f"{ratio:.2f} | {target} |",
     ]
+
+
+def quiet_failover_row(durations: list[float], latency_ms: int) -> str:
+    each = ", ".join(f"{d * 1000:.0f}" for d in durations)
+    return (f"| failover after 11 s with nothing placed, onto a replacement any node may "
+            f"run, {latency_ms} ms per fog call (median of {len(durations)}) | "
+            f"{statistics.median(durations) * 1000:.0f} ms (each: {each}) | — | — | — | "
+            "context |")
 
 
 def scale_rows(results: list[ScaleResult]) -> list[str]:
@@ -235,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
                                           out_dir / "failover-slow.log",
                                           fog_latency_ms=FOG_LATENCY_MS)
                     rows += failover_rows(fo, FOG_LATENCY_MS)
+                with FogsimServer(nodes_file, no_processes=True) as sim:
+                    phase(f"failover after a quiet spell, {FOG_LATENCY_MS} ms per fog call")
+                    quiet = measure_quiet_failover(
+                        etcd.endpoint, f"/bench-{stamp}/failover-quiet", sim.url,
+                        opts.quiet_trials, out_dir / "failover-quiet.log",
+                        fog_latency_ms=FOG_LATENCY_MS)
+                    rows.append(quiet_failover_row(quiet, FOG_LATENCY_MS))
             for n in opts.scales:
                 remaining = BUDGET_S - (time.monotonic() - started)
                 if scale_results:  # project from the last bring-up rate (plus ~2 min fixed)

@@ -292,3 +292,53 @@ def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
     finally:
         fog.close()
         store.close()
+
+
+def _deleted(store: Store, prefix: str, name: str) -> bool:
+    return world.read_status(store, prefix, name) is None
+
+
+def measure_quiet_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
+                           log_file: Path, *, fog_latency_ms: int, quiet_s: float = 11.0
+                           ) -> list[float]:
+    """The controller's own failover duration (seconds per trial) when the failover comes
+    after a quiet spell, as real ones do: nothing placed for ``quiet_s`` (longer than node
+    capacity is cached), onto a replacement any node may run, so its deploy must ask every
+    node how full it is. Each trial's strategy is deleted after it: a failed-over one
+    keeps checking whether its main fits again, which would keep capacity fresh."""
+    if trials > 10:
+        raise ValueError("at most 10 trials (nodes n-000..n-009 are their slots)")
+    store = connect(endpoint)
+    names = [f"quiet-{i}" for i in range(trials)]
+    try:
+        documents: list[dict[str, Any]] = [
+            world.environment("bench", fog_url),
+            world.architecture("quiet-backup", interval="1s", timeout="500ms",
+                               failure_threshold=2)]
+        for i, name in enumerate(names):
+            documents += [
+                world.architecture(f"quiet-main-{i}", interval="1s", timeout="500ms",
+                                   failure_threshold=2, selector={"slot": f"s{i}"}),
+                world.strategy(name, f"quiet-main-{i}", ["quiet-backup"])]
+        world.put_all(store, prefix, documents)
+        durations: list[float] = []
+        with InProcessController(endpoint, prefix, log_file) as ctl:
+            for i, name in enumerate(names):
+                world.put_all(store, prefix, [world.active_strategy(name, name, "bench")])
+                wait_until(partial(serving, store, prefix, name, f"quiet-main-{i}"), 60,
+                           f"{name} to serve on its main")
+                _sim(fog_url, "/sim/faults", "PUT", {"latency_ms": fog_latency_ms})
+                time.sleep(quiet_s)
+                seen = len(ctl.hooks.failovers)
+                _sim(fog_url, f"/sim/nodes/n-{i:03d}/down", "POST")
+                ctl.hooks.wait_for(partial(_failed_over, ctl.hooks, seen, name), 60)
+                event = next((e for e in ctl.hooks.failovers[seen:] if e.name == name), None)
+                if event is None:
+                    raise TimeoutError(f"{name}: no failover within 60s")
+                durations.append(event.duration)
+                _sim(fog_url, "/sim/faults", "PUT", {"latency_ms": 0})
+                store.delete(world.spec_key(prefix, "ActiveStrategy", name))
+                wait_until(partial(_deleted, store, prefix, name), 60, f"{name} to be deleted")
+        return durations
+    finally:
+        store.close()
