@@ -164,8 +164,7 @@ class ActiveStrategyReconciler:
         self._memory: dict[ObjectKey, Memory] = {}
         self._writer = ThreadPoolExecutor(4, thread_name_prefix="fogstrat-status")
         """Status writes that may overlap the actions before ``Decision.write_before``, and
-        a failover target's ``prepare`` (which waits for its batch's write: submitted
-        after it, so FIFO order keeps the pool from waiting on itself)."""
+        a failover target's ``prepare`` (alongside its batch's write)."""
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)
@@ -573,12 +572,12 @@ class ActiveStrategyReconciler:
             raise
         finally:
             if preparing is not None:
-                _settle(preparing[1], inputs.key)
+                preparing.settle(inputs.key)
             if writing is not None:
                 writing.result()
 
     def _prepare_ahead(self, inputs: Inputs, decision: Decision, mem: Memory
-                       ) -> tuple[str, Future[None], Handle] | None:
+                       ) -> _Preparing | None:
         """Start preparing a target this batch deploys after undeploying another (a
         break-before-make failover) if nothing of it is on the fog: its descriptors are
         onboarded while the undeploy runs and the status write naming the target is in
@@ -603,30 +602,30 @@ class ActiveStrategyReconciler:
         except ArchitectureError:
             return None  # the deploy reports it
         data = inputs.blueprints[name].data
-        return name, self._writer.submit(handle.arch.prepare, data), handle
+        return _Preparing(name, handle, self._writer.submit(handle.arch.prepare, data))
 
-    def _unprepare(self, inputs: Inputs, preparing: tuple[str, Future[None], Handle]) -> None:
+    def _unprepare(self, inputs: Inputs, preparing: _Preparing) -> None:
         """The failover was not recorded: take back what preparing it registered (as the
         leader only: a new one decides for itself, and takes them up or leaves them to
         the strategy's deletion)."""
-        _settle(preparing[1], inputs.key)
+        preparing.settle(inputs.key)
         if not self._is_leader():
             return
         try:
-            preparing[2].arch.unprepare()
+            preparing.handle.arch.unprepare()
         except (ArchitectureError, FogError) as exc:
             _log.warning("%s/%s: taking back what preparing %s registered failed: %s",
-                         inputs.key.namespace, inputs.key.name, preparing[0], _one_line(exc))
+                         inputs.key.namespace, inputs.key.name, preparing.arch, _one_line(exc))
 
     def _act_in_order(self, inputs: Inputs, decision: Decision, mem: Memory,
                       writing: Future[None] | None,
-                      preparing: tuple[str, Future[None], Handle] | None) -> bool:
+                      preparing: _Preparing | None) -> bool:
         status = decision.status
         for i, action in enumerate(decision.actions):
             if writing is not None and i == decision.write_before:
                 writing.result()
-            if preparing is not None and getattr(action, "arch", None) == preparing[0]:
-                _settle(preparing[1], inputs.key)  # the deploy takes up what it did
+            if preparing is not None and getattr(action, "arch", None) == preparing.arch:
+                preparing.settle(inputs.key)  # the deploy takes up what it did
             if not self._is_leader():
                 return True
             if isinstance(action, DeleteStatus):
@@ -746,13 +745,21 @@ class ActiveStrategyReconciler:
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _settle(preparing: Future[None], key: ObjectKey) -> None:
-    """Wait for a ``prepare``; its failure is only logged: the deploy does that work
-    again (and reports what fails then), and a failed write fails the batch itself."""
-    try:
-        preparing.result()
-    except Exception as exc:  # anything: preparing is an optimisation, never a cause
-        _log.debug("%s: preparing ahead failed: %s", key, exc)
+@dataclass(frozen=True)
+class _Preparing:
+    """A failover target's ``prepare`` running ahead of its deploy."""
+
+    arch: str
+    handle: Handle
+    done: Future[None]
+
+    def settle(self, key: ObjectKey) -> None:
+        """Wait for it; its failure is only logged: the deploy does that work again (and
+        reports what fails then), and a failed write fails the batch itself."""
+        try:
+            self.done.result()
+        except Exception as exc:  # anything: preparing is an optimisation, never a cause
+            _log.debug("%s: preparing %s ahead failed: %s", key, self.arch, exc)
 
 
 def _one_line(exc: BaseException) -> str:
