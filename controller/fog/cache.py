@@ -103,16 +103,15 @@ class CachedFog(FogClient):
             hit = self._status.get(node_id)
         return hit[1] if hit is not None and now - hit[0] < self._status_ttl else None
 
-    def _read_status(self, node_id: str, now: float, timeout: float | None) -> NodeStatus:
+    def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
+        now = self._clock()
+        cached = self._cached_status(node_id, now)
+        if cached is not None:
+            return cached
         status = self.inner.node_status(node_id, timeout=timeout)
         with self._lock:
             self._status[node_id] = (now, status)
         return status
-
-    def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
-        now = self._clock()
-        cached = self._cached_status(node_id, now)
-        return cached if cached is not None else self._read_status(node_id, now, timeout)
 
     def node_statuses(self, node_ids: Iterable[str], *, timeout: float | None = None
                       ) -> dict[str, NodeStatus]:
@@ -129,11 +128,13 @@ class CachedFog(FogClient):
                 out[nid] = cached
             else:
                 missing.append(nid)
-        reads = {nid: _FANOUT.submit(self._read_status, nid, now, timeout)
+        # node_status looks at the cache again when it runs: a read another caller (the
+        # background node view, a concurrent deploy) made meanwhile is not made twice.
+        reads = {nid: _FANOUT.submit(self.node_status, nid, timeout=timeout)
                  for nid in missing[1:]}
         for nid in missing[:1]:
             with contextlib.suppress(FogError):
-                out[nid] = self._read_status(nid, now, timeout)
+                out[nid] = self.node_status(nid, timeout=timeout)
         for nid, read in reads.items():
             with contextlib.suppress(FogError):
                 out[nid] = read.result()
