@@ -21,7 +21,7 @@ from controller.fog.client import FogClient
 from controller.fog.factory import make_fog_client
 from controller.store import Store, connect
 from hack.bench import world
-from hack.bench.inproc import Hooks, InProcessController
+from hack.bench.inproc import FailoverEvent, Hooks, InProcessController
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -231,6 +231,35 @@ def _failed_over(hooks: Hooks, seen: int, name: str) -> bool:
     return any(e.name == name for e in hooks.failovers[seen:])
 
 
+def _failover_world(fog_url: str, stem: str, names: list[str],
+                    backup_selector: dict[str, str] | None) -> list[dict[str, Any]]:
+    """Strategy ``names[i]``: main ``<stem>-main-i`` pinned to slot ``s<i>`` (node
+    ``n-00i``), one replacement ``<stem>-backup``; probes every second, two failures to
+    fail over. ActiveStrategies are left to the caller (when to start them matters)."""
+    backup = f"{stem}-backup"
+    documents = [world.environment("bench", fog_url),
+                 world.architecture(backup, interval="1s", timeout="500ms",
+                                    failure_threshold=2, selector=backup_selector)]
+    for i, name in enumerate(names):
+        documents += [
+            world.architecture(f"{stem}-main-{i}", interval="1s", timeout="500ms",
+                               failure_threshold=2, selector={"slot": f"s{i}"}),
+            world.strategy(name, f"{stem}-main-{i}", [backup])]
+    return documents
+
+
+def _fail_over(ctl: InProcessController, fog_url: str, slot: int, name: str
+               ) -> FailoverEvent:
+    """Take node ``n-<slot>`` (``name``'s main) down; the failover the controller records."""
+    seen = len(ctl.hooks.failovers)
+    _sim(fog_url, f"/sim/nodes/n-{slot:03d}/down", "POST")
+    ctl.hooks.wait_for(partial(_failed_over, ctl.hooks, seen, name), 60)
+    event = next((e for e in ctl.hooks.failovers[seen:] if e.name == name), None)
+    if event is None:
+        raise TimeoutError(f"{name}: no failover within 60s")
+    return event
+
+
 def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
                      log_file: Path, *, fog_latency_ms: int = 0) -> FailoverResult:
     """Trial i: main ``fo-main-i`` pinned to node ``n-00i``, replacement ``fo-backup`` on
@@ -244,16 +273,8 @@ def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
     fog = make_fog_client("fogsim", fog_url, timeout=5.0)
     names = [f"fo-{i}" for i in range(trials)]
     try:
-        documents: list[dict[str, Any]] = [
-            world.environment("bench", fog_url),
-            world.architecture("fo-backup", interval="1s", timeout="500ms",
-                               failure_threshold=2, selector={"bench": "backup"})]
-        for i, name in enumerate(names):
-            documents += [
-                world.architecture(f"fo-main-{i}", interval="1s", timeout="500ms",
-                                   failure_threshold=2, selector={"slot": f"s{i}"}),
-                world.strategy(name, f"fo-main-{i}", ["fo-backup"])]
-        world.put_all(store, prefix, documents)
+        world.put_all(store, prefix, _failover_world(fog_url, "fo", names,
+                                                     {"bench": "backup"}))
         # Started a tenth of the probe interval apart: started together, their probe
         # cycles fall due in the same 50 ms slot of the work queue, so every failover
         # was detected while all the others' cycles ran (strategies started at different
@@ -272,13 +293,8 @@ def measure_failover(endpoint: str, prefix: str, fog_url: str, trials: int,
             time.sleep(1.5)
             _sim(fog_url, "/sim/faults", "PUT", {"latency_ms": fog_latency_ms})
             for i, name in enumerate(names):
-                seen = len(ctl.hooks.failovers)
                 t0 = time.monotonic()
-                _sim(fog_url, f"/sim/nodes/n-{i:03d}/down", "POST")
-                ctl.hooks.wait_for(partial(_failed_over, ctl.hooks, seen, name), 60)
-                event = next((e for e in ctl.hooks.failovers[seen:] if e.name == name), None)
-                if event is None:
-                    raise TimeoutError(f"{name}: no failover within 60s")
+                event = _fail_over(ctl, fog_url, i, name)
                 wait_until(partial(serving, store, prefix, name, "fo-backup"), 30,
                            f"{name} to serve on fo-backup")
                 controller_s.append(event.duration)
@@ -311,16 +327,7 @@ def measure_quiet_failover(endpoint: str, prefix: str, fog_url: str, trials: int
     store = connect(endpoint)
     names = [f"quiet-{i}" for i in range(trials)]
     try:
-        documents: list[dict[str, Any]] = [
-            world.environment("bench", fog_url),
-            world.architecture("quiet-backup", interval="1s", timeout="500ms",
-                               failure_threshold=2)]
-        for i, name in enumerate(names):
-            documents += [
-                world.architecture(f"quiet-main-{i}", interval="1s", timeout="500ms",
-                                   failure_threshold=2, selector={"slot": f"s{i}"}),
-                world.strategy(name, f"quiet-main-{i}", ["quiet-backup"])]
-        world.put_all(store, prefix, documents)
+        world.put_all(store, prefix, _failover_world(fog_url, "quiet", names, None))
         durations: list[float] = []
         with InProcessController(endpoint, prefix, log_file) as ctl:
             for i, name in enumerate(names):
@@ -329,13 +336,7 @@ def measure_quiet_failover(endpoint: str, prefix: str, fog_url: str, trials: int
                            f"{name} to serve on its main")
                 _sim(fog_url, "/sim/faults", "PUT", {"latency_ms": fog_latency_ms})
                 time.sleep(quiet_s)
-                seen = len(ctl.hooks.failovers)
-                _sim(fog_url, f"/sim/nodes/n-{i:03d}/down", "POST")
-                ctl.hooks.wait_for(partial(_failed_over, ctl.hooks, seen, name), 60)
-                event = next((e for e in ctl.hooks.failovers[seen:] if e.name == name), None)
-                if event is None:
-                    raise TimeoutError(f"{name}: no failover within 60s")
-                durations.append(event.duration)
+                durations.append(_fail_over(ctl, fog_url, i, name).duration)
                 _sim(fog_url, "/sim/faults", "PUT", {"latency_ms": 0})
                 store.delete(world.spec_key(prefix, "ActiveStrategy", name))
                 wait_until(partial(_deleted, store, prefix, name), 60, f"{name} to be deleted")
