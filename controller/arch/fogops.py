@@ -8,7 +8,6 @@ only the request that state allows (fog05 hangs on requests in the wrong state).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -162,8 +161,9 @@ def read_nodes(
 ) -> tuple[list[NodeInfo], dict[str, NodeStatus]]:
     """Info and status of every node the fog sees now; a node vanishing meanwhile is skipped.
 
-    ``timeout`` bounds the whole read, ``call_timeout`` each call. A node whose status
-    cannot be read is still returned (placement then assumes it is
+    ``timeout`` bounds the whole read, ``call_timeout`` each call (node infos are asked
+    in one call, bounded per node: a client keeps them, so they are read once). A node
+    whose status cannot be read is still returned (placement then assumes it is
     empty), so a flaky status call does not hide capacity the node has. With ``wanted``,
     status is read only for the nodes it accepts (the rest are returned without one): a
     deploy to a labelled node need not ask 120 nodes how full they are each time the
@@ -171,10 +171,8 @@ def read_nodes(
     """
     deadline = Deadline(timeout)
     ops = FogOps(fog, call_timeout=call_timeout or timeout, deadline=deadline)
-    infos: list[NodeInfo] = []
-    for nid in ops.call(None, "list_nodes", fog.list_nodes):
-        with contextlib.suppress(NotFound):
-            infos.append(ops.call(None, "node_info", fog.node_info, nid))
+    infos = ops.call(None, "node_info", fog.node_infos,
+                     ops.call(None, "list_nodes", fog.list_nodes))
     asked = [n.uuid for n in infos if wanted is None or wanted(n)]
     statuses = ops.call(None, "node_status", fog.node_statuses, asked) if asked else {}
     return infos, statuses

