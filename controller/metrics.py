@@ -319,6 +319,11 @@ class Metrics:
         self._lock = threading.Lock()
         # (namespace, strategy) -> {gauge/counter -> set of label tuples}
         self._series: dict[tuple[str, str], dict[str, set[tuple[str, ...]]]] = {}
+        # Children of the counters bumped on every probe cycle and reconcile, by labels:
+        # ``labels()`` checks and looks them up under a lock each time (a tenth of a
+        # quiet probe cycle). A health-check child goes when its strategy is forgotten.
+        self._health_children: dict[tuple[str, ...], Counter] = {}
+        self._reconcile_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         # Initialise the label-less and fixed-vocabulary children so queries work at once.
         for k in TRANSITION_KINDS:
             self.transition_duration.labels(kind=k)
@@ -428,8 +433,12 @@ class Metrics:
     def record_health_check(self, ns: str, strategy: str, architecture: str, result: str) -> None:
         """Count one health evaluation: ``success``, ``failure`` or ``unknown``."""
         labels = (ns, strategy, architecture, normalize(result, HEALTH_RESULTS))
-        self.health_checks.labels(*labels).inc()
-        self._track("health_checks", ns, strategy, labels)
+        child = self._health_children.get(labels)
+        if child is None:
+            child = self.health_checks.labels(*labels)
+            self._track("health_checks", ns, strategy, labels)
+            self._health_children[labels] = child
+        child.inc()
 
     def set_consecutive_failures(
         self, ns: str, strategy: str, architecture: str, count: int
@@ -478,6 +487,8 @@ class Metrics:
         for family, label_sets in families.items():
             metric = self._family(family)
             for labels in label_sets:
+                if family == "health_checks":
+                    self._health_children.pop(labels, None)
                 with contextlib.suppress(KeyError):
                     metric.remove(*labels)
 
@@ -485,10 +496,15 @@ class Metrics:
 
     def record_reconcile(self, kind: str, result: str, duration: float | None = None) -> None:
         """Count one reconcile of ``kind`` (``ActiveStrategy`` or plural) by result."""
-        k = _kind(kind)
-        self.reconciles.labels(kind=k, result=normalize(result, RECONCILE_RESULTS)).inc()
+        key = (_kind(kind), normalize(result, RECONCILE_RESULTS))
+        children = self._reconcile_children.get(key)
+        if children is None:  # a fixed vocabulary: kept for good
+            children = (self.reconciles.labels(kind=key[0], result=key[1]),
+                        self.reconcile_duration.labels(kind=key[0]))
+            self._reconcile_children[key] = children
+        children[0].inc()
         if duration is not None and duration >= 0:
-            self.reconcile_duration.labels(kind=k).observe(duration)
+            children[1].observe(duration)
 
     def set_workqueue_depth(self, depth: int) -> None:
         self.workqueue_depth.set(depth)

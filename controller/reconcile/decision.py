@@ -75,10 +75,11 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from controller.api.models import ActiveStrategySpec, HealthSpec, StrategySpec
+from controller.reconcile.evolve import evolve
 from controller.reconcile.status import (
     EMPTY,
     RECENT_FAILOVER_WINDOW,
@@ -292,10 +293,10 @@ class _Ctx:
         self.say(message, "Degraded")
 
     def update(self, **changes: Any) -> None:
-        self.status = replace(self.status, **changes)
+        self.status = evolve(self.status, **changes)
 
     def update_arch(self, name: str, **changes: Any) -> None:
-        self.status = self.status.with_arch(name, replace(self.status.arch(name), **changes))
+        self.status = self.status.with_arch(name, evolve(self.status.arch(name), **changes))
 
     # candidates and policy
 
@@ -411,7 +412,7 @@ def _observe_arch(ctx: _Ctx, name: str) -> None:
     if (old is not None and a.state == state and a.message == message
             and a.placement == placement and a.instances == instances):
         return  # the common case, a steady architecture: nothing to rebuild
-    new = replace(a, state=state, placement=freeze(placement), instances=freeze(instances),
+    new = evolve(a, state=state, placement=freeze(placement), instances=freeze(instances),
                   message=message)
     if new != a or old is None:
         if not o.exists and name not in ctx.names:
@@ -435,20 +436,20 @@ def success_threshold(health: HealthSpec) -> int:
 def fold_probe(a: ArchitectureStatus, o: ProbeOutcome, now: float, ft: int, st: int
                ) -> ArchitectureStatus:
     """``a`` after one probe cycle, with failure and success thresholds ``ft``/``st``."""
-    a = replace(a, last_probe_time=now, last_probe_result=o.result,
+    a = evolve(a, last_probe_time=now, last_probe_result=o.result,
                 last_probe_message=o.message, last_probe_values=o.values)
     if o.result == "Healthy":
         s = a.consecutive_successes + 1
-        return replace(a, consecutive_successes=s, consecutive_failures=0,
+        return evolve(a, consecutive_successes=s, consecutive_failures=0,
                        consecutive_unknowns=0, last_probe_reason="",
                        health="Healthy" if s >= st else a.health)
     if o.result == "Unhealthy":
         f = a.consecutive_failures + 1
-        return replace(a, consecutive_failures=f, consecutive_successes=0,
+        return evolve(a, consecutive_failures=f, consecutive_successes=0,
                        consecutive_unknowns=0, last_probe_reason=o.reason or "Unhealthy",
                        health="Unhealthy" if f >= ft else a.health)
     u = a.consecutive_unknowns + 1  # unknown: not a failure, counters kept
-    return replace(a, consecutive_unknowns=u, health="Unknown" if u >= ft else a.health)
+    return evolve(a, consecutive_unknowns=u, health="Unknown" if u >= ft else a.health)
 
 
 def quiet_probe(status: StrategyStatus, name: str, outcome: ProbeOutcome, *, now: float,
@@ -728,7 +729,7 @@ def _drain(ctx: _Ctx, t: Transition) -> None:
         ctx.say(f"{_VERB[t.kind]} to {t.to}: undeploying {', '.join(existing)} first",
                 _PHASE[t.kind])
         return
-    t = replace(t, stage="deploying", stage_since=ctx.now)
+    t = evolve(t, stage="deploying", stage_since=ctx.now)
     ctx.update(transition=t)
     _prepare_target(ctx, t.to)
     _deploying(ctx, t)
@@ -737,7 +738,7 @@ def _drain(ctx: _Ctx, t: Transition) -> None:
 def _prepare_target(ctx: _Ctx, name: str) -> None:
     """A fresh deployment: nothing measured yet, deployed from the current fingerprint."""
     a = ctx.status.arch(name).reset_health()
-    ctx.status = ctx.status.with_arch(name, replace(a, fingerprint=ctx.fingerprint(name)))
+    ctx.status = ctx.status.with_arch(name, evolve(a, fingerprint=ctx.fingerprint(name)))
 
 
 def _deploying(ctx: _Ctx, t: Transition) -> None:
@@ -825,7 +826,7 @@ def _target_failed(ctx: _Ctx, t: Transition, reason: str, detail: str) -> None:
         ctx.hold_degraded("NoCandidate", f"{_VERB[t.kind]} to {to} failed ({detail}); no other "
                                          "candidate can be placed")
         return
-    ctx.update(transition=replace(t, to=nxt, attempted=attempted, stage="draining",
+    ctx.update(transition=evolve(t, to=nxt, attempted=attempted, stage="draining",
                                   stage_since=ctx.now, make_before_break=False))
     ctx.wait(POLL)
     ctx.say(f"{_VERB[t.kind]}: {detail} ({reason}), trying {nxt}", _PHASE[t.kind])
@@ -898,7 +899,7 @@ def _finish(ctx: _Ctx) -> Decision:
     if ctx.phase is None:
         ctx.phase = ctx.status.phase
     s = ctx.status.with_phase(ctx.phase, inp.now)
-    s = replace(s, observed_generation=inp.generation)
+    s = evolve(s, observed_generation=inp.generation)
     ctx.status = s
     _conditions(ctx)
     timers = list(ctx.waits)

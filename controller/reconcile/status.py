@@ -16,9 +16,11 @@ older status document reads fine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
+
+from controller.reconcile.evolve import evolve
 
 Phase = Literal[
     "Pending",
@@ -272,7 +274,7 @@ class ArchitectureStatus:
 
     def reset_health(self) -> ArchitectureStatus:
         """Counters of a fresh deployment: nothing measured yet."""
-        return replace(self, health="Unknown", consecutive_failures=0, consecutive_successes=0,
+        return evolve(self, health="Unknown", consecutive_failures=0, consecutive_successes=0,
                        consecutive_unknowns=0)
 
     def to_json(self) -> dict[str, Any]:
@@ -359,7 +361,7 @@ class StrategyStatus:
     def with_arch(self, name: str, value: ArchitectureStatus) -> StrategyStatus:
         archs = dict(self.architectures)
         archs[name] = value
-        return replace(self, architectures=archs)
+        return evolve(self, architectures=archs)
 
     def condition(self, type_: str) -> Condition | None:
         for c in self.conditions:
@@ -376,15 +378,15 @@ class StrategyStatus:
         if old == new:
             return self
         others = tuple(c for c in self.conditions if c.type != type_)
-        return replace(self, conditions=tuple(sorted((*others, new), key=_cond_order)))
+        return evolve(self, conditions=tuple(sorted((*others, new), key=_cond_order)))
 
     def append_history(self, entry: HistoryEntry, limit: int = HISTORY_LIMIT) -> StrategyStatus:
-        return replace(self, history=(*self.history, entry)[-limit:])
+        return evolve(self, history=(*self.history, entry)[-limit:])
 
     def with_phase(self, phase: Phase, now: float) -> StrategyStatus:
         if phase == self.phase:
             return self
-        return replace(self, phase=phase, last_transition_time=now)
+        return evolve(self, phase=phase, last_transition_time=now)
 
     def same_but_volatile(self, other: StrategyStatus) -> bool:
         """Equal but for :data:`VOLATILE_ARCH_FIELDS`: no write is needed between them.

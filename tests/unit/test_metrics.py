@@ -170,6 +170,25 @@ def test_forget_removes_a_strategys_series() -> None:
     assert series(m, "fogstrat_leader") == [1.0]
 
 
+def test_a_strategy_created_again_after_forget_counts_its_checks_from_zero() -> None:
+    m = Metrics()
+    for _ in range(3):
+        m.record_health_check("lab", "again", "main", "success")
+    m.forget("lab", "again")
+    m.record_health_check("lab", "again", "main", "success")
+    assert series(m, "fogstrat_health_checks_total", strategy="again") == [1.0]
+
+
+def test_reconciles_are_counted_by_kind_and_result() -> None:
+    m = Metrics()
+    for result in ("success", "success", "error"):
+        m.record_reconcile("ActiveStrategy", result, 0.01)
+    kind = {"kind": "ActiveStrategy"}
+    assert series(m, "fogstrat_reconcile_total", result="success", **kind) == [2.0]
+    assert series(m, "fogstrat_reconcile_total", result="error", **kind) == [1.0]
+    assert series(m, "fogstrat_reconcile_duration_seconds_count", **kind) == [3.0]
+
+
 def test_two_instances_do_not_clash() -> None:
     a, b = Metrics(), Metrics()
     a.set_leader(True)
