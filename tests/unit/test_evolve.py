@@ -22,8 +22,12 @@ def test_evolve_gives_what_replace_gives_and_leaves_the_original() -> None:
 
 
 def test_evolve_freezes_what_changed_as_post_init_does() -> None:
-    a = evolve(ArchitectureStatus(), placement={"svc": ["n1"]}, last_probe_values={"rtt": 1.0})
-    assert isinstance(a.placement, MappingProxyType) and a.placement["svc"] == ("n1",)
+    a = evolve(ArchitectureStatus(), instances={"svc": {"0": {"ports": [80]}}},
+               last_probe_values={"rtt": 1.0})
+    assert isinstance(a.instances, MappingProxyType)
+    assert isinstance(a.instances["svc"]["0"], MappingProxyType)
+    assert a.instances["svc"]["0"]["ports"] == (80,)
+    assert isinstance(a.last_probe_values, MappingProxyType)
     s = evolve(StrategyStatus(), architectures={"main": a})
     assert isinstance(s.architectures, MappingProxyType)
     assert s == dataclasses.replace(StrategyStatus(), architectures={"main": a})
