@@ -291,7 +291,7 @@ def test_a_big_fog_is_read_less_often_but_never_staler_than_the_cap() -> None:
     inner.states = {f"i{k}": InstanceState.RUN for k in range(INSTANCES_PER_SECOND * 3)}
     fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
     fog.recent_instance_info("i0")
-    clock.now = 2.9  # 7,500 instances: read every 3 s
+    clock.now = 2.3  # 7,500 instances: read every 3 s (ahead from 2.4 s)
     fog.recent_instance_info("i0")
     assert inner.calls == {"all_instances": 1}
     clock.now = 3.0
@@ -303,6 +303,47 @@ def test_a_big_fog_is_read_less_often_but_never_staler_than_the_cap() -> None:
     clock.now = 6.0 + MAX_INSTANCE_TTL
     fog.recent_instance_info("i0")
     assert inner.calls == {"all_instances": 4}
+
+
+class SlowReadFog(CountingFog):
+    """A fog-wide read that waits until ``go`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+
+    def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
+        if self.calls.get("all_instances"):
+            assert self.go.wait(5)
+        return super().all_instances(timeout=timeout)
+
+
+def test_the_next_read_starts_ahead_and_nobody_waits_for_it() -> None:
+    inner, clock = SlowReadFog(), Clock()
+    inner.states = {"i": InstanceState.RUN}
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    fog.recent_instance_info("i")
+    inner.states["i"] = InstanceState.ERROR
+    clock.now = 0.85  # past READ_AHEAD of the ttl: the next read starts in the background
+    assert fog.recent_instance_info("i").state is InstanceState.RUN  # not waited for
+    assert fog.reading_ahead is not None and not fog.reading_ahead.done()
+    assert fog.recent_instance_info("i").state is InstanceState.RUN  # one read ahead only
+    inner.go.set()
+    fog.reading_ahead.result(timeout=5)
+    assert fog.recent_instance_info("i").state is InstanceState.ERROR
+    assert inner.calls["all_instances"] == 2
+
+
+def test_an_expired_read_is_waited_for() -> None:
+    """Ahead or not, nobody is answered from a read older than its ttl."""
+    inner, clock = CountingFog(), Clock()
+    inner.states = {"i": InstanceState.RUN}
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    fog.recent_instance_info("i")
+    inner.states["i"] = InstanceState.ERROR
+    clock.now = 1.0
+    assert fog.recent_instance_info("i").state is InstanceState.ERROR
+    assert fog.reading_ahead is None
 
 
 def _settled(fogs: Fogs, fog: CachedFog, old: NodeView, timeout: float = 5.0) -> NodeView:
