@@ -249,10 +249,6 @@ class ActiveStrategyReconciler:
         status = StrategyStatus.from_json(raw or {})
         if raw is not None:  # what the store holds: a decision equal to it writes nothing
             mem.status, mem.basis, mem.raw = status, revision, raw
-            if not mem.last_message and status.message:
-                # What the last controller said is said: a restart does not log one line
-                # per strategy (10,000 at 10k, a tenth of the resync) to repeat it.
-                mem.last_message = f"{key.namespace}/{key.name}: {status.message}"
         mem.probes_due = None
         return raw, status
 

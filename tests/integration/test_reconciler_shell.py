@@ -7,8 +7,6 @@ shell keeps its side of the bargain, counting calls into the real ``decide``.
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -97,34 +95,6 @@ def test_restart_runs_the_due_probe_cycle_before_one_step(
         assert mem.status.arch("web-main").last_probe_time == shell.now
     finally:
         shell.close()
-
-
-def test_a_restarted_controller_does_not_repeat_what_was_said(
-        s: Scenario, caplog: pytest.LogCaptureFixture) -> None:
-    s.given.web_strategy().controller().serving("web-main")
-    s.then.stays(lambda st: st["phase"] == "Serving", "Serving", seconds=1.5)
-    s.when.controller_killed()
-
-    def told(raw: Mapping[str, Any] | None = None) -> list[str]:
-        """What a fresh reconciler logs on its first reconcile (of ``raw``, if given)."""
-        shell = Shell(s)
-        try:
-            if raw is not None:
-                shell.store.put(f"{s.prefix}/status/activestrategies/default/{s.name}",
-                                json.dumps(raw).encode())
-                wait_for(lambda: shell.reconciler._status.current(shell.key)[0] == raw, 5,
-                         "the edited status")
-            caplog.clear()
-            with caplog.at_level(logging.INFO, logger=active_module._log.name):
-                shell.reconciler.reconcile(shell.key)
-            return [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
-        finally:
-            shell.close()
-
-    assert told() == []  # the last controller said it
-    stored = s.raw_status()
-    lines = told({**stored, "message": "something else"})  # news is told
-    assert lines == [f"default/{s.name}: {stored['message']}"]
 
 
 def test_a_failover_whose_status_write_fails_takes_back_what_it_prepared(
