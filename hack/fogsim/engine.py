@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import enum
 import itertools
+import json
 import os
 import shutil
 import tempfile
@@ -123,6 +124,14 @@ class _Instance:
     @property
     def hypervisor(self) -> str:
         return str(self.descriptor.get("hypervisor", ""))
+
+    stored: bytes | None = field(default=None, compare=False, repr=False)
+    """The record as JSON, as fog05 keeps it in its store; any change of a field drops it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name != "stored":
+            object.__setattr__(self, "stored", None)
 
     def requirement(self, key: str) -> float:
         reqs = self.descriptor.get("computation_requirements") or {}
@@ -515,6 +524,18 @@ class Engine:
         """Every instance's record: fog05's glob over ``nodes/*/fdu/*/instances/*/info``."""
         with self._lock:
             return [self._record(inst) for inst in self._instances.values()]
+
+    def all_instances_json(self) -> bytes:
+        """:meth:`all_instances` as a JSON array, from each record's stored JSON (as fog05's
+        store answers a glob with the values it holds): rendering 10,000 records afresh
+        for every read held fogsim's one event loop, and every call behind it, 0.15 s."""
+        with self._lock:
+            parts = []
+            for inst in self._instances.values():
+                if inst.stored is None:
+                    inst.stored = json.dumps(self._record(inst)).encode()
+                parts.append(inst.stored)
+        return b"[" + b",".join(parts) + b"]"
 
     def instance_log(self, iid: str, tail: int | None = None) -> str:
         """The instance's stdout+stderr ('' when it never ran a process)."""

@@ -208,7 +208,7 @@ async def instances_list(request: web.Request) -> web.Response:
     """Every instance record, with an ``ETag``: a client that sends it back in
     ``If-None-Match`` gets ``304`` and no body while nothing changed, as a polling
     controller does most of the time."""
-    body = json.dumps(request.app[ENGINE].all_instances()).encode()
+    body = request.app[ENGINE].all_instances_json()
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})

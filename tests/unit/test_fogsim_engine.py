@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -222,6 +223,31 @@ def test_instances_of_and_records(engine: Engine) -> None:
     rec = engine.start(i1["uuid"], {"A": 1, "B": "x"})
     assert rec["env"] == {"A": "1", "B": "x"}
     assert engine.instance_log(i1["uuid"]) == ""
+
+
+def test_the_stored_listing_follows_every_change(engine: Engine) -> None:
+    """The fog-wide listing served from stored records equals one rendered afresh after
+    each kind of change (a field change that kept a stale record would show here)."""
+    def same() -> None:
+        assert json.loads(engine.all_instances_json()) == engine.all_instances()
+
+    engine.onboard(descriptor())
+    a = engine.define("web", "big")["uuid"]
+    b = engine.define("web", "small")["uuid"]
+    same()
+    engine.configure(a)
+    same()
+    engine.start(a, {"A": 1})
+    same()
+    engine.crash(a)
+    same()
+    engine.clean(a)
+    same()
+    engine.undefine(b)
+    same()
+    engine.node_down("big")
+    same()
+    assert json.loads(engine.all_instances_json()) == []
 
 
 def test_node_down_and_up(engine: Engine) -> None:
