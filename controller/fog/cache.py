@@ -42,9 +42,10 @@ V = TypeVar("V")
 INSTANCES_PER_SECOND = 2500
 """Fog-wide instance reads are spaced so that at most this many records are parsed a
 second (a fog of 10,000 instances is read every 4 s, one of 1,000 every ``instance_ttl``)."""
-_FANOUT = ThreadPoolExecutor(16, thread_name_prefix="fogstrat-node-status")
-"""Reads node statuses side by side (threads start on first use and are shared by every
-fog: a status read waits on the network, so 16 of them cost the interpreter little)."""
+_FANOUT = ThreadPoolExecutor(16, thread_name_prefix="fogstrat-fog-read")
+"""Reads node statuses side by side, and fog-wide instance reads ahead of their expiry
+(threads start on first use and are shared by every fog: a read waits on the network, so
+16 of them cost the interpreter little)."""
 MAX_INSTANCE_TTL = 5.0
 """However big the fog, a health check sees no state older than this (plus the read)."""
 READ_AHEAD = 0.8
