@@ -318,12 +318,19 @@ class SlowReadFog(CountingFog):
         return super().all_instances(timeout=timeout)
 
 
-def test_the_next_read_starts_ahead_and_nobody_waits_for_it() -> None:
-    inner, clock = SlowReadFog(), Clock()
+def _read_then_failed(inner: CountingFog) -> tuple[CachedFog, Clock]:
+    """A cache (ttl 1 s) that read instance ``i`` running at 0 s; it has failed since."""
+    clock = Clock()
     inner.states = {"i": InstanceState.RUN}
     fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
     fog.recent_instance_info("i")
     inner.states["i"] = InstanceState.ERROR
+    return fog, clock
+
+
+def test_the_next_read_starts_ahead_and_nobody_waits_for_it() -> None:
+    inner = SlowReadFog()
+    fog, clock = _read_then_failed(inner)
     clock.now = 0.85  # past READ_AHEAD of the ttl: the next read starts in the background
     assert fog.recent_instance_info("i").state is InstanceState.RUN  # not waited for
     assert fog.reading_ahead is not None and not fog.reading_ahead.done()
@@ -336,11 +343,7 @@ def test_the_next_read_starts_ahead_and_nobody_waits_for_it() -> None:
 
 def test_an_expired_read_is_waited_for() -> None:
     """Ahead or not, nobody is answered from a read older than its ttl."""
-    inner, clock = CountingFog(), Clock()
-    inner.states = {"i": InstanceState.RUN}
-    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
-    fog.recent_instance_info("i")
-    inner.states["i"] = InstanceState.ERROR
+    fog, clock = _read_then_failed(CountingFog())
     clock.now = 1.0
     assert fog.recent_instance_info("i").state is InstanceState.ERROR
     assert fog.reading_ahead is None
