@@ -319,10 +319,10 @@ class Metrics:
         self._lock = threading.Lock()
         # (namespace, strategy) -> {gauge/counter -> set of label tuples}
         self._series: dict[tuple[str, str], dict[str, set[tuple[str, ...]]]] = {}
-        # Children of the counters bumped on every probe cycle and reconcile, by labels:
-        # ``labels()`` checks and looks them up under a lock each time (a tenth of a
-        # quiet probe cycle). A health-check child goes when its strategy is forgotten.
-        self._health_children: dict[tuple[str, ...], Counter] = {}
+        # Children of the counters bumped on every probe cycle and reconcile: ``labels()``
+        # checks and looks them up under a lock each time (a tenth of a quiet probe
+        # cycle). A strategy's go when it is forgotten.
+        self._children: dict[tuple[str, tuple[str, ...]], Counter] = {}
         self._reconcile_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         # Initialise the label-less and fixed-vocabulary children so queries work at once.
         for k in TRANSITION_KINDS:
@@ -335,9 +335,16 @@ class Metrics:
 
     # --- bookkeeping ------------------------------------------------------------------
 
-    def _track(self, family: str, ns: str, strategy: str, labels: tuple[str, ...]) -> None:
-        with self._lock:
-            self._series.setdefault((ns, strategy), {}).setdefault(family, set()).add(labels)
+    def _child(self, family: str, ns: str, strategy: str, labels: tuple[str, ...]) -> Counter:
+        """The strategy's child of counter ``family``, made and tracked on first use."""
+        child = self._children.get((family, labels))
+        if child is None:
+            child = self._family(family).labels(*labels)
+            with self._lock:
+                self._series.setdefault((ns, strategy), {}).setdefault(family, set()).add(
+                    labels)
+            self._children[(family, labels)] = child
+        return child
 
     def _family(self, family: str) -> Counter:
         families = {"failovers": self.failovers, "failbacks": self.failbacks,
@@ -348,7 +355,6 @@ class Metrics:
 
     def _transition(
         self,
-        counter: Counter,
         family: str,
         kind: str,
         ns: str,
@@ -360,8 +366,7 @@ class Metrics:
         when: float | None,
     ) -> None:
         labels = (ns, strategy, frm, to, normalize(reason, TRANSITION_REASONS))
-        counter.labels(*labels).inc()
-        self._track(family, ns, strategy, labels)
+        self._child(family, ns, strategy, labels).inc()
         if duration is not None and duration >= 0:
             self.transition_duration.labels(kind=kind).observe(duration)
         self.set_last_transition(ns, strategy, time.time() if when is None else when)
@@ -379,7 +384,7 @@ class Metrics:
     ) -> None:
         """Count a failover ``frm`` → ``to``; ``duration`` is detection → serving (s)."""
         self._transition(
-            self.failovers, "failovers", "failover", ns, strategy, frm, to, reason, duration, when
+            "failovers", "failover", ns, strategy, frm, to, reason, duration, when
         )
 
     def record_failback(
@@ -395,7 +400,7 @@ class Metrics:
     ) -> None:
         """Count a failback ``frm`` → ``to`` (the main architecture)."""
         self._transition(
-            self.failbacks, "failbacks", "failback", ns, strategy, frm, to, reason, duration, when
+            "failbacks", "failback", ns, strategy, frm, to, reason, duration, when
         )
 
     def set_last_transition(self, ns: str, strategy: str, when: float) -> None:
@@ -433,12 +438,7 @@ class Metrics:
     def record_health_check(self, ns: str, strategy: str, architecture: str, result: str) -> None:
         """Count one health evaluation: ``success``, ``failure`` or ``unknown``."""
         labels = (ns, strategy, architecture, normalize(result, HEALTH_RESULTS))
-        child = self._health_children.get(labels)
-        if child is None:
-            child = self.health_checks.labels(*labels)
-            self._track("health_checks", ns, strategy, labels)
-            self._health_children[labels] = child
-        child.inc()
+        self._child("health_checks", ns, strategy, labels).inc()
 
     def set_consecutive_failures(
         self, ns: str, strategy: str, architecture: str, count: int
@@ -487,8 +487,7 @@ class Metrics:
         for family, label_sets in families.items():
             metric = self._family(family)
             for labels in label_sets:
-                if family == "health_checks":
-                    self._health_children.pop(labels, None)
+                self._children.pop((family, labels), None)
                 with contextlib.suppress(KeyError):
                     metric.remove(*labels)
 
