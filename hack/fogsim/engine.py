@@ -120,13 +120,12 @@ class _Instance:
     exit_code: int | None = None
     cwd: Path | None = None
     log_path: Path | None = None
+    stored: bytes | None = field(default=None, compare=False, repr=False)
+    """The record as JSON, as fog05 keeps it in its store; any change of a field drops it."""
 
     @property
     def hypervisor(self) -> str:
         return str(self.descriptor.get("hypervisor", ""))
-
-    stored: bytes | None = field(default=None, compare=False, repr=False)
-    """The record as JSON, as fog05 keeps it in its store; any change of a field drops it."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
