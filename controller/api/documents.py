@@ -29,6 +29,7 @@ from controller.api.yaml_loader import BoundedLoader
 __all__ = [
     "DocumentSyntaxError",
     "LocatedDocument",
+    "decode_json",
     "decode_value",
     "dump_json",
     "dump_yaml",
@@ -139,9 +140,12 @@ def _value_error(exc: BaseException) -> str:
 
 
 def _load_yaml(text: str, source: str, limit: Limits) -> list[tuple[int, Any]]:
-    loader = BoundedLoader(text)
-    loader.limits = limit
     values: list[tuple[int, Any]] = []
+    try:
+        loader = BoundedLoader(text)  # reads the text: a NUL is refused here
+    except yaml.YAMLError as exc:
+        raise DocumentSyntaxError(source, None, str(exc)) from None
+    loader.limits = limit
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -236,6 +240,25 @@ def decode_value(data: bytes | str, source: str = "value") -> dict[str, Any]:
             source, None, f"expected exactly one document, found {len(documents)}"
         )
     return documents[0].document
+
+
+def decode_json(data: bytes, source: str = "value") -> Any:
+    """A JSON value from bytes written by a program (a status), within the same limits
+    as a document; raises :class:`DocumentSyntaxError`."""
+    limit = limits()
+    if len(data) > limit.max_document_bytes:
+        raise DocumentSyntaxError(source, None, f"{len(data)} bytes, more than "
+                                  f"{limit.max_document_bytes}", "max_document_bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentSyntaxError(source, None, f"not UTF-8 text: {exc.reason}") from None
+    value = _load_json(text, source, limit)
+    try:
+        check_value(value, limit)
+    except LimitExceeded as exc:
+        raise DocumentSyntaxError(source, None, str(exc), exc.limit) from None
+    return value
 
 
 # --- dumping -------------------------------------------------------------------------------
