@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "check_value",
     "excerpt",
     "limits",
+    "summarize",
 ]
 
 #: Environment variable raising (or lowering) the largest document accepted, in bytes.
@@ -98,6 +100,20 @@ def excerpt(value: object, chars: int = 80) -> str:
     if isinstance(value, str):
         text = repr(value[: chars + 1])
     return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def summarize(problems: Sequence[str]) -> str:
+    """``a; b; c`` cut at the message limit, saying how many problems it leaves out: a
+    document with ten thousand unknown fields must not make a status of megabytes."""
+    limit = LIMITS.max_message_chars
+    out = ""
+    for shown, problem in enumerate(problems):
+        part = problem if not out else f"; {problem}"
+        if len(out) + len(part) > limit:
+            left = len(problems) - shown
+            return (out or problem[:limit]) + f"; … and {left} more problem(s)"
+        out += part
+    return out
 
 
 # --- JSON nesting, before json.loads recurses into it ------------------------------------

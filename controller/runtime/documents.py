@@ -13,7 +13,7 @@ from typing import Any
 
 from controller.api.documents import DocumentSyntaxError, decode_value
 from controller.api.kinds import Kind
-from controller.api.limits import LIMITS, excerpt, limits
+from controller.api.limits import excerpt, limits, summarize
 from controller.api.models import Document
 from controller.api.parse import parse_document
 from controller.api.validation import InvalidDocument, is_dns1123_label
@@ -42,20 +42,6 @@ class Parsed:
     def message(self) -> str:
         """The problems as one status message of bounded length."""
         return summarize(self.problems)
-
-
-def summarize(problems: tuple[str, ...] | list[str]) -> str:
-    """``a; b; c`` cut at the message limit, saying how many problems it leaves out: a
-    document with ten thousand unknown fields must not make a status of megabytes."""
-    limit = LIMITS.max_message_chars
-    out = ""
-    for shown, problem in enumerate(problems):
-        part = problem if not out else f"; {problem}"
-        if len(out) + len(part) > limit:
-            left = len(problems) - shown
-            return (out or problem[:limit]) + f"; … and {left} more problem(s)"
-        out += part
-    return out
 
 
 def parse_cached(key: ObjectKey, cached: CachedValue) -> Parsed:

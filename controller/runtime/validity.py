@@ -11,8 +11,9 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from controller.api.limits import summarize
 from controller.api.models import ArchitectureSpec
-from controller.runtime.documents import Documents, Parsed, summarize
+from controller.runtime.documents import Documents, Parsed
 from controller.runtime.informer import ObjectKey
 from controller.runtime.references import missing
 from controller.runtime.status_writer import StatusWriter
