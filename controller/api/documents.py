@@ -38,6 +38,7 @@ __all__ = [
     "load_documents_located",
     "load_path",
     "load_path_located",
+    "load_value",
 ]
 
 SUFFIXES = (".yaml", ".yml", ".json")
@@ -240,6 +241,28 @@ def decode_value(data: bytes | str, source: str = "value") -> dict[str, Any]:
             source, None, f"expected exactly one document, found {len(documents)}"
         )
     return documents[0].document
+
+
+def load_value(text: str, source: str = STDIN) -> Any:
+    """The one YAML or JSON value of ``text``, of any type (a configuration file rather
+    than a document), within the same limits as a document; raises
+    :class:`DocumentSyntaxError`."""
+    limit = limits()
+    if len(text) > limit.max_document_bytes:
+        raise DocumentSyntaxError(source, None, f"{len(text)} characters, more than "
+                                  f"{limit.max_document_bytes}", "max_document_bytes")
+    if text.lstrip().startswith(("{", "[")):
+        values = [(_json_line(text), _load_json(text, source, limit))]
+    else:
+        values = _load_yaml(text, source, limit)
+    if len(values) > 1:
+        raise DocumentSyntaxError(source, values[1][0], "expected one document, found more")
+    value = values[0][1] if values else None
+    try:
+        check_value(value, limit)
+    except LimitExceeded as exc:
+        raise DocumentSyntaxError(source, None, str(exc), exc.limit) from None
+    return value
 
 
 def decode_json(data: bytes, source: str = "value") -> Any:
