@@ -160,6 +160,8 @@ def _load_yaml(text: str, source: str, limit: Limits) -> list[tuple[int, Any]]:
                     f"{limit.max_document_bytes} (limit max_document_bytes)",
                     "max_document_bytes")
             values.append((line, loader.construct_document(node)))
+    except DocumentSyntaxError:
+        raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or exc.context or "invalid YAML"

@@ -119,10 +119,15 @@ class InvalidDocument(ValueError):
         )
 
     def summary(self) -> str:
-        what = self.kind or "document"
+        what = _short_name(self.kind) or "document"
         if self.name:
-            what += f" {self.namespace}/{self.name}"
+            what += f" {_short_name(self.namespace)}/{_short_name(self.name)}"
         return f"{what} is invalid: " + "; ".join(str(p) for p in self.problems)
+
+
+def _short_name(text: str) -> str:
+    """A name as is when it could be valid, else an excerpt: the message must stay short."""
+    return text if len(text) <= 63 else excerpt(text, 40)
 
 
 # --- small public helpers --------------------------------------------------------------------
