@@ -14,6 +14,7 @@ docs/limits.md says what each limit protects and how to raise the one a user cou
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -79,7 +80,11 @@ def limits() -> Limits:
     accepts. The others bound the cost of walking a document and no real document
     comes near them.
     """
-    raw = os.environ.get(DOCUMENT_BYTES_ENV, "").strip()
+    return _limits_for(os.environ.get(DOCUMENT_BYTES_ENV, "").strip())
+
+
+@functools.lru_cache(maxsize=4)
+def _limits_for(raw: str) -> Limits:
     if not raw:
         return LIMITS
     try:
