@@ -12,10 +12,11 @@ from typing import Any
 from controller.api import kinds
 from controller.api.documents import dump_yaml, load_path_located
 from controller.api.kinds import DEFAULT_NAMESPACE
-from controller.api.validation import validate
+from controller.api.limits import excerpt, limits, summarize
+from controller.api.validation import is_dns1123_label, validate
 from controller.cli import printers
-from controller.resources import Resources, StoredObject, object_key
-from controller.store import Store, connect
+from controller.resources import Resources, StoredObject, encode, object_key
+from controller.store import Store, StoreError, connect
 from controller.store.keys import parse_key, root_prefix
 
 
@@ -58,9 +59,34 @@ def _check(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
         if problems:
             raw_meta = doc.get("metadata")
             meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-            what = f"{doc.get('kind', '?')} {meta.get('namespace', DEFAULT_NAMESPACE)}/" \
-                   f"{meta.get('name', '?')}"
-            lines.append(f"{source}: {what}: " + "; ".join(str(p) for p in problems))
+            lines.append(f"{source}: {_what(doc, meta)}: " + summarize([str(p) for p in problems]))
+    return lines
+
+
+def _what(doc: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+    """``Kind namespace/name`` of a document that may be invalid, shortened."""
+    kind, namespace, name = (doc.get("kind", "?"), meta.get("namespace", DEFAULT_NAMESPACE),
+                             meta.get("name", "?"))
+    return "{} {}/{}".format(*(v if isinstance(v, str) and len(v) <= 63 else excerpt(v, 40)
+                               for v in (kind, namespace, name)))
+
+
+def _check_writable(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """One line per document of a valid set that cannot be written as it is: given twice,
+    or larger once encoded than a controller reads (``max_document_bytes``)."""
+    lines: list[str] = []
+    seen: dict[tuple[str, str, str], str] = {}
+    limit = limits().max_document_bytes
+    for source, doc in docs:
+        kind, namespace, name = object_key(doc)
+        what = f"{kind.kind} {namespace}/{name}"
+        first = seen.setdefault((kind.kind, namespace, name), source)
+        if first != source:
+            lines.append(f"{source}: {what}: also given at {first}")
+        size = len(encode(doc))
+        if size > limit:
+            lines.append(f"{source}: {what}: {size} bytes once written, more than {limit} "
+                         "(limit max_document_bytes)")
     return lines
 
 
@@ -78,18 +104,23 @@ def validate_cmd(args: argparse.Namespace) -> int:
 
 
 def apply(args: argparse.Namespace) -> int:
+    """All or nothing: every document is validated, then all are written in one etcd
+    transaction (see ``Resources.apply_all``)."""
     docs = _load_all(args.filename, args.namespace)
-    errors = _check(docs)
+    errors = _check(docs) or _check_writable(docs)
     if errors:
         for line in errors:
             print(f"error: {line}", file=sys.stderr)
         print(f"error: {len(errors)} invalid document(s); nothing was applied", file=sys.stderr)
         return 1
     with _resources(args) as res:
-        for _, doc in docs:
-            kind, _ns, name = object_key(doc)
-            result = res.apply(doc)
-            print(f"{kind.singular}.{kinds.API_GROUP}/{name} {result}")
+        try:
+            results = res.apply_all([doc for _, doc in docs])
+        except StoreError as exc:
+            raise CommandError(f"{exc}; nothing was applied") from None
+    for (_, doc), result in zip(docs, results, strict=True):
+        kind, _ns, name = object_key(doc)
+        print(f"{kind.singular}.{kinds.API_GROUP}/{name} {result}")
     return 0
 
 
@@ -207,12 +238,13 @@ def switch(args: argparse.Namespace) -> int:
         if active is None:
             raise CommandError(f'activestrategy "{args.name}" not found in namespace '
                                f'"{args.namespace}"')
-        strategy_name = str((active.document.get("spec") or {}).get("strategy", ""))
-        strategy = res.get(kinds.STRATEGY, args.namespace, strategy_name, with_status=False)
+        strategy_name = str(printers.spec_of(active).get("strategy", ""))
+        strategy = (res.get(kinds.STRATEGY, args.namespace, strategy_name, with_status=False)
+                    if is_dns1123_label(strategy_name) else None)
         if strategy is not None:
-            spec = strategy.document.get("spec") or {}
-            candidates = [str((spec.get("main") or {}).get("architecture"))] + [
-                str(r.get("architecture")) for r in spec.get("replacements") or []]
+            spec = printers.spec_of(strategy)
+            candidates = [str(printers.mapping(spec.get("main")).get("architecture"))] + [
+                str(r.get("architecture")) for r in printers.mappings(spec.get("replacements"))]
             if args.to not in candidates:
                 raise CommandError(f"architecture {args.to!r} is not part of strategy "
                                    f"{strategy_name!r} (candidates: {', '.join(candidates)})")

@@ -20,6 +20,9 @@ from controller.store.keys import DEFAULT_PREFIX
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+MAX_ERROR_CHARS = 2000
+#: Set to show the traceback of an internal error (a bug) instead of one line.
+DEBUG_ENV = "FOGSTRAT_DEBUG"
 
 
 class CliError(Exception):
@@ -148,9 +151,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (StoreError, UnknownKind, InvalidDocument, DocumentSyntaxError, CliError,
             commands.CommandError, LookupError, OSError, ValueError) as exc:
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
+    except (Exception, RecursionError, MemoryError) as exc:  # a bug: still one line
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); set "
+              f"{DEBUG_ENV}=1 to see where", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line, cut at MAX_ERROR_CHARS: every value it quotes
+    is already an excerpt, and this bounds whatever a library put in."""
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return msg if len(msg) <= MAX_ERROR_CHARS else msg[: MAX_ERROR_CHARS - 1] + "…"
 
 
 if __name__ == "__main__":

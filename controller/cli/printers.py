@@ -14,9 +14,19 @@ from controller.resources import StoredObject
 Column = tuple[str, Callable[[StoredObject], str]]
 
 
-def _spec(o: StoredObject) -> Mapping[str, Any]:
-    spec = o.document.get("spec")
-    return spec if isinstance(spec, Mapping) else {}
+def mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one: a stored document or status may
+    have any shape (``etcdctl put`` writes anything), and a printer shows what it can."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def mappings(value: Any) -> list[Mapping[str, Any]]:
+    """The mappings of ``value`` if it is a list (see :func:`mapping`)."""
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def spec_of(o: StoredObject) -> Mapping[str, Any]:
+    return mapping(o.document.get("spec"))
 
 
 def _status(o: StoredObject) -> Mapping[str, Any]:
@@ -52,8 +62,8 @@ def age(value: Any, now: float | None = None) -> str:
 
 
 def _condition(o: StoredObject, ctype: str) -> Mapping[str, Any]:
-    for c in _status(o).get("conditions") or []:
-        if isinstance(c, Mapping) and c.get("type") == ctype:
+    for c in mappings(_status(o).get("conditions")):
+        if c.get("type") == ctype:
             return c
     return {}
 
@@ -75,7 +85,7 @@ def _text(value: Any, default: str = "<none>") -> str:
 COLUMNS: dict[str, tuple[list[Column], list[Column]]] = {
     kinds.ACTIVE_STRATEGY.plural: (
         [
-            ("STRATEGY", lambda o: _text(_spec(o).get("strategy"))),
+            ("STRATEGY", lambda o: _text(spec_of(o).get("strategy"))),
             ("PHASE", lambda o: _text(_status(o).get("phase"), "<pending>")),
             ("ACTIVE", lambda o: _text(_status(o).get("activeArchitecture"))),
             ("ROLE", lambda o: _text(_status(o).get("activeRole"))),
@@ -83,19 +93,19 @@ COLUMNS: dict[str, tuple[list[Column], list[Column]]] = {
             ("AGE", _age),
         ],
         [
-            ("ENVIRONMENT", lambda o: _text(_spec(o).get("environment"))),
+            ("ENVIRONMENT", lambda o: _text(spec_of(o).get("environment"))),
             ("FAILBACKS", lambda o: str(_status(o).get("failbackCount", 0))),
-            ("PAUSED", lambda o: str(bool(_spec(o).get("paused", False))).lower()),
-            ("PIN", lambda o: _text(_spec(o).get("pin"))),
+            ("PAUSED", lambda o: str(bool(spec_of(o).get("paused", False))).lower()),
+            ("PIN", lambda o: _text(spec_of(o).get("pin"))),
             ("MESSAGE", lambda o: _text(_condition(o, "Ready").get("message"), "")),
         ],
     ),
     kinds.STRATEGY.plural: (
         [
-            ("MAIN", lambda o: _text((_spec(o).get("main") or {}).get("architecture"))),
+            ("MAIN", lambda o: _text(mapping(spec_of(o).get("main")).get("architecture"))),
             ("REPLACEMENTS", lambda o: _text(",".join(
-                str(r.get("architecture")) for r in _spec(o).get("replacements") or []))),
-            ("FAILBACK", lambda o: _text(((_spec(o).get("policy") or {}).get("failback") or {})
+                str(r.get("architecture")) for r in mappings(spec_of(o).get("replacements"))))),
+            ("FAILBACK", lambda o: _text(mapping(mapping(spec_of(o).get("policy")).get("failback"))
                                          .get("mode"), "Automatic")),
             ("VALID", _valid),
             ("AGE", _age),
@@ -105,30 +115,31 @@ COLUMNS: dict[str, tuple[list[Column], list[Column]]] = {
     kinds.ARCHITECTURE.plural: (
         [
             ("ENTITIES", lambda o: _text(",".join(
-                str(e.get("name")) for e in _spec(o).get("entities") or []))),
-            ("PLUGIN", lambda o: _text(_spec(o).get("plugin"))),
-            ("PROBES", lambda o: str(len((_spec(o).get("health") or {}).get("probes") or []))),
+                str(e.get("name")) for e in mappings(spec_of(o).get("entities"))))),
+            ("PLUGIN", lambda o: _text(spec_of(o).get("plugin"))),
+            ("PROBES", lambda o: str(len(mappings(
+                mapping(spec_of(o).get("health")).get("probes"))))),
             ("VALID", _valid),
             ("AGE", _age),
         ],
-        [("PARAMETERS", lambda o: _text(",".join(_spec(o).get("parameters") or {})))],
+        [("PARAMETERS", lambda o: _text(",".join(mapping(spec_of(o).get("parameters")))))],
     ),
     kinds.ARCHITECTURE_DATA.plural: (
         [
-            ("ARCHITECTURE", lambda o: _text(_spec(o).get("architecture"))),
-            ("DATA-ID", lambda o: _text(_spec(o).get("dataId"))),
+            ("ARCHITECTURE", lambda o: _text(spec_of(o).get("architecture"))),
+            ("DATA-ID", lambda o: _text(spec_of(o).get("dataId"))),
             ("VALID", _valid),
             ("AGE", _age),
         ],
         [
-            ("DEPLOY-PATH", lambda o: _text(_spec(o).get("deployPath"))),
-            ("SERVE-PATH", lambda o: _text(_spec(o).get("servePath"))),
+            ("DEPLOY-PATH", lambda o: _text(spec_of(o).get("deployPath"))),
+            ("SERVE-PATH", lambda o: _text(spec_of(o).get("servePath"))),
         ],
     ),
     kinds.ENVIRONMENT.plural: (
         [
-            ("DRIVER", lambda o: _text(_spec(o).get("driver"), "fogsim")),
-            ("LOCATOR", lambda o: _text(_spec(o).get("locator"))),
+            ("DRIVER", lambda o: _text(spec_of(o).get("driver"), "fogsim")),
+            ("LOCATOR", lambda o: _text(spec_of(o).get("locator"))),
             ("VALID", _valid),
             ("AGE", _age),
         ],
@@ -180,13 +191,13 @@ def describe(o: StoredObject) -> str:
     _kv(lines, "Namespace", o.namespace)
     _kv(lines, "Kind", o.kind.kind)
     _kv(lines, "Generation", o.generation)
-    meta = o.document.get("metadata") or {}
-    if meta.get("labels"):
-        _kv(lines, "Labels", ",".join(f"{k}={v}" for k, v in meta["labels"].items()))
+    labels = mapping(mapping(o.document.get("metadata")).get("labels"))
+    if labels:
+        _kv(lines, "Labels", ",".join(f"{k}={v}" for k, v in labels.items()))
     if o.decode_error:
         lines.append(f"Error:                {o.decode_error}")
     lines.append("Spec:")
-    lines.extend("  " + line for line in dump_yaml(dict(_spec(o))).rstrip().splitlines())
+    lines.extend("  " + line for line in dump_yaml(dict(spec_of(o))).rstrip().splitlines())
     status = _status(o)
     if not status:
         lines.append("Status:               <not observed by a controller yet>")
@@ -196,12 +207,12 @@ def describe(o: StoredObject) -> str:
                 "lastTransitionTime", "observedGeneration"):
         if key in status:
             _kv(lines, key[0].upper() + key[1:], status.get(key), indent=2)
-    archs = status.get("architectures") or {}
+    archs = {name: mapping(a) for name, a in mapping(status.get("architectures")).items()}
     if archs:
         lines.append("Architectures:")
         rows = []
         for name, a in archs.items():
-            placement = a.get("placement") or {}
+            placement = mapping(a.get("placement"))
             rows.append([
                 name, _text(a.get("state")), _text(a.get("health")),
                 f"{a.get('consecutiveFailures', 0)}/{a.get('consecutiveSuccesses', 0)}",
@@ -211,14 +222,14 @@ def describe(o: StoredObject) -> str:
             ])
         lines.extend(_grid(["NAME", "STATE", "HEALTH", "FAIL/OK", "LAST PROBE", "PLACEMENT"],
                            rows))
-    conditions = status.get("conditions") or []
+    conditions = mappings(status.get("conditions"))
     if conditions:
         lines.append("Conditions:")
         lines.extend(_grid(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], [
             [str(c.get("type")), str(c.get("status")), _text(c.get("reason"), ""),
              age(c.get("lastTransitionTime")), _text(c.get("message"), "")]
             for c in conditions]))
-    history = status.get("history") or []
+    history = mappings(status.get("history"))
     if history:
         lines.append("History:")
         lines.extend(_grid(["AGE", "FROM", "TO", "REASON", "MESSAGE"], [

@@ -316,7 +316,7 @@ class ActiveStrategyReconciler:
                                                  f"namespace {ns!r}")
         if parsed.document is None:
             raise Unresolved("InvalidReference", f"{what}: {kind.kind} {name!r} is invalid: "
-                                                 + "; ".join(parsed.problems))
+                                                 + parsed.message)
         return parsed.document.spec
 
     def _resolve(self, key: ObjectKey, parsed: Parsed | None, raw: Mapping[str, Any],
@@ -336,7 +336,7 @@ class ActiveStrategyReconciler:
         ns = key.namespace
         deletion = parsed is None
         if parsed is not None and parsed.document is None:
-            raise Unresolved("InvalidSpec", "; ".join(parsed.problems))
+            raise Unresolved("InvalidSpec", parsed.message)
         if parsed is not None:
             assert parsed.document is not None
             spec = parsed.document.spec

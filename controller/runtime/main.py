@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 
+from controller.api.limits import limits
 from controller.health_server import HealthServer, Liveness
 from controller.metrics import Metrics
 from controller.resources import Resources
@@ -48,6 +49,7 @@ def _tune_gc(informer: Informer) -> None:
 
 def run_controller(args: argparse.Namespace) -> int:
     logs.setup(args.log_format, args.log_level)
+    limits()  # a bad FOGSTRAT_MAX_DOCUMENT_BYTES is a one-line error now, not in a thread
     identity = args.instance_id or f"{socket.gethostname()}-{os.getpid()}"
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     store = connect(endpoints, cacert=args.cacert, cert=args.cert, key=args.key,

@@ -26,6 +26,7 @@ from controller.store.base import (
     UnknownOutcome,
     Watch,
     WatchEvent,
+    Write,
 )
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "UnknownOutcome",
     "Watch",
     "WatchEvent",
+    "Write",
     "connect",
     "keys",
 ]

@@ -14,7 +14,7 @@ import abc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Self
@@ -44,6 +44,16 @@ class WatchEvent:
     key: str
     value: bytes
     mod_revision: int
+
+
+@dataclass(frozen=True)
+class Write:
+    """One put of an all-or-nothing `Store.put_all`."""
+
+    key: str
+    value: bytes
+    expect_mod_revision: int
+    """0: the key must not exist; N: it must be at mod revision N."""
 
 
 @dataclass(frozen=True)
@@ -342,6 +352,16 @@ class Store(abc.ABC):
     def delete(self, key: str, *, expect_mod_revision: int | None = None,
                fence: Fence | None = None) -> bool:
         """Delete ``key``; True if it existed. Same conditions and errors as `put`."""
+
+    @abc.abstractmethod
+    def put_all(self, writes: Sequence[Write]) -> int:
+        """Write every value or none, in one transaction; return its revision.
+
+        Each write is conditional on its ``expect_mod_revision`` (0: must not exist); if
+        any key moved, nothing is written and `Conflict` names the first such key. A
+        backend may refuse a transaction that is too large (etcd: ``--max-txn-ops``,
+        ``--max-request-bytes``) with `StoreError`: then too nothing is written.
+        """
 
     @abc.abstractmethod
     def watch(self, prefix: str, start_revision: int) -> Watch:

@@ -46,6 +46,7 @@ from controller.store.base import (
     UnknownOutcome,
     Watch,
     WatchEvent,
+    Write,
 )
 
 _log = logging.getLogger(__name__)
@@ -320,6 +321,23 @@ class EtcdStore(Store):
         if not ok:
             raise self._refused(key, expect_mod_revision, fence, responses)
         return int(responses[0].response_delete_range.deleted) > 0
+
+    def put_all(self, writes: Sequence[Write]) -> int:
+        if not writes:
+            return self.revision()
+        keys = [_b(w.key) for w in writes]
+        ok, responses = self._rpc(lambda: self._client.transaction(
+            compare=[txn.Mod(k) == w.expect_mod_revision for k, w in zip(keys, writes,
+                                                                          strict=True)],
+            success=[txn.Put(k, bytes(w.value)) for k, w in zip(keys, writes, strict=True)],
+            failure=[txn.Get(k) for k in keys]), write=True)
+        if ok:
+            return int(responses[0].response_put.header.revision)
+        for write, found in zip(writes, responses, strict=True):
+            actual = int(found[0][1].mod_revision) if found else None
+            if (actual or 0) != write.expect_mod_revision:
+                raise Conflict(write.key, write.expect_mod_revision, actual)
+        raise Conflict(writes[0].key, writes[0].expect_mod_revision)
 
     # ------------------------------------------------------------------ watch
 

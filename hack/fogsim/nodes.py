@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from controller.api.documents import DocumentSyntaxError, load_value
+from controller.api.limits import limits
 
 NODE_NAMESPACE = uuid.NAMESPACE_URL
 
@@ -171,7 +172,9 @@ def parse_nodes(data: Any) -> list[NodeSpec]:
 def load_nodes(path: str | Path) -> list[NodeSpec]:
     """Read and parse a nodes YAML file."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        with Path(path).open(encoding="utf-8") as handle:
+            text = handle.read(limits().max_document_bytes + 1)
+        data = load_value(text, str(path))
+    except (OSError, UnicodeDecodeError, DocumentSyntaxError) as exc:
         raise NodesFileError(f"cannot read nodes file {path}: {exc}") from exc
     return parse_nodes(data)

@@ -21,6 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from controller.api.documents import DocumentSyntaxError, decode_json
+from controller.api.limits import LIMITS
 from fogsim.engine import (
     Engine,
     IllegalTransition,
@@ -104,8 +106,8 @@ async def _body(request: web.Request, *, required: bool) -> Any:
             raise InvalidDescriptor("request body required")
         return None
     try:
-        return json.loads(raw)
-    except ValueError as exc:
+        return decode_json(raw, "body")
+    except DocumentSyntaxError as exc:
         raise InvalidDescriptor(f"bad JSON body: {exc}") from exc
 
 
@@ -279,7 +281,7 @@ async def _not_found(request: web.Request) -> web.Response:
 def make_app(engine: Engine) -> web.Application:
     """Build the aiohttp application around an engine (closed on app cleanup)."""
     app = web.Application(middlewares=[errors_middleware, faults_middleware],
-                          client_max_size=16 * 1024 * 1024)
+                          client_max_size=LIMITS.max_document_bytes)
     app[ENGINE] = engine
     app[FAULTS] = Faults()
     r = app.router
