@@ -51,6 +51,7 @@ from controller.runtime.documents import Documents, Parsed
 from controller.runtime.fogs import Fogs, NodeView
 from controller.runtime.handles import Handle, build, restore
 from controller.runtime.informer import ObjectKey
+from controller.runtime.remembered import stored_revisions
 from controller.runtime.resolve import Inputs, Unresolved, resolve
 from controller.runtime.status_writer import StatusWriter
 
@@ -586,7 +587,8 @@ class ActiveStrategyReconciler:
                 and decision.status.same_but_volatile(mem.status)
                 and mem.raw.get("strategy") == inputs.spec.strategy
                 and mem.raw.get("environment") == inputs.environment_name
-                and mem.raw.get("inputs") is _remembered(inputs)):
+                and stored_revisions(mem.raw.get("inputs")) == (
+                    inputs.remembered.revisions if inputs.remembered else ())):
             mem.status = decision.status  # nothing to write: no document to build either
             return
         doc = decision.status.to_json()
@@ -664,8 +666,7 @@ class _Preparing:
 
 
 def _remembered(inputs: Inputs) -> dict[str, Any] | None:
-    """The inputs to keep in status (the same object while they do not change, so a
-    status with them already written is told by identity)."""
+    """The inputs to keep in status (None: none, or too large to keep)."""
     return inputs.remembered.stored if inputs.remembered is not None else None
 
 

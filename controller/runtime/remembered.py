@@ -77,6 +77,17 @@ class LastValid:
                 "data": {n: r.to_json() for n, r in sorted(self.data.items())}}
 
     @functools.cached_property
+    def revisions(self) -> tuple[tuple[str, str, int], ...]:
+        """Which version of each document these are (a spec key's generation changes with
+        every write): equal revisions, equal inputs, without comparing the documents."""
+        return (("activeStrategy", self.active.name, self.active.generation),
+                ("strategy", self.strategy.name, self.strategy.generation),
+                ("environment", self.environment.name, self.environment.generation),
+                *(("architectures", n, r.generation) for n, r in sorted(
+                    self.architectures.items())),
+                *(("data", r.name, r.generation) for _, r in sorted(self.data.items())))
+
+    @functools.cached_property
     def stored(self) -> dict[str, Any] | None:
         """What goes into status: the JSON form, or None when too large to keep."""
         value = self.to_json()
@@ -104,3 +115,21 @@ class LastValid:
             )
         except ValueError:  # InvalidDocument is one
             return None
+
+
+def stored_revisions(value: Any) -> tuple[tuple[str, str, int], ...]:
+    """:attr:`LastValid.revisions` of remembered inputs as a status holds them (``()``
+    when it holds none, or they are malformed)."""
+    if not isinstance(value, Mapping):
+        return ()
+    try:
+        archs, data = value["architectures"], value["data"]
+        return (("activeStrategy", value["activeStrategy"]["name"],
+                 value["activeStrategy"]["generation"]),
+                ("strategy", value["strategy"]["name"], value["strategy"]["generation"]),
+                ("environment", value["environment"]["name"],
+                 value["environment"]["generation"]),
+                *(("architectures", n, archs[n]["generation"]) for n in sorted(archs)),
+                *(("data", data[n]["name"], data[n]["generation"]) for n in sorted(data)))
+    except (KeyError, TypeError):
+        return ()

@@ -10,7 +10,12 @@ from controller.api.kinds import Kind
 from controller.api.parse import parse_document
 from controller.runtime.informer import ObjectKey
 from controller.runtime.references import DataRef, ReferenceIndex, refers_to
-from controller.runtime.remembered import MAX_REMEMBERED_BYTES, LastValid, Remembered
+from controller.runtime.remembered import (
+    MAX_REMEMBERED_BYTES,
+    LastValid,
+    Remembered,
+    stored_revisions,
+)
 
 NS = "default"
 
@@ -113,7 +118,7 @@ def last_valid(description: str = "") -> LastValid:
         strategy=remembered(ST, "web", strategy("main")["spec"]),
         environment=remembered(ENV, "lab", {"driver": "fogsim", "locator": "http://x"}),
         architectures={"main": remembered(ARCH, "main", arch_spec, 11)},
-        data={})
+        data={"main": remembered(AD, "main-data", data("main", "d")["spec"], 5)})
 
 
 def test_remembered_inputs_read_back_as_the_same_documents() -> None:
@@ -126,6 +131,10 @@ def test_remembered_inputs_read_back_as_the_same_documents() -> None:
     assert again.architectures["main"].document.spec == last.architectures["main"].document.spec
     assert again.environment.document.spec == last.environment.document.spec
     assert again.active.generation == 3
+    assert again.data["main"].name == "main-data" and again.data["main"].generation == 5
+    # Told apart from another version by generations alone, in memory or as stored.
+    assert stored_revisions(json.loads(json.dumps(stored))) == last.revisions == again.revisions
+    assert stored_revisions({"strategy": 1}) == ()
     # What the user wrote, not the defaults filled in: compact.
     assert stored["environment"]["spec"] == {"driver": "fogsim", "locator": "http://x"}
 
