@@ -19,6 +19,10 @@ from controller.store.keys import spec_key, spec_prefix, status_key
 
 ApplyResult = Literal["created", "configured", "unchanged"]
 
+TORN_DOWN = frozenset({"ActiveStrategy"})
+"""Kinds the controller tears down after their document is deleted: their status stays
+until it is done, and they are listed as Terminating until then."""
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -33,6 +37,9 @@ class StoredObject:
     status_revision: int = 0
     decode_error: str | None = None
     """Why the stored value is not a readable document (written raw with ``etcdctl``)."""
+    terminating: bool = False
+    """Its document is deleted but its status remains: the controller is still tearing
+    down what it runs (``document`` is then rebuilt from what the status names)."""
 
     def to_api(self) -> dict[str, Any]:
         """The kubectl-like view: the document plus generation and status."""
@@ -42,6 +49,11 @@ class StoredObject:
         meta.setdefault("namespace", self.namespace)
         meta["generation"] = self.generation
         out["metadata"] = meta
+        if self.terminating:
+            # When the controller noticed the deletion (None until it has).
+            status = self.status or {}
+            meta["deletionTimestamp"] = status.get("lastTransitionTime") if status.get(
+                "phase") == "Terminating" else None
         if self.status is not None:
             out["status"] = dict(self.status)
         return out
@@ -90,6 +102,19 @@ def _plan(store: Store, prefix: str, docs: Sequence[Mapping[str, Any]]
     return results, writes
 
 
+def _terminating(kind: Kind, namespace: str, name: str, status: Mapping[str, Any],
+                 status_revision: int) -> StoredObject:
+    """An ActiveStrategy whose document is gone while its status remains (see
+    ``docs/documents.md``): shown as its status names it until its teardown is done."""
+    spec = {k: status[k] for k in ("strategy", "environment") if isinstance(status.get(k), str)}
+    document = {"apiVersion": API_VERSION, "kind": kind.kind,
+                "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    generation = status.get("observedGeneration")
+    return StoredObject(kind, namespace, name, document,
+                        generation if isinstance(generation, int) else 0, status,
+                        status_revision, terminating=True)
+
+
 def object_key(doc: Mapping[str, Any]) -> tuple[Kind, str, str]:
     """(kind, namespace, name) of a raw document that passed validation."""
     meta = doc.get("metadata") or {}
@@ -136,6 +161,10 @@ class Resources:
             ) -> StoredObject | None:
         rec = self.store.get(spec_key(self.prefix, kind.plural, namespace, name))
         if rec is None:
+            if with_status and kind.kind in TORN_DOWN:
+                status, status_rev = self.get_status(kind, namespace, name)
+                if status is not None:
+                    return _terminating(kind, namespace, name, status, status_rev)
             return None
         status, status_rev = (self.get_status(kind, namespace, name) if with_status
                               else (None, 0))
@@ -159,6 +188,11 @@ class Resources:
             document, error = _decode(kind, ns, name, rec.value)
             out.append(StoredObject(kind, ns, name, document, rec.mod_revision, status, srev,
                                     error))
+        if kind.kind in TORN_DOWN:
+            have = {(o.namespace, o.name) for o in out}
+            out.extend(_terminating(kind, ns, name, status, srev)
+                       for (ns, name), (status, srev) in statuses.items()
+                       if (ns, name) not in have)
         return sorted(out, key=lambda o: (o.namespace, o.name))
 
     def apply(self, doc: Mapping[str, Any]) -> ApplyResult:

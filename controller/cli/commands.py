@@ -16,6 +16,8 @@ from controller.api.limits import excerpt, limits, summarize
 from controller.api.validation import is_dns1123_label, validate
 from controller.cli import printers
 from controller.resources import Resources, StoredObject, encode, object_key
+from controller.runtime.informer import ObjectKey
+from controller.runtime.references import known_as, refers_to
 from controller.store import Store, StoreError, connect
 from controller.store.keys import parse_key, root_prefix
 
@@ -205,12 +207,38 @@ def describe(args: argparse.Namespace) -> int:
     return 0
 
 
+_REFERRERS = (kinds.STRATEGY, kinds.ARCHITECTURE_DATA, kinds.ACTIVE_STRATEGY)
+"""The kinds whose documents name others (see ``controller.runtime.references``)."""
+
+
+def _referrers(res: Resources, target: StoredObject) -> list[str]:
+    """``kind/name`` of every document in the target's namespace that names it."""
+    key = ObjectKey(target.kind, target.namespace, target.name)
+    names = known_as(key, target.document)
+    out = []
+    for kind in _REFERRERS:
+        for obj in res.list(kind, target.namespace, with_status=False):
+            if not obj.terminating and refers_to(kind, obj.namespace, obj.document) & names:
+                out.append(f"{kind.singular}/{obj.name}")
+    return out
+
+
 def delete(args: argparse.Namespace) -> int:
     kind = kinds.resolve(args.kind)
+    what = f'{kind.singular} "{args.name}"'
     with _resources(args) as res:
+        target = res.get(kind, args.namespace, args.name, with_status=False)
+        if target is None:
+            raise CommandError(f'{what} not found in namespace "{args.namespace}"')
+        referrers = [] if args.force else _referrers(res, target)
+        if referrers:
+            shown = ", ".join(referrers[:10]) + (
+                f" and {len(referrers) - 10} more" if len(referrers) > 10 else "")
+            raise CommandError(f"{what} is referred to by {shown}; delete or change those "
+                               "first, or use --force (what runs keeps running on the last "
+                               "valid documents)")
         if not res.delete(kind, args.namespace, args.name):
-            raise CommandError(f'{kind.singular} "{args.name}" not found in namespace '
-                               f'"{args.namespace}"')
+            raise CommandError(f'{what} not found in namespace "{args.namespace}"')
     print(f"{kind.singular}.{kinds.API_GROUP}/{args.name} deleted")
     return 0
 

@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
             commands.delete)
     p.add_argument("kind")
     p.add_argument("name")
+    p.add_argument("--force", action="store_true",
+                   help="delete even if other documents refer to it")
     _ns(p)
 
     p = cmd("validate", "validate documents offline (no etcd needed)", commands.validate_cmd,

@@ -86,7 +86,8 @@ COLUMNS: dict[str, tuple[list[Column], list[Column]]] = {
     kinds.ACTIVE_STRATEGY.plural: (
         [
             ("STRATEGY", lambda o: _text(spec_of(o).get("strategy"))),
-            ("PHASE", lambda o: _text(_status(o).get("phase"), "<pending>")),
+            ("PHASE", lambda o: "Terminating" if o.terminating else _text(
+                _status(o).get("phase"), "<pending>")),
             ("ACTIVE", lambda o: _text(_status(o).get("activeArchitecture"))),
             ("ROLE", lambda o: _text(_status(o).get("activeRole"))),
             ("FAILOVERS", lambda o: str(_status(o).get("failoverCount", 0))),
@@ -196,6 +197,9 @@ def describe(o: StoredObject) -> str:
         _kv(lines, "Labels", ",".join(f"{k}={v}" for k, v in labels.items()))
     if o.decode_error:
         lines.append(f"Error:                {o.decode_error}")
+    if o.terminating:
+        lines.append("Terminating:          document deleted; the controller is tearing down "
+                     "what it runs")
     lines.append("Spec:")
     lines.extend("  " + line for line in dump_yaml(dict(spec_of(o))).rstrip().splitlines())
     status = _status(o)

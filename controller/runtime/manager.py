@@ -20,7 +20,7 @@ from controller.metrics import Metrics
 from controller.runtime.documents import Documents
 from controller.runtime.informer import Change, Informer, ObjectKey
 from controller.runtime.leader import LeaderElector
-from controller.runtime.references import dependents
+from controller.runtime.references import ReferenceIndex
 from controller.runtime.workqueue import WorkQueue
 from controller.store import Conflict, NotLeader, StoreUnavailable
 
@@ -52,6 +52,7 @@ class Manager:
         self.metrics = metrics
         self.reconcilers = reconcilers
         self.queue: WorkQueue[ObjectKey] = WorkQueue(max_delay=max_backoff)
+        self.references = ReferenceIndex()
         self.liveness = liveness or Liveness()
         self._workers = workers
         self._resync = resync
@@ -70,9 +71,21 @@ class Manager:
                 self.queue.add(change.key)
             return
         self.queue.add(change.key)
-        for key in dependents(self.documents, change.key):
+        for key in self.references.update(change.key, self._raw(change)):
             self.queue.add(key)
         self.metrics.set_workqueue_depth(len(self.queue))
+
+    def _raw(self, change: Change) -> object | None:
+        """The changed document as written, if it is a valid one (an invalid document
+        names nothing until it is fixed, and its fix is a change of its own)."""
+        if change.value is None:
+            return None
+        try:
+            parsed = self.documents.get(change.key)
+        except Exception:  # its own reconcile reports it; its referents still get theirs
+            _log.debug("%s: unreadable, it names nothing", change.key, exc_info=True)
+            return None
+        return parsed.document.raw if parsed is not None and parsed.document else None
 
     def on_leadership(self, leading: bool) -> None:
         self.metrics.set_leader(leading)

@@ -1,8 +1,8 @@
 """Status for Environments, Architectures, ArchitectureData and Strategies.
 
 These kinds run nothing themselves; their status tells the user whether the document is
-usable: ``Valid`` is False with every problem (schema, semantics, unknown references,
-unknown plugin) and True otherwise. Nothing here can crash on bad input.
+usable: ``Valid`` is False with every problem (schema, semantics, unknown or invalid
+references, unknown plugin) and True otherwise. Nothing here can crash on bad input.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from controller.api.limits import summarize
 from controller.api.models import ArchitectureSpec
 from controller.runtime.documents import Documents, Parsed
 from controller.runtime.informer import ObjectKey
-from controller.runtime.references import missing
+from controller.runtime.references import invalid, missing
 from controller.runtime.status_writer import StatusWriter
 
 PLUGIN_GROUP = "fogstrat.architectures"
@@ -41,6 +41,10 @@ def problems_of(docs: Documents, parsed: Parsed) -> tuple[str, list[str]]:
     if absent:
         return "UnknownReference", [f"{k.kind.kind} {k.name!r} does not exist in namespace "
                                     f"{k.namespace!r}" for k in absent]
+    broken = invalid(docs, parsed)
+    if broken:
+        return "InvalidReference", [f"{p.key.kind.kind} {p.key.name!r} is invalid: "
+                                    + _excerpt("; ".join(p.problems)) for p in broken]
     doc = parsed.document
     if doc is not None and isinstance(doc.spec, ArchitectureSpec) and doc.spec.plugin:
         names = {ep.name for ep in entry_points(group=PLUGIN_GROUP)}
@@ -48,6 +52,11 @@ def problems_of(docs: Documents, parsed: Parsed) -> tuple[str, list[str]]:
             return "UnknownPlugin", [f"spec.plugin: no architecture plugin {doc.spec.plugin!r} "
                                      f"is installed (entry point group {PLUGIN_GROUP})"]
     return "Valid", []
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    """A referent's own status has its problems in full; a referrer names the first."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class ValidityReconciler:
