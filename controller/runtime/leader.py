@@ -28,6 +28,7 @@ class LeaderElector:
         *,
         enabled: bool = True,
         on_change: Callable[[bool], None] | None = None,
+        on_contact: Callable[[str | None], None] | None = None,
     ) -> None:
         self._store = store
         self._key = key
@@ -35,6 +36,8 @@ class LeaderElector:
         self._ttl = ttl
         self._enabled = enabled
         self._on_change = on_change
+        # Campaigns and lease renewals are linearizable: each reports whether etcd served it.
+        self._on_contact = on_contact or (lambda _error: None)
         self._leadership: Leadership | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -97,11 +100,13 @@ class LeaderElector:
             if lead is None:
                 try:
                     lead = self._store.campaign(self._key, self.identity, self._ttl)
+                    self._on_contact(None)
                 except StoreError as exc:
                     _log.warning("leader campaign failed: %s", exc)
+                    self._on_contact(" ".join(str(exc).split()))
                     lead = None
                 if lead is not None:
-                    lead.keep_alive(on_lost=self._lost)
+                    lead.keep_alive(on_lost=self._lost, on_renewal=self._on_contact)
                     self._leadership = lead
             self._notify(self.is_leader)
             self._wake.wait(retry if self._leadership is None else min(retry, 1.0))

@@ -62,7 +62,6 @@ class Manager:
 
     def on_change(self, change: Change) -> None:
         """Informer callback: queue what changed and whatever depends on it."""
-        self.metrics.mark_etcd_seen()
         if change.family == "status":
             # Our own writes come back here; only a status without its spec needs work
             # (an ActiveStrategy deleted while its architectures still run).
@@ -164,7 +163,6 @@ class Manager:
             self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
             _log.exception("%s: reconcile failed (%s); retrying in %.1fs", key, exc, delay)
             return
-        self.metrics.mark_etcd_seen()
         self.queue.forget(key)
         if again is not None:
             self.queue.add_after(key, again)

@@ -262,11 +262,14 @@ class Leadership(abc.ABC):
                 _log.warning("resign of %s failed, the lease will expire: %s", self.key, exc)
 
     def keep_alive(self, interval: float | None = None,
-                   on_lost: Callable[[], None] | None = None) -> None:
+                   on_lost: Callable[[], None] | None = None,
+                   on_renewal: Callable[[str | None], None] | None = None) -> None:
         """Refresh from a daemon thread every ``interval`` (default ttl/3) seconds.
 
         ``on_lost`` is called once, from that thread, when leadership is lost (lease gone,
-        key taken, or etcd unreachable past the deadline). Stopped by `resign`/`close`.
+        key taken, or etcd unreachable past the deadline). ``on_renewal`` gets each
+        renewal's result: None when etcd answered, else the error. Stopped by
+        `resign`/`close`.
         """
         if self._thread is not None:
             return
@@ -276,9 +279,13 @@ class Leadership(abc.ABC):
             while not self._stop.wait(period):
                 try:
                     ok = self.refresh()
+                    error = None
                 except StoreError as exc:
                     ok = self.is_valid
+                    error = " ".join(str(exc).split())
                     _log.warning("leader lease refresh failed: %s", exc)
+                if on_renewal is not None:
+                    on_renewal(error)
                 if not ok:
                     with self._lock:
                         self._lost = True
