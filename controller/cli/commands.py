@@ -14,6 +14,7 @@ from controller.api.documents import dump_yaml, load_path_located
 from controller.api.kinds import DEFAULT_NAMESPACE
 from controller.api.validation import validate
 from controller.cli import printers
+from controller.cli.secrets import etcd_password
 from controller.resources import Resources, StoredObject, object_key
 from controller.store import Store, connect
 from controller.store.keys import parse_key, root_prefix
@@ -28,7 +29,7 @@ def _resources(args: argparse.Namespace) -> Iterator[Resources]:
     store: Store = connect(
         [e.strip() for e in args.endpoints.split(",") if e.strip()],
         cacert=args.cacert, cert=args.cert, key=args.key,
-        user=args.user, password=args.password, timeout=args.timeout,
+        user=args.user, password=etcd_password(args), timeout=args.timeout,
     )
     try:
         yield Resources(store, args.prefix)

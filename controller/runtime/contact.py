@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controller.store import Store, StoreError
+from controller.store import PermissionDenied, Store, StoreError
 
 _log = logging.getLogger(__name__)
 
@@ -110,6 +110,8 @@ class EtcdContact:
             # A linearizable read (it needs the quorum) of a key inside the prefix, where
             # a role limited to the prefix may read.
             self._store.get(self._key)
+        except PermissionDenied:
+            self.report(None)  # refused, but answered: the quorum is there
         except StoreError as exc:
             self.report(" ".join(str(exc).split()) or type(exc).__name__)
         else:

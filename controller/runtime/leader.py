@@ -13,7 +13,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from controller.store import Fence, Leadership, Store, StoreError
+from controller.runtime.denials import Denials
+from controller.store import Fence, Leadership, PermissionDenied, Store, StoreError
 
 _log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class LeaderElector:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._was_leader = False
+        self._denials = Denials(_log)
 
     @property
     def is_leader(self) -> bool:
@@ -101,6 +103,10 @@ class LeaderElector:
                 try:
                     lead = self._store.campaign(self._key, self.identity, self._ttl)
                     self._on_contact(None)
+                except PermissionDenied as exc:
+                    self._denials.report(exc, "leader campaign; retrying")
+                    self._on_contact(None)  # etcd answered: it refused
+                    lead = None
                 except StoreError as exc:
                     _log.warning("leader campaign failed: %s", exc)
                     self._on_contact(" ".join(str(exc).split()))

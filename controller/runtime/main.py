@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 
+from controller import webconfig
 from controller.cli.secrets import etcd_password
 from controller.health_server import HealthServer, Liveness
 from controller.metrics import Metrics
@@ -52,6 +53,8 @@ def run_controller(args: argparse.Namespace) -> int:
     logs.setup(args.log_format, args.log_level)
     identity = args.instance_id or f"{socket.gethostname()}-{os.getpid()}"
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    web_file = getattr(args, "web_config_file", None)
+    web = webconfig.load(web_file) if web_file else None
     store = connect(endpoints, cacert=args.cacert, cert=args.cert, key=args.key,
                     user=args.user, password=etcd_password(args), timeout=args.timeout)
     metrics = Metrics()
@@ -77,7 +80,7 @@ def run_controller(args: argparse.Namespace) -> int:
     )
     manager_ref.append(manager)
     server = HealthServer(metrics, manager.liveness, both(manager.readiness, contact.readiness),
-                          args.metrics_addr)
+                          args.metrics_addr, web)
     server.start()
     _tune_gc(informer)
 

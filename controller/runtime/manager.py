@@ -17,12 +17,13 @@ from typing import Protocol
 from controller.api import kinds
 from controller.health_server import Liveness
 from controller.metrics import Metrics
+from controller.runtime.denials import Denials
 from controller.runtime.documents import Documents
 from controller.runtime.informer import Change, Informer, ObjectKey
 from controller.runtime.leader import LeaderElector
 from controller.runtime.references import dependents
 from controller.runtime.workqueue import WorkQueue
-from controller.store import Conflict, NotLeader, StoreUnavailable
+from controller.store import Conflict, NotLeader, PermissionDenied, StoreUnavailable
 
 _log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Manager:
         self._resync = resync
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.denials = Denials(_log)
 
     # --- events ------------------------------------------------------------------------
 
@@ -150,6 +152,12 @@ class Manager:
         except NotLeader as exc:
             _log.warning("%s: %s; standing down", key, exc)
             self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
+            return
+        except PermissionDenied as exc:
+            delay = self.queue.add_rate_limited(key)
+            self.metrics.inc_workqueue_retries()
+            self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
+            self.denials.report(exc, f"{key}: retrying in {delay:.1f}s")
             return
         except StoreUnavailable as exc:
             delay = self.queue.add_rate_limited(key)

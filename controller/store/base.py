@@ -79,6 +79,29 @@ class StoreUnavailable(StoreError):
         super().__init__(msg)
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: a key must not break a log line."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+class PermissionDenied(StoreError):
+    """etcd refused the request: the user's roles lack ``access`` (read/write) on ``scope``.
+
+    ``scope`` is the key range the permission must cover (``<prefix>/status/`` for a
+    status write), ``key`` the key that was refused. Retrying does not help until an
+    administrator grants the permission.
+    """
+
+    def __init__(self, access: str, scope: str, key: str) -> None:
+        self.access = access
+        self.scope = scope
+        self.key = key
+        where = _printable(scope) if scope == key else (
+            f"{_printable(scope)} (refused on {_printable(key)})")
+        super().__init__(f"etcd permission denied: the etcd user needs {access} permission "
+                         f"on {where}")
+
+
 class UnknownOutcome(StoreUnavailable):
     """A write timed out: it may or may not have been applied.
 

@@ -39,6 +39,7 @@ from controller.store.base import (
     Fence,
     Leadership,
     NotLeader,
+    PermissionDenied,
     Record,
     Store,
     StoreError,
@@ -47,6 +48,7 @@ from controller.store.base import (
     Watch,
     WatchEvent,
 )
+from controller.store.keys import permission_scope
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -207,7 +209,7 @@ class EtcdStore(Store):
         cls = UnknownOutcome if write else StoreUnavailable
         return cls(self.endpoints, reason)
 
-    def _map(self, exc: BaseException, write: bool) -> StoreError:
+    def _map(self, exc: BaseException, write: bool, key: str = "") -> StoreError:
         if isinstance(exc, etcd_exc.NoServerAvailableError):
             return StoreUnavailable(self.endpoints, "every endpoint failed within the last second")
         code = _code(exc)
@@ -227,12 +229,19 @@ class EtcdStore(Store):
                     grpc.StatusCode.INVALID_ARGUMENT) and "auth" in _details(exc).lower():
             return StoreError(f"etcd refused the credentials: {_details(exc)}")
         if code == grpc.StatusCode.PERMISSION_DENIED:
+            if key:
+                scope = key if key.endswith("/") else permission_scope(key)
+                return PermissionDenied("write" if write else "read", scope, key)
             return StoreError(f"etcd permission denied: {_details(exc)}")
         name = code.name if code is not None else type(exc).__name__
         return StoreError(f"etcd error {name}: {_details(exc)}")
 
-    def _rpc(self, fn: Callable[[], T], *, write: bool = False, retry_auth: bool = True) -> T:
-        """Run one client call with typed errors; reads fail over to the other endpoints."""
+    def _rpc(self, fn: Callable[[], T], *, write: bool = False, retry_auth: bool = True,
+             key: str = "") -> T:
+        """Run one client call with typed errors; reads fail over to the other endpoints.
+
+        ``key`` (or prefix) is what the call touches, named in a permission error.
+        """
         if self._closed:
             raise StoreError("store is closed")
         attempts = 1 if write else len(self.endpoints)
@@ -250,7 +259,7 @@ class EtcdStore(Store):
                     reauthed = True
                     self._rpc(self._authenticate, retry_auth=False)
                     continue
-                err = self._map(exc, write)
+                err = self._map(exc, write, key)
                 i += 1
                 if (type(err) is StoreUnavailable and i < attempts
                         and not isinstance(exc, etcd_exc.NoServerAvailableError)):
@@ -260,13 +269,13 @@ class EtcdStore(Store):
     # ------------------------------------------------------------------ KV
 
     def get(self, key: str) -> Record | None:
-        resp = self._rpc(lambda: self._client.get_response(_b(key)))
+        resp = self._rpc(lambda: self._client.get_response(_b(key)), key=key)
         return _record(resp.kvs[0]) if resp.kvs else None
 
     def list(self, prefix: str) -> tuple[list[Record], int]:
         _check_prefix(prefix)
         resp = self._rpc(lambda: self._client.get_prefix_response(
-            _b(prefix), sort_order="ascend", sort_target="key"))
+            _b(prefix), sort_order="ascend", sort_target="key"), key=prefix)
         return [_record(kv) for kv in resp.kvs], int(resp.header.revision)
 
     def revision(self) -> int:
@@ -297,13 +306,13 @@ class EtcdStore(Store):
             fence: Fence | None = None) -> int:
         k = _b(key)
         if expect_mod_revision is None and fence is None:
-            resp = self._rpc(lambda: self._client.put(k, bytes(value)), write=True)
+            resp = self._rpc(lambda: self._client.put(k, bytes(value)), write=True, key=key)
             return int(resp.header.revision)
         failure = [txn.Get(k)] + ([txn.Get(_b(fence.key))] if fence else [])
         ok, responses = self._rpc(lambda: self._client.transaction(
             compare=self._compares(k, expect_mod_revision, fence),
             success=[txn.Put(k, bytes(value)), txn.Get(k)],
-            failure=failure), write=True)
+            failure=failure), write=True, key=key)
         if not ok:
             raise self._refused(key, expect_mod_revision, fence, responses)
         return int(responses[1][0][1].mod_revision)
@@ -312,11 +321,11 @@ class EtcdStore(Store):
                fence: Fence | None = None) -> bool:
         k = _b(key)
         if expect_mod_revision is None and fence is None:
-            return bool(self._rpc(lambda: self._client.delete(k), write=True))
+            return bool(self._rpc(lambda: self._client.delete(k), write=True, key=key))
         failure = [txn.Get(k)] + ([txn.Get(_b(fence.key))] if fence else [])
         ok, responses = self._rpc(lambda: self._client.transaction(
             compare=self._compares(k, expect_mod_revision, fence),
-            success=[txn.Delete(k)], failure=failure), write=True)
+            success=[txn.Delete(k)], failure=failure), write=True, key=key)
         if not ok:
             raise self._refused(key, expect_mod_revision, fence, responses)
         return int(responses[0].response_delete_range.deleted) > 0
@@ -341,7 +350,7 @@ class EtcdStore(Store):
             ok, responses = self._rpc(lambda: self._client.transaction(
                 compare=[txn.Create(k) == 0],
                 success=[txn.Put(k, identity.encode(), lease=lease.id), txn.Get(k)],
-                failure=[]), write=True)
+                failure=[]), write=True, key=key)
         except StoreError:
             self._revoke_quietly(int(lease.id))  # also removes the key if the put landed
             raise

@@ -92,3 +92,12 @@ def parse_key(prefix: str, key: str) -> tuple[bool, str, str, str] | None:
         return None
     plural, namespace, name = parts
     return is_status, plural, namespace, name
+
+
+def permission_scope(key: str) -> str:
+    """The key range a permission on ``key`` is best granted for: ``<prefix>/status/`` for
+    a status key (the controller writes them all), the key itself otherwise."""
+    parts = key.split("/")
+    if len(parts) >= 5 and parts[-4] == STATUS:
+        return "/".join(parts[:-3]) + "/"
+    return key
