@@ -1,4 +1,4 @@
-"""The controller's HTTP endpoint: ``/metrics``, ``/healthz`` and ``/readyz`` (design §4).
+"""The controller's HTTP endpoint: ``/metrics``, ``/healthz`` and ``/readyz``.
 
 - ``/metrics``: the :class:`~controller.metrics.Metrics` registry (text format, or
   OpenMetrics when the scraper asks for it).

@@ -112,7 +112,7 @@ def https(url: str, ca: Path, auth: tuple[str, str] | None) -> tuple[int, str]:
         with urllib.request.urlopen(req, timeout=5, context=ctx) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
-        return exc.code, ""
+        return exc.code, exc.read().decode()
     except (urllib.error.URLError, OSError) as exc:
         return 0, str(exc)
 
@@ -187,6 +187,29 @@ def test_a_role_without_write_on_status_is_one_clear_line(secure: Secure, prefix
     assert len(lines) == 1, "\n".join(lines)
     assert needs in lines[0] and "ERROR" in lines[0], lines[0]
     assert status_of(root, "env", "lab") is None  # and nothing was written
+
+
+def test_a_role_without_read_on_the_prefix_is_one_clear_line(secure: Secure,
+                                                             prefix: str) -> None:
+    etcd = secure.etcd
+    etcd.add_user("noread", CTL_PASSWORD, role="noread")
+    etcd.grant("noread", "readwrite", prefix + "/leader")
+    needs = f"needs read permission on {prefix}/"
+    with started(secure.controller(prefix, "noread", secure.web_config())) as ctl:
+        try:
+            poll(lambda: needs in ctl.log_path.read_text(), 30, "the permission line",
+                 ctl.log_tail)
+            time.sleep(5)  # the informer retries the list with backoff meanwhile
+            status, body = https(f"https://127.0.0.1:{ctl.port}/readyz", etcd.ca.cert,
+                                 ("prometheus", SCRAPE_PASSWORD))
+            assert status == 503 and "permission" in body, body  # it sees no document
+        except BaseException:
+            print("---- controller log\n" + ctl.log_tail(60))
+            raise
+    log = ctl.log_path.read_text()
+    assert "Traceback" not in log
+    lines = [ln for ln in log.splitlines() if "permission denied" in ln]
+    assert len(lines) == 1 and needs in lines[0], "\n".join(lines)
 
 
 def test_the_password_never_needs_the_command_line(secure: Secure, prefix: str) -> None:
