@@ -6,8 +6,9 @@
   calls :meth:`Liveness.beat` after each pass, and a beat older than the staleness window
   turns the answer into 503 with a one-line reason (as Patroni's ``/liveness``). A
   controller whose watches silently stalled is restarted instead of staying green.
-- ``/readyz`` (readiness): 200 when the readiness callable says etcd is reachable and the
-  watches are synced; 503 with its reason otherwise.
+- ``/readyz`` (readiness): 200 when the readiness callable says so (the controller's: the
+  watches are synced and etcd serves requests that need its quorum); 503 with its reason
+  otherwise.
 
 The server runs in a daemon thread (:class:`http.server.ThreadingHTTPServer`); port 0
 picks a free port, exposed as :attr:`HealthServer.port`. With a web config

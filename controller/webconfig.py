@@ -59,10 +59,15 @@ class TlsSettings:
         ctx.minimum_version = self.min_version
         try:
             ctx.load_cert_chain(self.cert_file, self.key_file)
-            if self.client_ca_file is not None:
-                ctx.load_verify_locations(self.client_ca_file)
         except (OSError, ssl.SSLError) as exc:
-            raise WebConfigError(f"cannot load TLS files: {exc}") from None
+            raise WebConfigError(f"cannot load TLS certificate {self.cert_file} with key "
+                                 f"{self.key_file}: {exc.strerror or exc}") from None
+        if self.client_ca_file is not None:
+            try:
+                ctx.load_verify_locations(self.client_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise WebConfigError(f"cannot load client CA {self.client_ca_file}: "
+                                     f"{exc.strerror or exc}") from None
         ctx.verify_mode = self.client_auth
         return ctx
 

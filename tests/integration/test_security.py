@@ -250,6 +250,22 @@ def test_health_server_with_tls_and_basic_auth(secure: Secure, tmp_path: Path) -
         assert https(server.url + "/healthz", ca, good)[0] == 200  # still serving
 
 
+def test_health_server_asking_for_client_certificates(secure: Secure, tmp_path: Path) -> None:
+    ca = secure.etcd.ca
+    server, client = ca.issue("metrics-mtls", ip="127.0.0.1"), ca.issue("scraper")
+    path = tmp_path / "web.yaml"
+    path.write_text(f"tls_server_config:\n  cert_file: {server.cert}\n  key_file: {server.key}\n"
+                    f"  client_ca_file: {ca.cert}\n")
+    with HealthServer(Metrics(), Liveness(), None, "127.0.0.1:0",
+                      load_web_config(str(path))) as hs:
+        ctx = ssl.create_default_context(cafile=str(ca.cert))
+        with pytest.raises((urllib.error.URLError, OSError)):
+            urllib.request.urlopen(hs.url + "/healthz", timeout=5, context=ctx).read()
+        ctx.load_cert_chain(str(client.cert), str(client.key))
+        with urllib.request.urlopen(hs.url + "/healthz", timeout=5, context=ctx) as resp:
+            assert resp.status == 200
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("tls_server_config: {cert_file: a.crt}\n", "needs cert_file and key_file"),
     ("tls_server_config: {cert_file: a, key_file: b, cipher_suites: [x]}\n",
@@ -268,3 +284,15 @@ def test_a_web_config_that_cannot_be_enforced_is_refused(tmp_path: Path, text: s
         load_web_config(str(path))
     with pytest.raises(WebConfigError, match="cannot read web config"):
         load_web_config(str(tmp_path / "missing.yaml"))
+
+
+def test_the_controller_refuses_a_web_config_it_cannot_use(tmp_path: Path) -> None:
+    cli = Cli("127.0.0.1:1", "/unused")
+    bad = tmp_path / "web.yaml"
+    bad.write_text("tls_server_config: {cert_file: gone.crt, key_file: gone.key}\n")
+    for path, message in ((tmp_path / "missing.yaml", "cannot read web config"),
+                          (bad, f"cannot load TLS certificate {tmp_path}/gone.crt")):
+        res = cli.run("controller", "--metrics-addr", "127.0.0.1:0",
+                      "--web-config-file", str(path))
+        one_line_error(res)
+        assert message in res.err, res.err
