@@ -2,8 +2,8 @@
 
 A role without a permission the controller needs is refused on every retry of every
 object; the operator needs to read once which permission on which key range is missing,
-not a traceback per attempt. Later refusals of the same permission log at DEBUG, and
-``missing`` lists them (the retries go on with backoff, so a grant takes effect by itself).
+not a traceback per attempt. Later refusals of the same permission log at DEBUG (the
+retries go on with backoff, so a grant takes effect by itself).
 """
 
 from __future__ import annotations
@@ -30,9 +30,3 @@ class Denials:
             self._log.error("%s; %s (logged once per missing permission)", exc, context)
         else:
             self._log.debug("%s; %s", exc, context)
-
-    @property
-    def missing(self) -> list[str]:
-        """``access on scope`` for every permission refused so far."""
-        with self._lock:
-            return sorted(f"{access} on {scope}" for access, scope in self._seen)
