@@ -20,6 +20,7 @@ from controller.runtime.informer import ObjectKey
 from controller.runtime.references import known_as, refers_to
 from controller.store import Store, StoreError, connect
 from controller.store.keys import parse_key, root_prefix
+from controller.store.secrets import etcd_password
 
 
 class CommandError(Exception):
@@ -31,7 +32,7 @@ def _resources(args: argparse.Namespace) -> Iterator[Resources]:
     store: Store = connect(
         [e.strip() for e in args.endpoints.split(",") if e.strip()],
         cacert=args.cacert, cert=args.cert, key=args.key,
-        user=args.user, password=args.password, timeout=args.timeout,
+        user=args.user, password=etcd_password(args), timeout=args.timeout,
     )
     try:
         yield Resources(store, args.prefix)

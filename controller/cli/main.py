@@ -17,6 +17,7 @@ from controller.api.validation import InvalidDocument
 from controller.cli import commands
 from controller.store import StoreError
 from controller.store.keys import DEFAULT_PREFIX
+from controller.store.secrets import VISIBLE_WARNING, password_on_command_line
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -43,8 +44,11 @@ def _add_connection_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cert", default=_env("FOGSTRAT_CERT"), help="client cert [FOGSTRAT_CERT]")
     g.add_argument("--key", default=_env("FOGSTRAT_KEY"), help="client key [FOGSTRAT_KEY]")
     g.add_argument("--user", default=_env("FOGSTRAT_USER"), help="etcd user [FOGSTRAT_USER]")
+    g.add_argument("--password-file", default=_env("FOGSTRAT_PASSWORD_FILE"),
+                   help="file holding the etcd password [FOGSTRAT_PASSWORD_FILE]")
     g.add_argument("--password", default=_env("FOGSTRAT_PASSWORD"),
-                   help="etcd password [FOGSTRAT_PASSWORD]")
+                   help="etcd password; visible in ps, prefer --password-file "
+                   "[FOGSTRAT_PASSWORD]")
     g.add_argument("--timeout", type=float, default=float(_env("FOGSTRAT_TIMEOUT", "5") or 5),
                    help="seconds per etcd request [FOGSTRAT_TIMEOUT, %(default)s]")
 
@@ -117,8 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     _ns(p)
 
     p = cmd("controller", "run the reconciling controller", commands.controller)
-    p.add_argument("--metrics-addr", default=_env("FOGSTRAT_METRICS_ADDR", "0.0.0.0:9469"),
-                   help="host:port serving /metrics, /healthz, /readyz [%(default)s]")
+    p.add_argument("--metrics-addr", default=_env("FOGSTRAT_METRICS_ADDR", "127.0.0.1:9469"),
+                   help="host:port serving /metrics, /healthz, /readyz "
+                   "[FOGSTRAT_METRICS_ADDR, %(default)s]")
+    p.add_argument("--web-config-file", default=_env("FOGSTRAT_WEB_CONFIG_FILE"),
+                   help="TLS and basic auth for that endpoint, in Prometheus' web config "
+                   "format [FOGSTRAT_WEB_CONFIG_FILE]")
     p.add_argument("--resync", type=float, default=float(_env("FOGSTRAT_RESYNC", "300") or 300),
                    help="seconds between full resyncs [%(default)s]")
     p.add_argument("--workers", type=int, default=int(_env("FOGSTRAT_WORKERS", "4") or 4))
@@ -146,6 +154,8 @@ def _bool(value: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if password_on_command_line(sys.argv[1:] if argv is None else argv):
+        print(VISIBLE_WARNING, file=sys.stderr)
     try:
         rc: int = args.func(args)
         return rc

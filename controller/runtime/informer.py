@@ -19,7 +19,8 @@ from typing import Literal
 
 from controller.api.kinds import KINDS, Kind, by_plural
 from controller.api.limits import excerpt, limits
-from controller.store import Compacted, Store, StoreError, WatchEvent
+from controller.runtime.denials import Denials
+from controller.store import Compacted, PermissionDenied, Store, StoreError, WatchEvent
 from controller.store.keys import key_problem, parse_key
 
 _log = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ class Informer:
         an unchanged version is still current."""
         self.last_error: str | None = None
         self._malformed = MalformedKeys(prefix)
+        self._denials = Denials(_log)
 
     # --- reading the cache -------------------------------------------------------------
 
@@ -212,7 +214,10 @@ class Informer:
             except StoreError as exc:
                 self._synced.clear()
                 self.last_error = str(exc)
-                _log.warning("etcd watch interrupted, retrying in %.1fs: %s", delay, exc)
+                if isinstance(exc, PermissionDenied):
+                    self._denials.report(exc, f"listing; retrying in {delay:.1f}s")
+                else:
+                    _log.warning("etcd watch interrupted, retrying in %.1fs: %s", delay, exc)
                 self._stop.wait(delay)
                 delay = min(self._retry_cap, delay * 2)
 

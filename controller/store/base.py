@@ -89,6 +89,29 @@ class StoreUnavailable(StoreError):
         super().__init__(msg)
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: a key must not break a log line."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+class PermissionDenied(StoreError):
+    """etcd refused the request: the user's roles lack ``access`` (read/write) on ``scope``.
+
+    ``scope`` is the key range the permission must cover (``<prefix>/status/`` for a
+    status write), ``key`` the key that was refused. Retrying does not help until an
+    administrator grants the permission.
+    """
+
+    def __init__(self, access: str, scope: str, key: str) -> None:
+        self.access = access
+        self.scope = scope
+        self.key = key
+        where = _printable(scope) if scope == key else (
+            f"{_printable(scope)} (refused on {_printable(key)})")
+        super().__init__(f"etcd permission denied: the etcd user needs {access} permission "
+                         f"on {where}")
+
+
 class UnknownOutcome(StoreUnavailable):
     """A write timed out: it may or may not have been applied.
 
@@ -272,11 +295,14 @@ class Leadership(abc.ABC):
                 _log.warning("resign of %s failed, the lease will expire: %s", self.key, exc)
 
     def keep_alive(self, interval: float | None = None,
-                   on_lost: Callable[[], None] | None = None) -> None:
+                   on_lost: Callable[[], None] | None = None,
+                   on_renewal: Callable[[str | None], None] | None = None) -> None:
         """Refresh from a daemon thread every ``interval`` (default ttl/3) seconds.
 
         ``on_lost`` is called once, from that thread, when leadership is lost (lease gone,
-        key taken, or etcd unreachable past the deadline). Stopped by `resign`/`close`.
+        key taken, or etcd unreachable past the deadline). ``on_renewal`` gets each
+        renewal's result: None when etcd answered, else the error. Stopped by
+        `resign`/`close`.
         """
         if self._thread is not None:
             return
@@ -286,9 +312,13 @@ class Leadership(abc.ABC):
             while not self._stop.wait(period):
                 try:
                     ok = self.refresh()
+                    error = None
                 except StoreError as exc:
                     ok = self.is_valid
+                    error = " ".join(str(exc).split())
                     _log.warning("leader lease refresh failed: %s", exc)
+                if on_renewal is not None:
+                    on_renewal(error)
                 if not ok:
                     with self._lock:
                         self._lost = True

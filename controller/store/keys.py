@@ -126,3 +126,12 @@ def key_problem(prefix: str, key: str) -> str | None:
     if parts[0] in _RESERVED:
         return f"{layout}: {parts[0]!r} is a reserved segment"
     return None
+
+
+def permission_scope(key: str) -> str:
+    """The key range a permission on ``key`` is best granted for: ``<prefix>/status/`` for
+    a status key (the controller writes them all), the key itself otherwise."""
+    parts = key.split("/")
+    if len(parts) >= 5 and parts[-4] == STATUS:
+        return "/".join(parts[:-3]) + "/"
+    return key
