@@ -48,7 +48,9 @@ wait_for() { # description, seconds, command...
   local what=$1 secs=$2; shift 2
   local deadline=$((SECONDS + secs))
   until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then die "$what not ready after ${secs}s (see $RUN/*.log)"; fi
+    if [ $SECONDS -ge $deadline ]; then
+      die "$what not ready after ${secs}s (see $RUN/$what.log; make stop stops what has started)"
+    fi
     sleep 0.3
   done
 }
@@ -148,7 +150,7 @@ start_etcd() {
     --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "fogstrat-local=http://127.0.0.1:$ETCD_PEER_PORT" --logger zap --log-level warn
   echo "127.0.0.1:$ETCD_PORT" >"$RUN/etcd.addr"
-  wait_for etcd 20 etcdctl --endpoints "127.0.0.1:$ETCD_PORT" endpoint health
+  wait_for etcd 20 env -u ETCDCTL_ENDPOINTS etcdctl --endpoints "127.0.0.1:$ETCD_PORT" endpoint health
 }
 
 start_prometheus() {
