@@ -18,7 +18,7 @@ from controller.api.models import EnvironmentSpec
 from controller.api.parse import parse_document
 from controller.arch.record import ArchitectureRecord
 from controller.cli.commands import CommandError, _resources
-from controller.fog.client import FogError
+from controller.fog.client import FogClient, FogError
 from controller.fog.factory import make_fog_client
 
 # Degraded reasons no amount of waiting fixes by itself: the fog is not there, or no
@@ -149,22 +149,28 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def _print_logs(spec: EnvironmentSpec, found: list[Replica], tail: int | None) -> int:
-    fog = make_fog_client(spec.driver, spec.locator, sysid=spec.sysid, tenantid=spec.tenantid,
-                          timeout=spec.timeout)
     try:
-        for rep in found:
-            try:
-                text = fog.instance_log(rep.instance_id)
-            except FogError as exc:
-                if spec.driver == "fog05":
-                    raise CommandError(f"the fog05 agents do not hand out instance output "
-                                       f"here ({exc}); read it on node {rep.node}") from None
-                raise
-            if tail is not None and tail >= 0:
-                text = text[-tail:] if tail else ""
-            print(f"==> {rep.entity}[{rep.index}] on {rep.node} "
-                  f"(instance {rep.instance_id}) <==")
-            print(text, end="" if text.endswith("\n") or not text else "\n", flush=True)
-    finally:
-        fog.close()
+        fog = make_fog_client(spec.driver, spec.locator, sysid=spec.sysid,
+                              tenantid=spec.tenantid, timeout=spec.timeout)
+        try:
+            for rep in found:
+                _print_log(fog, rep, tail)
+        finally:
+            fog.close()
+    except FogError as exc:
+        if spec.driver != "fog05":
+            raise
+        # A fog05 agent keeps a BARE instance's output on its own node and may not hand
+        # it out through YAKS; say where to look rather than fail with the driver's words.
+        nodes = ", ".join(sorted({r.node for r in found}))
+        raise CommandError(f"the fog05 driver cannot read instance output from {spec.locator} "
+                           f"({exc}); read it on the nodes themselves: {nodes}") from None
     return 0
+
+
+def _print_log(fog: FogClient, rep: Replica, tail: int | None) -> None:
+    text = fog.instance_log(rep.instance_id)
+    if tail is not None and tail >= 0:
+        text = text[-tail:] if tail else ""
+    print(f"==> {rep.entity}[{rep.index}] on {rep.node} (instance {rep.instance_id}) <==")
+    print(text, end="" if text.endswith("\n") or not text else "\n", flush=True)
