@@ -112,6 +112,10 @@ def test_a_stack_never_uses_what_it_did_not_start(stacks: Stacks) -> None:
             error = res.stderr.strip().splitlines()
             assert error[0].startswith("error: ") and variable in error[0], res.stderr
             assert c.started() == [], variable
+        demo = c.make("demo-failover")
+        assert demo.returncode != 0
+        assert demo.stderr.strip() == \
+            "error: .run/env not found: start the stack with make run first"
     finally:
         c.close()
 
