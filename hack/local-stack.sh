@@ -12,6 +12,7 @@
 #   FOGSTRAT_PROMETHEUS_ADDR  Prometheus and its console, host:port   [127.0.0.1:9090]
 #   FOGSTRAT_NODE_IP_BLOCK    the fog nodes' loopback /24, 127.0.N    [the first of 127.0.10,
 #                             127.0.11, ... that no other running stack or listener uses]
+#   FOGSTRAT_NODE_IP_BLOCKS   the N that default may take, FIRST-LAST [10-250]
 #   FOGSTRAT_DOCUMENTS        what to apply                           [deploy/examples/]
 #   FOGSTRAT_WAIT_TIMEOUT     seconds to wait for prediction-lab to serve [180]
 # Ports are checked before anything starts; a stack never uses an etcd, fogsim or
@@ -117,11 +118,13 @@ pick_block() {
     fi
     echo "$FOGSTRAT_NODE_IP_BLOCK"; return
   fi
-  local n
-  for n in $(seq 10 250); do
+  local blocks=${FOGSTRAT_NODE_IP_BLOCKS:-10-250} n
+  [[ $blocks =~ ^([0-9]{1,3})-([0-9]{1,3})$ ]] && [ "${BASH_REMATCH[2]}" -le 255 ] ||
+    die "FOGSTRAT_NODE_IP_BLOCKS=$blocks is not FIRST-LAST (e.g. 10-250)"
+  for n in $(seq "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"); do
     block_in_use "127.0.$n" || { echo "127.0.$n"; return; }
   done
-  die "no free loopback block 127.0.10-250 for the fog's nodes; set FOGSTRAT_NODE_IP_BLOCK"
+  die "no free loopback block 127.0.$blocks for the fog's nodes; set FOGSTRAT_NODE_IP_BLOCK"
 }
 
 # --- up -----------------------------------------------------------------------------

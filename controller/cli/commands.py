@@ -198,11 +198,13 @@ def _set_active_strategy(args: argparse.Namespace, changes: Mapping[str, Any], v
 
 
 def pause(args: argparse.Namespace) -> int:
-    return _set_active_strategy(args, {"paused": True}, "paused")
+    return _set_active_strategy(args, {"paused": True}, "paused; the controller keeps "
+                                "observing and reporting but acts on nothing until resume")
 
 
 def resume(args: argparse.Namespace) -> int:
-    return _set_active_strategy(args, {"paused": False}, "resumed")
+    return _set_active_strategy(args, {"paused": False}, "resumed; the controller acts on "
+                                "what it observes again")
 
 
 def switch(args: argparse.Namespace) -> int:
@@ -223,7 +225,9 @@ def switch(args: argparse.Namespace) -> int:
                 raise CommandError(f"architecture {args.to!r} is not part of strategy "
                                    f"{strategy_name!r} (candidates: {', '.join(candidates)})")
         res.update_spec(kinds.ACTIVE_STRATEGY, args.namespace, args.name, {"pin": args.to})
-    print(f"{kinds.ACTIVE_STRATEGY.singular}.{kinds.API_GROUP}/{args.name} switching to {args.to}")
+    print(f"{kinds.ACTIVE_STRATEGY.singular}.{kinds.API_GROUP}/{args.name} switching to "
+          f"{args.to}; it stays there, whatever its health, until "
+          f"fogstrat switch {args.name} --unpin")
     return 0
 
 
@@ -238,7 +242,7 @@ def _unpin(args: argparse.Namespace) -> int:
             str((active.document.get("spec") or {}).get("strategy", "")), with_status=False)
     status = (active.status if active is not None else None) or {}
     spec: StrategySpec | None = None
-    if strategy is not None and not strategy.decode_error:
+    if strategy is not None and not strategy.decode_error and not validate(strategy.document):
         parsed = parse_document(dict(strategy.document)).spec
         spec = parsed if isinstance(parsed, StrategySpec) else None
     print(f"{kinds.ACTIVE_STRATEGY.singular}.{kinds.API_GROUP}/{args.name} unpinned; "

@@ -82,7 +82,10 @@ def test_a_reference_is_expanded_only_when_asked(cli: Cli) -> None:
 def test_unpin_says_when_failback_follows(cli: Cli, etcd: EtcdServer, prefix: str) -> None:
     put_status(etcd, prefix, "prediction-lab",
                {"phase": "Serving", "activeArchitecture": "gossip-learning"})
-    cli.ok("switch", "prediction-lab", "--to", "gossip-learning")
+    pinned = cli.ok("switch", "prediction-lab", "--to", "gossip-learning").out.strip()
+    assert pinned == ("activestrategy.fogstrat.io/prediction-lab switching to gossip-learning; "
+                      "it stays there, whatever its health, until fogstrat switch "
+                      "prediction-lab --unpin")
     out = cli.ok("switch", "prediction-lab", "--unpin").out.strip()
     assert out == ("activestrategy.fogstrat.io/prediction-lab unpinned; failback to "
                    "federated-learning follows once it has been healthy for the stabilization "

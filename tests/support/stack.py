@@ -50,7 +50,10 @@ class LocalStack:
             **os.environ,
             "FOGSTRAT_ETCD_PORT": str(etcd), "FOGSTRAT_ETCD_PEER_PORT": str(peer),
             "FOGSIM_ADDR": self.fogsim_addr, "FOGSTRAT_METRICS_ADDR": self.metrics_addr,
-            "FOGSTRAT_PROMETHEUS_ADDR": self.prometheus_addr, **extra_env,
+            "FOGSTRAT_PROMETHEUS_ADDR": self.prometheus_addr,
+            # Tests' own fogsims run the example nodes in 127.0.10; the stacks keep
+            # clear of them (and still pick their block by default, within these).
+            "FOGSTRAT_NODE_IP_BLOCKS": "200-250", **extra_env,
         }
         for inherited in ("FOGSTRAT_ETCD_ENDPOINTS", "ETCDCTL_ENDPOINTS", "FOGSIM_URL",
                           "FOGSTRAT_NODE_IP_BLOCK", "FOGSTRAT_PREFIX", "FOGSTRAT_ENV_SUBST"):
