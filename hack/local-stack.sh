@@ -190,8 +190,10 @@ up() {
   echo "applying $DOCUMENTS (\${FOGSIM_URL} = $FOGSIM_URL)"
   "$BIN/fogstrat" apply --env-subst -f "$DOCUMENTS"
   echo "waiting for $STRATEGY to serve (deploying real processes on fogsim):"
-  "$BIN/fogstrat" wait as "$STRATEGY" --for phase=Serving --wait-timeout "$WAIT_TIMEOUT" ||
-    die "$STRATEGY is not serving; make stop stops the stack (logs: $RUN/*.log)"
+  if ! "$BIN/fogstrat" wait as "$STRATEGY" --for phase=Serving --wait-timeout "$WAIT_TIMEOUT"; then
+    echo "  (the stack keeps running for a look: fogstrat describe as $STRATEGY, logs in $RUN/; make stop stops it)" >&2
+    exit 1
+  fi
   echo
   "$BIN/fogstrat" get activestrategies
   next_steps
