@@ -173,8 +173,8 @@ def _observing_verbs(cmd: Verb) -> None:
     p.add_argument("kind", help="activestrategies (as)")
     p.add_argument("name", help="ActiveStrategy name")
     p.add_argument("entity", nargs="?", help="only this entity of the active architecture")
-    p.add_argument("--tail", type=int, default=None, metavar="BYTES",
-                   help="only the last BYTES of each instance's output")
+    p.add_argument("--tail", type=int, default=None, metavar="LINES",
+                   help="only the last LINES lines of each instance's output")
     _ns(p)
 
     p = cmd("wait", "wait until an ActiveStrategy's status has the given fields; print "

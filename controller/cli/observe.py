@@ -171,6 +171,6 @@ def _print_logs(spec: EnvironmentSpec, found: list[Replica], tail: int | None) -
 def _print_log(fog: FogClient, rep: Replica, tail: int | None) -> None:
     text = fog.instance_log(rep.instance_id)
     if tail is not None and tail >= 0:
-        text = text[-tail:] if tail else ""
+        text = "".join(text.splitlines(keepends=True)[-tail:]) if tail else ""
     print(f"==> {rep.entity}[{rep.index}] on {rep.node} (instance {rep.instance_id}) <==")
     print(text, end="" if text.endswith("\n") or not text else "\n", flush=True)

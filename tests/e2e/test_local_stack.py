@@ -126,6 +126,10 @@ def test_logs_and_instances_of_the_stack(stacks: Stacks) -> None:
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout.startswith("==> aggregator[0] on ")
     assert f"aggregator listening on {ip_block(a)}." in logs.stdout
+    tail = a.shell("fogstrat logs as prediction-lab aggregator --tail 1").stdout.splitlines()
+    assert len(tail) == 2 and tail[0] == logs.stdout.splitlines()[0]
+    envs = a.shell("fogstrat get env -o wide").stdout.splitlines()
+    assert envs[0].split()[-1] == "REACHABLE" and envs[1].split()[-1] == "True"
     rows = a.shell("fogsim instance list").stdout.splitlines()
     assert rows[0].split() == ["INSTANCE", "FDU", "NODE", "STATE", "PID"]
     assert len(rows) == 5 and all(r.split()[3] == "RUN" for r in rows[1:])
@@ -185,3 +189,6 @@ def test_a_wrong_fog_address_stops_make_run_at_once_with_the_reason(stacks: Stac
     assert res.returncode != 0
     assert "error: prediction-lab will not reach phase=Serving: FogUnreachable: " in res.stderr
     assert dead.removeprefix("http://") in res.stderr, res.stderr
+    # the stack stays up for a look, and the environment shows what the controller saw
+    envs = b.shell("fogstrat get env -o wide").stdout.splitlines()
+    assert envs[1].endswith(" ago)") and "   False (FogUnreachable " in envs[1], envs
