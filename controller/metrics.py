@@ -17,7 +17,8 @@ Metrics named by design §5:
 
 - ``fogstrat_failovers_total{namespace,strategy,from,to,reason}``
 - ``fogstrat_failbacks_total{namespace,strategy,from,to,reason}``
-- ``fogstrat_transition_duration_seconds{kind}`` histogram (``failover`` / ``failback``)
+- ``fogstrat_transition_duration_seconds{kind}`` histogram (``start``, ``failover``,
+  ``failback``, ``switch``, ``rollout``)
 - ``fogstrat_active_architecture{namespace,strategy,architecture,role}``
 - ``fogstrat_strategy_phase{namespace,strategy,phase}``
 - ``fogstrat_health_checks_total{namespace,strategy,architecture,result}``
@@ -77,19 +78,24 @@ OTHER = "other"
 
 #: ActiveStrategy status phases (design §3), from the status model itself.
 PHASES: tuple[str, ...] = STATUS_PHASES
-#: Why a failover/failback happened. CamelCase spellings (``HealthCheckFailed``) are
-#: accepted and converted to these snake_case values.
+#: Why a transition happened: the reasons of the status history, as they are written there
+#: (docs/reasons.md says what each means). Spellings that differ only in case or
+#: separators (``main_ready``) are accepted; anything else is ``other``.
 TRANSITION_REASONS: tuple[str, ...] = (
-    "health_check_failed",  # the active architecture's probes crossed failureThreshold
-    "qos_violation",  # a qos probe out of its min/max
-    "instance_failed",  # a fog05 instance went to ERROR or vanished
-    "node_unreachable",  # the node hosting an entity is down
-    "deploy_failed",  # the active/target architecture could not be deployed or served
-    "manual",  # spec.pin / `fogstrat switch`
-    "main_recovered",  # automatic failback: main healthy for the stabilization window
+    "Unhealthy",  # the architecture's probes failed failureThreshold cycles in a row
+    "QosBelowThreshold",  # only qos probes failed: the service answers, out of bounds
+    "Vanished",  # its instances are gone from the fog (process exited, node down)
+    "DeployFailed",  # a deploy or serve action on the target failed
+    "DeployTimeout",  # the target was not healthy within deployTimeout
+    "RolloutFailed",  # a redeploy after a spec change failed and went to a replacement
+    "Pinned",  # spec.pin / `fogstrat switch`
+    "MainReady",  # automatic failback: main placeable for the stabilization window
+    "Start",  # the main architecture brought up for the first time
+    "Unplaceable",  # started on a replacement: the main could not be placed
+    "ConfigChanged",  # a roll-out: the active architecture's spec changed
     OTHER,
 )
-TRANSITION_KINDS: tuple[str, ...] = ("failover", "failback")
+TRANSITION_KINDS: tuple[str, ...] = ("start", "failover", "failback", "switch", "rollout")
 HEALTH_RESULTS: tuple[str, ...] = ("success", "failure", "unknown")
 RECONCILE_RESULTS: tuple[str, ...] = ("success", "error", "requeue")
 #: Document kinds a reconcile is about (the ``kind`` field; plural names are accepted).
@@ -367,8 +373,14 @@ class Metrics:
     ) -> None:
         labels = (ns, strategy, frm, to, normalize(reason, TRANSITION_REASONS))
         self._child(family, ns, strategy, labels).inc()
+        self.observe_transition(kind, duration, ns, strategy, when)
+
+    def observe_transition(self, kind: str, duration: float | None, ns: str, strategy: str,
+                           when: float | None = None) -> None:
+        """Observe one completed transition's duration (detection -> serving)."""
         if duration is not None and duration >= 0:
-            self.transition_duration.labels(kind=kind).observe(duration)
+            self.transition_duration.labels(kind=normalize(kind, TRANSITION_KINDS)).observe(
+                duration)
         self.set_last_transition(ns, strategy, time.time() if when is None else when)
 
     def record_failover(

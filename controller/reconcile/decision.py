@@ -850,7 +850,7 @@ def _complete(ctx: _Ctx, t: Transition) -> None:
     served = ctx.obs(to).served
     msg = (f"{t.kind} complete: {ctx.who(to)} {'serving' if served else 'deployed'}"
            f" ({t.from_ or 'nothing'} -> {to}, {reason}, {duration:.0f}s)")
-    _history(ctx, kind, t.from_, to, reason, msg)
+    _history(ctx, kind, t.from_, to, reason, msg, duration)
     ctx.update(transition=None, active_architecture=to, active_role=ctx.role(to),
                main_ready_since=None, last_error=None)
     ctx.say(msg, "Serving" if served else "Deployed")
@@ -870,8 +870,8 @@ def _why_unplaceable(ctx: _Ctx, skip: tuple[str, ...] = ()) -> str:
 
 
 def _history(ctx: _Ctx, kind: HistoryKind, from_: str | None, to: str | None, reason: str,
-             message: str) -> None:
-    entry = HistoryEntry(ctx.now, kind, from_, to, reason, message)
+             message: str, duration: float | None = None) -> None:
+    entry = HistoryEntry(ctx.now, kind, from_, to, reason, message, duration)
     last = ctx.status.history[-1] if ctx.status.history else None
     if (kind == "degraded" and last is not None
             and (last.kind, last.from_, last.to, last.reason) == (kind, from_, to, reason)):

@@ -118,10 +118,15 @@ class HistoryEntry:
     to: str | None
     reason: str
     message: str = ""
+    duration: float | None = None
+    """Seconds from detection to completion, for a completed transition."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"time": self.time, "kind": self.kind, "from": self.from_, "to": self.to,
-                "reason": self.reason, "message": self.message}
+        out: dict[str, Any] = {"time": self.time, "kind": self.kind, "from": self.from_,
+                               "to": self.to, "reason": self.reason, "message": self.message}
+        if self.duration is not None:
+            out["durationSeconds"] = self.duration
+        return out
 
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> HistoryEntry:
@@ -133,6 +138,7 @@ class HistoryEntry:
             to=_opt_str(d.get("to")),
             reason=str(d.get("reason", "")),
             message=str(d.get("message", "")),
+            duration=_opt_float(d.get("durationSeconds")),
         )
 
 
@@ -467,6 +473,10 @@ def _cond_order(c: Condition) -> tuple[int, str]:
 
 def _float(v: Any, default: float) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
+
+
+def _opt_float(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def _int(v: Any, default: int) -> int:

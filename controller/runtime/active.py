@@ -62,6 +62,7 @@ from controller.runtime.documents import Documents, Parsed
 from controller.runtime.fogs import Fogs, NodeView
 from controller.runtime.handles import Blueprint, Handle, absolute_data, build, restore
 from controller.runtime.informer import ObjectKey
+from controller.runtime.reporting import HistoryReporter, Reported
 from controller.runtime.status_writer import StatusWriter
 
 _log = logging.getLogger("fogstrat.activestrategy")
@@ -70,16 +71,6 @@ MAX_STEPS = 12
 """Decision steps per reconcile before yielding the worker to other objects."""
 RETRY_UNRESOLVED = 30.0
 
-_METRIC_REASONS = {
-    "Unhealthy": "health_check_failed",
-    "QosBelowThreshold": "qos_violation",
-    "Vanished": "instance_failed",
-    "NodeDown": "node_unreachable",
-    "RolloutFailed": "deploy_failed",
-    "DeployFailed": "deploy_failed",
-    "Pinned": "manual",
-    "MainReady": "main_recovered",
-}
 _HEALTH_RESULT = {"Healthy": "success", "Unhealthy": "failure", "Unknown": "unknown"}
 
 
@@ -145,6 +136,8 @@ class Memory:
     placements: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     """Per architecture: the last placement check and what it was planned on."""
     absent: set[str] = field(default_factory=set)
+    reported: Reported = field(default_factory=Reported)
+    """The newest history entry reported (or found stored by someone else)."""
     """Architectures the last observation knew to have nothing on the fog without asking
     it (``_worth_observing``): their deploy has nothing to adopt."""
 
@@ -156,6 +149,7 @@ class ActiveStrategyReconciler:
         self._docs = docs
         self._status = status
         self._metrics = metrics
+        self._history = HistoryReporter(metrics)
         self._is_leader = is_leader
         self._clock = clock
         self._fogs = fogs or Fogs()
@@ -247,6 +241,7 @@ class ActiveStrategyReconciler:
             return mem.raw, mem.status
         raw, revision = self._status.current(key)
         status = StrategyStatus.from_json(raw or {})
+        mem.reported.found(status.history)
         if raw is not None:  # what the store holds: a decision equal to it writes nothing
             mem.status, mem.basis, mem.raw = status, revision, raw
         mem.probes_due = None
@@ -698,14 +693,13 @@ class ActiveStrategyReconciler:
         self._status.write(inputs.key, doc)
         mem.status, mem.basis = decision.status, self._status.revision(inputs.key)
         mem.raw = doc
+        # Reported once stored, whichever step made them (see ``reporting``).
+        self._history.report(inputs.key.namespace, inputs.key.name,
+                             mem.reported.take(decision.status.history))
 
     def _report(self, inputs: Inputs, decision: Decision, mem: Memory) -> None:
         ns, name = inputs.key.namespace, inputs.key.name
         m = self._metrics
-        for ev in decision.events:
-            reason = _METRIC_REASONS.get(ev.reason, ev.reason)
-            record = m.record_failover if ev.kind == "failover" else m.record_failback
-            record(ns, name, ev.from_ or "none", ev.to, reason, ev.duration)
         st = decision.status
         roles = {ref.architecture: ("main" if i == 0 else "replacement")
                  for i, ref in enumerate(inputs.strategy.candidates)}
@@ -724,7 +718,9 @@ class ActiveStrategyReconciler:
         line = f"{ns}/{name}: {decision.message}" if not decision.message.startswith(
             f"{ns}/{name}") else decision.message
         acted = any(not isinstance(a, Probe) for a in decision.actions)
-        if acted or line != mem.last_message:
+        if st.history and line == f"{ns}/{name}: {st.history[-1].message}":
+            pass  # a history entry's own sentence: told when it is stored
+        elif acted or line != mem.last_message:
             _log.info(line)
         else:
             _log.debug(line)
