@@ -486,6 +486,8 @@ def _hold_unreachable(ctx: _Ctx) -> None:
     _record_error(ctx, "FogUnreachable", f"fog unreachable{what}")
     ctx.degraded = ("FogUnreachable", f"fog unreachable{what}")
     phase: Phase = "Terminating" if ctx.inp.deletion_requested else ctx.status.phase
+    if phase == "Pending":  # nothing deployed yet: the unreachable fog is what holds it
+        phase = "Degraded"
     ctx.say(f"fog unreachable{what}: holding, nothing undeployed", phase)
 
 
@@ -676,7 +678,7 @@ def _start_switch(ctx: _Ctx, active: str, pin: str) -> None:
     mbb = ctx.inp.strategy.policy.failback.make_before_break and op.placeable_alongside
     _begin(ctx, Transition("switch", active, pin, "Pinned", ctx.now,
                            "deploying" if mbb else "draining", ctx.now, (), mbb))
-    ctx.say(f"pinned to {pin}: switching from {active}", "FailingOver")
+    ctx.say(f"pinned to {pin}: switching from {active}", "Switching")
 
 
 def _start_rollout(ctx: _Ctx, active: str) -> None:
@@ -704,7 +706,7 @@ _VERB: dict[TransitionKind, str] = {
 }
 _PHASE: dict[TransitionKind, Phase] = {
     "start": "Deploying", "failover": "FailingOver", "failback": "FailingBack",
-    "switch": "FailingOver", "rollout": "Deploying",
+    "switch": "Switching", "rollout": "Deploying",
 }
 
 

@@ -29,13 +29,15 @@ Phase = Literal[
     "Deployed",
     "FailingOver",
     "FailingBack",
+    "Switching",
     "Degraded",
     "Paused",
     "Invalid",
     "Terminating",
 ]
 """``Deployed`` is the steady phase when ``spec.serve`` is false (deployed, healthy, not
-served); ``Serving`` is used only when the active architecture is served."""
+served); ``Serving`` is used only when the active architecture is served. ``Switching``:
+a switch to the pinned architecture (``spec.pin``, ``fogstrat switch``) is under way."""
 
 Health = Literal["Healthy", "Unhealthy", "Unknown"]
 LifecycleState = Literal["configured", "associated", "deployed", "served", "undeployed"]

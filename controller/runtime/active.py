@@ -62,7 +62,7 @@ from controller.runtime.documents import Documents, Parsed
 from controller.runtime.fogs import Fogs, NodeView
 from controller.runtime.handles import Blueprint, Handle, absolute_data, build, restore
 from controller.runtime.informer import ObjectKey
-from controller.runtime.reporting import HistoryReporter, Reported
+from controller.runtime.reporting import HistoryReporter, Reported, Seen, notices
 from controller.runtime.status_writer import StatusWriter
 
 _log = logging.getLogger("fogstrat.activestrategy")
@@ -138,6 +138,8 @@ class Memory:
     absent: set[str] = field(default_factory=set)
     reported: Reported = field(default_factory=Reported)
     """The newest history entry reported (or found stored by someone else)."""
+    seen: Seen | None = None
+    """What the last reported step saw (``reporting.notices``)."""
     """Architectures the last observation knew to have nothing on the fog without asking
     it (``_worth_observing``): their deploy has nothing to adopt."""
 
@@ -718,10 +720,15 @@ class ActiveStrategyReconciler:
         line = f"{ns}/{name}: {decision.message}" if not decision.message.startswith(
             f"{ns}/{name}") else decision.message
         acted = any(not isinstance(a, Probe) for a in decision.actions)
+        seen = Seen(inputs.spec.paused, inputs.spec.pin,
+                    st.last_error is not None and st.last_error.reason == "FogUnreachable")
+        for notice in notices(mem.seen, seen):
+            _log.info("%s/%s: %s", ns, name, notice)
+        mem.seen = seen
         if st.history and line == f"{ns}/{name}: {st.history[-1].message}":
             pass  # a history entry's own sentence: told when it is stored
         elif acted or line != mem.last_message:
-            _log.info(line)
+            _log.log(logging.WARNING if seen.unreachable else logging.INFO, line)
         else:
             _log.debug(line)
         mem.last_message = line

@@ -85,3 +85,27 @@ class HistoryReporter:
                 m.observe_transition(e.kind, e.duration, ns, name)
             level = logging.WARNING if e.kind in ("aborted", "degraded") else logging.INFO
             _log.log(level, "%s/%s: %s", ns, name, e.message or f"{e.kind} ({e.reason})")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a step's log sentence is told against: the last step's view of the strategy."""
+
+    paused: bool = False
+    pin: str | None = None
+    unreachable: bool = False
+
+
+def notices(before: Seen | None, now: Seen) -> list[str]:
+    """Sentences for changes no step message tells: the step after a resume, an unpin or
+    the fog answering again reads like any steady step."""
+    if before is None:
+        return []
+    out = []
+    if before.paused and not now.paused:
+        out.append("resumed: spec.paused is false, reconciling again")
+    if before.pin is not None and now.pin is None:
+        out.append(f"unpinned from {before.pin}: automatic failover and failback apply again")
+    if before.unreachable and not now.unreachable:
+        out.append("fog reachable again")
+    return out
