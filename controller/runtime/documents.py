@@ -7,7 +7,7 @@ checks) happens once per (object, mod revision), not once per reconcile.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.api.documents import decode_value
 from controller.api.kinds import Kind
@@ -25,13 +25,20 @@ class Parsed:
     generation: int
     document: Document | None
     problems: tuple[str, ...] = ()
+    revision: int = 0
+    """The spec key's mod revision this was parsed at."""
 
     @property
     def valid(self) -> bool:
         return self.document is not None
 
 
-def parse_value(key: ObjectKey, value: bytes, generation: int) -> Parsed:
+def parse_value(key: ObjectKey, value: bytes, generation: int, revision: int = 0) -> Parsed:
+    parsed = _parse(key, value, generation)
+    return replace(parsed, revision=revision) if revision else parsed
+
+
+def _parse(key: ObjectKey, value: bytes, generation: int) -> Parsed:
     try:
         raw = decode_value(value)
     except Exception as exc:  # any decoding failure is the user's document, not our crash
@@ -74,9 +81,9 @@ class Documents:
             return None
         with self._lock:
             hit = self._parsed.get(key)
-        if hit is not None and hit.generation == cached.mod_revision:
+        if hit is not None and hit.revision == cached.mod_revision:
             return hit
-        parsed = parse_value(key, cached.value, cached.mod_revision)
+        parsed = parse_value(key, cached.value, cached.version, cached.mod_revision)
         with self._lock:
             self._parsed[key] = parsed
         return parsed

@@ -49,6 +49,8 @@ class ObjectKey:
 class CachedValue:
     value: bytes
     mod_revision: int
+    version: int = 0
+    """etcd's per-key version: a spec's generation."""
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,8 @@ class Informer:
             if parsed is None:
                 continue
             family, key = parsed
-            (specs if family == "spec" else status)[key] = CachedValue(rec.value, rec.mod_revision)
+            (specs if family == "spec" else status)[key] = CachedValue(rec.value, rec.mod_revision,
+                                                                       rec.version)
         changes: list[Change] = []
         with self._lock:
             families: tuple[tuple[Family, dict[ObjectKey, CachedValue],
@@ -217,7 +220,8 @@ class Informer:
         if parsed is None:
             return
         family, key = parsed
-        value = None if event.type == "DELETE" else CachedValue(event.value, event.mod_revision)
+        value = None if event.type == "DELETE" else CachedValue(event.value, event.mod_revision,
+                                                                    event.version)
         with self._lock:
             table = self._specs if family == "spec" else self._status
             current = table.get(key)

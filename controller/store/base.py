@@ -27,7 +27,8 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Record:
-    """One key as read from the store. ``mod_revision`` is a spec's generation."""
+    """One key as read from the store. ``version`` (1 on create, +1 per write) is a spec's
+    generation."""
 
     key: str
     value: bytes
@@ -44,6 +45,8 @@ class WatchEvent:
     key: str
     value: bytes
     mod_revision: int
+    version: int = 0
+    """The key's etcd version after this change (0 for DELETE)."""
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,18 @@ def test_apply_get_describe_delete_round_trip(cli: Cli, etcd: EtcdServer, prefix
     doc = cli.get_json("st", "prediction")
     assert doc["kind"] == "Strategy"
     assert doc["spec"]["main"]["config"] == {"rounds": 30}
-    assert doc["metadata"]["generation"] > 0
+    assert doc["metadata"]["generation"] == 2  # created, then configured once
+    # a raw write with etcdctl is one more generation, as any spec write
+    key = f"{prefix}/strategies/default/prediction"
+    assert key in etcd_keys(etcd, prefix), etcd_keys(etcd, prefix)
+    raw = subprocess.run(["etcdctl", "--endpoints", etcd.endpoint, "get", key,
+                          "--print-value-only"], capture_output=True, text=True,
+                         check=True).stdout
+    subprocess.run(["etcdctl", "--endpoints", etcd.endpoint, "put", key,
+                    raw.replace("30", "40")], capture_output=True, check=True)
+    doc = cli.get_json("st", "prediction")
+    assert doc["metadata"]["generation"] == 3
+    assert doc["spec"]["main"]["config"] == {"rounds": 40}
     listing = cli.get_json("strategy")
     assert listing["kind"] == "List" and len(listing["items"]) == 1
     assert yaml.safe_load(cli.ok("get", "st", "prediction", "-o", "yaml").out)["kind"] == \

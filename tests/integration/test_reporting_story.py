@@ -54,6 +54,9 @@ class World:
     s: Scenario
     store: Store
     skew: float = 0.0
+    tick: float = 0.0
+    """Seconds each look at the clock moves it on: fog calls that take their time (a
+    probe cycle may come due between a batch's actions and the step after them)."""
     leader_calls: int | None = None
     """Calls to ``is_leader`` the current process has left (None: unlimited)."""
     counters: list[Metrics] = field(default_factory=list)
@@ -61,6 +64,7 @@ class World:
     """Every history entry ever stored (the history itself is bounded), with its message."""
 
     def now(self) -> float:
+        self.skew += self.tick
         return time.time() + self.skew
 
     def is_leader(self) -> bool:
@@ -127,11 +131,11 @@ def test_history_counters_and_log_tell_one_story(s: Scenario) -> None:
     try:
         @settings(max_examples=5, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
-        @given(hs.lists(OPS, min_size=4, max_size=12))
-        def story(ops: list[tuple[object, ...]]) -> None:
+        @given(hs.lists(OPS, min_size=4, max_size=12), hs.sampled_from([0.0, 0.25, 0.6]))
+        def story(ops: list[tuple[object, ...]], tick: float) -> None:
             lines.records.clear()
             name = f"story-{next(stories)}"
-            _tell(World(s, store), name, ops, lines)
+            _tell(World(s, store, tick=tick), name, ops, lines)
 
         story()
     finally:
