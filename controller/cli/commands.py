@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from controller.api import kinds
 from controller.api.documents import dump_yaml, load_path_located
 from controller.api.kinds import DEFAULT_NAMESPACE
-from controller.api.validation import validate
+from controller.api.models import ArchitectureSpec, Document, StrategySpec
+from controller.api.parse import parse_document
+from controller.api.validation import InvalidDocument, validate
+from controller.arch.params import strategy_config_problems
 from controller.cli import printers
 from controller.resources import Resources, StoredObject, object_key
 from controller.store import Store, connect
@@ -64,9 +67,56 @@ def _check(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+ArchitectureLookup = Callable[[str, str], ArchitectureSpec | None]
+
+
+def _config_check(docs: list[tuple[str, dict[str, Any]]],
+                  lookup: ArchitectureLookup | None = None) -> list[str]:
+    """Strategies whose candidates' config their Architectures refuse: Architectures from
+    the same files first, then (``lookup``) from etcd."""
+    archs: dict[tuple[str, str], ArchitectureSpec] = {}
+    strategies: list[tuple[str, Document]] = []
+    for source, raw in docs:
+        try:
+            doc = parse_document(raw)
+        except InvalidDocument:
+            continue  # told by _check
+        if isinstance(doc.spec, ArchitectureSpec):
+            archs[(doc.namespace, doc.name)] = doc.spec
+        elif isinstance(doc.spec, StrategySpec):
+            strategies.append((source, doc))
+    lines = []
+    for source, doc in strategies:
+        assert isinstance(doc.spec, StrategySpec)
+        known: dict[str, ArchitectureSpec] = {}
+        for ref in doc.spec.candidates:
+            spec = archs.get((doc.namespace, ref.architecture))
+            if spec is None and lookup is not None:
+                spec = lookup(doc.namespace, ref.architecture)
+            if spec is not None:
+                known[ref.architecture] = spec
+        for p in strategy_config_problems(doc.spec, known):
+            lines.append(f"{source}: Strategy {doc.namespace}/{doc.name}: {p.message} "
+                         f"({p.reason})")
+    return lines
+
+
+def _stored_architecture(res: Resources) -> ArchitectureLookup:
+    def lookup(namespace: str, name: str) -> ArchitectureSpec | None:
+        obj = res.get(kinds.ARCHITECTURE, namespace, name, with_status=False)
+        if obj is None or obj.decode_error:
+            return None
+        try:
+            spec = parse_document(obj.document).spec
+        except InvalidDocument:
+            return None
+        return spec if isinstance(spec, ArchitectureSpec) else None
+    return lookup
+
+
 def validate_cmd(args: argparse.Namespace) -> int:
     docs = _load_all(args.filename)
-    errors = _check(docs)
+    errors = _check(docs) or _config_check(docs)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     if errors:
@@ -77,15 +127,22 @@ def validate_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse(errors: list[str]) -> int:
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    print(f"error: {len(errors)} invalid document(s); nothing was applied", file=sys.stderr)
+    return 1
+
+
 def apply(args: argparse.Namespace) -> int:
     docs = _load_all(args.filename, args.namespace)
     errors = _check(docs)
     if errors:
-        for line in errors:
-            print(f"error: {line}", file=sys.stderr)
-        print(f"error: {len(errors)} invalid document(s); nothing was applied", file=sys.stderr)
-        return 1
+        return _refuse(errors)
     with _resources(args) as res:
+        errors = _config_check(docs, _stored_architecture(res))
+        if errors:
+            return _refuse(errors)
         for _, doc in docs:
             kind, _ns, name = object_key(doc)
             result = res.apply(doc)

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-from controller.api.models import ArchitectureSpec
+from controller.api import kinds
+from controller.api.models import ArchitectureSpec, StrategySpec
+from controller.arch.params import strategy_config_problems
 from controller.runtime.documents import Documents, Parsed
 from controller.runtime.informer import ObjectKey
 from controller.runtime.references import missing
@@ -46,6 +48,16 @@ def problems_of(docs: Documents, parsed: Parsed) -> tuple[str, list[str]]:
         if doc.spec.plugin not in names:
             return "UnknownPlugin", [f"spec.plugin: no architecture plugin {doc.spec.plugin!r} "
                                      f"is installed (entry point group {PLUGIN_GROUP})"]
+    if doc is not None and isinstance(doc.spec, StrategySpec):
+        archs = {}
+        for ref in doc.spec.candidates:
+            found = docs.find(kinds.ARCHITECTURE, doc.namespace, ref.architecture)
+            if found is not None and found.document is not None:
+                assert isinstance(found.document.spec, ArchitectureSpec)
+                archs[ref.architecture] = found.document.spec
+        config = strategy_config_problems(doc.spec, archs)
+        if config:
+            return config[0].reason, [p.message for p in config]
     return "Valid", []
 
 

@@ -139,6 +139,39 @@ def test_validate_is_offline(tmp_path: Path) -> None:
     assert res.rc != 0 and "spec.replacements[1].architecture" in res.err
 
 
+UNDECLARED = """\
+apiVersion: fogstrat.io/v1alpha1
+kind: Strategy
+metadata: {name: typo}
+spec:
+  main: {architecture: federated-learning, config: {roundz: 20}}
+  replacements:
+    - {architecture: gossip-learning, config: {peers: "3"}}
+"""
+
+
+def test_validate_and_apply_judge_config_by_the_architectures_parameters(
+        cli: Cli, tmp_path: Path) -> None:
+    f = tmp_path / "typo.yaml"
+    f.write_text(UNDECLARED)
+    arch = EXAMPLES / "10-architecture-federated-learning.yaml"
+    # offline, with the Architecture in the same files
+    res = Cli(f"127.0.0.1:{free_port()}", "/nowhere").run("validate", "-f", str(f),
+                                                             "-f", str(arch))
+    assert res.rc == 1, res.out
+    assert ("error: " + str(f) in res.err and "Strategy default/typo: spec.main.config: "
+            "Architecture federated-learning declares no parameter roundz") in res.err, res.err
+    assert "(UnknownParameter)" in res.err and "Traceback" not in res.err
+    # apply, with the Architectures already in etcd
+    cli.ok("apply", "-f", str(arch), "-f", str(EXAMPLES / "11-architecture-gossip-learning.yaml"))
+    res = cli.run("apply", "-f", str(f))
+    assert res.rc == 1
+    assert "declares no parameter roundz" in res.err, res.err
+    assert "spec.replacements[0].config.peers: must be integer" in res.err, res.err
+    assert "nothing was applied" in res.err
+    assert cli.run("get", "strategy", "typo").rc != 0
+
+
 def test_apply_from_stdin_and_namespace_flag(cli: Cli) -> None:
     cli.ok("apply", "-f", "-", "-n", "team-a", stdin=STRATEGY)
     assert cli.get_json("st", "prediction", namespace="team-a")["metadata"]["namespace"] == \

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -293,3 +294,33 @@ def test_malformed_yaml_is_reported_and_controller_keeps_running(s: Scenario) ->
     # It still acts: a failover still works.
     s.when.node_down("cloud-1")
     s.then.phase_is("Serving", active="web-backup", timeout=20)
+
+
+def test_strategy_config_the_architecture_refuses_is_invalid_before_it_runs(
+        s: Scenario) -> None:
+    """Applied before its Architectures (so ``apply`` could not judge it), a Strategy whose
+    config names an undeclared parameter is Valid=False once they arrive; fixed, valid."""
+    s.given.documents(strategy("web", "web-main", ["web-backup"],
+                               main_config={"versoin": "v2"},
+                               replacement_config={"version": 2}))
+    s.given.documents(environment("lab", s.sim.url),
+                      web_architecture("web-main", s.port, selector={"tier": "cloud"}),
+                      web_architecture("web-backup", s.port, selector={"tier": "fog"}))
+    s.given.controller()
+
+    def valid(status: str) -> dict[str, Any] | None:
+        got = s.get("strategy", "web").get("status") or {}
+        for cond in got.get("conditions") or []:
+            if cond.get("type") == "Valid" and cond.get("status") == status:
+                return dict(cond)
+        return None
+
+    cond = wait_for(lambda: valid("False"), 20, "Strategy Valid=False", s.describe)
+    assert cond["reason"] == "UnknownParameter", cond
+    assert ("spec.main.config: Architecture web-main declares no parameter versoin "
+            "(declared: qosFile, version)") in cond["message"], cond
+    assert ("spec.replacements[0].config.version: must be string (Architecture web-backup), "
+            "got int 2") in cond["message"], cond
+
+    s.when.documents(strategy("web", "web-main", ["web-backup"], main_config={"version": "v2"}))
+    wait_for(lambda: valid("True"), 20, "Strategy Valid=True", s.describe)
