@@ -615,7 +615,8 @@ def _report_steady(ctx: _Ctx, active: str) -> None:
 def _needs_replacement(ctx: _Ctx, active: str, reason: str) -> None:
     a = ctx.status.arch(active)
     what = ("vanished" if reason == "Vanished" else
-            f"unhealthy {a.consecutive_failures}/{ctx.failure_threshold(active)} cycles")
+            f"unhealthy {a.consecutive_failures}/{ctx.failure_threshold(active)} cycles"
+            + (f" ({a.last_probe_message})" if a.last_probe_message else ""))
     if ctx.inp.spec.pin == active:
         ctx.wait(RECHECK)
         ctx.hold_degraded("PinnedUnhealthy", f"{ctx.who(active)} {what}, but it is pinned: "
@@ -757,8 +758,9 @@ def _deploying(ctx: _Ctx, t: Transition) -> None:
         _target_failed(ctx, t, "Vanished", f"{to} instances vanished")
         return
     if a.consecutive_failures >= ft:
+        why = f" ({a.last_probe_message})" if a.last_probe_message else ""
         _target_failed(ctx, t, a.last_probe_reason or "Unhealthy",
-                       f"{to} unhealthy {a.consecutive_failures}/{ft} cycles")
+                       f"{to} unhealthy {a.consecutive_failures}/{ft} cycles{why}")
         return
     ready = o.exists and o.complete and a.consecutive_successes >= st
     if not ready:
