@@ -58,6 +58,7 @@ from controller.reconcile.decision import (
     quiet_probe,
 )
 from controller.reconcile.status import StrategyStatus
+from controller.reconcile.times import rfc3339
 from controller.runtime.documents import Documents, Parsed
 from controller.runtime.fogs import Fogs, NodeView
 from controller.runtime.handles import Blueprint, Handle, absolute_data, build, restore
@@ -402,7 +403,7 @@ class ActiveStrategyReconciler:
             new = replace(new, observed_generation=parsed.generation)
             new = new.with_phase("Invalid", now)
         doc = {**dict(raw or {}), **new.to_json()}
-        doc.setdefault("createdAt", now)
+        doc.setdefault("createdAt", rfc3339(now))
         self._status.write(key, doc)
         mem = self._mem(key)
         line = f"{key.namespace}/{key.name}: invalid: {exc}; no action"
@@ -689,7 +690,7 @@ class ActiveStrategyReconciler:
             mem.status = decision.status  # nothing to write: no document to build either
             return
         doc = decision.status.to_json()
-        doc["createdAt"] = previous.get("createdAt", self._clock())
+        doc["createdAt"] = previous.get("createdAt") or rfc3339(self._clock())
         doc["strategy"] = inputs.spec.strategy
         doc["environment"] = inputs.environment_name
         self._status.write(inputs.key, doc)

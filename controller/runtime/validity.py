@@ -14,6 +14,7 @@ from typing import Any
 from controller.api import kinds
 from controller.api.models import ArchitectureSpec, StrategySpec
 from controller.arch.params import strategy_config_problems
+from controller.reconcile.times import rfc3339
 from controller.runtime.documents import Documents, Parsed
 from controller.runtime.informer import ObjectKey
 from controller.runtime.references import missing
@@ -27,8 +28,8 @@ def set_condition(conditions: list[dict[str, Any]], ctype: str, status: str, rea
     """Kubernetes semantics: ``lastTransitionTime`` moves only when ``status`` flips."""
     out = [dict(c) for c in conditions if c.get("type") != ctype]
     previous = next((c for c in conditions if c.get("type") == ctype), None)
-    since = previous.get("lastTransitionTime", now) if previous and \
-        previous.get("status") == status else now
+    since = previous.get("lastTransitionTime", rfc3339(now)) if previous and \
+        previous.get("status") == status else rfc3339(now)
     out.append({"type": ctype, "status": status, "reason": reason, "message": message,
                 "lastTransitionTime": since})
     return sorted(out, key=lambda c: str(c["type"]))
@@ -83,7 +84,7 @@ class ValidityReconciler:
                                    "; ".join(problems) if problems else "document is valid", now)
         status = {
             "observedGeneration": parsed.generation,
-            "createdAt": (current or {}).get("createdAt", now),
+            "createdAt": (current or {}).get("createdAt", rfc3339(now)),
             "conditions": conditions,
         }
         self._status.write(key, status)

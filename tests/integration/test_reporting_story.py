@@ -129,9 +129,9 @@ def test_history_counters_and_log_tell_one_story(s: Scenario) -> None:
     log.setLevel(logging.DEBUG)
     stories = iter(range(1000))
     try:
-        @settings(max_examples=5, deadline=None, database=None,
+        @settings(max_examples=6, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
-        @given(hs.lists(OPS, min_size=4, max_size=12), hs.sampled_from([0.0, 0.25, 0.6]))
+        @given(hs.lists(OPS, min_size=4, max_size=12), hs.sampled_from([0.0, 0.6, 1.1]))
         def story(ops: list[tuple[object, ...]], tick: float) -> None:
             lines.records.clear()
             name = f"story-{next(stories)}"

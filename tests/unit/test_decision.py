@@ -211,7 +211,8 @@ CASES = [
     Case("failover-after-failure-threshold",
          inp(serving(archs={A: arch(bad=2, ok=0)}), {A: SERVED}, probes=bad()),
          (Undeploy(A), Deploy(B)), "FailingOver",
-         "default/prediction: main fl unhealthy 3/3 cycles (accuracy 0.5 < 0.8), failing over to gossip",
+         "default/prediction: main fl unhealthy 3/3 cycles (accuracy 0.5 < 0.8), failing "
+         "over to gossip",
          lambda d: d.status.transition is not None
          and (d.status.transition.kind, d.status.transition.to, d.status.transition.started_at,
               d.status.transition.attempted) == ("failover", B, NOW, (A,))
