@@ -32,6 +32,7 @@ Additions (not in §5; the dashboard and alert rules use them):
 - ``fogstrat_consecutive_failures{namespace,strategy,architecture}`` gauge
 - ``fogstrat_last_transition_timestamp_seconds{namespace,strategy}`` gauge (unix time)
 - ``fogstrat_qos_threshold{namespace,strategy,architecture,probe,bound=min|max}`` gauge
+- ``fogstrat_events_dropped_total`` Events not written (queue full or etcd refused)
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "fogstrat_consecutive_failures",
     "fogstrat_last_transition_timestamp_seconds",
     "fogstrat_qos_threshold",
+    "fogstrat_events_dropped_total",
 )
 
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -312,6 +314,11 @@ class Metrics:
         self.workqueue_retries = Counter(
             "fogstrat_workqueue_retries",
             "Keys put back in the work queue with backoff.",
+            registry=r,
+        )
+        self.events_dropped = Counter(
+            "fogstrat_events_dropped",
+            "Events not written: the writer's queue was full or etcd refused the write.",
             registry=r,
         )
         self.leader = Gauge(
@@ -522,6 +529,9 @@ class Metrics:
 
     def inc_workqueue_retries(self, n: int = 1) -> None:
         self.workqueue_retries.inc(n)
+
+    def record_event_dropped(self) -> None:
+        self.events_dropped.inc()
 
     def set_leader(self, is_leader: bool) -> None:
         self.leader.set(1 if is_leader else 0)

@@ -16,7 +16,7 @@ from controller.api.models import ArchitectureSpec, Document, StrategySpec
 from controller.api.parse import parse_document
 from controller.api.validation import InvalidDocument, validate
 from controller.arch.params import strategy_config_problems
-from controller.cli import printers
+from controller.cli import events, printers
 from controller.resources import Resources, StoredObject, object_key
 from controller.store import Store, connect
 from controller.store.keys import parse_key, root_prefix
@@ -224,10 +224,32 @@ def describe(args: argparse.Namespace) -> int:
     kind = kinds.resolve(args.kind)
     with _resources(args) as res:
         obj = res.get(kind, args.namespace, args.name)
-    if obj is None:
-        raise CommandError(f'{kind.singular} "{args.name}" not found in namespace '
-                           f'"{args.namespace}"')
+        if obj is None:
+            raise CommandError(f'{kind.singular} "{args.name}" not found in namespace '
+                               f'"{args.namespace}"')
+        found, _ = events.stored(res.store, args.prefix, args.namespace, args.name)
     print(printers.describe(obj), end="")
+    found = [e for e in found if (e.get("involvedObject") or {}).get("kind") == kind.kind]
+    print("Events:" + ("\n" + "\n".join(events.table(found, indent=2)) if found
+                       else "               <none>"))
+    return 0
+
+
+def events_cmd(args: argparse.Namespace) -> int:
+    """``kubectl get events``: the Events of a namespace, or of one object (NAME)."""
+    namespace = None if args.all_namespaces else args.namespace
+    with _resources(args) as res:
+        found, revision = events.stored(res.store, args.prefix, namespace, args.name)
+        rows = [events.HEADER, *(events.row(e) for e in found)]
+        cols = printers.widths(rows, minimum=8)
+        if found or args.watch:
+            for r in rows:
+                print(printers.format_row(r, cols), flush=True)
+        else:
+            where = "any namespace" if namespace is None else f"namespace {namespace}"
+            print(f"No events found in {where}.", file=sys.stderr)
+        if args.watch:
+            events.watch(res.store, args.prefix, namespace, args.name, revision, cols)
     return 0
 
 

@@ -111,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--unpin", action="store_true", help="remove the pin: automatic rules resume")
     _ns(p)
 
+    p = cmd("events", "list Events (of one object: NAME), as kubectl get events",
+            commands.events_cmd)
+    p.add_argument("name", nargs="?", help="the object the events are about")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="after listing, print each new or updated event")
+    _ns(p)
+
     p = cmd("controller", "run the reconciling controller", commands.controller)
     p.add_argument("--metrics-addr", default=_env("FOGSTRAT_METRICS_ADDR", "0.0.0.0:9469"),
                    help="host:port serving /metrics, /healthz, /readyz [%(default)s]")
@@ -126,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default=_env("FOGSTRAT_LOG_LEVEL", "info"))
     p.add_argument("--instance-id", default=_env("FOGSTRAT_INSTANCE_ID"),
                    help="identity in leader election [hostname-pid]")
+    p.add_argument("--event-ttl", type=int,
+                   default=int(_env("FOGSTRAT_EVENT_TTL", "3600") or 3600),
+                   help="seconds an Event is kept after it was last written [%(default)s]")
     return parser
 
 

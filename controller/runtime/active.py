@@ -60,6 +60,7 @@ from controller.reconcile.decision import (
 from controller.reconcile.status import StrategyStatus
 from controller.reconcile.times import rfc3339
 from controller.runtime.documents import Documents, Parsed
+from controller.runtime.events import EventRecorder, EventType
 from controller.runtime.fogs import Fogs, NodeView
 from controller.runtime.handles import Blueprint, Handle, absolute_data, build, restore
 from controller.runtime.informer import ObjectKey
@@ -148,11 +149,13 @@ class Memory:
 class ActiveStrategyReconciler:
     def __init__(self, *, docs: Documents, status: StatusWriter, metrics: Metrics,
                  is_leader: Callable[[], bool], clock: Callable[[], float],
-                 fogs: Fogs | None = None, workdir: Path | None = None) -> None:
+                 fogs: Fogs | None = None, workdir: Path | None = None,
+                 events: EventRecorder | None = None) -> None:
         self._docs = docs
         self._status = status
         self._metrics = metrics
-        self._history = HistoryReporter(metrics)
+        self._events = events
+        self._history = HistoryReporter(metrics, events)
         self._is_leader = is_leader
         self._clock = clock
         self._fogs = fogs or Fogs()
@@ -640,9 +643,11 @@ class ActiveStrategyReconciler:
                 self._run(inputs, action, status, mem)
             except (ArchitectureError, FogError) as exc:
                 mem.errors[name] = _one_line(exc)
+                verb = type(action).__name__
                 _log.warning("%s/%s: %s of %s failed: %s", inputs.key.namespace,
-                             inputs.key.name, type(action).__name__.lower(), name,
-                             mem.errors[name])
+                             inputs.key.name, verb.lower(), name, mem.errors[name])
+                self._event(inputs.key, "Warning", f"{verb}Failed",
+                            f"{verb.lower()} of {name} failed: {mem.errors[name]}")
                 return True
             if isinstance(action, Probe) and mem.probes[name].result != "Healthy":
                 return True  # a probe gates the rest of its batch (the decision contract)
@@ -697,8 +702,7 @@ class ActiveStrategyReconciler:
         mem.status, mem.basis = decision.status, self._status.revision(inputs.key)
         mem.raw = doc
         # Reported once stored, whichever step made them (see ``reporting``).
-        self._history.report(inputs.key.namespace, inputs.key.name,
-                             mem.reported.take(decision.status.history))
+        self._history.report(inputs.key, mem.reported.take(decision.status.history))
 
     def _report(self, inputs: Inputs, decision: Decision, mem: Memory) -> None:
         ns, name = inputs.key.namespace, inputs.key.name
@@ -722,17 +726,31 @@ class ActiveStrategyReconciler:
             f"{ns}/{name}") else decision.message
         acted = any(not isinstance(a, Probe) for a in decision.actions)
         seen = Seen(inputs.spec.paused, inputs.spec.pin,
-                    st.last_error is not None and st.last_error.reason == "FogUnreachable")
-        for notice in notices(mem.seen, seen):
+                    st.last_error is not None and st.last_error.reason == "FogUnreachable",
+                    st.transition.to if st.transition else None)
+        for reason, notice in notices(mem.seen, seen):
             _log.info("%s/%s: %s", ns, name, notice)
+            self._event(inputs.key, "Normal", reason, notice)
+        started = seen.target is not None and (mem.seen is None
+                                               or mem.seen.target != seen.target)
         mem.seen = seen
         if st.history and line == f"{ns}/{name}: {st.history[-1].message}":
             pass  # a history entry's own sentence: told when it is stored
         elif acted or line != mem.last_message:
             _log.log(logging.WARNING if seen.unreachable else logging.INFO, line)
+            if seen.unreachable and line != mem.last_message:
+                self._event(inputs.key, "Warning", "FogUnreachable", decision.message)
+            elif started and st.transition is not None:  # a decision the probes drove
+                t = st.transition
+                self._event(inputs.key, "Warning" if t.kind == "failover" else "Normal",
+                            t.reason, line.split(": ", 1)[-1])
         else:
             _log.debug(line)
         mem.last_message = line
+
+    def _event(self, key: ObjectKey, type_: EventType, reason: str, message: str) -> None:
+        if self._events is not None:
+            self._events.record(key, type_, reason, message)
 
     def _report_probe(self, inputs: Inputs, arch: str, outcome: ProbeOutcome,
                       handle: Handle) -> None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from controller.metrics import Metrics
 from controller.reconcile.status import HistoryEntry
+from controller.runtime.events import EventRecorder
+from controller.runtime.informer import ObjectKey
 
 _log = logging.getLogger("fogstrat.activestrategy")
 
@@ -67,13 +69,15 @@ class Reported:
 
 
 class HistoryReporter:
-    """Counters, histogram and log line of each newly stored history entry."""
+    """Counters, histogram, log line and Event of each newly stored history entry."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, events: EventRecorder | None = None) -> None:
         self._metrics = metrics
+        self._events = events
 
-    def report(self, ns: str, name: str, entries: Sequence[HistoryEntry]) -> None:
+    def report(self, key: ObjectKey, entries: Sequence[HistoryEntry]) -> None:
         m = self._metrics
+        ns, name = key.namespace, key.name
         for e in entries:
             if e.kind == "failover":
                 m.record_failover(ns, name, e.from_ or "none", e.to or "none", e.reason,
@@ -83,8 +87,12 @@ class HistoryReporter:
                                   e.duration)
             elif e.kind in TIMED and e.duration is not None:
                 m.observe_transition(e.kind, e.duration, ns, name)
-            level = logging.WARNING if e.kind in ("aborted", "degraded") else logging.INFO
-            _log.log(level, "%s/%s: %s", ns, name, e.message or f"{e.kind} ({e.reason})")
+            warning = e.kind in ("aborted", "degraded")
+            message = e.message or f"{e.kind} ({e.reason})"
+            _log.log(logging.WARNING if warning else logging.INFO, "%s/%s: %s", ns, name,
+                     message)
+            if self._events is not None:
+                self._events.record(key, "Warning" if warning else "Normal", e.reason, message)
 
 
 @dataclass(frozen=True)
@@ -94,18 +102,21 @@ class Seen:
     paused: bool = False
     pin: str | None = None
     unreachable: bool = False
+    target: str | None = None
+    """The architecture a transition under way goes to."""
 
 
-def notices(before: Seen | None, now: Seen) -> list[str]:
-    """Sentences for changes no step message tells: the step after a resume, an unpin or
-    the fog answering again reads like any steady step."""
+def notices(before: Seen | None, now: Seen) -> list[tuple[str, str]]:
+    """(reason, sentence) for changes no step message tells: the step after a resume, an
+    unpin or the fog answering again reads like any steady step."""
     if before is None:
         return []
     out = []
     if before.paused and not now.paused:
-        out.append("resumed: spec.paused is false, reconciling again")
+        out.append(("Resumed", "resumed: spec.paused is false, reconciling again"))
     if before.pin is not None and now.pin is None:
-        out.append(f"unpinned from {before.pin}: automatic failover and failback apply again")
+        out.append(("Unpinned", f"unpinned from {before.pin}: automatic failover and "
+                                "failback apply again"))
     if before.unreachable and not now.unreachable:
-        out.append("fog reachable again")
+        out.append(("FogReachable", "fog reachable again"))
     return out

@@ -342,6 +342,15 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def grant_lease(self, ttl: int) -> int:
+        """A new lease of ``ttl`` seconds (not kept alive); its id."""
+
+    @abc.abstractmethod
+    def put_leased(self, key: str, value: bytes, lease: int) -> int:
+        """Write ``value`` bound to ``lease`` (it goes when the lease expires); the new mod
+        revision. Unconditional: for records nobody else writes (Events)."""
+
+    @abc.abstractmethod
     def delete(self, key: str, *, expect_mod_revision: int | None = None,
                fence: Fence | None = None) -> bool:
         """Delete ``key``; True if it existed. Same conditions and errors as `put`."""

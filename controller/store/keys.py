@@ -3,6 +3,7 @@
     <prefix>/<plural>/<namespace>/<name>          the document, as the user wrote it
     <prefix>/status/<plural>/<namespace>/<name>   its status (controller only)
     <prefix>/leader                               the leader identity, on a lease
+    <prefix>/events/<namespace>/<name>.<id>       an Event about object <name>, on a lease
 
 No kind has the plural "status" or "leader", so the three families never collide. Prefixes
 for listing always end with "/", so ``architectures/`` never matches ``architecturedata/``.
@@ -13,7 +14,8 @@ from __future__ import annotations
 DEFAULT_PREFIX = "/fogstrat"
 STATUS = "status"
 LEADER = "leader"
-_RESERVED = frozenset({STATUS, LEADER})
+EVENTS = "events"
+_RESERVED = frozenset({STATUS, LEADER, EVENTS})
 
 
 def _root(prefix: str) -> str:
@@ -92,3 +94,15 @@ def parse_key(prefix: str, key: str) -> tuple[bool, str, str, str] | None:
         return None
     plural, namespace, name = parts
     return is_status, plural, namespace, name
+
+
+def event_key(prefix: str, namespace: str, name: str) -> str:
+    """``<prefix>/events/<namespace>/<name>`` (``name``: the object's name and an id)."""
+    return "/".join((_root(prefix), EVENTS, _segment("namespace", namespace),
+                     _segment("name", name)))
+
+
+def event_prefix(prefix: str, namespace: str | None = None) -> str:
+    """Where the Events of ``namespace`` (or all) are, ending with "/"."""
+    root = f"{_root(prefix)}/{EVENTS}/"
+    return root + (f"{_segment('namespace', namespace)}/" if namespace else "")

@@ -42,8 +42,8 @@ def test_nothing_found_reports_everything_stored() -> None:
 def test_resume_unpin_and_the_fog_answering_again_are_told() -> None:
     assert notices(None, Seen(unreachable=True)) == []
     assert notices(Seen(paused=True), Seen()) == [
-        "resumed: spec.paused is false, reconciling again"]
+        ("Resumed", "resumed: spec.paused is false, reconciling again")]
     assert notices(Seen(pin="edge"), Seen()) == [
-        "unpinned from edge: automatic failover and failback apply again"]
-    assert notices(Seen(unreachable=True), Seen()) == ["fog reachable again"]
+        ("Unpinned", "unpinned from edge: automatic failover and failback apply again")]
+    assert notices(Seen(unreachable=True), Seen()) == [("FogReachable", "fog reachable again")]
     assert notices(Seen(), Seen(paused=True, pin="x", unreachable=True)) == []
