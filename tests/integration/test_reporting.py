@@ -8,6 +8,7 @@ are in the history, then the counters and the log lines are compared with it.
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,3 +101,18 @@ def test_noisy_fog_counters_history_and_log_agree(s: Scenario) -> None:
         ctl.log_tail(80)
     # one vocabulary: the labels are the status reasons themselves
     assert {r for (_, _, _, r) in history} <= {"Vanished", "Unhealthy", "MainReady"}
+
+
+def test_describe_tells_why_the_process_died_in_its_own_words(s: Scenario) -> None:
+    """The main's port on cloud-1 is taken: its process exits at once. The failure, as
+    status, events and describe tell it, carries the process's own last line."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.10.11", s.port))  # cloud-1's address (hack/fogsim/nodes.yaml)
+        taken.listen()
+        s.given.web_strategy().controller()
+        s.then.phase_is("Serving", active="web-backup", timeout=60)
+    described = s.cli.ok("describe", "activestrategy", s.name).out
+    assert "web on cloud-1 exited with code 1: " in described, described
+    assert "Address already in use" in described, described
+    assert "Traceback" not in described.split("web on cloud-1", 1)[1].splitlines()[0]
