@@ -19,7 +19,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.controller import ControllerProcess
 from tests.support.etcd import EtcdServer
-from tests.support.scenario import Scenario
+from tests.support.fogsim import free_port
+from tests.support.scenario import (
+    Scenario,
+    active_strategy,
+    environment,
+    strategy,
+    wait_for,
+    web_architecture,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +124,25 @@ def test_describe_tells_why_the_process_died_in_its_own_words(s: Scenario) -> No
     assert "web on cloud-1 exited with code 1: " in described, described
     assert "Address already in use" in described, described
     assert "Traceback" not in described.split("web on cloud-1", 1)[1].splitlines()[0]
+
+
+def test_an_unreachable_fog_before_anything_deployed_shows_in_get(s: Scenario) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    s.given.documents(environment("lab", dead),
+                      web_architecture("web-main", s.port, selector={"tier": "cloud"}),
+                      web_architecture("web-backup", s.port, selector={"tier": "fog"}),
+                      strategy("web", "web-main", ["web-backup"]),
+                      active_strategy(s.name, "web", "lab"))
+    s.given.controller()
+
+    def row() -> list[str] | None:
+        lines = s.cli.ok("get", "activestrategy").out.splitlines()
+        cells = lines[1].split() if len(lines) > 1 else []
+        return cells if "Degraded" in cells else None
+
+    cells = wait_for(row, 30, "Degraded in get's table", s.describe)
+    assert cells[0] == s.name
+    s.then.condition("Degraded", "True")
+    assert s.then.condition("Degraded")["reason"] == "FogUnreachable"
+    log = s.controllers[0].log_path.read_text()
+    assert f"WARNING default/{s.name}: fog unreachable" in log, log[-3000:]
