@@ -138,12 +138,12 @@ class Memory:
     placements: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     """Per architecture: the last placement check and what it was planned on."""
     absent: set[str] = field(default_factory=set)
+    """Architectures the last observation knew to have nothing on the fog without asking
+    it (``_worth_observing``): their deploy has nothing to adopt."""
     reported: Reported = field(default_factory=Reported)
     """The newest history entry reported (or found stored by someone else)."""
     seen: Seen | None = None
     """What the last reported step saw (``reporting.notices``)."""
-    """Architectures the last observation knew to have nothing on the fog without asking
-    it (``_worth_observing``): their deploy has nothing to adopt."""
 
 
 class ActiveStrategyReconciler:
@@ -738,12 +738,13 @@ class ActiveStrategyReconciler:
             pass  # a history entry's own sentence: told when it is stored
         elif acted or line != mem.last_message:
             _log.log(logging.WARNING if seen.unreachable else logging.INFO, line)
+            said = line[len(ns) + len(name) + 3:]
             if seen.unreachable and line != mem.last_message:
-                self._event(inputs.key, "Warning", "FogUnreachable", decision.message)
+                self._event(inputs.key, "Warning", "FogUnreachable", said)
             elif started and st.transition is not None:  # a decision the probes drove
                 t = st.transition
                 self._event(inputs.key, "Warning" if t.kind == "failover" else "Normal",
-                            t.reason, line.split(": ", 1)[-1])
+                            t.reason, said)
         else:
             _log.debug(line)
         mem.last_message = line

@@ -157,7 +157,8 @@ def test_metrics_after_failover_and_failback(etcd: EtcdServer, prefix: str,
     undocumented = fogstrat - set(DOCUMENTED)
     assert undocumented <= {"fogstrat_consecutive_failures",
                             "fogstrat_last_transition_timestamp_seconds",
-                            "fogstrat_qos_threshold"}, undocumented
+                            "fogstrat_qos_threshold",
+                            "fogstrat_events_dropped_total"}, undocumented
 
     # Values the scenario implies; label values from the fixed vocabularies.
     scope = {"namespace": NAMESPACE, "strategy": ACTIVE}
