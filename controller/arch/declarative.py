@@ -21,6 +21,7 @@ from typing import Any
 
 from controller.api.models import ArchitectureDataSpec, Entity, Probe
 from controller.arch.base import Architecture
+from controller.arch.checks import fog_reason
 from controller.arch.context import Inputs, build_context, check_bindings
 from controller.arch.descriptor import build_descriptor
 from controller.arch.errors import ArchitectureError, PlacementError, SpecError
@@ -250,10 +251,10 @@ class DeclarativeArchitecture(Architecture):
                             operation="readiness",
                         )
                     if info.state is InstanceState.ERROR:
-                        raise ArchitectureError(
-                            info.error_msg or "instance in ERROR", entity=ent.name,
-                            operation="readiness",
-                        )
+                        why = "instance in ERROR" if self.fog is None else fog_reason(
+                            self.fog, info, self._probe_timeout(),
+                            f"{ent.name} on {rec.node_name or rec.node_id}")
+                        raise ArchitectureError(why, entity=ent.name, operation="readiness")
             timeout = min(self._probe_timeout(), max(ops.deadline.remaining(), 0.1))
             results = run_probes(probes, self.record, self.fog, timeout=timeout)
             bad = [r for r in results if r.outcome is not Outcome.SUCCESS]

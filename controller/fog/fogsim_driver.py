@@ -54,6 +54,9 @@ _TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
     "clean": (frozenset({InstanceState.CONFIGURE, InstanceState.ERROR}), InstanceState.DEFINE),
 }
 
+LOG_TAIL_BYTES = 65536
+"""The most of an instance log read at once."""
+
 
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(str(text).split())
@@ -445,8 +448,11 @@ class FogsimClient(FogClient):
         return instance_from_record(rec)
 
     def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
+        """The end of the instance's output (its last ``LOG_TAIL_BYTES``): what a message
+        quotes, never a whole log however long it grew."""
         out = self._get(
-            f"/fdu/instances/{instance_id}/log", f"instance log {instance_id}", timeout, text=True
+            f"/fdu/instances/{instance_id}/log?tail={LOG_TAIL_BYTES}",
+            f"instance log {instance_id}", timeout, text=True
         )
         return str(out)
 
