@@ -29,15 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.api.cpuarch import normalize_arch
 from fogsim.fog05_compat import DescriptorError, validate_fdu
 from fogsim.nodes import NodeSpec
 from fogsim.processes import SpawnError, Supervisor
 
 #: fog05 0.2's namespace for FDU uuids derived from the descriptor ``id``.
 FDU_NAMESPACE = uuid.UUID("6ba7b842-9dad-11d1-80b4-00c04fd430c8")
-
-_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv7l": "arm"}
-
 
 class State(enum.StrEnum):
     """The fog05 instance states fogsim reports (no transient ones)."""
@@ -144,11 +142,6 @@ class _Instance:
 def fdu_uuid_for(descriptor_id: str) -> str:
     """fog05's uuid for a descriptor without one: uuid5 of its ``id``."""
     return str(uuid.uuid5(FDU_NAMESPACE, descriptor_id))
-
-
-def normalize_arch(arch: str) -> str:
-    a = arch.strip().lower()
-    return _ARCH_ALIASES.get(a, a)
 
 
 def parse_env(env: Mapping[str, Any] | str | None) -> dict[str, str]:

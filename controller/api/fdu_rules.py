@@ -1,0 +1,40 @@
+"""Rules about an entity's FDU descriptor that need no fog: the offline half of what
+fog05 would check when the descriptor is onboarded and defined.
+
+Each rule returns ``(path, message)`` pairs relative to the entity, so
+``controller.api.validation`` reports them at the right place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from controller.api.cpuarch import normalize_arch
+from controller.api.schema import PathPart
+
+Finding = tuple[tuple[PathPart, ...], str]
+
+
+def arch_conflict(entity: Mapping[str, Any]) -> list[Finding]:
+    """``requirements.cpuArch`` and the FDU's ``cpu_arch`` must name the same CPU
+    (``arm64`` and ``aarch64`` do): placement takes the first, fog05 checks the second."""
+    requirements = entity.get("requirements")
+    fdu = entity.get("fdu")
+    wanted = requirements.get("cpuArch") if isinstance(requirements, Mapping) else None
+    comp = fdu.get("computation_requirements") if isinstance(fdu, Mapping) else None
+    declared = comp.get("cpu_arch") if isinstance(comp, Mapping) else None
+    if not isinstance(wanted, str) or not isinstance(declared, str) or not declared:
+        return []
+    if normalize_arch(wanted) == normalize_arch(declared):
+        return []
+    return [(
+        ("requirements", "cpuArch"),
+        f"{wanted!r} contradicts fdu.computation_requirements.cpu_arch {declared!r} "
+        f"({normalize_arch(wanted)} vs {normalize_arch(declared)})",
+    )]
+
+
+def entity_findings(entity: Mapping[str, Any]) -> list[Finding]:
+    """Every finding of the rules above for one entity."""
+    return arch_conflict(entity)
