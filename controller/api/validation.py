@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from controller.api import fdu_rules, templates
+from controller.api import entity_rules, templates
 from controller.api.kinds import (
     API_VERSION,
     ARCHITECTURE,
@@ -479,7 +479,7 @@ def _check_entities(
                     edges += _check_template(
                         value, name, by_name, parameters, here.at("env", str(key))
                     )
-        for parts, message in fdu_rules.entity_findings(entity):
+        for parts, message in entity_rules.entity_findings(entity):
             here.add(message, *parts)
         fdu = entity.get("fdu")
         if isinstance(fdu, Mapping):

@@ -23,6 +23,8 @@ class ReplicaRecord:
     node_ip: str | None = None
     instance_id: str | None = None
     state: str | None = None
+    address: str | None = None
+    """The instance's own address, where the fog reports one (not the node's)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +35,7 @@ class ReplicaRecord:
             "nodeIp": self.node_ip,
             "instanceId": self.instance_id,
             "state": self.state,
+            **({"address": self.address} if self.address else {}),
         }
 
     @classmethod
@@ -49,6 +52,7 @@ class ReplicaRecord:
             node_ip=opt("nodeIp"),
             instance_id=opt("instanceId"),
             state=opt("state"),
+            address=opt("address"),
         )
 
 

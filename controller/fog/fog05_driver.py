@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
+from controller.api import templates
 from controller.fog import fog05_compat
 from controller.fog.client import (
     FogClient,
@@ -49,7 +50,7 @@ from controller.fog.retry import Deadline, backoff_delays
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
-_ENV_FORBIDDEN = (",", "=", ";", "\n")
+_ENV_FORBIDDEN = templates.ENV_UNCARRIABLE
 
 # op -> (states it may start from, state it ends in); mirrors fog05's agent
 _TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
@@ -76,8 +77,10 @@ def encode_env(env: Mapping[str, str] | None, what: str) -> str:
             raise InvalidDescriptor(f"{what}: env name {k!r} cannot be passed to fog05")
         bad = [c for c in _ENV_FORBIDDEN if c in v]
         if bad:
+            hint = " (a list: join it with {{ ... | join(' ') }})" if bad[0] == "," else ""
             raise InvalidDescriptor(
-                f"{what}: env {k} contains {bad[0]!r}, which fog05's A=1,B=2 env form cannot carry"
+                f"{what}: env {k} contains {bad[0]!r}, which fog05's A=1,B=2 env form cannot "
+                f"carry{hint}"
             )
         parts.append(f"{k}={v}")
     return ",".join(parts)

@@ -138,8 +138,9 @@ def test_render_from_record_and_inputs() -> None:
         return render(template, ctx, entity="x", where="env X")
 
     assert r("http://{{ entities.agg.ip }}:8080") == "http://127.0.10.1:8080"
-    assert r("{{ entities.w.ips }}") == "127.0.10.2,127.0.10.3"
-    assert r("{{ entities.w.nodes }}|{{ entities.agg.node }}") == "n2,n3|n1"
+    assert r("{{ entities.w.ips }}") == "127.0.10.2 127.0.10.3"
+    assert r("{{ entities.w.ips | join(',') }}") == "127.0.10.2,127.0.10.3"
+    assert r("{{ entities.w.nodes | join(':') }}|{{ entities.agg.node }}") == "n2:n3|n1"
     assert r("{{ entities.agg.id }} {{ entities.agg.instance }}") == "i1 i1"
     assert r("{{ params.rounds }} {{ data.deployPath }} {{ data.dataId }}") == "3 /data/d hydraulic"
     assert r("{{ environment.info.region }}/{{ environment.directives.zone }}") == "eu/z1"

@@ -1,5 +1,5 @@
-"""Rules about an entity's FDU descriptor that need no fog: the offline half of what
-fog05 would check when the descriptor is onboarded and defined.
+"""Rules about one entity that need no fog: the offline half of what fog05 would check
+when its descriptor is onboarded and its instances started.
 
 Each rule returns ``(path, message)`` pairs relative to the entity, so
 ``controller.api.validation`` reports them at the right place.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from controller.api import templates
 from controller.api.cpuarch import normalize_arch
 from controller.api.schema import PathPart
 
@@ -35,6 +36,31 @@ def arch_conflict(entity: Mapping[str, Any]) -> list[Finding]:
     )]
 
 
+def env_separators(entity: Mapping[str, Any]) -> list[Finding]:
+    """A ``join`` separator in an env value must be one fog05's ``A=1,B=2`` env string can
+    carry: the Architecture may run on any driver, and the failover target is the worst
+    place to find out."""
+    env = entity.get("env")
+    if not isinstance(env, Mapping):
+        return []
+    out: list[Finding] = []
+    for key, value in env.items():
+        if not isinstance(value, str) or not templates.has_references(value):
+            continue
+        try:
+            refs = templates.references(value)
+        except templates.TemplateError:
+            continue  # reported with the other template problems
+        for ref in refs:
+            bad = [c for c in templates.ENV_UNCARRIABLE if c in (ref.separator or "")]
+            if bad:
+                out.append((("env", str(key)), (
+                    f"join({ref.separator!r}): fog05 cannot carry {bad[0]!r} in an env value "
+                    "(its env string is A=1,B=2); join with a space or ':' instead"
+                )))
+    return out
+
+
 def entity_findings(entity: Mapping[str, Any]) -> list[Finding]:
     """Every finding of the rules above for one entity."""
-    return arch_conflict(entity)
+    return arch_conflict(entity) + env_separators(entity)
