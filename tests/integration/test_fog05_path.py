@@ -1,0 +1,161 @@
+"""The architecture engine on both driver paths: fogsim over HTTP, and the fog05 driver
+driving the REAL ``fog05.FIMAPI`` over the in-process YAKS stand-in (fogsim's engine
+behind fog05's key layout, running real processes).
+
+What a fog05 user meets first: the bundled example architectures, CPU architecture
+aliases, env values fog05 can carry, and addresses in templates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from controller.api.documents import load_path
+from controller.api.models import (
+    ArchitectureDataSpec,
+    ArchitectureSpec,
+    EnvironmentSpec,
+    HttpCheck,
+    TcpCheck,
+)
+from controller.api.parse import parse_document
+from controller.arch import ArchitectureKey, DeclarativeArchitecture, EngineOptions
+from controller.arch.factory import build_architecture
+from controller.fog.client import FogClient, InstanceState
+from controller.fog.factory import make_fog_client
+from tests.support.fogsim import EXAMPLE_NODES, FogsimServer, free_port
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "deploy" / "examples"
+WORKLOADS = EXAMPLES / "workloads"
+OPTIONS = EngineOptions(deploy_timeout=60, undeploy_timeout=60, poll_interval=0.1)
+
+
+@dataclass
+class FogPath:
+    """One driver path: the client the engine uses and the Environment naming it."""
+
+    kind: str
+    client: FogClient
+    environment: EnvironmentSpec
+    engine: Any = None  # fogsim's engine behind the fog05 stand-in
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[FogsimServer]:
+    with FogsimServer(EXAMPLE_NODES, stop_grace=1.0) as server:
+        yield server
+
+
+@pytest.fixture
+def fogsim_path(sim: FogsimServer) -> Iterator[FogPath]:
+    client = make_fog_client("fogsim", sim.url, timeout=5.0)
+    yield FogPath("fogsim", client, EnvironmentSpec("fogsim", sim.url, info={"region": "lab"},
+                                                    timeout=5.0))
+    client.close()
+
+
+@pytest.fixture
+def fog05_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[FogPath]:
+    from controller.fog import fog05_compat
+
+    fog05_compat.install_collections_shim()
+    from fogsim.engine import Engine
+    from fogsim.nodes import load_nodes
+
+    from tests.support.yaks_standin import YaksStandin, install
+
+    with tempfile.TemporaryDirectory(prefix="fogstrat-fog05-path-") as work:
+        engine = Engine(load_nodes(EXAMPLE_NODES), workdir=Path(work), stop_grace=1.0)
+        standin = YaksStandin(engine)
+        install(monkeypatch, standin)
+        locator = "127.0.0.1:7447"
+        client = make_fog_client("fog05", locator, sysid="0", tenantid="0", timeout=5.0)
+        try:
+            yield FogPath("fog05", client, EnvironmentSpec("fog05", locator,
+                                                           info={"region": "lab"}, timeout=5.0),
+                          engine)
+        finally:
+            client.close()
+            standin.close()
+            engine.close()
+
+
+@pytest.fixture(params=["fogsim", "fog05"])
+def fog_path(request: pytest.FixtureRequest) -> FogPath:
+    return request.getfixturevalue(f"{request.param}_path")  # type: ignore[no-any-return]
+
+
+def example_architectures() -> dict[str, ArchitectureSpec]:
+    out = {}
+    for raw in load_path(EXAMPLES):
+        doc = parse_document(raw)
+        if isinstance(doc.spec, ArchitectureSpec):
+            out[doc.name] = doc.spec
+    return out
+
+
+def on_port(spec: ArchitectureSpec, port: int) -> ArchitectureSpec:
+    """The spec with its ``port`` parameter's probes moved to ``port`` (a free one: other
+    tests on this machine may hold the example's fixed port on the same loopback IP)."""
+    probes = []
+    for probe in spec.health.probes:
+        if probe.http is not None:
+            probe = dataclasses.replace(probe, http=dataclasses.replace(probe.http, port=port))
+        if probe.tcp is not None:
+            probe = dataclasses.replace(probe, tcp=TcpCheck(port))
+        if probe.qos is not None and probe.qos.http is not None:
+            http: HttpCheck = dataclasses.replace(probe.qos.http, port=port)
+            probe = dataclasses.replace(probe, qos=dataclasses.replace(probe.qos, http=http))
+        probes.append(probe)
+    return dataclasses.replace(spec, health=dataclasses.replace(spec.health,
+                                                                probes=tuple(probes)))
+
+
+def data_for(name: str) -> ArchitectureDataSpec:
+    return ArchitectureDataSpec(name, "hydraulic-system", str(WORKLOADS), str(WORKLOADS))
+
+
+def deploy(path: FogPath, name: str, spec: ArchitectureSpec,
+           config: dict[str, Any]) -> DeclarativeArchitecture:
+    key = ArchitectureKey("default", f"lab-{path.kind}", name)
+    arch = build_architecture(key, spec, options=OPTIONS)
+    assert isinstance(arch, DeclarativeArchitecture)
+    arch.configure(config)
+    arch.associate(path.client, path.environment)
+    return arch
+
+
+@pytest.mark.parametrize("name", sorted(example_architectures()))
+def test_every_example_architecture_runs(fog_path: FogPath, name: str) -> None:
+    port = free_port()
+    spec = on_port(example_architectures()[name], port)
+    arch = deploy(fog_path, name, spec, {"port": port})
+    data = data_for(name)
+    try:
+        arch.deploy(data)
+        arch.serve(data)
+        assert arch.state.value == "served"
+        record = arch.record
+        for entity, replicas in record.entities.items():
+            for rep in replicas.values():
+                info = fog_path.client.instance_info(rep.instance_id or "")
+                assert info.state is InstanceState.RUN, (entity, info)
+        first = next(iter(record.entities.values()))[0]
+        assert requests.get(f"http://{first.node_ip}:{port}/healthz", timeout=5).ok
+        report = arch.check_status()
+        assert all(r.outcome.value != "failure" for r in report.results
+                   if not r.name.endswith("accuracy")), report.message
+    finally:
+        arch.undeploy()
+    assert arch.record.entities == {}
