@@ -7,6 +7,7 @@ Each rule returns ``(path, message)`` pairs relative to the entity, so
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,6 +62,26 @@ def env_separators(entity: Mapping[str, Any]) -> list[Finding]:
     return out
 
 
+def fdu_identity(entity: Mapping[str, Any]) -> list[Finding]:
+    """A pasted descriptor's ``id``/``uuid`` are kept as the base of the derived ones; the
+    uuid must be one (it is the namespace the replicas' uuids are derived in)."""
+    fdu = entity.get("fdu")
+    if not isinstance(fdu, Mapping):
+        return []
+    out: list[Finding] = []
+    if "id" in fdu and (not isinstance(fdu["id"], str) or not fdu["id"]):
+        out.append((("fdu", "id"), f"must be a non-empty string (got {fdu['id']!r})"))
+    if "uuid" in fdu:
+        try:
+            uuid.UUID(str(fdu["uuid"]))
+        except ValueError:
+            out.append((("fdu", "uuid"), (
+                f"must be a UUID, as fog05's FDU model requires (got {fdu['uuid']!r}); "
+                "or leave it out"
+            )))
+    return out
+
+
 def entity_findings(entity: Mapping[str, Any]) -> list[Finding]:
     """Every finding of the rules above for one entity."""
-    return arch_conflict(entity) + env_separators(entity)
+    return arch_conflict(entity) + env_separators(entity) + fdu_identity(entity)

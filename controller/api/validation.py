@@ -525,9 +525,6 @@ def _check_entities(
 
 
 def _check_fdu(fdu: Mapping[str, Any], sink: _Sink) -> None:
-    for key in ("id", "uuid"):
-        if key in fdu:
-            sink.add("set by the controller; remove it", key)
     command = fdu.get("command")
     if fdu.get("hypervisor") == "BARE":
         if command is None:

@@ -26,7 +26,7 @@ from controller.arch.descriptor import build_descriptor
 from controller.arch.errors import ArchitectureError, PlacementError, SpecError
 from controller.arch.fogops import FogOps, read_nodes
 from controller.arch.health import run_probes, with_state_probes
-from controller.arch.ids import fdu_id, fdu_uuid, owns
+from controller.arch.ids import owns, replica_fdu
 from controller.arch.observe import ArchitectureSnapshot, observe
 from controller.arch.ordering import dependencies, waves
 from controller.arch.placement import PlacementCheck, Slot, could_host, plan_placement
@@ -94,20 +94,20 @@ class DeclarativeArchitecture(Architecture):
             if ent.phase != "deploy":
                 continue
             for idx in range(ent.replicas):
-                did = fdu_id(self.key, ent.name, idx)
+                ref = replica_fdu(self.key, ent.name, ent.fdu, idx)
                 try:
-                    descriptor = build_descriptor(ent, did, context)
+                    descriptor = build_descriptor(ent, ref.id, context)
                 except ArchitectureError:  # needs placement facts: the deploy renders it
                     break
                 ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
-                self._onboarded[did] = descriptor
+                self._onboarded[ref.id] = descriptor
 
     def do_unprepare(self) -> None:
         """Offload the descriptors ``prepare`` onboarded that no deploy took up."""
         ops = self._ops(self.options.undeploy_timeout)
-        for did in list(self._onboarded):
+        for did, descriptor in list(self._onboarded.items()):
             with contextlib.suppress(NotFound):
-                ops.call(None, "offload", ops.fog.offload, fdu_uuid(did))
+                ops.call(None, "offload", ops.fog.offload, descriptor["uuid"])
             del self._onboarded[did]
 
     def do_serve(self, data: ArchitectureDataSpec | None) -> None:
@@ -142,14 +142,14 @@ class DeclarativeArchitecture(Architecture):
         )
         for (ent_name, idx), node_id in sorted(plan.nodes.items()):
             node = nodes[node_id]
-            did = fdu_id(self.key, ent_name, idx)
+            ref = replica_fdu(self.key, ent_name, by_name[ent_name].fdu, idx)
             inst = keep.get((ent_name, idx))
             self.record.put(
                 ent_name,
                 idx,
                 ReplicaRecord(
-                    fdu_id=did,
-                    fdu_uuid=fdu_uuid(did),
+                    fdu_id=ref.id,
+                    fdu_uuid=ref.uuid,
                     node_id=node.uuid,
                     node_name=node.name,
                     node_ip=node.ip,
@@ -292,10 +292,11 @@ class DeclarativeArchitecture(Architecture):
         ordered.sort(key=lambda n: phase_of.get(n) != "serve")
         targets: dict[str, tuple[str, int | None]] = {}
         for name in ordered:
-            count = next(e.replicas for e in ents if e.name == name)
+            ent = next(e for e in ents if e.name == name)
             recorded = self.record.entities.get(name, {})
-            for idx in range(max(count, max(recorded, default=-1) + 1)):
-                targets.setdefault(fdu_uuid(fdu_id(self.key, name, idx)), (name, idx))
+            for idx in range(max(ent.replicas, max(recorded, default=-1) + 1)):
+                uid = replica_fdu(self.key, name, ent.fdu, idx).uuid
+                targets.setdefault(uid, (name, idx))
         for name, reps in list(self.record.entities.items()):
             for idx, rec in reps.items():
                 targets.setdefault(rec.fdu_uuid, (name, idx))

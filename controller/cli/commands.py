@@ -13,6 +13,7 @@ from controller.api import kinds
 from controller.api.documents import dump_yaml, load_path_located
 from controller.api.kinds import DEFAULT_NAMESPACE
 from controller.api.validation import validate
+from controller.arch.fdu_model import fog05_model_problems
 from controller.cli import printers
 from controller.resources import Resources, StoredObject, object_key
 from controller.store import Store, connect
@@ -50,11 +51,24 @@ def _load_all(filenames: list[str], default_namespace: str | None = None
     return docs
 
 
+def _fog05_model(doc: dict[str, Any]) -> list[Any]:
+    """fog05's own FDU model over a valid Architecture's descriptors (nothing to say about
+    other kinds); without the fog05 extra, a note on stderr instead."""
+    if doc.get("kind") != kinds.ARCHITECTURE.kind:
+        return []
+    try:
+        return fog05_model_problems(doc)
+    except ImportError as exc:
+        print(f"note: fog05's FDU model not checked, the fog05 extra is missing ({exc})",
+              file=sys.stderr)
+        return []
+
+
 def _check(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """One line per invalid document; empty when all are valid."""
     lines = []
     for source, doc in docs:
-        problems = validate(doc)
+        problems = validate(doc) or _fog05_model(doc)
         if problems:
             raw_meta = doc.get("metadata")
             meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}

@@ -9,6 +9,7 @@ aliases, env values fog05 can carry, and addresses in templates.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,6 +157,45 @@ def test_every_example_architecture_runs(fog_path: FogPath, name: str) -> None:
         report = arch.check_status()
         assert all(r.outcome.value != "failure" for r in report.results
                    if not r.name.endswith("accuracy")), report.message
+    finally:
+        arch.undeploy()
+    assert arch.record.entities == {}
+
+
+DESCRIPTORS = REPO / "tests" / "fixtures" / "fog05-descriptors"
+
+
+def published_architecture() -> ArchitectureSpec:
+    """One entity per published descriptor, pasted as is; the BARE one's binary (a path on
+    its author's machine) is the only thing swapped, for one that exists here."""
+    entities = []
+    for path in sorted(DESCRIPTORS.glob("*.json")):
+        fdu = json.loads(path.read_text())
+        if fdu["hypervisor"] == "BARE":
+            fdu["command"] = {"binary": "/bin/sleep", "args": ["600"]}
+        entities.append({"name": fdu["hypervisor"].lower(), "fdu": fdu})
+    raw = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "Architecture",
+           "metadata": {"name": "published"}, "spec": {"entities": entities}}
+    spec = parse_document(raw).spec
+    assert isinstance(spec, ArchitectureSpec)
+    return spec
+
+
+def test_published_descriptors_deploy(fog_path: FogPath) -> None:
+    spec = published_architecture()
+    arch = deploy(fog_path, "published", spec, {})
+    try:
+        arch.deploy(data_for("published"))
+        nodes = {n: fog_path.client.node_info(n) for n in fog_path.client.list_nodes()}
+        for entity in spec.entities:
+            rep = arch.record.replicas(entity.name)[0]
+            assert fog_path.client.instance_info(rep.instance_id or "").state is \
+                InstanceState.RUN
+            onboarded = fog_path.client.fdu_info(rep.fdu_uuid)
+            assert onboarded["name"] == entity.fdu["name"]
+            assert str(onboarded["id"]).endswith("." + entity.fdu["id"])
+            if entity.fdu["computation_requirements"]["cpu_arch"] == "arm64":
+                assert nodes[rep.node_id or ""].cpu_arch == "aarch64"
     finally:
         arch.undeploy()
     assert arch.record.entities == {}

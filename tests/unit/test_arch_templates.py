@@ -154,7 +154,7 @@ def test_descriptor() -> None:
     did = fdu_id(key, "w", 0)
     d = build_descriptor(e, did, {"data": {"deployPath": "/srv"}})
     assert d["id"] == did == "fs.default.prediction-lab.federated.w.0"
-    assert d["uuid"] == fdu_uuid(did) and d["name"] == did
+    assert d["uuid"] == fdu_uuid(did) and d["name"] == FDU["name"]  # the user's name kept
     assert d["command"]["args"] == ["/srv/w.py"]
     assert d["computation_requirements"] == {"cpu_arch": "x86_64", "ram_size_mb": 300.0,
                                              "cpu_min_count": 2}
