@@ -203,6 +203,7 @@ class DeclarativeArchitecture(Architecture):
         assert rec is not None and rec.node_id is not None
         if inst is not None and inst.state is InstanceState.RUN and not restart:
             self.record.update(ent.name, idx, instance_id=inst.instance_id, state="RUN")
+            self._note_instance(ent.name, idx, inst)
             return False
         if inst is not None and inst.state is InstanceState.RUN:
             ops.teardown(ent.name, inst.instance_id)
@@ -227,7 +228,15 @@ class DeclarativeArchitecture(Architecture):
             self.record.update(ent.name, idx, instance_id=inst.instance_id, state=inst.state.value)
         inst = ops.run(ent.name, inst, env)
         self.record.update(ent.name, idx, instance_id=inst.instance_id, state=inst.state.value)
+        self._note_instance(ent.name, idx, inst)
         return True
+
+    def _note_instance(self, entity: str, idx: int, info: InstanceInfo) -> None:
+        """Keep what the fog says of a replica beyond its state: its own address (what
+        ``{{ entities.X.ip }}`` renders for the entities that start after it)."""
+        rec = self.record.get(entity, idx)
+        if rec is not None and info.address and rec.address != info.address:
+            self.record.update(entity, idx, address=info.address)
 
     def _wait_ready(self, ops: FogOps, ents: Sequence[Entity]) -> None:
         """Poll until every replica is RUN and the entities' readiness probes pass.
@@ -242,7 +251,7 @@ class DeclarativeArchitecture(Architecture):
         last = "not checked"
         while True:
             for ent in ents:
-                for rec in self.record.replicas(ent.name):
+                for idx, rec in sorted(self.record.entities.get(ent.name, {}).items()):
                     info = ops.info(ent.name, rec.instance_id or "")
                     if info is None:
                         raise ArchitectureError(
@@ -254,6 +263,7 @@ class DeclarativeArchitecture(Architecture):
                             info.error_msg or "instance in ERROR", entity=ent.name,
                             operation="readiness",
                         )
+                    self._note_instance(ent.name, idx, info)
             timeout = min(self._probe_timeout(), max(ops.deadline.remaining(), 0.1))
             results = run_probes(probes, self.record, self.fog, timeout=timeout)
             bad = [r for r in results if r.outcome is not Outcome.SUCCESS]

@@ -39,6 +39,7 @@ from controller.fog.client import (
     NodeStatus,
     NotFound,
 )
+from controller.fog.instance_facts import instance_address, is_simulated
 from controller.fog.retry import Deadline, retry_call
 
 T = TypeVar("T")
@@ -74,6 +75,7 @@ def instance_from_record(rec: Mapping[str, Any]) -> InstanceInfo:
     code = rec.get("error_code")
     msg = rec.get("error_msg")
     is_error = state is InstanceState.ERROR
+    hyp = rec.get("hypervisor_info")
     return InstanceInfo(
         instance_id=str(rec.get("uuid")),
         fdu_id=str(rec.get("fdu_id")),
@@ -81,6 +83,8 @@ def instance_from_record(rec: Mapping[str, Any]) -> InstanceInfo:
         state=state,
         error_code=int(code) if code is not None and (is_error or code) else None,
         error_msg=str(msg) if msg else None,
+        address=instance_address(hyp),
+        simulated=is_simulated(hyp),
     )
 
 

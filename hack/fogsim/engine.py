@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import ipaddress
 import itertools
 import json
 import os
@@ -36,6 +37,8 @@ from fogsim.processes import SpawnError, Supervisor
 
 #: fog05 0.2's namespace for FDU uuids derived from the descriptor ``id``.
 FDU_NAMESPACE = uuid.UUID("6ba7b842-9dad-11d1-80b4-00c04fd430c8")
+#: where simulated containers' addresses come from (a loopback block no node uses)
+CONTAINER_BLOCK = ipaddress.IPv4Network("127.200.0.0/16")
 
 class State(enum.StrEnum):
     """The fog05 instance states fogsim reports (no transient ones)."""
@@ -142,6 +145,19 @@ class _Instance:
 def fdu_uuid_for(descriptor_id: str) -> str:
     """fog05's uuid for a descriptor without one: uuid5 of its ``id``."""
     return str(uuid.uuid5(FDU_NAMESPACE, descriptor_id))
+
+
+def _container_network(inst: _Instance) -> dict[str, Any]:
+    """What fog05's LXD plugin reports of a running container's interfaces, for the
+    containers (LXD, KVM, DOCKER) fogsim simulates: an address of their own in
+    :data:`CONTAINER_BLOCK`, derived from the instance uuid. Nothing listens on it."""
+    if inst.hypervisor == "BARE" or inst.status is not State.RUN:
+        return {}
+    offset = uuid.UUID(inst.uuid).int % (CONTAINER_BLOCK.num_addresses - 2) + 1
+    address = str(CONTAINER_BLOCK[offset])
+    return {"network": {"eth0": {"addresses": [
+        {"family": "inet", "address": address, "netmask": str(CONTAINER_BLOCK.prefixlen),
+         "scope": "global"}], "state": "up"}}}
 
 
 def parse_env(env: Mapping[str, Any] | str | None) -> dict[str, str]:
@@ -367,6 +383,7 @@ class Engine:
                 "log": str(inst.log_path) if inst.log_path else None,
                 "exit_code": inst.exit_code,
                 "simulated": simulated,
+                **_container_network(inst),
             },
             "env": dict(inst.env),
             "node_ip": node.ip,

@@ -50,6 +50,14 @@ class FogPath:
     client: FogClient
     environment: EnvironmentSpec
     engine: Any = None  # fogsim's engine behind the fog05 stand-in
+    sim: FogsimServer | None = None
+
+    def env_of(self, instance_id: str) -> dict[str, str]:
+        """The env an instance was started with, as the simulator recorded it."""
+        if self.sim is not None:
+            url = f"{self.sim.url}/fdu/instances/{instance_id}/info"
+            return dict(requests.get(url, timeout=5).json()["env"])
+        return dict(self.engine.instance_info(instance_id)["env"])
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +70,7 @@ def sim() -> Iterator[FogsimServer]:
 def fogsim_path(sim: FogsimServer) -> Iterator[FogPath]:
     client = make_fog_client("fogsim", sim.url, timeout=5.0)
     yield FogPath("fogsim", client, EnvironmentSpec("fogsim", sim.url, info={"region": "lab"},
-                                                    timeout=5.0))
+                                                    timeout=5.0), sim=sim)
     client.close()
 
 
@@ -199,3 +207,32 @@ def test_published_descriptors_deploy(fog_path: FogPath) -> None:
     finally:
         arch.undeploy()
     assert arch.record.entities == {}
+
+
+def test_ip_is_the_instances_own_address_where_the_fog_reports_one(fog_path: FogPath) -> None:
+    box = json.loads((DESCRIPTORS / "fdu_lxd.json").read_text())
+    raw = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "Architecture",
+           "metadata": {"name": "addresses"}, "spec": {"entities": [
+               {"name": "box", "fdu": box},
+               {"name": "user", "fdu": {"hypervisor": "BARE", "command": {
+                   "binary": "/bin/sleep", "args": ["600"]},
+                   "computation_requirements": {"cpu_arch": "x86_64"}},
+                "env": {"BOX": "{{ entities.box.ip }}", "BOX_NODE": "{{ entities.box.nodeIp }}",
+                        "ME": "{{ entities.user.ip }}", "MY_NODE": "{{ entities.user.nodeIp }}"}},
+           ]}}
+    spec = parse_document(raw).spec
+    assert isinstance(spec, ArchitectureSpec)
+    arch = deploy(fog_path, "addresses", spec, {})
+    try:
+        arch.deploy(data_for("addresses"))
+        box_rep = arch.record.replicas("box")[0]
+        user_rep = arch.record.replicas("user")[0]
+        own = fog_path.client.instance_info(box_rep.instance_id or "").address
+        assert own and own.startswith("127.200.") and own != box_rep.node_ip
+        assert box_rep.address == own
+        env = fog_path.env_of(user_rep.instance_id or "")
+        assert env["BOX"] == own and env["BOX_NODE"] == box_rep.node_ip
+        # a BARE process runs on its node: its ip is the node's
+        assert env["ME"] == env["MY_NODE"] == user_rep.node_ip
+    finally:
+        arch.undeploy()
