@@ -41,6 +41,8 @@ class EnvironmentSpec:
     info: Mapping[str, Any] = field(default_factory=dict)
     directives: Mapping[str, Any] = field(default_factory=dict)
     timeout: float = 10.0
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Labels by node name or uuid, given centrally (``spec.nodeLabels``)."""
 
 
 # --- Architecture ----------------------------------------------------------------------

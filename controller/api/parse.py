@@ -87,6 +87,8 @@ def _environment(spec: Raw) -> EnvironmentSpec:
         info=copy.deepcopy(dict(spec.get("info") or {})),
         directives=copy.deepcopy(dict(spec.get("directives") or {})),
         timeout=parse_duration(spec["timeout"]),
+        node_labels={str(node): {str(k): str(v) for k, v in labels.items()}
+                     for node, labels in (spec.get("nodeLabels") or {}).items()},
     )
 
 

@@ -363,6 +363,11 @@ def _check_environment(spec: Mapping[str, Any], sink: _Sink) -> None:
                 f"the fogsim driver needs an http:// or https:// URL (got {locator!r})", "locator"
             )
     _check_positive_duration(spec, "timeout", sink)
+    node_labels = spec.get("nodeLabels")
+    if isinstance(node_labels, Mapping):
+        for node, labels in node_labels.items():
+            if isinstance(labels, Mapping):
+                _check_string_map(labels, sink.at("nodeLabels", str(node)), value_re=_LABEL_VALUE)
 
 
 def _check_positive_duration(spec: Mapping[str, Any], key: str, sink: _Sink) -> float | None:

@@ -45,6 +45,7 @@ from controller.fog.fogsim_driver import (
     node_info_from_record,
     node_status_from_record,
 )
+from controller.fog.node_labels import NodeLabels
 from controller.fog.retry import Deadline, backoff_delays
 
 T = TypeVar("T")
@@ -116,7 +117,9 @@ class Fog05Client(FogClient):
         poll_interval: float = 0.05,
         poll_cap: float = 0.5,
         zenoh_lib: str | None = None,
+        node_labels: NodeLabels | None = None,
     ) -> None:
+        self.node_labels: NodeLabels = dict(node_labels or {})
         self.locator = locator
         self.sysid = sysid
         self.tenantid = tenantid
@@ -239,7 +242,7 @@ class Fog05Client(FogClient):
         rec = self._call(what, self._deadline(timeout), lambda api: api.node.info(node_id))
         if not rec:
             raise NotFound(f"{what}: node not found")
-        return node_info_from_record(rec)
+        return node_info_from_record(rec, self.node_labels)
 
     def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
         what = f"node status {node_id}"

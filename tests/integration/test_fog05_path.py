@@ -66,11 +66,25 @@ def sim() -> Iterator[FogsimServer]:
         yield server
 
 
+def lab(driver: str, locator: str, **labels: dict[str, str]) -> EnvironmentSpec:
+    """The example Environment, on ``driver`` at ``locator``, with more node labels."""
+    (raw,) = load_path(EXAMPLES / "00-environment-lab.yaml")
+    spec = parse_document(raw).spec
+    assert isinstance(spec, EnvironmentSpec)
+    return dataclasses.replace(spec, driver=driver, locator=locator, timeout=5.0,  # type: ignore[arg-type]
+                               node_labels={**spec.node_labels, **labels})
+
+
+def connect(env: EnvironmentSpec) -> FogClient:
+    return make_fog_client(env.driver, env.locator, timeout=env.timeout,
+                           node_labels=env.node_labels)
+
+
 @pytest.fixture
 def fogsim_path(sim: FogsimServer) -> Iterator[FogPath]:
-    client = make_fog_client("fogsim", sim.url, timeout=5.0)
-    yield FogPath("fogsim", client, EnvironmentSpec("fogsim", sim.url, info={"region": "lab"},
-                                                    timeout=5.0), sim=sim)
+    env = lab("fogsim", sim.url)
+    client = connect(env)
+    yield FogPath("fogsim", client, env, sim=sim)
     client.close()
 
 
@@ -88,12 +102,10 @@ def fog05_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[FogPath]:
         engine = Engine(load_nodes(EXAMPLE_NODES), workdir=Path(work), stop_grace=1.0)
         standin = YaksStandin(engine)
         install(monkeypatch, standin)
-        locator = "127.0.0.1:7447"
-        client = make_fog_client("fog05", locator, sysid="0", tenantid="0", timeout=5.0)
+        env = lab("fog05", "127.0.0.1:7447")
+        client = connect(env)
         try:
-            yield FogPath("fog05", client, EnvironmentSpec("fog05", locator,
-                                                           info={"region": "lab"}, timeout=5.0),
-                          engine)
+            yield FogPath("fog05", client, env, engine)
         finally:
             client.close()
             standin.close()
@@ -236,3 +248,36 @@ def test_ip_is_the_instances_own_address_where_the_fog_reports_one(fog_path: Fog
         assert env["ME"] == env["MY_NODE"] == user_rep.node_ip
     finally:
         arch.undeploy()
+
+
+def test_a_node_selector_works_on_a_fog_without_labels_of_its_own(fog_path: FogPath) -> None:
+    """On the fog05 path the fog reports no labels at all: what matches comes from the
+    Environment (by name, by uuid) and the well-known labels."""
+    fog2 = next(i for i in (fog_path.client.node_info(n) for n in fog_path.client.list_nodes())
+                if i.name == "fog-2")
+    env = dataclasses.replace(fog_path.environment, node_labels={
+        **fog_path.environment.node_labels, fog2.uuid: {"zone": "z2"}})
+    client = connect(env)
+    selectors = {"cloud": {"tier": "cloud"}, "zoned": {"zone": "z2"},
+                 "arm": {"fogstrat.io/arch": "aarch64"},
+                 "named": {"fogstrat.io/node-name": "fog-1", "fogstrat.io/os": "linux"}}
+    raw = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "Architecture",
+           "metadata": {"name": "selected"}, "spec": {"entities": [
+               {"name": name, "requirements": {"nodeSelector": sel},
+                "fdu": {"hypervisor": "BARE", "command": {"binary": "/bin/sleep",
+                                                          "args": ["600"]},
+                        "computation_requirements": {"cpu_arch": "arm64" if name == "arm"
+                                                     else "amd64"}}}
+               for name, sel in selectors.items()]}}
+    spec = parse_document(raw).spec
+    assert isinstance(spec, ArchitectureSpec)
+    arch = deploy(dataclasses.replace(fog_path, client=client, environment=env), "selected",
+                  spec, {})
+    try:
+        arch.deploy(data_for("selected"))
+        placed = {e: arch.record.replicas(e)[0].node_name for e in selectors}
+        assert placed == {"cloud": "cloud-1", "zoned": "fog-2", "arm": "edge-1",
+                          "named": "fog-1"}
+    finally:
+        arch.undeploy()
+        client.close()
