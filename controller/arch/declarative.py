@@ -13,6 +13,7 @@ what the next deploy adopts or the next undeploy removes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -36,6 +37,7 @@ from controller.arch.templating import render
 from controller.fog.client import InstanceInfo, InstanceState, NodeInfo, NodeStatus, NotFound
 from controller.fog.retry import Deadline
 
+_log = logging.getLogger("fogstrat.arch")
 
 class DeclarativeArchitecture(Architecture):
     """Entities and probes from the Architecture document (or from a plugin's overrides)."""
@@ -233,10 +235,18 @@ class DeclarativeArchitecture(Architecture):
 
     def _note_instance(self, entity: str, idx: int, info: InstanceInfo) -> None:
         """Keep what the fog says of a replica beyond its state: its own address (what
-        ``{{ entities.X.ip }}`` renders for the entities that start after it)."""
+        ``{{ entities.X.ip }}`` renders for the entities that start after it), and that
+        it is only simulated, which must not pass for a running service unnoticed."""
         rec = self.record.get(entity, idx)
-        if rec is not None and info.address and rec.address != info.address:
-            self.record.update(entity, idx, address=info.address)
+        if rec is None:
+            return
+        if info.address and rec.address != info.address:
+            rec = self.record.update(entity, idx, address=info.address)
+        if info.simulated and not rec.simulated:
+            self.record.update(entity, idx, simulated=True)
+            _log.warning("%s: entity %s replica %d (instance %s) is only simulated by the "
+                         "fog: no process runs for it", self.key, entity, idx,
+                         info.instance_id)
 
     def _wait_ready(self, ops: FogOps, ents: Sequence[Entity]) -> None:
         """Poll until every replica is RUN and the entities' readiness probes pass.
@@ -344,9 +354,14 @@ class DeclarativeArchitecture(Architecture):
         names = self.deployed_entities()
         probes = [p for p in self.probes() if p.entity is None or p.entity in names]
         probes = with_state_probes(probes, names)
-        return aggregate(
+        report = aggregate(
             run_probes(probes, self.record, self.fog, timeout=self._probe_timeout())
         )
+        simulated = [e for e in self.record.simulated_entities() if e in names]
+        if not simulated:
+            return report
+        note = f"simulated, no process runs: {', '.join(simulated)}"
+        return replace(report, message=f"{report.message}; {note}")
 
     def do_get_mapping(self, phase: str) -> dict[str, list[str]]:
         ents = self.entities()

@@ -25,6 +25,8 @@ class ReplicaRecord:
     state: str | None = None
     address: str | None = None
     """The instance's own address, where the fog reports one (not the node's)."""
+    simulated: bool = False
+    """The fog says nothing really runs for this instance (fogsim's non-BARE)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +38,7 @@ class ReplicaRecord:
             "instanceId": self.instance_id,
             "state": self.state,
             **({"address": self.address} if self.address else {}),
+            **({"simulated": True} if self.simulated else {}),
         }
 
     @classmethod
@@ -53,6 +56,7 @@ class ReplicaRecord:
             instance_id=opt("instanceId"),
             state=opt("state"),
             address=opt("address"),
+            simulated=data.get("simulated") is True,
         )
 
 
@@ -96,13 +100,22 @@ class ArchitectureRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable (string keys only)."""
-        return {
+        out: dict[str, Any] = {
             "state": self.state,
             "entities": {
                 ent: {str(i): rec.to_dict() for i, rec in sorted(reps.items())}
                 for ent, reps in sorted(self.entities.items())
             },
         }
+        simulated = self.simulated_entities()
+        if simulated:
+            out["simulated"] = simulated
+        return out
+
+    def simulated_entities(self) -> list[str]:
+        """Entities with a replica the fog only simulates (no process runs for it)."""
+        return sorted(e for e, reps in self.entities.items()
+                      if any(r.simulated for r in reps.values()))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArchitectureRecord:

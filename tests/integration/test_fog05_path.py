@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -201,11 +202,21 @@ def published_architecture() -> ArchitectureSpec:
     return spec
 
 
-def test_published_descriptors_deploy(fog_path: FogPath) -> None:
+def test_published_descriptors_deploy(fog_path: FogPath, caplog: pytest.LogCaptureFixture
+                                      ) -> None:
     spec = published_architecture()
     arch = deploy(fog_path, "published", spec, {})
     try:
-        arch.deploy(data_for("published"))
+        with caplog.at_level(logging.WARNING, logger="fogstrat.arch"):
+            arch.deploy(data_for("published"))
+        # fogsim runs no container: said in the status, the health message and the log
+        simulated = ["docker", "kvm", "lxd"]
+        assert arch.record.to_dict()["simulated"] == simulated
+        assert arch.check_status().message.endswith(
+            "; simulated, no process runs: docker, kvm, lxd")
+        warned = sorted(r.getMessage().split("entity ")[1].split(" ")[0]
+                        for r in caplog.records if "only simulated" in r.getMessage())
+        assert warned == simulated
         nodes = {n: fog_path.client.node_info(n) for n in fog_path.client.list_nodes()}
         for entity in spec.entities:
             rep = arch.record.replicas(entity.name)[0]

@@ -56,3 +56,13 @@ def test_ip_prefers_the_own_address_and_node_ip_is_always_the_nodes() -> None:
     back = ArchitectureRecord.from_dict(record.to_dict())
     assert back.replicas("c")[0].address == "10.0.3.7"
     assert "address" not in record.to_dict()["entities"]["c"]["1"]
+
+
+def test_simulated_replicas_are_named_at_the_architecture_level() -> None:
+    record = ArchitectureRecord()
+    record.put("box", 0, ReplicaRecord("f0", "u0", simulated=True))
+    record.put("app", 0, ReplicaRecord("f1", "u1"))
+    data = record.to_dict()
+    assert data["simulated"] == ["box"]
+    assert ArchitectureRecord.from_dict(data).simulated_entities() == ["box"]
+    assert "simulated" not in ArchitectureRecord().to_dict()
