@@ -226,6 +226,8 @@ def _active_strategy(spec: Raw) -> ActiveStrategySpec:
         strategy=spec["strategy"],
         environment=spec["environment"],
         association_args=copy.deepcopy(dict(spec["associationArgs"])),
+        association_args_by_architecture=copy.deepcopy(
+            dict(spec.get("associationArgsByArchitecture") or {})),
         data_id=spec.get("dataId"),
         serve=spec["serve"],
         paused=spec["paused"],

@@ -5,7 +5,8 @@ parameter, a data path). The grammar is deliberately tiny, a subset of Jinja's, 
 validation can find every reference offline and the deployment order can be derived
 from them:
 
-* ``{{ entities.peer.ip }}`` -- a dotted path;
+* ``{{ entities.peer.ip }}`` -- a dotted path (``entities``, ``params``, ``data``,
+  ``environment`` or ``association``: the ActiveStrategy's association args);
 * ``{{ entities.peer.ips | join(':') }}`` -- a list joined with a chosen separator
   (without ``join``, lists are joined with :data:`LIST_SEPARATOR`, a space, which every
   driver can carry in an env value: fog05's ``A=1,B=2`` env string cannot carry a comma);
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Namespaces a reference may start with.
-NAMESPACES: tuple[str, ...] = ("entities", "params", "data", "environment")
+NAMESPACES: tuple[str, ...] = ("entities", "params", "data", "environment", "association")
 #: ``{{ entities.E.ATTR }}`` attributes. Singular forms are the first replica's value,
 #: plural forms all replicas' values (in replica order) joined with
 #: :data:`LIST_SEPARATOR` or the template's ``join``. ``ip`` is the instance's own

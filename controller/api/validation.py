@@ -609,6 +609,8 @@ def _reference_problem(
         if len(path) < 2 or path[0] not in templates.ENVIRONMENT_SECTIONS:
             return "expected {{ environment.info.KEY }} or {{ environment.directives.KEY }}"
         return None
+    if ns == "association":
+        return None if path else "expected {{ association.KEY }}"
     return f"unknown namespace {ns!r}; use one of {', '.join(templates.NAMESPACES)}"
 
 

@@ -36,6 +36,8 @@ class Inputs:
     params: Mapping[str, Any] = field(default_factory=dict)
     environment: EnvironmentSpec | None = None
     data: ArchitectureDataSpec | None = None
+    association: Mapping[str, Any] = field(default_factory=dict)
+    """The association args (``{{ association.KEY }}``)."""
 
 
 def _lookup(root: Mapping[str, Any], path: Sequence[str]) -> bool:
@@ -80,7 +82,12 @@ def _check_ref(path: Path, inputs: Inputs, entity: str) -> str | None:
         if not _lookup(source, path[2:]):
             return f"{dotted}: the Environment has no {path[1]}.{'.'.join(path[2:])}"
         return None
-    return f"{dotted}: unknown reference (entities, params, data, environment)"
+    if root == "association":
+        if len(path) < 2 or not _lookup(inputs.association, path[1:]):
+            return (f"{dotted}: the ActiveStrategy's association args have no "
+                    f"{'.'.join(path[1:]) or 'KEY'}")
+        return None
+    return f"{dotted}: unknown reference (entities, params, data, environment, association)"
 
 
 def check_bindings(entities: Sequence[Entity], inputs: Inputs) -> None:
@@ -148,4 +155,5 @@ def build_context(record: ArchitectureRecord, inputs: Inputs) -> dict[str, Any]:
             "info": dict(env.info) if env else {},
             "directives": dict(env.directives) if env else {},
         },
+        "association": dict(inputs.association),
     }

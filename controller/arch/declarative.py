@@ -59,7 +59,8 @@ class DeclarativeArchitecture(Architecture):
     # --- helpers ----------------------------------------------------------------------
 
     def _inputs(self) -> Inputs:
-        return Inputs(params=self.params, environment=self.environment, data=self.data)
+        return Inputs(params=self.params, environment=self.environment, data=self.data,
+                      association=self.association_args)
 
     def _ops(self, timeout: float) -> FogOps:
         return FogOps(

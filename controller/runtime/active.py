@@ -377,7 +377,7 @@ class ActiveStrategyReconciler:
                 key=ArchitectureKey(ns, key.name, name), spec=arch_spec,
                 spec_generation=arch_parsed.generation if arch_parsed else 0,
                 config=configs.get(name, {}), environment=environment,
-                association_args=spec.association_args,
+                association_args=spec.association_args_for(name),
                 data=absolute_data(self._data(ns, name, spec.data_id), self._workdir),
                 deploy_timeout=strategy.policy.deploy_timeout, known=known)
         return Inputs(key, spec, generation, strategy, spec.environment, environment,

@@ -22,6 +22,7 @@ import requests
 
 from controller.api.documents import load_path
 from controller.api.models import (
+    ActiveStrategySpec,
     ArchitectureDataSpec,
     ArchitectureSpec,
     EnvironmentSpec,
@@ -148,13 +149,13 @@ def data_for(name: str) -> ArchitectureDataSpec:
     return ArchitectureDataSpec(name, "hydraulic-system", str(WORKLOADS), str(WORKLOADS))
 
 
-def deploy(path: FogPath, name: str, spec: ArchitectureSpec,
-           config: dict[str, Any]) -> DeclarativeArchitecture:
+def deploy(path: FogPath, name: str, spec: ArchitectureSpec, config: dict[str, Any],
+           association: dict[str, Any] | None = None) -> DeclarativeArchitecture:
     key = ArchitectureKey("default", f"lab-{path.kind}", name)
     arch = build_architecture(key, spec, options=OPTIONS)
     assert isinstance(arch, DeclarativeArchitecture)
     arch.configure(config)
-    arch.associate(path.client, path.environment)
+    arch.associate(path.client, path.environment, association)
     return arch
 
 
@@ -292,3 +293,29 @@ def test_a_node_selector_works_on_a_fog_without_labels_of_its_own(fog_path: FogP
     finally:
         arch.undeploy()
         client.close()
+
+
+def test_templates_read_the_association_args(fog_path: FogPath) -> None:
+    active = parse_document({
+        "apiVersion": "fogstrat.io/v1alpha1", "kind": "ActiveStrategy",
+        "metadata": {"name": "lab"},
+        "spec": {"strategy": "prediction", "environment": "lab",
+                 "associationArgs": {"zone": "z1", "broker": {"port": 1883}},
+                 "associationArgsByArchitecture": {"assoc": {"zone": "z2"}}}}).spec
+    assert isinstance(active, ActiveStrategySpec)
+    raw = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "Architecture",
+           "metadata": {"name": "assoc"}, "spec": {"entities": [
+               {"name": "app", "env": {"ZONE": "{{ association.zone }}",
+                                       "PORT": "{{ association.broker.port }}"},
+                "fdu": {"hypervisor": "BARE", "command": {"binary": "/bin/sleep",
+                                                          "args": ["600"]},
+                        "computation_requirements": {"cpu_arch": "x86_64"}}}]}}
+    spec = parse_document(raw).spec
+    assert isinstance(spec, ArchitectureSpec)
+    arch = deploy(fog_path, "assoc", spec, {}, active.association_args_for("assoc"))
+    try:
+        arch.deploy(data_for("assoc"))
+        env = fog_path.env_of(arch.record.replicas("app")[0].instance_id or "")
+        assert (env["ZONE"], env["PORT"]) == ("z2", "1883")
+    finally:
+        arch.undeploy()
