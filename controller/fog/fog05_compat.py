@@ -64,6 +64,25 @@ def set_zenoh_lib(path: str | None = None) -> None:
     zenoh_api.zenoh_lib_path = path  # type: ignore[attr-defined]
 
 
+DEFAULT_ZENOH_LIB = "/usr/local/lib/libzenohc.so"
+
+
+def zenoh_lib_missing() -> str | None:
+    """One line saying what is missing and where to put it, when zenoh 0.3's native
+    library is not where zenoh will load it from; None when it is there. Nothing else
+    tells: a package index ships zenoh's Python half only, and its own error is a bare
+    ``cannot open shared object file``."""
+    zenoh_api = importlib.import_module("zenoh.zenoh_api")
+    path = str(getattr(zenoh_api, "zenoh_lib_path", "") or DEFAULT_ZENOH_LIB)
+    if os.path.isfile(path):
+        return None
+    return (
+        f"the native zenoh library is missing: no {path} (libzenohc.so of zenoh-c 0.3, "
+        f"which no package index ships); build it and put it at {DEFAULT_ZENOH_LIB}, or "
+        f"set {ZENOH_LIB_ENV} to where it is"
+    )
+
+
 def load_fog05(zenoh_lib: str | None = None) -> Any:
     """Import and return the ``fog05`` module (with the shim and zenoh path applied)."""
     install_collections_shim()

@@ -173,9 +173,15 @@ class Fog05Client(FogClient):
                 except FogTimeout as exc:
                     raise FogUnavailable(str(exc)) from None
                 except FogError as exc:
+                    missing = fog05_compat.zenoh_lib_missing()
+                    if missing:  # the cause, whatever zenoh's own error said
+                        raise FogUnavailable(f"{what}: cannot connect to fog05 at {self.locator}: "
+                                             f"{missing}"
+                                             ) from None
                     detail = str(exc).removeprefix(f"{what}: connect to {self.locator}: ")
                     detail = detail.removeprefix("fog05 unreachable: ")
-                    hint = ""
+                    hint = (" (is fog05's YAKS server running there? the Environment's "
+                            "spec.locator says where)")
                     if "cannot open shared object" in detail or "No such file" in detail:
                         hint = f" (set {fog05_compat.ZENOH_LIB_ENV} to the libzenohc.so path)"
                     raise FogUnavailable(
