@@ -68,9 +68,9 @@ def _one(
                                   where)
     if probe.kind == "qos" and probe.qos is not None and probe.qos.prometheus is not None:
         return checks.qos_prometheus_check(probe.qos.prometheus, probe.qos, timeout)
-    if rep is None or not rep.node_ip:
+    host = (rep.address or rep.node_ip) if rep is not None else None
+    if not host:
         return Outcome.FAILURE, "entity has no running replica with an address", None
-    host = rep.node_ip
     if probe.kind == "http" and probe.http is not None:
         return checks.http_check(host, probe.http, timeout)
     if probe.kind == "tcp" and probe.tcp is not None:

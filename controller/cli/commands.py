@@ -17,6 +17,7 @@ from controller.api.limits import excerpt, limits, summarize
 from controller.api.models import ArchitectureSpec, Document, StrategySpec
 from controller.api.parse import parse_document
 from controller.api.validation import InvalidDocument, is_dns1123_label, validate
+from controller.arch.fdu_model import fog05_model_problems
 from controller.arch.params import strategy_config_problems
 from controller.cli import envsubst, events, printers
 from controller.resources import Resources, StoredObject, encode, object_key
@@ -58,11 +59,24 @@ def _load_all(filenames: list[str], default_namespace: str | None = None
     return docs
 
 
+def _fog05_model(doc: dict[str, Any]) -> list[Any]:
+    """fog05's own FDU model over a valid Architecture's descriptors (nothing to say about
+    other kinds); without the fog05 extra, a note on stderr instead."""
+    if doc.get("kind") != kinds.ARCHITECTURE.kind:
+        return []
+    try:
+        return fog05_model_problems(doc)
+    except ImportError as exc:
+        print(f"note: fog05's FDU model not checked, the fog05 extra is missing ({exc})",
+              file=sys.stderr)
+        return []
+
+
 def _check(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """One line per invalid document; empty when all are valid."""
     lines = []
     for source, doc in docs:
-        problems = validate(doc)
+        problems = validate(doc) or _fog05_model(doc)
         if problems:
             raw_meta = doc.get("metadata")
             meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
