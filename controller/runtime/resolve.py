@@ -90,14 +90,14 @@ def _doc(docs: Documents, kind: kinds.Kind, ns: str, name: str, what: str) -> Re
                                              f"namespace {ns!r}")
     if parsed.document is None:
         raise Unresolved("InvalidReference", f"{what}: {kind.kind} {name!r} is invalid: "
-                                             + "; ".join(parsed.problems))
+                                             + parsed.message)
     return Remembered(name, parsed.generation, parsed.document)
 
 
 def current(docs: Documents, key: ObjectKey, parsed: Parsed) -> LastValid:
     """Every document ``key`` needs, as the cache holds them now; raises Unresolved."""
     if parsed.document is None:
-        raise Unresolved("InvalidSpec", "; ".join(parsed.problems))
+        raise Unresolved("InvalidSpec", parsed.message)
     ns = key.namespace
     spec = _active_spec(parsed.document)
     strategy = _doc(docs, kinds.STRATEGY, ns, spec.strategy, "spec.strategy")

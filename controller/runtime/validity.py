@@ -11,6 +11,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from controller.api.limits import summarize
 from controller.api.models import ArchitectureSpec
 from controller.runtime.documents import Documents, Parsed
 from controller.runtime.informer import ObjectKey
@@ -35,7 +36,7 @@ def set_condition(conditions: list[dict[str, Any]], ctype: str, status: str, rea
 def problems_of(docs: Documents, parsed: Parsed) -> tuple[str, list[str]]:
     """(reason, problems) — empty problems when the document is usable."""
     if not parsed.valid:
-        return "InvalidSpec", list(parsed.problems)
+        return parsed.reason, list(parsed.problems)
     absent = missing(docs, parsed)
     if absent:
         return "UnknownReference", [f"{k.kind.kind} {k.name!r} does not exist in namespace "
@@ -77,7 +78,8 @@ class ValidityReconciler:
         reason, problems = problems_of(self._docs, parsed)
         conditions = set_condition(list((current or {}).get("conditions") or []), "Valid",
                                    "False" if problems else "True", reason,
-                                   "; ".join(problems) if problems else "document is valid", now)
+                                   summarize(problems) if problems else "document is valid",
+                                   now)
         status = {
             "observedGeneration": parsed.generation,
             "createdAt": (current or {}).get("createdAt", now),
