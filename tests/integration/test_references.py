@@ -241,7 +241,8 @@ def test_active_strategy_follows_its_architecture_data(s: Scenario) -> None:
 
 def test_active_strategy_after_its_documents_is_valid(s: Scenario) -> None:
     s.apply(arch(s, "as4-main"), environment("as4-env", s.sim.url),
-            strategy("as4-st", "as4-main", []))
-    s.apply(active_strategy("as4", "as4-st", "as4-env", paused=True))
+            strategy("as4-st", "as4-main", []), data("as4-data", "as4-main", "as4-d", "/t"))
+    s.apply(active_strategy("as4", "as4-st", "as4-env", paused=True, dataId="as4-d"))
     st = until(s, "activestrategy", "as4", is_valid("Valid"), "valid")
     assert set(remembered(st)["architectures"]) == {"as4-main"}
+    assert remembered(st)["data"]["as4-main"]["name"] == "as4-data"
