@@ -598,7 +598,7 @@ class ActiveStrategyReconciler:
         doc["createdAt"] = previous.get("createdAt") or rfc3339(self._clock())
         doc["strategy"] = inputs.spec.strategy
         doc["environment"] = inputs.environment_name
-        remembered = _remembered(inputs)
+        remembered = _remembered(inputs, previous)
         if remembered is not None:
             doc["inputs"] = remembered
         self._status.write(inputs.key, doc)
@@ -688,9 +688,15 @@ class _Preparing:
             _log.debug("%s: preparing %s ahead failed: %s", key, self.arch, exc)
 
 
-def _remembered(inputs: Inputs) -> dict[str, Any] | None:
-    """The inputs to keep in status (None: none, or too large to keep)."""
-    return inputs.remembered.stored if inputs.remembered is not None else None
+def _remembered(inputs: Inputs, previous: Mapping[str, Any]) -> Any:
+    """The inputs to keep in status (None: none, or too large to keep): those already
+    stored while they are the same versions (nothing to encode again)."""
+    if inputs.remembered is None:
+        return None
+    stored = previous.get("inputs")
+    if stored_revisions(stored) == inputs.remembered.revisions:
+        return stored
+    return inputs.remembered.stored
 
 
 def _one_line(exc: BaseException) -> str:
