@@ -21,7 +21,6 @@ from typing import Any
 
 from aiohttp import web
 
-from fogsim import LOG_END_HEADER
 from fogsim.engine import (
     Engine,
     IllegalTransition,
@@ -31,6 +30,7 @@ from fogsim.engine import (
     NotFound,
     fdu_uuid_for,
 )
+from fogsim.wire import LOG_END_HEADER
 
 log = logging.getLogger("fogsim.server")
 
