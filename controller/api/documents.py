@@ -165,8 +165,12 @@ def _load_yaml(text: str, source: str, limit: Limits) -> list[tuple[int, Any]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or exc.context or "invalid YAML"
+        limit_name = getattr(exc, "limit", None)
+        if "maximum nesting depth" in message:  # libyaml's own, checked while scanning
+            message, limit_name = (f"document nests deeper than {limit.max_depth} levels "
+                                   "(limit max_depth)", "max_depth")
         raise DocumentSyntaxError(source, mark.line + 1 if mark else None, message,
-                                  getattr(exc, "limit", None)) from None
+                                  limit_name) from None
     except yaml.YAMLError as exc:
         raise DocumentSyntaxError(source, None, str(exc)) from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
