@@ -48,6 +48,7 @@ from controller.store.base import (
     WatchEvent,
     Write,
 )
+from controller.store.buffer import ByteBoundedBuffer
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -442,7 +443,7 @@ class EtcdWatch(Watch):
         self._next_rev = max(int(start_revision), 0)
         self._last = self._next_rev - 1
         self._backoff = (backoff_initial, backoff_cap)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: ByteBoundedBuffer[Any] = ByteBoundedBuffer()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._call: Any = None
@@ -588,10 +589,12 @@ class EtcdWatch(Watch):
                 rev = int(ev.kv.mod_revision)
                 if rev < self._next_rev:
                     continue  # already delivered before a reconnect
+                value = b"" if ev.type == ev.DELETE else bytes(ev.kv.value)
                 self._queue.put(WatchEvent(
                     type="DELETE" if ev.type == ev.DELETE else "PUT",
                     key=bytes(ev.kv.key).decode("utf-8", "surrogateescape"),
-                    value=b"" if ev.type == ev.DELETE else bytes(ev.kv.value),
-                    mod_revision=rev))
+                    value=value, mod_revision=rev), len(value) + len(ev.kv.key), self._stop)
+                if self._stop.is_set():
+                    return False
             self._next_rev = max(self._next_rev, int(resp.events[-1].kv.mod_revision) + 1)
         return False

@@ -86,8 +86,8 @@ def odd_documents(round_: int) -> dict[str, bytes]:
     return docs
 
 
-def churn(store: Store, seconds: float, samples: list[tuple[float, float]], pid: int
-          ) -> tuple[int, float]:
+def churn(store: Store, seconds: float, samples: list[tuple[float, float]], pid: int,
+          pause: float = 0.0) -> tuple[int, float]:
     """Write and delete rounds until ``seconds`` have passed; (rounds, MB written)."""
     stop = threading.Event()
 
@@ -110,13 +110,15 @@ def churn(store: Store, seconds: float, samples: list[tuple[float, float]], pid:
             for key in previous:
                 store.delete(f"{PREFIX}/{key}")
             previous, rounds = list(docs), rounds + 1
+            time.sleep(pause)
     finally:
         stop.set()
         sampler.join()
     return rounds, written / 1e6
 
 
-def measure(seconds: float, fogstrat: list[str] | None = None) -> ChurnResult:
+def measure(seconds: float, fogstrat: list[str] | None = None, pause: float = 0.0,
+            trace: bool = False) -> ChurnResult:
     with EtcdServer(name="fogstrat-churn", extra_args=("--quota-backend-bytes", str(8 << 30),
                                                        "--auto-compaction-mode", "revision",
                                                        "--auto-compaction-retention", "1000")
@@ -131,9 +133,11 @@ def measure(seconds: float, fogstrat: list[str] | None = None) -> ChurnResult:
         samples: list[tuple[float, float]] = []
         try:
             time.sleep(2.0)  # the controller's own start-up, before the first document
-            rounds, written = churn(store, seconds, samples, pid)
+            rounds, written = churn(store, seconds, samples, pid, pause)
         finally:
             store.close()
+    if trace:
+        print(" ".join(f"{t:.0f}s:{rss:.0f}" for t, rss in samples), file=sys.stderr)
     values = [rss for _, rss in samples]
     quarter = values[-max(2, len(values) // 4):]
     return ChurnResult(seconds, rounds, written, values[0], max(values), values[-1],
@@ -144,8 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--fogstrat", help="command running another fogstrat build (a baseline)")
+    p.add_argument("--pause", type=float, default=0.0,
+                   help="seconds between rounds (0: as fast as etcd takes them)")
+    p.add_argument("--trace", action="store_true", help="print every RSS sample")
     args = p.parse_args(argv)
-    result = measure(args.seconds, shlex.split(args.fogstrat) if args.fogstrat else None)
+    result = measure(args.seconds, shlex.split(args.fogstrat) if args.fogstrat else None,
+                     args.pause, args.trace)
     print("| measurement | memory | flat? |\n|---|---|---|")
     print(result.row())
     return 0
