@@ -105,6 +105,7 @@ def test_every_bad_document_gets_a_status_and_no_traceback(
         put(etcd, f"{prefix}/{plural}/default/{name}", value)
     for key in MALFORMED:
         put(etcd, f"{prefix}/{key}", b"{}")
+    etcd.etcdctl("put", f"{prefix}/activestrategies/default/".encode() + b"\xff\xfe", "{}")
     put(etcd, f"{prefix}/environments/default/good", GOOD_ENV)
 
     wait_for(lambda: (valid_condition(status(client, prefix, "environments", "good")) or {})
@@ -130,6 +131,8 @@ def test_every_bad_document_gets_a_status_and_no_traceback(
     assert "Traceback" not in log and levels <= {"INFO", "WARNING"}, log[-3000:]
     assert not any(line.startswith(FORGED) for line in log.splitlines())
     assert "x\\n" + FORGED in log  # the key is in the log, escaped onto its line
+    assert "default/\\udcff\\udcfe' (revision" in log and "not UTF-8 text" in log
+    assert controller.get("/metrics") is not None
 
 
 def test_a_key_written_again_is_warned_about_again_and_deleting_it_is_quiet(

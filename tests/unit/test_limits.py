@@ -297,6 +297,7 @@ def test_log_messages_are_escaped_onto_one_line(caplog: pytest.LogCaptureFixture
     from controller.runtime.logs import TextFormatter, escape
 
     assert escape("a\nb\r\x1b[31m") == "a\\nb\\r\\x1b[31m"
+    assert escape("k\udcff\u2028") == "k\\udcff\\u2028"
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "key %s",
                                ("x\n2026-01-01 ERROR forged",), None)
     line = TextFormatter().format(record)
