@@ -191,6 +191,12 @@ class ActiveStrategyReconciler:
         if parsed is None and raw is None:
             self._forget(key)
             return None
+        if parsed is None and raw is not None and not raw.get("architectures"):
+            # Deleted, and its status records nothing deployed: there is nothing to tear
+            # down, and nothing of it may stay (an invalid one never ran anything).
+            self._status.delete(key)
+            self._forget(key)
+            return None
         try:
             inputs = self._resolve(key, parsed, raw or {}, mem)
         except Unresolved as exc:
