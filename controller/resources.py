@@ -48,6 +48,7 @@ class StoredObject:
         out: dict[str, Any] = dict(self.document)
         stored_meta = out.get("metadata")
         meta = dict(stored_meta) if isinstance(stored_meta, Mapping) else {}
+        meta.setdefault("name", self.name)
         meta.setdefault("namespace", self.namespace)
         meta["generation"] = self.generation
         out["metadata"] = meta

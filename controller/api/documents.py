@@ -98,8 +98,7 @@ def load_documents_located(text: str, source: str = STDIN, limit: Limits | None 
     if text.startswith("\ufeff"):
         text = text[1:]
     if len(text) > limit.max_stream_bytes:
-        raise DocumentSyntaxError(source, None, f"{len(text)} characters, more than "
-                                  f"{limit.max_stream_bytes}", "max_stream_bytes")
+        raise _too_large(source, None, f"{len(text)} characters", limit, "max_stream_bytes")
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         values = [(_json_line(text), _load_json(text, source, limit))]
@@ -114,6 +113,12 @@ def load_documents_located(text: str, source: str = STDIN, limit: Limits | None 
                 raise DocumentSyntaxError(source, line, str(exc), exc.limit) from None
             out.append(LocatedDocument(source, line, item))
     return out
+
+
+def _too_large(source: str, line: int | None, what: str, limit: Limits, name: str
+               ) -> DocumentSyntaxError:
+    return DocumentSyntaxError(source, line, f"{what}, more than {getattr(limit, name)} "
+                               f"(limit {name})", name)
 
 
 def _json_line(text: str) -> int:
@@ -155,18 +160,20 @@ def _load_yaml(text: str, source: str, limit: Limits) -> list[tuple[int, Any]]:
             line = node.start_mark.line + 1
             size = node.end_mark.index - node.start_mark.index
             if size > limit.max_document_bytes:
-                raise DocumentSyntaxError(
-                    source, line, f"document is {size} characters long, more than "
-                    f"{limit.max_document_bytes} (limit max_document_bytes)",
-                    "max_document_bytes")
+                raise _too_large(source, line, f"document is {size} characters long", limit,
+                                 "max_document_bytes")
             values.append((line, loader.construct_document(node)))
     except DocumentSyntaxError:
         raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or exc.context or "invalid YAML"
+        limit_name = getattr(exc, "limit", None)
+        if "maximum nesting depth" in message:  # libyaml's own, checked while scanning
+            message, limit_name = (f"document nests deeper than {limit.max_depth} levels "
+                                   "(limit max_depth)", "max_depth")
         raise DocumentSyntaxError(source, mark.line + 1 if mark else None, message,
-                                  getattr(exc, "limit", None)) from None
+                                  limit_name) from None
     except yaml.YAMLError as exc:
         raise DocumentSyntaxError(source, None, str(exc)) from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
@@ -226,9 +233,7 @@ def decode_value(data: bytes | str, source: str = "value") -> dict[str, Any]:
     limit = limits()
     size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "replace"))
     if size > limit.max_document_bytes:
-        raise DocumentSyntaxError(source, None, f"document is {size} bytes, more than "
-                                  f"{limit.max_document_bytes} (limit max_document_bytes)",
-                                  "max_document_bytes")
+        raise _too_large(source, None, f"document is {size} bytes", limit, "max_document_bytes")
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
@@ -251,8 +256,7 @@ def load_value(text: str, source: str = STDIN) -> Any:
     :class:`DocumentSyntaxError`."""
     limit = limits()
     if len(text) > limit.max_document_bytes:
-        raise DocumentSyntaxError(source, None, f"{len(text)} characters, more than "
-                                  f"{limit.max_document_bytes}", "max_document_bytes")
+        raise _too_large(source, None, f"{len(text)} characters", limit, "max_document_bytes")
     if text.lstrip().startswith(("{", "[")):
         values = [(_json_line(text), _load_json(text, source, limit))]
     else:
@@ -272,8 +276,7 @@ def decode_json(data: bytes, source: str = "value") -> Any:
     as a document; raises :class:`DocumentSyntaxError`."""
     limit = limits()
     if len(data) > limit.max_document_bytes:
-        raise DocumentSyntaxError(source, None, f"{len(data)} bytes, more than "
-                                  f"{limit.max_document_bytes}", "max_document_bytes")
+        raise _too_large(source, None, f"{len(data)} bytes", limit, "max_document_bytes")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -48,7 +48,7 @@ class Limits:
     max_stream_bytes: int = 16 * 1024 * 1024
     """A file or standard input given to the CLI, which may hold many documents."""
     max_depth: int = 64
-    max_nodes: int = 100_000
+    max_nodes: int = 50_000
     """Values and keys of one document, counted with YAML aliases expanded: what a walk
     over the decoded document visits."""
     max_items: int = 10_000

@@ -15,11 +15,16 @@ descending (and flow nesting already while scanning).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from yaml.composer import ComposerError
+from yaml.composer import Composer, ComposerError
+from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from controller.api.limits import LIMITS, Limits
 
@@ -42,17 +47,18 @@ class _Extent:
     """Levels of the subtree, aliases expanded (a scalar is 1)."""
 
 
-class BoundedLoader(yaml.SafeLoader):
-    """SafeLoader producing JSON values within ``limits`` (set before loading)."""
+class _BoundedComposer(Composer):
+    """PyYAML's composer, charging every node to the document's budget."""
 
     limits: Limits = LIMITS
+    if TYPE_CHECKING:  # provided by the parser a loader combines this with
+        def check_event(self, *choices: Any) -> bool: ...
+        def peek_event(self) -> Any: ...
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._extents: dict[int, _Extent] = {}
-        self._nodes = 0
-        self._depth = 0
-        self._deepest = 0
+    _extents: dict[int, _Extent]
+    _nodes: int
+    _depth: int
+    _deepest: int
 
     def compose_document(self) -> Any:
         self._extents = {}
@@ -60,13 +66,6 @@ class BoundedLoader(yaml.SafeLoader):
         self._depth = 0
         self._deepest = 0
         return super().compose_document()
-
-    def fetch_flow_collection_start(self, token_class: Any) -> None:
-        # The scanner looks ahead through every open flow collection for each token, so
-        # deep flow nesting costs quadratic time before the composer sees any of it.
-        super().fetch_flow_collection_start(token_class)
-        if self.flow_level > self.limits.max_depth:
-            self._check_depth(self.flow_level, self.get_mark())
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(AliasEvent):
@@ -93,7 +92,7 @@ class BoundedLoader(yaml.SafeLoader):
         return node
 
     def _next_mark(self) -> yaml.Mark | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
+        event = self.peek_event()
         return event.start_mark if event is not None else None
 
     def _charge(self, nodes: int, depth: int, mark: yaml.Mark | None) -> None:
@@ -111,14 +110,57 @@ class BoundedLoader(yaml.SafeLoader):
                 "max_depth", f"document nests deeper than {self.limits.max_depth} levels", mark)
 
 
+class _PythonLoader(Reader, Scanner, Parser, _BoundedComposer, SafeConstructor, Resolver):
+    """Pure-Python parsing, where PyYAML was built without libyaml."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _BoundedComposer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # The scanner looks ahead through every open flow collection for each token, so
+        # deep flow nesting costs quadratic time before the composer sees any of it.
+        super().fetch_flow_collection_start(token_class)
+        if self.flow_level > self.limits.max_depth:
+            self._check_depth(self.flow_level, self.get_mark())
+
+
+BoundedLoader: type[Any] = _PythonLoader
+"""The loader to use: libyaml's parser (seven times faster, and it refuses nesting
+beyond its own limit while scanning) under the bounded composer when PyYAML has it."""
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _LibyamlLoader(CParser, _BoundedComposer, SafeConstructor, Resolver):
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _BoundedComposer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+        # CParser composes in C, without the budget: ours must compose its events.
+        check_node = _BoundedComposer.check_node
+        get_node = _BoundedComposer.get_node
+        get_single_node = _BoundedComposer.get_single_node
+        compose_document = _BoundedComposer.compose_document
+        compose_node = _BoundedComposer.compose_node
+
+    BoundedLoader = _LibyamlLoader
+
+
 # Timestamps would become datetime objects, which JSON cannot represent: keep them strings.
-BoundedLoader.yaml_implicit_resolvers = {
+_RESOLVERS = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
 
-def _construct_mapping(loader: BoundedLoader, node: yaml.MappingNode) -> dict[str, Any]:
+def _construct_mapping(loader: _PythonLoader, node: yaml.MappingNode) -> dict[str, Any]:
     loader.flatten_mapping(node)
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
@@ -139,12 +181,14 @@ def _construct_mapping(loader: BoundedLoader, node: yaml.MappingNode) -> dict[st
     return result
 
 
-def _construct_binary(loader: BoundedLoader, node: yaml.Node) -> Any:
+def _construct_binary(loader: _PythonLoader, node: yaml.Node) -> Any:
     raise yaml.constructor.ConstructorError(
         None, None, "binary values (!!binary) are not supported", node.start_mark
     )
 
 
-BoundedLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                              _construct_mapping)
-BoundedLoader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)
+_LOADERS: tuple[type[Any], ...] = (_PythonLoader, BoundedLoader)
+for _loader in _LOADERS:
+    _loader.yaml_implicit_resolvers = _RESOLVERS
+    _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    _loader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)

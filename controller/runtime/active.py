@@ -156,6 +156,13 @@ class ActiveStrategyReconciler:
         if parsed is None and raw is None:
             self._forget(key)
             return None
+        if (parsed is None and raw is not None and raw.get("phase") == "Invalid"
+                and not raw.get("architectures")):
+            # Deleted while invalid, with nothing deployed on record: there is nothing to
+            # tear down, and nothing of it may stay behind.
+            self._status.delete(key)
+            self._forget(key)
+            return None
         try:
             inputs = self._resolve(key, parsed, raw or {}, mem)
         except Unresolved as exc:

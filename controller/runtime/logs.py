@@ -16,7 +16,9 @@ import time
 from typing import Any
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+# Control characters, line separators, and the surrogates that stand for undecodable bytes
+# of an etcd key (which a UTF-8 stream cannot even write).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")
 MAX_MESSAGE_CHARS = 4096
 
 
@@ -24,7 +26,12 @@ def escape(text: str) -> str:
     """``text`` on one line: control characters as escapes, at most MAX_MESSAGE_CHARS."""
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[:MAX_MESSAGE_CHARS] + f"… ({len(text)} characters)"
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return f"\\u{ord(char):04x}" if ord(char) > 0xff else char.encode("unicode_escape").decode()
 
 
 class TextFormatter(logging.Formatter):

@@ -4,6 +4,8 @@ the health/metrics server together, and run until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import gc
 import logging
 import os
@@ -51,9 +53,33 @@ def _tune_gc(informer: Informer) -> None:
     threading.Thread(target=freeze_when_synced, name="gc-freeze", daemon=True).start()
 
 
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameters (malloc.h)
+MMAP_THRESHOLD = 128 * 1024
+ARENA_MAX = 2
+
+
+def _tune_malloc() -> None:
+    """Keep the heap from creeping under a churn of large documents.
+
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), so
+    after the first few documents of hundreds of KiB, every later one is carved from an
+    arena that fragments and never shrinks, and each busy thread may get an arena of its
+    own. A fixed threshold returns large blocks to the system when they are freed, and
+    two arenas are plenty under the GIL. Other C libraries: nothing to tune.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    mallopt(M_ARENA_MAX, ARENA_MAX)
+
+
 def run_controller(args: argparse.Namespace) -> int:
     logs.setup(args.log_format, args.log_level)
     limits()  # a bad FOGSTRAT_MAX_DOCUMENT_BYTES is a one-line error now, not in a thread
+    _tune_malloc()
     identity = args.instance_id or f"{socket.gethostname()}-{os.getpid()}"
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     web_file = getattr(args, "web_config_file", None)

@@ -14,6 +14,7 @@ from pyetcd import etcdrpc
 from pyetcd.utils import prefix_range_end
 
 from controller.store.base import Compacted, PermissionDenied, StoreError, Watch, WatchEvent
+from controller.store.buffer import ByteBoundedBuffer
 
 if TYPE_CHECKING:
     from controller.store.etcd import EtcdStore
@@ -42,7 +43,7 @@ class EtcdWatch(Watch):
         self._next_rev = max(int(start_revision), 0)
         self._last = self._next_rev - 1
         self._backoff = (backoff_initial, backoff_cap)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: ByteBoundedBuffer[Any] = ByteBoundedBuffer()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._call: Any = None
@@ -197,10 +198,13 @@ class EtcdWatch(Watch):
                 rev = int(ev.kv.mod_revision)
                 if rev < self._next_rev:
                     continue  # already delivered before a reconnect
+                value = b"" if ev.type == ev.DELETE else bytes(ev.kv.value)
                 self._queue.put(WatchEvent(
                     type="DELETE" if ev.type == ev.DELETE else "PUT",
                     key=bytes(ev.kv.key).decode("utf-8", "surrogateescape"),
-                    value=b"" if ev.type == ev.DELETE else bytes(ev.kv.value),
-                    mod_revision=rev, version=int(ev.kv.version)))
+                    value=value, mod_revision=rev, version=int(ev.kv.version)),
+                    len(value) + len(ev.kv.key), self._stop)
+                if self._stop.is_set():
+                    return False
             self._next_rev = max(self._next_rev, int(resp.events[-1].kv.mod_revision) + 1)
         return False

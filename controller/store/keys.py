@@ -11,6 +11,8 @@ for listing always end with "/", so ``architectures/`` never matches ``architect
 
 from __future__ import annotations
 
+import re
+
 DEFAULT_PREFIX = "/fogstrat"
 STATUS = "status"
 LEADER = "leader"
@@ -19,6 +21,9 @@ _RESERVED = frozenset({STATUS, LEADER, EVENTS})
 #: Longest plural, namespace or name segment of a key: a DNS subdomain's length. A longer
 #: segment would make the status key, written with the status, larger than is sensible.
 MAX_SEGMENT_CHARS = 253
+# Keys arrive decoded with "surrogateescape": a surrogate stands for a byte that is not
+# UTF-8, which no name, label value or log line can carry.
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
 
 
 def _root(prefix: str) -> str:
@@ -97,6 +102,8 @@ def parse_key(prefix: str, key: str) -> tuple[bool, str, str, str] | None:
         return None
     if any(p in (".", "..") or len(p) > MAX_SEGMENT_CHARS for p in parts):
         return None
+    if _UNDECODABLE.search(key):
+        return None
     plural, namespace, name = parts
     return is_status, plural, namespace, name
 
@@ -129,6 +136,8 @@ def key_problem(prefix: str, key: str) -> str | None:
             return f"{what} of {len(part)} characters, more than {MAX_SEGMENT_CHARS}"
     if parts[0] in _RESERVED:
         return f"{layout}: {parts[0]!r} is a reserved segment"
+    if _UNDECODABLE.search(key):
+        return "not UTF-8 text: no object can be named by it"
     return None
 
 

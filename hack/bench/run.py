@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "hack"))  # `fogsim` for the FogsimServer subprocess
 
-from hack.bench import profile, world  # noqa: E402
+from hack.bench import churn, profile, world  # noqa: E402
 from hack.bench.scale import ScaleResult, have_py_spy, run_scale  # noqa: E402
 from hack.bench.small import (  # noqa: E402
     FailoverResult,
@@ -253,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                         opts.quiet_trials, out_dir / "failover-quiet.log",
                         fog_latency_ms=FOG_LATENCY_MS)
                     rows.append(quiet_failover_row(quiet, FOG_LATENCY_MS))
+                phase("memory under a churn of odd documents")
+                rows.append(churn.measure(20.0 if opts.quick else 60.0).row())
             for n in opts.scales:
                 remaining = BUDGET_S - (time.monotonic() - started)
                 if scale_results:  # project from the last bring-up rate (plus ~2 min fixed)

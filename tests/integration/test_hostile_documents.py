@@ -105,6 +105,7 @@ def test_every_bad_document_gets_a_status_and_no_traceback(
         put(etcd, f"{prefix}/{plural}/default/{name}", value)
     for key in MALFORMED:
         put(etcd, f"{prefix}/{key}", b"{}")
+    etcd.etcdctl("put", f"{prefix}/activestrategies/default/".encode() + b"\xff\xfe", "{}")
     put(etcd, f"{prefix}/environments/default/good", GOOD_ENV)
 
     wait_for(lambda: (valid_condition(status(client, prefix, "environments", "good")) or {})
@@ -130,11 +131,15 @@ def test_every_bad_document_gets_a_status_and_no_traceback(
     assert "Traceback" not in log and levels <= {"INFO", "WARNING"}, log[-3000:]
     assert not any(line.startswith(FORGED) for line in log.splitlines())
     assert "x\\n" + FORGED in log  # the key is in the log, escaped onto its line
+    assert "default/\\udcff\\udcfe' (revision" in log and "not UTF-8 text" in log
+    assert controller.get("/metrics") is not None
 
 
 def test_a_key_written_again_is_warned_about_again_and_deleting_it_is_quiet(
         controller: ControllerProcess, etcd: EtcdServer, client: Store, prefix: str) -> None:
     key = f"{prefix}/strategies//again"
+    # After the first list: a list sees only a key's last revision (and none once deleted).
+    wait_for(lambda: controller.get("/readyz"), 20, "the controller to be ready")
     put(etcd, key, b"{}")
     put(etcd, key, b"{}")
     etcd.etcdctl("del", key)
@@ -184,3 +189,18 @@ def test_a_document_larger_than_the_default_limit_and_a_huge_name(prefix: str) -
         finally:
             store.close()
         assert "Traceback" not in ctl.log_path.read_text()
+
+
+def test_deleting_an_invalid_active_strategy_leaves_nothing_behind(
+        controller: ControllerProcess, etcd: EtcdServer, client: Store, prefix: str) -> None:
+    key = f"{prefix}/activestrategies/default/gone"
+    put(etcd, key, b"apiVersion: fogstrat.io/v1alpha1\nkind: ActiveStrategy\n"
+                   b"metadata: {name: gone}\nspec: {strategy: missing, environment: nowhere}\n")
+    condition = wait_for(lambda: valid_condition(status(client, prefix, "activestrategies",
+                                                        "gone")), 20, "an Invalid status")
+    assert condition["status"] == "False"
+    etcd.etcdctl("del", key)
+    wait_for(lambda: status(client, prefix, "activestrategies", "gone") is None, 20,
+             "the status to be deleted with its document", controller.log_tail)
+    wait_for(lambda: 'strategy="gone"' not in controller.metrics(), 20,
+             "its metrics to be forgotten", controller.metrics)

@@ -26,6 +26,7 @@ KEY = ObjectKey(kinds.ENVIRONMENT, "default", "lab")
     ("/fs/status/strategies/default", "2 segments instead of 3"),
     ("/fs/strategies/default/" + "n" * 300, "name of 300 characters, more than 253"),
     ("/fs/widgets/default/x", "unknown kind 'widgets'"),
+    (b"/fs/strategies/default/\xff".decode("utf-8", "surrogateescape"), "not UTF-8 text"),
 ])
 def test_malformed_keys_say_why(key: str, expected: str) -> None:
     problem = malformed(P, key)

@@ -68,7 +68,7 @@ def environment(**spec: Any) -> dict[str, Any]:
 def test_alias_bomb_is_refused_by_the_controller_and_the_cli_readers() -> None:
     error = refused(ALIAS_BOMB)
     assert error.limit == "max_nodes"
-    assert "more than 100000 values" in error.message
+    assert f"more than {LIMITS.max_nodes} values" in error.message
     with pytest.raises(DocumentSyntaxError, match="limit max_nodes"):
         load_documents(ALIAS_BOMB, "bomb.yaml")
 
@@ -297,6 +297,7 @@ def test_log_messages_are_escaped_onto_one_line(caplog: pytest.LogCaptureFixture
     from controller.runtime.logs import TextFormatter, escape
 
     assert escape("a\nb\r\x1b[31m") == "a\\nb\\r\\x1b[31m"
+    assert escape("k\udcff\u2028") == "k\\udcff\\u2028"
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "key %s",
                                ("x\n2026-01-01 ERROR forged",), None)
     line = TextFormatter().format(record)
