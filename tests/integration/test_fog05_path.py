@@ -41,7 +41,9 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "deploy" / "examples"
 WORKLOADS = EXAMPLES / "workloads"
-OPTIONS = EngineOptions(deploy_timeout=60, undeploy_timeout=60, poll_interval=0.1)
+OPTIONS = EngineOptions(deploy_timeout=120, undeploy_timeout=120, poll_interval=0.1)
+CALL_TIMEOUT = 20.0
+"""Seconds a fog call may take: generous, the machine running the suite may be busy."""
 
 
 @dataclass
@@ -73,7 +75,8 @@ def lab(driver: str, locator: str, **labels: dict[str, str]) -> EnvironmentSpec:
     (raw,) = load_path(EXAMPLES / "00-environment-lab.yaml")
     spec = parse_document(raw).spec
     assert isinstance(spec, EnvironmentSpec)
-    return dataclasses.replace(spec, driver=driver, locator=locator, timeout=5.0,  # type: ignore[arg-type]
+    return dataclasses.replace(spec, driver=driver, locator=locator,  # type: ignore[arg-type]
+                               timeout=CALL_TIMEOUT,
                                node_labels={**spec.node_labels, **labels})
 
 
