@@ -322,3 +322,35 @@ def test_templates_read_the_association_args(fog_path: FogPath) -> None:
         assert (env["ZONE"], env["PORT"]) == ("z2", "1883")
     finally:
         arch.undeploy()
+
+
+def test_unserve_stops_the_serve_step_and_keeps_the_rest(fog_path: FogPath) -> None:
+    sleeper = {"hypervisor": "BARE", "command": {"binary": "/bin/sleep", "args": ["600"]},
+               "computation_requirements": {"cpu_arch": "x86_64"}}
+    raw = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "Architecture",
+           "metadata": {"name": "toggle"}, "spec": {"entities": [
+               {"name": "service", "fdu": sleeper},
+               {"name": "client", "phase": "serve", "fdu": sleeper,
+                "env": {"TARGET": "{{ entities.service.ip }}"}}]}}
+    spec = parse_document(raw).spec
+    assert isinstance(spec, ArchitectureSpec)
+    arch = deploy(fog_path, "toggle", spec, {})
+    data = data_for("toggle")
+    try:
+        arch.deploy(data)
+        arch.serve(data)
+        service = arch.record.replicas("service")[0].instance_id or ""
+        client = arch.record.replicas("client")[0]
+        arch.unserve()
+        assert arch.state.value == "deployed" and "client" not in arch.record.entities
+        assert fog_path.client.instance_info(service).state is InstanceState.RUN
+        assert client.fdu_uuid not in fog_path.client.list_fdus()
+        assert not any(i.fdu_id == client.fdu_uuid
+                       for i in fog_path.client.all_instances().values())
+        arch.serve(data)  # and back, still without touching the service
+        assert arch.state.value == "served"
+        assert arch.record.replicas("service")[0].instance_id == service
+        again = arch.record.replicas("client")[0].instance_id or ""
+        assert fog_path.client.instance_info(again).state is InstanceState.RUN
+    finally:
+        arch.undeploy()
