@@ -148,6 +148,12 @@ class Architecture(abc.ABC):
         self.do_serve(self.data)
         self._advance(Operation.SERVE)
 
+    def unserve(self) -> None:
+        """Stop the serve-phase entities, leaving the deployed ones running."""
+        self.lifecycle.require(Operation.UNSERVE)
+        self.do_unserve()
+        self._advance(Operation.UNSERVE)
+
     def undeploy(self) -> None:
         """Remove everything this architecture created on the fog."""
         self.lifecycle.require(Operation.UNDEPLOY)
@@ -201,6 +207,13 @@ class Architecture(abc.ABC):
 
     @abc.abstractmethod
     def do_serve(self, data: ArchitectureDataSpec | None) -> None: ...
+
+    def do_unserve(self) -> None:
+        """Stop what :meth:`do_serve` started. A plugin that cannot stop its serve step
+        alone is deployed afresh (the seed's interface has no such step); override this
+        to keep the deployed part running."""
+        self.do_undeploy()
+        self.do_deploy(self.data)
 
     @abc.abstractmethod
     def do_undeploy(self) -> None: ...

@@ -303,6 +303,20 @@ class DeclarativeArchitecture(Architecture):
         with contextlib.suppress(NotFound):
             ops.call(label, "offload", ops.fog.offload, uid)
 
+    def do_unserve(self) -> None:
+        """Remove the serve-phase entities' instances and FDUs; the rest keeps running."""
+        ops = self._ops(self.options.undeploy_timeout)
+        for ent in self.entities():
+            if ent.phase != "serve":
+                continue
+            recorded = self.record.entities.get(ent.name, {})
+            uids = {replica_fdu(self.key, ent.name, ent.fdu, idx).uuid: idx
+                    for idx in range(ent.replicas)}
+            uids.update({rec.fdu_uuid: idx for idx, rec in recorded.items()})
+            for uid, idx in uids.items():
+                self._remove_fdu(ops, ent.name, uid)
+                self.record.drop(ent.name, idx)
+
     def do_undeploy(self) -> None:
         ops = self._ops(self.options.undeploy_timeout)
         ents = self.entities()

@@ -1,9 +1,10 @@
 """The architecture lifecycle, enforced in exactly one place: a transition table.
 
 ``configured → associated → deployed → served → undeployed`` and, from ``undeployed``,
-back to ``deployed`` only. ``associated → undeployed`` is legal too: after a failed
-deploy or a controller restart the reconciler must be able to clean up what an
-architecture left on the fog without first deploying it.
+back to ``deployed`` only; ``served → deployed`` stops serving (``unserve``, also legal on
+a deployed one, so a stop interrupted half-way can be finished). ``associated →
+undeployed`` is legal too: after a failed deploy or a controller restart the reconciler
+must be able to clean up what an architecture left on the fog without first deploying it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Operation(StrEnum):
     ASSOCIATE = "associate"
     DEPLOY = "deploy"
     SERVE = "serve"
+    UNSERVE = "unserve"
     UNDEPLOY = "undeploy"
 
 
@@ -41,6 +43,8 @@ TRANSITIONS: dict[tuple[LifecycleState, Operation], LifecycleState] = {
     (S.DEPLOYED, O.SERVE): S.SERVED,
     (S.DEPLOYED, O.UNDEPLOY): S.UNDEPLOYED,
     (S.SERVED, O.UNDEPLOY): S.UNDEPLOYED,
+    (S.SERVED, O.UNSERVE): S.DEPLOYED,
+    (S.DEPLOYED, O.UNSERVE): S.DEPLOYED,
     (S.UNDEPLOYED, O.DEPLOY): S.DEPLOYED,
 }
 """(current state, operation) → next state. Anything absent is refused."""

@@ -64,7 +64,8 @@ Rules chosen where the brief left a choice (see also ``status.py``):
   roll-out whose new deployment fails continues like a failover (counted as one, reason
   RolloutFailed). Adopted architectures (empty recorded fingerprint) are not rolled out.
 - ``spec.serve`` false: the active architecture stays deployed, phase ``Deployed``.
-  Turning serve off on a served architecture takes effect at its next deployment.
+  Turning serve off on a served architecture stops its serve step at once (``Unserve``);
+  its deployed entities keep running.
 - Deletion (even when paused or invalid): undeploy everything that exists, then
   ``DeleteStatus``. Paused: probes still run and update health; nothing else.
 """
@@ -126,6 +127,13 @@ class Serve:
 
 
 @dataclass(frozen=True)
+class Unserve:
+    """Stop the serve step of ``arch`` (its serve-phase entities); the rest keeps running."""
+
+    arch: str
+
+
+@dataclass(frozen=True)
 class Undeploy:
     """Stop and remove every instance of ``arch`` belonging to this strategy."""
 
@@ -151,8 +159,8 @@ class DeleteStatus:
     """Everything is undeployed: delete the status key."""
 
 
-Action = Deploy | Serve | Undeploy | Probe | Adopt | DeleteStatus
-MUTATING = (Deploy, Serve, Undeploy, Adopt, DeleteStatus)
+Action = Deploy | Serve | Unserve | Undeploy | Probe | Adopt | DeleteStatus
+MUTATING = (Deploy, Serve, Unserve, Undeploy, Adopt, DeleteStatus)
 
 
 # --- inputs ----------------------------------------------------------------------------
@@ -584,6 +592,10 @@ def _steady(ctx: _Ctx, active: str) -> None:
         ctx.act(Serve(active))
         ctx.say(f"{ctx.who(active)} deployed and healthy, serving it", "Serving")
         return
+    if not ctx.inp.spec.serve and o.served:
+        ctx.act(Unserve(active))
+        ctx.say(f"{ctx.who(active)}: serve disabled, stopping its serve step", "Deployed")
+        return
     pin = ctx.pin()
     if pin is not None and pin != active:
         _start_switch(ctx, active, pin)
@@ -941,7 +953,7 @@ def _write_before(ctx: _Ctx) -> int:
     active = {stored.active_architecture, t.to if t else None}
     recorded = {*active, t.from_ if t else None, *stored.architectures}
     for i, a in enumerate(ctx.actions):
-        if not (isinstance(a, Probe) or (isinstance(a, Serve) and a.arch in active)
+        if not (isinstance(a, Probe) or (isinstance(a, Serve | Unserve) and a.arch in active)
                 or (isinstance(a, Undeploy) and a.arch in recorded)):
             return i
     return len(ctx.actions)

@@ -42,6 +42,7 @@ from controller.reconcile.decision import (
     ProbeOutcome,
     Serve,
     Undeploy,
+    Unserve,
     decide,
     probes_due,
     quiet_probe,
@@ -582,6 +583,9 @@ class ActiveStrategyReconciler:
             if not handle.running:
                 handle.arch.deploy(data, nothing_there=nothing_there)
             handle.arch.serve(data)
+        elif isinstance(action, Unserve):
+            if handle.running:
+                handle.arch.unserve()
         elif isinstance(action, Undeploy):
             if handle.state is LifecycleState.UNDEPLOYED:
                 handle = self._handle(inputs, name, status, mem, fresh=True)

@@ -41,7 +41,9 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "deploy" / "examples"
 WORKLOADS = EXAMPLES / "workloads"
-OPTIONS = EngineOptions(deploy_timeout=60, undeploy_timeout=60, poll_interval=0.1)
+OPTIONS = EngineOptions(deploy_timeout=120, undeploy_timeout=120, poll_interval=0.1)
+CALL_TIMEOUT = 20.0
+"""Seconds a fog call may take: generous, the machine running the suite may be busy."""
 
 
 @dataclass
@@ -73,7 +75,8 @@ def lab(driver: str, locator: str, **labels: dict[str, str]) -> EnvironmentSpec:
     (raw,) = load_path(EXAMPLES / "00-environment-lab.yaml")
     spec = parse_document(raw).spec
     assert isinstance(spec, EnvironmentSpec)
-    return dataclasses.replace(spec, driver=driver, locator=locator, timeout=5.0,  # type: ignore[arg-type]
+    return dataclasses.replace(spec, driver=driver, locator=locator,  # type: ignore[arg-type]
+                               timeout=CALL_TIMEOUT,
                                node_labels={**spec.node_labels, **labels})
 
 
@@ -317,5 +320,37 @@ def test_templates_read_the_association_args(fog_path: FogPath) -> None:
         arch.deploy(data_for("assoc"))
         env = fog_path.env_of(arch.record.replicas("app")[0].instance_id or "")
         assert (env["ZONE"], env["PORT"]) == ("z2", "1883")
+    finally:
+        arch.undeploy()
+
+
+def test_unserve_stops_the_serve_step_and_keeps_the_rest(fog_path: FogPath) -> None:
+    sleeper = {"hypervisor": "BARE", "command": {"binary": "/bin/sleep", "args": ["600"]},
+               "computation_requirements": {"cpu_arch": "x86_64"}}
+    raw = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "Architecture",
+           "metadata": {"name": "toggle"}, "spec": {"entities": [
+               {"name": "service", "fdu": sleeper},
+               {"name": "client", "phase": "serve", "fdu": sleeper,
+                "env": {"TARGET": "{{ entities.service.ip }}"}}]}}
+    spec = parse_document(raw).spec
+    assert isinstance(spec, ArchitectureSpec)
+    arch = deploy(fog_path, "toggle", spec, {})
+    data = data_for("toggle")
+    try:
+        arch.deploy(data)
+        arch.serve(data)
+        service = arch.record.replicas("service")[0].instance_id or ""
+        client = arch.record.replicas("client")[0]
+        arch.unserve()
+        assert arch.state.value == "deployed" and "client" not in arch.record.entities
+        assert fog_path.client.instance_info(service).state is InstanceState.RUN
+        assert client.fdu_uuid not in fog_path.client.list_fdus()
+        assert not any(i.fdu_id == client.fdu_uuid
+                       for i in fog_path.client.all_instances().values())
+        arch.serve(data)  # and back, still without touching the service
+        assert arch.state.value == "served"
+        assert arch.record.replicas("service")[0].instance_id == service
+        again = arch.record.replicas("client")[0].instance_id or ""
+        assert fog_path.client.instance_info(again).state is InstanceState.RUN
     finally:
         arch.undeploy()
