@@ -32,6 +32,7 @@ from controller.api.models import (
 from controller.api.parse import parse_document
 from controller.arch import ArchitectureKey, DeclarativeArchitecture, EngineOptions
 from controller.arch.factory import build_architecture
+from controller.cli import envsubst
 from controller.fog.client import FogClient, InstanceState
 from controller.fog.factory import make_fog_client
 from tests.support.fogsim import EXAMPLE_NODES, FogsimServer, free_port
@@ -73,7 +74,7 @@ def sim() -> Iterator[FogsimServer]:
 def lab(driver: str, locator: str, **labels: dict[str, str]) -> EnvironmentSpec:
     """The example Environment, on ``driver`` at ``locator``, with more node labels."""
     (raw,) = load_path(EXAMPLES / "00-environment-lab.yaml")
-    spec = parse_document(raw).spec
+    spec = parse_document(envsubst.expand(raw, {"FOGSIM_URL": "http://127.0.0.1:7070"})).spec
     assert isinstance(spec, EnvironmentSpec)
     return dataclasses.replace(spec, driver=driver, locator=locator,  # type: ignore[arg-type]
                                timeout=CALL_TIMEOUT,
@@ -125,6 +126,8 @@ def fog_path(request: pytest.FixtureRequest) -> FogPath:
 def example_architectures() -> dict[str, ArchitectureSpec]:
     out = {}
     for raw in load_path(EXAMPLES):
+        if raw.get("kind") != "Architecture":
+            continue
         doc = parse_document(raw)
         if isinstance(doc.spec, ArchitectureSpec):
             out[doc.name] = doc.spec
@@ -237,7 +240,7 @@ def test_published_descriptors_deploy(fog_path: FogPath, caplog: pytest.LogCaptu
 
 
 def test_ip_is_the_instances_own_address_where_the_fog_reports_one(fog_path: FogPath) -> None:
-    box = json.loads((DESCRIPTORS / "fdu_lxd.json").read_text())
+    box = json.loads((DESCRIPTORS / "lxd-gateway.json").read_text())
     raw = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "Architecture",
            "metadata": {"name": "addresses"}, "spec": {"entities": [
                {"name": "box", "fdu": box},

@@ -1,4 +1,4 @@
-"""Published fog05 0.2 descriptors, pasted as they are: accepted, ids derived from the
+"""Descriptors in fog05 0.2's published format, pasted as they are: accepted, ids derived from the
 user's own, ``name`` kept, and fog05's own FDU model run by ``fogstrat validate``."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def test_the_descriptor_onboarded_keeps_the_users_id_name_and_uuid(path: Path) -
 
 
 def test_derived_ids_are_unique_per_strategy_architecture_and_replica() -> None:
-    fdu = published("fdu_lxd.json")
+    fdu = published("lxd-gateway.json")
     refs = {replica_fdu(ArchitectureKey("default", s, a), e, fdu, r)
             for s in ("lab", "prod") for a in ("edge", "cloud") for e in ("e", "f")
             for r in (0, 1)}
@@ -72,10 +72,10 @@ def test_derived_ids_are_unique_per_strategy_architecture_and_replica() -> None:
 
 
 def test_a_user_uuid_is_the_namespace_of_the_derived_one() -> None:
-    fdu = {**published("fdu_lxd.json"), "uuid": "1e57bb0e-cb41-4b23-bca3-1fa761a83c02"}
+    fdu = {**published("lxd-gateway.json"), "uuid": "1e57bb0e-cb41-4b23-bca3-1fa761a83c02"}
     ref = replica_fdu(KEY, "e", fdu, 0)
     assert ref.uuid == str(uuid.uuid5(uuid.UUID(fdu["uuid"]), ref.id))
-    assert ref.uuid != replica_fdu(KEY, "e", published("fdu_lxd.json"), 0).uuid
+    assert ref.uuid != replica_fdu(KEY, "e", published("lxd-gateway.json"), 0).uuid
     assert build_descriptor(Entity(name="e", fdu=fdu), ref.id)["uuid"] == ref.uuid
 
 
@@ -87,12 +87,12 @@ def test_a_long_user_id_is_hashed_to_fit() -> None:
 
 
 def test_name_defaults_to_the_entity_name() -> None:
-    fdu = {k: v for k, v in published("fdu_zenod.json").items() if k != "name"}
-    assert build_descriptor(Entity(name="zenohd", fdu=fdu), "x")["name"] == "zenohd"
+    fdu = {k: v for k, v in published("bare-sensor.json").items() if k != "name"}
+    assert build_descriptor(Entity(name="sensor", fdu=fdu), "x")["name"] == "sensor"
 
 
 def test_a_uuid_that_is_no_uuid_is_reported() -> None:
-    raw = architecture({**published("fdu_lxd.json"), "uuid": "not-a-uuid"})
+    raw = architecture({**published("lxd-gateway.json"), "uuid": "not-a-uuid"})
     assert [str(p) for p in validate(raw)] == [
         "spec.entities[0].fdu.uuid: must be a UUID, as fog05's FDU model requires "
         "(got 'not-a-uuid'); or leave it out"
@@ -116,14 +116,14 @@ BROKEN: list[tuple[str, Any, str]] = [
 
 @pytest.mark.parametrize(("field", "value", "expected"), BROKEN, ids=[b[0] for b in BROKEN])
 def test_fog05s_own_model_names_the_field(field: str, value: Any, expected: str) -> None:
-    fdu = {**published("fdu_lxd.json"), field: value}
+    fdu = {**published("lxd-gateway.json"), field: value}
     raw = architecture(fdu)
     assert validate(raw) == []  # fogstrat's own rules cannot see these
     assert [str(p) for p in fog05_model_problems(raw)] == [expected]
 
 
 def test_a_bad_item_in_a_list_is_named_by_index() -> None:
-    fdu = published("fdu_lxd.json")
+    fdu = published("lxd-gateway.json")
     fdu["interfaces"] = [fdu["interfaces"][0], {**fdu["interfaces"][0], "name": "eth1",
                                                 "is_mgmt": "maybe"}]
     assert [str(p) for p in fog05_model_problems(architecture(fdu))] == [
@@ -141,7 +141,7 @@ def test_fogstrat_validate_runs_fog05s_model(tmp_path: Path) -> None:
     assert cli.ok("validate", "-f", str(good)).out.strip() == \
         "architecture.fogstrat.io/edge valid (namespace default)"
     bad = tmp_path / "bad.json"
-    kvm = published("fdu_kvm_nonet.json")
+    kvm = published("kvm-analytics.json")
     kvm["computation_requirements"]["storage_size_gb"] = "3 GB"
     bad.write_text(json.dumps(architecture(kvm)))
     res = cli.run("validate", "-f", str(bad))
