@@ -1,4 +1,4 @@
-"""Prometheus metrics of the fogstrat controller (design §5).
+"""Prometheus metrics of the fogstrat controller (docs/design.md §5).
 
 One :class:`Metrics` object owns its own :class:`~prometheus_client.CollectorRegistry`, so
 tests and several controllers in one process never clash over the global registry. The
@@ -13,7 +13,7 @@ Label values always come from fixed vocabularies: anything outside them is recor
 Names of user objects (namespace, strategy, architecture, probe) are the only open label
 values, and the series of a deleted strategy are removed with :meth:`Metrics.forget`.
 
-Metrics named by design §5:
+Metrics named by docs/design.md §5:
 
 - ``fogstrat_failovers_total{namespace,strategy,from,to,reason}``
 - ``fogstrat_failbacks_total{namespace,strategy,from,to,reason}``
@@ -27,7 +27,7 @@ Metrics named by design §5:
 - ``fogstrat_workqueue_depth``, ``fogstrat_workqueue_retries_total``
 - ``fogstrat_leader``, ``fogstrat_etcd_last_seen_timestamp_seconds``
 
-Additions (not in §5; the dashboard and alert rules use them):
+Beside them (the dashboard and alert rules use them too):
 
 - ``fogstrat_consecutive_failures{namespace,strategy,architecture}`` gauge
 - ``fogstrat_last_transition_timestamp_seconds{namespace,strategy}`` gauge (unix time)
@@ -77,7 +77,7 @@ __all__ = [
 
 OTHER = "other"
 
-#: ActiveStrategy status phases (design §3), from the status model itself.
+#: ActiveStrategy status phases (docs/design.md §3), from the status model itself.
 PHASES: tuple[str, ...] = STATUS_PHASES
 #: Why a transition happened: the reasons of the status history, as they are written there
 #: (docs/reasons.md says what each means). Spellings that differ only in case or
@@ -274,16 +274,14 @@ class Metrics:
                 ("architecture", "probe")),
             "qos_threshold": GaugeFamily(
                 "fogstrat_qos_threshold",
-                "Bound a qos probe is compared with (addition to design §5).",
+                "Bound a qos probe is compared with.",
                 ("architecture", "probe", "bound")),
             "consecutive_failures": GaugeFamily(
                 "fogstrat_consecutive_failures",
-                "Consecutive failed health evaluations of an architecture (addition to "
-                "design §5).", ("architecture",)),
+                "Consecutive failed health evaluations of an architecture.", ("architecture",)),
             "last_transition": GaugeFamily(
                 "fogstrat_last_transition_timestamp_seconds",
-                "Unix time of the ActiveStrategy's last failover/failback (addition to "
-                "design §5).", ()),
+                "Unix time of the ActiveStrategy's last failover/failback.", ()),
         }, phase=GaugeFamily(
             "fogstrat_strategy_phase",
             "1, labelled with the ActiveStrategy's current phase (the other phases have no "

@@ -1,6 +1,6 @@
 """Documents and their status in the store, as users and the controller see them.
 
-A thin layer over :class:`controller.store.Store` that knows the key layout (design §3) and
+A thin layer over :class:`controller.store.Store` that knows the key layout (docs/design.md §3) and
 decodes values: specs may be YAML or JSON written by anyone, status is JSON written by the
 controller. ``generation`` is the spec key's etcd ``version``: 1 when it is created, one more
 with each write of the spec (status lives under its own key and leaves it alone), as

@@ -1,6 +1,6 @@
 """The document kinds fogstrat knows, and the names users may call them by.
 
-One table is the truth for plural key segments (design §3), CLI aliases (kubectl-style
+One table is the truth for plural key segments (docs/design.md §3), CLI aliases (kubectl-style
 singular/plural/short names) and the CRD file of each kind.
 """
 

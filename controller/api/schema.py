@@ -1,6 +1,6 @@
 """Document schemas, loaded from the CustomResourceDefinitions in ``crds/``.
 
-The CRDs are the single source of the schemas (design §1): nothing here restates a
+The CRDs are the single source of the schemas (docs/design.md §1): nothing here restates a
 field. Two things are added when a CRD is loaded, because a Kubernetes structural schema
 cannot say them but a user deserves them:
 

@@ -26,7 +26,7 @@ from controller.fog.client import FogClient
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """Deadlines and bounds of fog work (design §7: every wait has a deadline)."""
+    """Deadlines and bounds of fog work (docs/design.md §7: every wait has a deadline)."""
 
     call_timeout: float | None = None
     """Per fog call; None = the Environment's ``timeout``."""

@@ -1,6 +1,6 @@
 """FogClient over fogsim's HTTP API (``hack/fogsim/API.md``).
 
-Retry policy (design §7): only calls that are safe to repeat are retried, with a
+Retry policy (docs/design.md §7): only calls that are safe to repeat are retried, with a
 capped, jittered backoff, inside one deadline per call:
 
 * GETs, onboard (idempotent per descriptor ``id``), offload and undefine (a retry that

@@ -1,6 +1,6 @@
 """Deadlines and capped, jittered exponential backoff for fog calls.
 
-Every fog call has one deadline covering all of its attempts (design §7: every wait
+Every fog call has one deadline covering all of its attempts (docs/design.md §7: every wait
 has a deadline, every retry a capped backoff). Drivers decide *what* may be retried;
 this module only decides *when*, so the policy is testable without a network.
 """

@@ -1,4 +1,4 @@
-"""ActiveStrategy status: an immutable value with the JSON shape of design §3.
+"""ActiveStrategy status: an immutable value with the JSON shape of docs/design.md §3.
 
 Everything the decision needs to survive a controller restart lives here (the in-progress
 ``transition``, ``mainReadySince`` for the failback stabilization window,

@@ -1,4 +1,4 @@
-"""The etcd key layout of design §3, and its inverse.
+"""The etcd key layout of docs/design.md §3, and its inverse.
 
     <prefix>/<plural>/<namespace>/<name>          the document, as the user wrote it
     <prefix>/status/<plural>/<namespace>/<name>   its status (controller only)

@@ -1,4 +1,4 @@
-"""``make bench``: issue 8's measurements, each as a ratio against a limit from the same run.
+"""``make bench``: every measurement as a ratio against a limit from the same run.
 
     .venv/bin/python hack/bench/run.py               # latency, failover, scale 1k and 10k
     .venv/bin/python hack/bench/run.py --quick       # 1k only, short windows

@@ -1,4 +1,4 @@
-"""Issue 8, figure 3: N one-entity ActiveStrategies on one ``fogstrat controller`` process.
+"""N one-entity ActiveStrategies on one ``fogstrat controller`` process.
 
 The controller runs as its own process (``fogstrat controller``) so that its CPU and RSS
 are its own. Bring-up and resync are seen from outside: a watch on the status prefix

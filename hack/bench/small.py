@@ -1,5 +1,5 @@
-"""Issue 8, figures 1 and 2: event latency and failover overhead, each against a limit
-measured in the same run, with the controller running in-process (see ``inproc``)."""
+"""Event latency and failover overhead, each against a limit measured in the same run,
+with the controller running in-process (see ``inproc``)."""
 
 from __future__ import annotations
 

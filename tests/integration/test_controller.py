@@ -1,4 +1,4 @@
-"""The controller end to end (issue 5, "Done when"): a real etcd, a real fogsim running real
+"""The controller end to end: a real etcd, a real fogsim running real
 processes, the real ``fogstrat controller`` and CLI as subprocesses.
 
 Each test asserts through ``fogstrat get -o json`` and the fog's own state (fogsim

@@ -1,5 +1,5 @@
-"""The controller under crashes, a second replica and an etcd outage (issue 5, "Done when"
-10-12): real etcd, real fogsim, real ``fogstrat controller`` processes."""
+"""The controller under crashes, a second replica and an etcd outage: real etcd, real
+fogsim, real ``fogstrat controller`` processes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A running controller's /metrics, /healthz and /readyz (design §4, §5).
+"""A running controller's /metrics, /healthz and /readyz (docs/design.md §4, §5).
 
 After a failover and a failback (hack/smoke/failover.yaml on fogsim), /metrics holds
 every §5 metric with exactly its documented labels, with the values the scenario implies,

@@ -1,4 +1,4 @@
-"""Metrics (design §5) and the /metrics, /healthz, /readyz endpoint."""
+"""Metrics (docs/design.md §5) and the /metrics, /healthz, /readyz endpoint."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from controller.health_server import HealthServer, Liveness, parse_addr
 from controller.metrics import PHASES, Metrics, normalize
 
-# design §5: name -> label set (histograms: labels of the _bucket series minus "le").
+# docs/design.md §5: name -> label set (histograms: labels of the _bucket series minus "le").
 EXPECTED: dict[str, set[str]] = {
     "fogstrat_failovers_total": {"namespace", "strategy", "from", "to", "reason"},
     "fogstrat_failbacks_total": {"namespace", "strategy", "from", "to", "reason"},

@@ -1,4 +1,4 @@
-"""StrategyStatus: JSON shape (design §3), tolerant reads, conditions, bounded history."""
+"""StrategyStatus: JSON shape (docs/design.md §3), tolerant reads, conditions, bounded history."""
 
 from __future__ import annotations
 
