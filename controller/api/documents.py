@@ -178,6 +178,10 @@ def _load_yaml(text: str, source: str, limit: Limits) -> list[tuple[int, Any]]:
         raise DocumentSyntaxError(source, None, str(exc)) from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
         raise DocumentSyntaxError(source, None, _value_error(exc)) from None
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        # PyYAML's own constructors fail so on some malformed explicitly tagged values.
+        raise DocumentSyntaxError(source, None, f"cannot read YAML ({type(exc).__name__})"
+                                  ) from None
     finally:
         loader.dispose()
     return values

@@ -375,7 +375,11 @@ def _check_string_map(value: Any, sink: _Sink, value_re: re.Pattern[str] | None)
 def _check_environment(spec: Mapping[str, Any], sink: _Sink) -> None:
     locator = spec.get("locator")
     if spec.get("driver") == "fogsim" and isinstance(locator, str) and locator:
-        url = urlparse(locator)
+        try:
+            url = urlparse(locator)
+        except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+            sink.add(f"not a URL: {exc} (got {excerpt(locator)})", "locator")
+            return
         if url.scheme not in ("http", "https") or not url.netloc:
             sink.add(
                 f"the fogsim driver needs an http:// or https:// URL (got {excerpt(locator)})",

@@ -181,14 +181,20 @@ def _construct_mapping(loader: _PythonLoader, node: yaml.MappingNode) -> dict[st
     return result
 
 
-def _construct_binary(loader: _PythonLoader, node: yaml.Node) -> Any:
+def _construct_unsupported(loader: _PythonLoader, node: yaml.Node) -> Any:
+    """Explicit tags whose values JSON cannot hold (bytes, dates, sets, ordered pairs)."""
     raise yaml.constructor.ConstructorError(
-        None, None, "binary values (!!binary) are not supported", node.start_mark
+        None, None, f"{node.tag.replace('tag:yaml.org,2002:', '!!')} values are not supported "
+        "(a document holds only JSON values)", node.start_mark
     )
+
+
+_UNSUPPORTED_TAGS = ("binary", "timestamp", "set", "omap", "pairs")
 
 
 _LOADERS: tuple[type[Any], ...] = (_PythonLoader, BoundedLoader)
 for _loader in _LOADERS:
     _loader.yaml_implicit_resolvers = _RESOLVERS
     _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-    _loader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)
+    for _tag in _UNSUPPORTED_TAGS:
+        _loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_unsupported)

@@ -72,6 +72,8 @@ def _parse(key: ObjectKey, value: bytes, generation: int) -> Parsed:
         where = f" (line {exc.line})" if exc.line is not None else ""
         return Parsed(key, generation, None, (f"cannot decode document{where}: {exc.message}",),
                       reason)
+    except Exception as exc:  # a reader bug must not make a document go unanswered
+        return _unexpected(key, generation, "decode", exc)
     problems = _key_problems(key) + _identity_problems(key, raw)
     if problems:
         return Parsed(key, generation, None, tuple(problems))
@@ -83,10 +85,13 @@ def _parse(key: ObjectKey, value: bytes, generation: int) -> Parsed:
     except InvalidDocument as exc:
         return Parsed(key, generation, None, tuple(str(p) for p in exc.problems))
     except Exception as exc:  # a validator bug must not make a document go unanswered
-        _log.warning("%s: cannot validate document (%s: %s)", key, type(exc).__name__,
-                     excerpt(str(exc), 200))
-        return Parsed(key, generation, None,
-                      (f"cannot validate document: {type(exc).__name__}",))
+        return _unexpected(key, generation, "validate", exc)
+
+
+def _unexpected(key: ObjectKey, generation: int, what: str, exc: Exception) -> Parsed:
+    _log.warning("%s: cannot %s document (%s: %s)", key, what, type(exc).__name__,
+                 excerpt(str(exc), 200))
+    return Parsed(key, generation, None, (f"cannot {what} document: {type(exc).__name__}",))
 
 
 def _key_problems(key: ObjectKey) -> list[str]:

@@ -303,3 +303,14 @@ def test_log_messages_are_escaped_onto_one_line(caplog: pytest.LogCaptureFixture
     line = TextFormatter().format(record)
     assert "\n" not in line and line.endswith("key x\\n2026-01-01 ERROR forged")
     assert len(escape("y" * 100_000)) < 4200
+
+
+@pytest.mark.parametrize("tag", ["!!timestamp 2001-12-14", "!!timestamp not-a-date", "!!set {a}",
+                                 "!!omap [a: 1]", "!!pairs [a: 1]", "!!binary aGk="])
+def test_explicit_tags_without_a_json_value_are_refused(tag: str) -> None:
+    assert "values are not supported" in refused(f"a: {tag}\n").message
+
+
+def test_a_locator_that_is_no_url_is_a_problem_not_an_exception() -> None:
+    problems = [str(p) for p in validate(environment(locator="http://[::1"))]
+    assert any(p.startswith("spec.locator: not a URL") for p in problems), problems
