@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.chaos import MIB, answer
+from tests.support.chaos import MIB, Figures, answer, mib
 from tests.support.chaos_stack import ChaosStack, Mark
 from tests.support.mutate import ALIAS_BOMB
 from tests.support.scenario import REPO, active_strategy, doc, strategy, wait_for
@@ -30,9 +30,13 @@ MAX_ECHO = 4096
 
 
 @pytest.fixture(autouse=True)
-def fresh(stack: ChaosStack) -> Iterator[None]:
+def fresh(stack: ChaosStack, figures: Figures, request: pytest.FixtureRequest) -> Iterator[None]:
+    """A live controller before each test; after it, its peak RSS is a figure and every key
+    it wrote is gone."""
     stack.revive()
+    mark = stack.mark()
     yield
+    figures.add(f"{request.node.name} max RSS", mib(stack.max_rss(mark)))
     stack.cleanup()
 
 
