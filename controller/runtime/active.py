@@ -191,6 +191,12 @@ class ActiveStrategyReconciler:
         if parsed is None and raw is None:
             self._forget(key)
             return None
+        if parsed is None and _never_deployed(status):
+            # Deleted before it ever ran (it never resolved): nothing to tear down, so its
+            # status goes with it rather than being held as invalid for ever.
+            self._status.delete(key)
+            self._forget(key)
+            return None
         try:
             inputs = self._resolve(key, parsed, raw or {}, mem)
         except Unresolved as exc:
@@ -760,6 +766,11 @@ class _Preparing:
             self.done.result()
         except Exception as exc:  # anything: preparing is an optimisation, never a cause
             _log.debug("%s: preparing %s ahead failed: %s", key, self.arch, exc)
+
+
+def _never_deployed(status: StrategyStatus) -> bool:
+    """The status records no architecture and no transition: nothing was ever deployed."""
+    return not status.architectures and status.transition is None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -119,6 +119,27 @@ def test_undecodable_values_get_a_status(stack: ChaosStack, name: str, value: by
     stack.assert_unharmed(mark)
 
 
+def test_deleted_bad_documents_leave_no_status(stack: ChaosStack) -> None:
+    """What belongs to a deleted key goes with it: an ActiveStrategy that never resolved
+    (its strategy does not exist, or it cannot even be decoded) has nothing to tear down,
+    so its status is deleted like any other kind's."""
+    mark = stack.mark()
+    docs = {
+        ("activestrategies", "no-strategy"): json.dumps(
+            active_strategy("no-strategy", "absent", "lab")).encode(),
+        ("activestrategies", "garbage"): b"\xff\x00 not a document",
+        ("environments", "garbage"): b"- just\n- a list\n",
+    }
+    for (plural, name), value in docs.items():
+        revision = stack.put_raw(plural, "default", name, value)
+        assert stack.wait_answer(plural, "default", name, revision).valid is False
+    for plural, name in docs:
+        stack.db.delete(stack.key(plural, "default", name))
+    for plural, name in docs:
+        stack.wait_no_status(plural, "default", name)
+    stack.assert_unharmed(mark)
+
+
 @dataclass(frozen=True)
 class BadKey:
     """A key under the prefix that is not ``<plural>/<namespace>/<name>``; ``token``
