@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make run            start etcd, fogsim and the controller, apply the example, show it serving"
+	@echo "                    (ports and addresses: FOGSTRAT_ETCD_PORT, FOGSIM_ADDR, ... see docs/local-stack.md)"
 	@echo "make demo-failover  take the aggregator's node down, watch failover and failback"
 	@echo "make stop           stop everything make run started"
 	@echo "make test           lint, typecheck and run the whole test suite"

@@ -1,4 +1,4 @@
-"""The controller's HTTP endpoint: ``/metrics``, ``/healthz`` and ``/readyz`` (design §4).
+"""The controller's HTTP endpoint: ``/metrics``, ``/healthz`` and ``/readyz``.
 
 - ``/metrics``: the :class:`~controller.metrics.Metrics` registry (text format, or
   OpenMetrics when the scraper asks for it).
@@ -6,11 +6,15 @@
   calls :meth:`Liveness.beat` after each pass, and a beat older than the staleness window
   turns the answer into 503 with a one-line reason (as Patroni's ``/liveness``). A
   controller whose watches silently stalled is restarted instead of staying green.
-- ``/readyz`` (readiness): 200 when the readiness callable says etcd is reachable and the
-  watches are synced; 503 with its reason otherwise.
+- ``/readyz`` (readiness): 200 when the readiness callable says so (the controller's: the
+  watches are synced and etcd serves requests that need its quorum); 503 with its reason
+  otherwise.
 
 The server runs in a daemon thread (:class:`http.server.ThreadingHTTPServer`); port 0
-picks a free port, exposed as :attr:`HealthServer.port`.
+picks a free port, exposed as :attr:`HealthServer.port`. With a web config
+(:mod:`controller.webconfig`) it serves TLS only and asks for basic auth on every path;
+the TLS handshake runs in the connection's own thread, under the same timeout as a
+request, so a client that never completes it holds nothing but that thread.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +32,7 @@ from typing import Any
 from prometheus_client.exposition import choose_encoder
 
 from controller.metrics import Metrics
+from controller.webconfig import WebConfig
 
 __all__ = [
     "DEFAULT_METRICS_ADDR",
@@ -38,7 +44,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METRICS_ADDR = "0.0.0.0:9469"
+DEFAULT_METRICS_ADDR = "127.0.0.1:9469"
+CONNECTION_TIMEOUT = 10.0
+"""Seconds a client may take to complete a TLS handshake or send a request."""
 
 #: Returns ``True``/``False``, or ``(ready, reason)``; the reason is shown on 503.
 ReadinessCheck = Callable[[], "bool | tuple[bool, str]"]
@@ -115,6 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     # Set on the subclass created per server.
     owner: HealthServer
+    timeout = CONNECTION_TIMEOUT
 
     def do_GET(self) -> None:
         self._respond(send_body=True)
@@ -124,8 +133,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, *, send_body: bool) -> None:
         path = self.path.split("?", 1)[0]
+        web = self.owner.web
         try:
-            if path == "/metrics":
+            if web is not None and not web.authorized(self.headers.get("Authorization")):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="fogstrat"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif path == "/metrics":
                 encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
                 body = encoder(self.owner.metrics.registry)
                 self._send(200, body, content_type, send_body)
@@ -163,6 +178,30 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("health server: " + format, *args)
 
 
+class _Server(ThreadingHTTPServer):
+    """Plain HTTP, or TLS with the handshake deferred to the connection's thread."""
+
+    tls: ssl.SSLContext | None = None
+    daemon_threads = True
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            request.settimeout(CONNECTION_TIMEOUT)
+            try:
+                request.do_handshake()
+            except (ssl.SSLError, OSError) as exc:  # plain HTTP, bad certificate, gone
+                log.debug("health server: TLS handshake with %s failed: %s",
+                          client_address, exc)
+                return
+        super().finish_request(request, client_address)
+
+
 class HealthServer:
     """Serves ``/metrics``, ``/healthz`` and ``/readyz`` on ``addr`` (``host:port``)."""
 
@@ -172,8 +211,11 @@ class HealthServer:
         liveness: Liveness,
         readiness: ReadinessCheck | None = None,
         addr: str = DEFAULT_METRICS_ADDR,
+        web: WebConfig | None = None,
     ) -> None:
         self.metrics = metrics
+        self.web = web
+        self._tls = web.tls.context() if web is not None and web.tls is not None else None
         self.liveness = liveness
         self.readiness = readiness
         self.host, self._requested_port = parse_addr(addr)
@@ -209,20 +251,16 @@ class HealthServer:
             host = "::1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{self.port}"
 
     def start(self) -> None:
         """Bind and serve in a daemon thread. Raises ``OSError`` if the port is taken."""
         if self._httpd is not None:
             return
         handler = type("Handler", (_Handler,), {"owner": self})
-        server_cls: type[ThreadingHTTPServer] = ThreadingHTTPServer
-        if ":" in self.host:
-            server_cls = type(
-                "ThreadingHTTPServerV6", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6}
-            )
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        server_cls = type("Server", (_Server,), {"address_family": family, "tls": self._tls})
         httpd = server_cls((self.host, self._requested_port), handler)
-        httpd.daemon_threads = True
         self._httpd = httpd
         self._thread = threading.Thread(
             target=httpd.serve_forever,
@@ -231,7 +269,9 @@ class HealthServer:
             daemon=True,
         )
         self._thread.start()
-        log.info("serving /metrics /healthz /readyz on %s:%d", self.host, self.port)
+        log.info("serving /metrics /healthz /readyz on %s:%d (%s, %s)", self.host, self.port,
+                 "TLS" if self._tls else "plain HTTP",
+                 "basic auth" if self.web is not None and self.web.users else "no auth")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and release the port. Safe to call twice."""

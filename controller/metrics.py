@@ -313,7 +313,8 @@ class Metrics:
         )
         self.etcd_last_seen = Gauge(
             "fogstrat_etcd_last_seen_timestamp_seconds",
-            "Unix time of the last successful etcd response.",
+            "Unix time etcd last served a request that needs its quorum (a linearizable "
+            "read or a lease renewal); watches and serializable reads do not count.",
             registry=r,
         )
         self._lock = threading.Lock()

@@ -34,8 +34,8 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ETCD_PORT=${FOGSTRAT_E2E_ETCD_PORT:-23790}
 METRICS_ADDR=127.0.0.1:${FOGSTRAT_E2E_METRICS_PORT:-19469}
 SCENARIO=${FOGSTRAT_E2E_SCENARIO:-smoke}
-# deploy/examples/00-environment-lab.yaml points at 127.0.0.1:7070; the smoke scenario's
-# locator is rewritten to FOGSIM_ADDR.
+# deploy/examples/00-environment-lab.yaml's locator is ${FOGSIM_URL}, expanded to
+# FOGSIM_ADDR on apply; the smoke scenario's locator is rewritten to FOGSIM_ADDR.
 FOGSIM_ADDR=127.0.0.1:${FOGSTRAT_E2E_FOGSIM_PORT:-7070}
 PREFIX=/fogstrat-e2e-container-$$
 CONTAINER=fogstrat-e2e-$$
@@ -175,7 +175,7 @@ run_smoke() {
 
 run_examples() {
   log "applying deploy/examples/ (prefix $PREFIX)"
-  fogstrat apply -f deploy/examples/
+  FOGSIM_URL=http://$FOGSIM_ADDR fogstrat apply --env-subst -f deploy/examples/
   log "waiting for prediction-lab to reach Serving"
   wait_for "prediction-lab Serving" 240 phase_is prediction-lab Serving
   wait_for "/metrics: prediction-lab Serving" 15 metric_is \

@@ -9,7 +9,13 @@ command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # TLS test certificates
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+command -v ss >/dev/null 2>&1 || need+=(iproute2)
+# The console dashboard's test renders it in a real headless browser.
+if [ "${FOGSTRAT_WITH_BROWSER:-1}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  need+=(chromium)
+fi
 if [ "${FOGSTRAT_WITH_KUBECTL:-1}" = 1 ] && ! command -v kubectl >/dev/null 2>&1; then
   apt-cache show kubectl >/dev/null 2>&1 && need+=(kubectl) || true
 fi

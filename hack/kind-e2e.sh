@@ -80,7 +80,7 @@ kubectl apply -k .run/kind/
 kubectl wait --for condition=Established crd --all --timeout=60s
 kubectl -n "$NS" rollout status statefulset/etcd --timeout=180s
 
-# fogsim on the node's network at 127.0.0.1:7070, where deploy/examples expects it.
+# fogsim on the node's network at 127.0.0.1:7070 (the FOGSIM_URL deploy/examples get below).
 kubectl -n "$NS" create configmap fogsim-nodes --from-file=nodes.yaml=hack/fogsim/nodes.yaml \
   --dry-run=client -o yaml | kubectl apply -f -
 kubectl -n "$NS" apply -f - <<'YAML'
@@ -113,7 +113,7 @@ export FOGSTRAT_ETCD_ENDPOINTS=127.0.0.1:$ETCD_LOCAL_PORT
 export FOGSTRAT_PREFIX=/fogstrat
 
 log "applying deploy/examples"
-"$BIN/fogstrat" apply -f deploy/examples/
+FOGSIM_URL=http://127.0.0.1:7070 "$BIN/fogstrat" apply --env-subst -f deploy/examples/
 
 phase() {
   "$BIN/fogstrat" get activestrategy prediction-lab -o json |

@@ -6,6 +6,10 @@ So the YAML loader here is JSON-compatible: timestamps stay strings, scalar keys
 kept as written (``on:`` is the key "on", not True), and duplicate keys are errors
 (PyYAML would silently keep the last one — a classic source of "my change had no
 effect"). Errors are one line, ``source:line: what``.
+
+Every path is bounded (``controller.api.limits``): sizes are checked before decoding,
+nesting and YAML alias expansion while composing, and items and strings right after, so
+no text can make a reader spend unbounded time or memory, or recurse out of its stack.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from typing import Any
 
 import yaml
 
+from controller.api.limits import LimitExceeded, Limits, check_json_depth, check_value, limits
+from controller.api.yaml_loader import BoundedLoader
+
 __all__ = [
     "DocumentSyntaxError",
     "LocatedDocument",
+    "decode_json",
     "decode_value",
     "dump_json",
     "dump_yaml",
@@ -30,21 +38,26 @@ __all__ = [
     "load_documents_located",
     "load_path",
     "load_path_located",
+    "load_value",
 ]
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
+_MESSAGE_CHARS = 300
 
 
 class DocumentSyntaxError(ValueError):
     """Text that is not a well-formed document: ``source:line: message`` in one line."""
 
-    def __init__(self, source: str, line: int | None, message: str) -> None:
+    def __init__(self, source: str, line: int | None, message: str,
+                 limit: str | None = None) -> None:
         self.source = source
         self.line = line
-        self.message = message
+        self.message = " ".join(message.split())[:_MESSAGE_CHARS]
+        self.limit = limit
+        """The name of the limit the text exceeds; None when it is malformed."""
         where = f"{source}:{line}" if line is not None else source
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {self.message}")
 
 
 @dataclass(frozen=True)
@@ -60,48 +73,6 @@ class LocatedDocument:
         return f"{self.source}:{self.line}"
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that produces only JSON values and rejects duplicate keys."""
-
-
-# Timestamps would become datetime objects, which JSON cannot represent: keep them strings.
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[str, Any]:
-    loader.flatten_mapping(node)
-    result: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str) and isinstance(key_node, yaml.ScalarNode):
-            # YAML 1.1 would make `on:` True and `80:` an int; JSON keys are strings, and
-            # the text as written is what the user meant.
-            key = key_node.value
-        if not isinstance(key, str):
-            raise yaml.constructor.ConstructorError(
-                None, None, "mapping keys must be strings", key_node.start_mark
-            )
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=True)
-    return result
-
-
-def _construct_binary(loader: _Loader, node: yaml.Node) -> Any:
-    raise yaml.constructor.ConstructorError(
-        None, None, "binary values (!!binary) are not supported", node.start_mark
-    )
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)
-
-
 # --- loading -------------------------------------------------------------------------------
 
 
@@ -114,18 +85,33 @@ def load_documents(text: str, source: str = STDIN) -> list[dict[str, Any]]:
     return [located.document for located in load_documents_located(text, source)]
 
 
-def load_documents_located(text: str, source: str = STDIN) -> list[LocatedDocument]:
-    """Like :func:`load_documents`, keeping the line where each document starts."""
+def load_documents_located(text: str, source: str = STDIN, limit: Limits | None = None
+                           ) -> list[LocatedDocument]:
+    """Like :func:`load_documents`, keeping the line where each document starts.
+
+    Every document is within ``limit`` (default :func:`controller.api.limits.limits`):
+    a text over ``max_stream_bytes``, a YAML document over ``max_document_bytes``, or
+    any document too deep, too large or with too long strings is refused before it is
+    walked.
+    """
+    limit = limit or limits()
     if text.startswith("\ufeff"):
         text = text[1:]
+    if len(text) > limit.max_stream_bytes:
+        raise DocumentSyntaxError(source, None, f"{len(text)} characters, more than "
+                                  f"{limit.max_stream_bytes}", "max_stream_bytes")
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
-        values = [(_json_line(text), _load_json(text, source))]
+        values = [(_json_line(text), _load_json(text, source, limit))]
     else:
-        values = _load_yaml(text, source)
+        values = _load_yaml(text, source, limit)
     out: list[LocatedDocument] = []
     for line, value in values:
         for item in _expand(value, source, line):
+            try:
+                check_value(item, limit)
+            except LimitExceeded as exc:
+                raise DocumentSyntaxError(source, line, str(exc), exc.limit) from None
             out.append(LocatedDocument(source, line, item))
     return out
 
@@ -135,29 +121,56 @@ def _json_line(text: str) -> int:
     return text[: len(text) - len(text.lstrip())].count("\n") + 1
 
 
-def _load_json(text: str, source: str) -> Any:
+def _load_json(text: str, source: str, limit: Limits) -> Any:
+    try:
+        check_json_depth(text, limit)
+    except LimitExceeded as exc:
+        raise DocumentSyntaxError(source, None, str(exc), exc.limit) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DocumentSyntaxError(source, exc.lineno, exc.msg) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+        raise DocumentSyntaxError(source, None, _value_error(exc)) from None
 
 
-def _load_yaml(text: str, source: str) -> list[tuple[int, Any]]:
-    loader = _Loader(text)
+def _value_error(exc: BaseException) -> str:
+    if "integer string conversion" in str(exc):
+        return f"an integer with more than {sys.get_int_max_str_digits()} digits"
+    return str(exc) or type(exc).__name__
+
+
+def _load_yaml(text: str, source: str, limit: Limits) -> list[tuple[int, Any]]:
     values: list[tuple[int, Any]] = []
+    try:
+        loader = BoundedLoader(text)  # reads the text: a NUL is refused here
+    except yaml.YAMLError as exc:
+        raise DocumentSyntaxError(source, None, str(exc)) from None
+    loader.limits = limit
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
-            value = loader.construct_document(node)
-            values.append((node.start_mark.line + 1, value))
+            line = node.start_mark.line + 1
+            size = node.end_mark.index - node.start_mark.index
+            if size > limit.max_document_bytes:
+                raise DocumentSyntaxError(
+                    source, line, f"document is {size} characters long, more than "
+                    f"{limit.max_document_bytes} (limit max_document_bytes)",
+                    "max_document_bytes")
+            values.append((line, loader.construct_document(node)))
+    except DocumentSyntaxError:
+        raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or exc.context or "invalid YAML"
-        raise DocumentSyntaxError(source, mark.line + 1 if mark else None, message) from None
+        raise DocumentSyntaxError(source, mark.line + 1 if mark else None, message,
+                                  getattr(exc, "limit", None)) from None
     except yaml.YAMLError as exc:
-        raise DocumentSyntaxError(source, None, str(exc).replace("\n", " ")) from None
+        raise DocumentSyntaxError(source, None, str(exc)) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+        raise DocumentSyntaxError(source, None, _value_error(exc)) from None
     finally:
         loader.dispose()
     return values
@@ -185,8 +198,10 @@ def load_path(path: str | Path) -> list[dict[str, Any]]:
 
 def load_path_located(path: str | Path) -> list[LocatedDocument]:
     """Like :func:`load_path`, keeping each document's file and line."""
+    limit = limits()
     if str(path) == STDIN:
-        return load_documents_located(sys.stdin.read(), "<stdin>")
+        return load_documents_located(sys.stdin.read(limit.max_stream_bytes + 1), "<stdin>",
+                                      limit)
     target = Path(path)
     if target.is_dir():
         files = sorted(p for p in target.iterdir() if p.suffix in SUFFIXES and p.is_file())
@@ -197,29 +212,78 @@ def load_path_located(path: str | Path) -> list[LocatedDocument]:
     out: list[LocatedDocument] = []
     for file in files:
         try:
-            text = file.read_text(encoding="utf-8")
+            with file.open(encoding="utf-8") as handle:
+                text = handle.read(limit.max_stream_bytes + 1)
         except (OSError, UnicodeDecodeError) as exc:
             raise DocumentSyntaxError(str(file), None, f"cannot read: {exc}") from None
-        out.extend(load_documents_located(text, str(file)))
+        out.extend(load_documents_located(text, str(file), limit))
     return out
 
 
 def decode_value(data: bytes | str, source: str = "value") -> dict[str, Any]:
     """One document from bytes stored in etcd (YAML or JSON, as ``etcdctl put`` or the
     CLI wrote them). Equivalent YAML and JSON decode to equal dicts."""
+    limit = limits()
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "replace"))
+    if size > limit.max_document_bytes:
+        raise DocumentSyntaxError(source, None, f"document is {size} bytes, more than "
+                                  f"{limit.max_document_bytes} (limit max_document_bytes)",
+                                  "max_document_bytes")
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise DocumentSyntaxError(source, None, f"not UTF-8 text: {exc.reason}") from None
+            raise DocumentSyntaxError(source, None, f"not UTF-8 text: {exc.reason} at byte "
+                                      f"{exc.start}") from None
     else:
         text = data
-    documents = load_documents(text, source)
+    documents = load_documents_located(text, source, limit)
     if len(documents) != 1:
         raise DocumentSyntaxError(
             source, None, f"expected exactly one document, found {len(documents)}"
         )
-    return documents[0]
+    return documents[0].document
+
+
+def load_value(text: str, source: str = STDIN) -> Any:
+    """The one YAML or JSON value of ``text``, of any type (a configuration file rather
+    than a document), within the same limits as a document; raises
+    :class:`DocumentSyntaxError`."""
+    limit = limits()
+    if len(text) > limit.max_document_bytes:
+        raise DocumentSyntaxError(source, None, f"{len(text)} characters, more than "
+                                  f"{limit.max_document_bytes}", "max_document_bytes")
+    if text.lstrip().startswith(("{", "[")):
+        values = [(_json_line(text), _load_json(text, source, limit))]
+    else:
+        values = _load_yaml(text, source, limit)
+    if len(values) > 1:
+        raise DocumentSyntaxError(source, values[1][0], "expected one document, found more")
+    value = values[0][1] if values else None
+    try:
+        check_value(value, limit)
+    except LimitExceeded as exc:
+        raise DocumentSyntaxError(source, None, str(exc), exc.limit) from None
+    return value
+
+
+def decode_json(data: bytes, source: str = "value") -> Any:
+    """A JSON value from bytes written by a program (a status), within the same limits
+    as a document; raises :class:`DocumentSyntaxError`."""
+    limit = limits()
+    if len(data) > limit.max_document_bytes:
+        raise DocumentSyntaxError(source, None, f"{len(data)} bytes, more than "
+                                  f"{limit.max_document_bytes}", "max_document_bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentSyntaxError(source, None, f"not UTF-8 text: {exc.reason}") from None
+    value = _load_json(text, source, limit)
+    try:
+        check_value(value, limit)
+    except LimitExceeded as exc:
+        raise DocumentSyntaxError(source, None, str(exc), exc.limit) from None
+    return value
 
 
 # --- dumping -------------------------------------------------------------------------------

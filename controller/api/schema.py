@@ -31,6 +31,7 @@ import jsonschema
 import yaml
 
 from controller.api.kinds import API_GROUP, KINDS, Kind, by_kind
+from controller.api.limits import excerpt
 
 #: Environment variable naming a directory of CRDs to use instead of the repository's.
 CRDS_DIR_ENV = "FOGSTRAT_CRDS_DIR"
@@ -336,7 +337,13 @@ def _render(error: jsonschema.ValidationError) -> list[Problem]:
             return [Problem(here, "must not be empty")]
         return [Problem(here, f"must be at least {value} characters long")]
     if keyword == "maxLength":
-        return [Problem(here, f"must be at most {value} characters long")]
+        got = f" (got {len(instance)})" if isinstance(instance, str) else ""
+        return [Problem(here, f"must be at most {value} characters long{got}")]
     if keyword == "minItems":
         return [Problem(here, f"must have at least {value} item(s)")]
-    return [Problem(here, error.message)]
+    if keyword == "maxItems" and isinstance(instance, Sequence):
+        return [Problem(here, f"must have at most {value} items (got {len(instance)})")]
+    if keyword == "maxProperties" and isinstance(instance, Mapping):
+        return [Problem(here, f"must have at most {value} entries (got {len(instance)})")]
+    # jsonschema's own messages quote the instance: never echo more than an excerpt of it.
+    return [Problem(here, excerpt(error.message, 200))]

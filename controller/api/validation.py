@@ -15,6 +15,7 @@ import copy
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
@@ -30,6 +31,7 @@ from controller.api.kinds import (
     UnknownKind,
     by_kind,
 )
+from controller.api.limits import LIMITS, excerpt
 from controller.api.schema import (
     DNS1123_LABEL_PATTERN,
     DURATION_PATTERN,
@@ -117,10 +119,15 @@ class InvalidDocument(ValueError):
         )
 
     def summary(self) -> str:
-        what = self.kind or "document"
+        what = _short_name(self.kind) or "document"
         if self.name:
-            what += f" {self.namespace}/{self.name}"
+            what += f" {_short_name(self.namespace)}/{_short_name(self.name)}"
         return f"{what} is invalid: " + "; ".join(str(p) for p in self.problems)
+
+
+def _short_name(text: str) -> str:
+    """A name as is when it could be valid, else an excerpt: the message must stay short."""
+    return text if len(text) <= 63 else excerpt(text, 40)
 
 
 # --- small public helpers --------------------------------------------------------------------
@@ -134,7 +141,7 @@ def is_dns1123_label(value: str) -> bool:
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as ``500ms``, ``5s``, ``2m``, ``1h30m``, ``1.5s``."""
     if not isinstance(text, str) or not _DURATION.match(text):
-        raise ValueError(f"invalid duration {text!r}: {PATTERN_HINTS[DURATION_PATTERN]}")
+        raise ValueError(f"invalid duration {excerpt(text)}: {PATTERN_HINTS[DURATION_PATTERN]}")
     return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
@@ -199,30 +206,40 @@ def _validate(raw: Any) -> tuple[list[Problem], dict[str, Any] | None]:
     return list(dict.fromkeys(problems)), document
 
 
-_BODIES: dict[tuple[Kind, str], tuple[object, tuple[Problem, ...], dict[str, Any]]] = {}
+_BODIES: OrderedDict[tuple[Kind, str], tuple[object, tuple[Problem, ...], dict[str, Any]]] = (
+    OrderedDict())
 _BODIES_MAX = 256
+_BODY_MEMO_CHARS = 16 * 1024
+"""Bodies larger than this are checked every time: remembering them would let a churn of
+large documents hold hundreds of megabytes, and they are not the thousands of identical
+ActiveStrategies the memo is for."""
 _bodies_lock = threading.Lock()
 
 
 def _checked_body(kind: Kind, raw: Mapping[str, Any]
                   ) -> tuple[tuple[Problem, ...], dict[str, Any]]:
-    """:func:`_check_body`, remembered by content. A body's problems and defaults do not
-    depend on the object's metadata (the header is checked on its own; the schema says
-    only "an object"), and thousands of ActiveStrategies differ by name alone: a
-    controller's first list validated each one's identical body again."""
+    """:func:`_check_body`, remembered by content (least recently used first out). A
+    body's problems and defaults do not depend on the object's metadata (the header is
+    checked on its own; the schema says only "an object"), and thousands of
+    ActiveStrategies differ by name alone: a controller's first list validated each
+    one's identical body again."""
     try:
         key = (kind, json.dumps(raw, sort_keys=True, separators=(",", ":")))
     except (TypeError, ValueError):  # not JSON data (a caller's own objects): no memo
         return _check_body(kind, raw)
+    if len(key[1]) > _BODY_MEMO_CHARS:
+        return _check_body(kind, raw)
     schema = validator(kind)  # a hit is only good for the CRDs it was checked against
     with _bodies_lock:
         hit = _BODIES.get(key)
+        if hit is not None:
+            _BODIES.move_to_end(key)
     if hit is None or hit[0] is not schema:
         hit = (schema, *_check_body(kind, raw))
         with _bodies_lock:
-            if len(_BODIES) >= _BODIES_MAX:
-                _BODIES.clear()
             _BODIES[key] = hit
+            while len(_BODIES) > _BODIES_MAX:
+                _BODIES.popitem(last=False)
     return hit[1], hit[2]
 
 
@@ -273,13 +290,14 @@ def _check_header(raw: Mapping[str, Any], problems: list[Problem]) -> Kind | Non
     if api_version is None:
         problems.append(Problem("apiVersion", "required"))
     elif api_version != API_VERSION:
-        problems.append(Problem("apiVersion", f"must be {API_VERSION} (got {api_version!r})"))
+        problems.append(Problem("apiVersion",
+                                f"must be {API_VERSION} (got {excerpt(api_version)})"))
     kind = raw.get("kind")
     if kind is None:
         problems.append(Problem("kind", "required"))
         return None
     if not isinstance(kind, str):
-        problems.append(Problem("kind", f"must be a string, got {kind!r}"))
+        problems.append(Problem("kind", f"must be a string, got {excerpt(kind)}"))
         return None
     try:
         return by_kind(kind)
@@ -294,7 +312,7 @@ def _check_metadata(meta: Any, problems: list[Problem]) -> None:
         sink.add("required")
         return
     if not isinstance(meta, Mapping):
-        sink.add(f"must be an object, got {meta!r}")
+        sink.add(f"must be an object, got {excerpt(meta)}")
         return
     for key in meta:
         if key not in _METADATA_FIELDS:
@@ -316,16 +334,16 @@ def _check_metadata(meta: Any, problems: list[Problem]) -> None:
 
 def _check_name(name: Any, sink: _Sink) -> None:
     if not isinstance(name, str):
-        sink.add(f"must be a string, got {name!r}")
+        sink.add(f"must be a string, got {excerpt(name)}")
     elif not is_dns1123_label(name):
         detail = " of at most 63 characters" if len(name) > 63 else ""
-        sink.add(f"{PATTERN_HINTS[DNS1123_LABEL_PATTERN]}{detail} (got {name!r})")
+        sink.add(f"{PATTERN_HINTS[DNS1123_LABEL_PATTERN]}{detail} (got {excerpt(name)})")
 
 
 def _check_string_map(value: Any, sink: _Sink, value_re: re.Pattern[str] | None) -> None:
     """Labels/annotations: Kubernetes qualified-name keys, string values."""
     if not isinstance(value, Mapping):
-        sink.add(f"must be an object of strings, got {value!r}")
+        sink.add(f"must be an object of strings, got {excerpt(value)}")
         return
     for key, item in value.items():
         key_text = str(key)
@@ -342,7 +360,7 @@ def _check_string_map(value: Any, sink: _Sink, value_re: re.Pattern[str] | None)
                 key_text,
             )
         if not isinstance(item, str):
-            sink.add(f"must be a string, got {item!r}", key_text)
+            sink.add(f"must be a string, got {excerpt(item)}", key_text)
         elif value_re is not None and (len(item) > 63 or not value_re.match(item)):
             sink.add(
                 "invalid label value: at most 63 letters, digits, '-', '_' and '.', "
@@ -360,19 +378,30 @@ def _check_environment(spec: Mapping[str, Any], sink: _Sink) -> None:
         url = urlparse(locator)
         if url.scheme not in ("http", "https") or not url.netloc:
             sink.add(
-                f"the fogsim driver needs an http:// or https:// URL (got {locator!r})", "locator"
+                f"the fogsim driver needs an http:// or https:// URL (got {excerpt(locator)})",
+                "locator",
             )
     _check_positive_duration(spec, "timeout", sink)
 
 
 def _check_positive_duration(spec: Mapping[str, Any], key: str, sink: _Sink) -> float | None:
     """Seconds of a well-formed duration field; reports zero durations; None if unusable."""
+    seconds = _check_duration_bound(spec, key, sink)
+    if seconds is not None and seconds <= 0:
+        sink.add(f"must be longer than zero (got {excerpt(spec[key])})", key)
+        return None
+    return seconds
+
+
+def _check_duration_bound(spec: Mapping[str, Any], key: str, sink: _Sink) -> float | None:
+    """Seconds of a well-formed duration field within the longest one a timer takes."""
     value = spec.get(key)
     if not isinstance(value, str) or not _DURATION.match(value):
         return None  # missing, or already reported by the schema
     seconds = parse_duration(value)
-    if seconds <= 0:
-        sink.add(f"must be longer than zero (got {value!r})", key)
+    if seconds > LIMITS.max_duration_seconds:
+        sink.add(f"must be at most {LIMITS.max_duration_seconds / 3600:g}h (got "
+                 f"{excerpt(value)}; limit max_duration_seconds)", key)
         return None
     return seconds
 
@@ -431,7 +460,7 @@ def _check_parameters(parameters: Mapping[str, Any], sink: _Sink) -> None:
             )
         ):
             sink.add(
-                f"does not match type {parameter.get('type')} (got {default!r})",
+                f"does not match type {parameter.get('type')} (got {excerpt(default)})",
                 str(name),
                 "default",
             )
@@ -444,7 +473,7 @@ def _check_entity_names(entities: list[Any], sink: _Sink) -> dict[str, Mapping[s
             continue
         name = entity["name"]
         if name in by_name:
-            sink.add(f"duplicate entity name {name!r}", index, "name")
+            sink.add(f"duplicate entity name {excerpt(name)}", index, "name")
         else:
             by_name[name] = entity
     if by_name and not any(e.get("phase", "deploy") == "deploy" for e in by_name.values()):
@@ -493,7 +522,8 @@ def _check_entities(
                 if target == name:
                     here.add("an entity cannot depend on itself", "dependsOn", position)
                 elif target not in by_name:
-                    here.add(f"unknown entity {target!r}{_known(by_name)}", "dependsOn", position)
+                    here.add(f"unknown entity {excerpt(target)}{_known(by_name)}", "dependsOn",
+                             position)
                 else:
                     edges.append((target, here.at("dependsOn", position)))
 
@@ -503,7 +533,7 @@ def _check_entities(
             for position, target in enumerate(anti):
                 if isinstance(target, str) and target not in by_name:
                     here.add(
-                        f"unknown entity {target!r}{_known(by_name)}",
+                        f"unknown entity {excerpt(target)}{_known(by_name)}",
                         "requirements",
                         "antiAffinity",
                         position,
@@ -512,8 +542,8 @@ def _check_entities(
         for target, where in edges:
             if phase == "deploy" and by_name[target].get("phase", "deploy") == "serve":
                 where.add(
-                    f"deploy-phase entity {name!r} cannot depend on serve-phase entity "
-                    f"{target!r} (serve-phase entities start after deployment)"
+                    f"deploy-phase entity {excerpt(name)} cannot depend on serve-phase entity "
+                    f"{excerpt(target)} (serve-phase entities start after deployment)"
                 )
             if name is not None and by_name.get(name) is entity and target not in graph[name]:
                 graph[name].append(target)
@@ -539,7 +569,7 @@ def _check_fdu(fdu: Mapping[str, Any], sink: _Sink) -> None:
             ):
                 sink.add(
                     f"must be an absolute path, fog05 runs it without a shell (got "
-                    f"{binary!r}); use /usr/bin/env to look a program up",
+                    f"{excerpt(binary)}); use /usr/bin/env to look a program up",
                     "command",
                     "binary",
                 )
@@ -583,9 +613,10 @@ def _reference_problem(
             return f"expected {{{{ entities.NAME.{attributes} }}}}"
         target, attribute = path
         if target not in by_name:
-            return f"unknown entity {target!r}{_known(by_name)}"
+            return f"unknown entity {excerpt(target)}{_known(by_name)}"
         if attribute not in templates.ENTITY_ATTRIBUTES:
-            return f"unknown attribute {attribute!r}; use one of {attributes.replace('|', ', ')}"
+            return (f"unknown attribute {excerpt(attribute)}; use one of "
+                    f"{attributes.replace('|', ', ')}")
         if target == owner and attribute not in templates.SELF_ATTRIBUTES:
             allowed = ", ".join(sorted(templates.SELF_ATTRIBUTES))
             return f"an entity can read only its own {allowed} (its ids do not exist yet)"
@@ -595,7 +626,7 @@ def _reference_problem(
             return "expected {{ params.NAME }}"
         if path[0] not in parameters:
             declared = f"; declared: {', '.join(sorted(parameters))}" if parameters else ""
-            return f"parameter {path[0]!r} is not declared in spec.parameters{declared}"
+            return f"parameter {excerpt(path[0])} is not declared in spec.parameters{declared}"
         return None
     if ns == "data":
         if len(path) != 1 or path[0] not in templates.DATA_FIELDS:
@@ -605,7 +636,7 @@ def _reference_problem(
         if len(path) < 2 or path[0] not in templates.ENVIRONMENT_SECTIONS:
             return "expected {{ environment.info.KEY }} or {{ environment.directives.KEY }}"
         return None
-    return f"unknown namespace {ns!r}; use one of {', '.join(templates.NAMESPACES)}"
+    return f"unknown namespace {excerpt(ns)}; use one of {', '.join(templates.NAMESPACES)}"
 
 
 def _known(names: Iterable[str]) -> str:
@@ -665,7 +696,8 @@ def _check_health(
         name = probe.get("name")
         if isinstance(name, str):
             if name in explicit:
-                here.add(f"duplicate probe name {name!r} (also probes[{explicit[name]}])", "name")
+                here.add(f"duplicate probe name {excerpt(name)} (also probes[{explicit[name]}])",
+                         "name")
             explicit.setdefault(name, index)
         present = [k for k in _PROBE_KINDS if k in probe]
         if len(present) != 1:
@@ -678,7 +710,7 @@ def _check_health(
             if present and not (present == ["qos"] and prometheus):
                 here.add("required (only a Prometheus qos probe may omit it)", "entity")
         elif isinstance(entity, str) and not plugin and entity not in entities:
-            here.add(f"unknown entity {entity!r}{_known(entities)}", "entity")
+            here.add(f"unknown entity {excerpt(entity)}{_known(entities)}", "entity")
         if isinstance(qos, Mapping):
             _check_qos(qos, here.at("qos"))
 
@@ -721,12 +753,16 @@ def _check_strategy(spec: Mapping[str, Any], sink: _Sink) -> None:
                 continue
             name = ref["architecture"]
             if name in seen:
-                sink.add(f"{name!r} repeats {seen[name]}", "replacements", index, "architecture")
+                sink.add(f"{excerpt(name)} repeats {seen[name]}", "replacements", index,
+                         "architecture")
             else:
                 seen[name] = f"replacements[{index}]"
     policy = spec.get("policy")
     if isinstance(policy, Mapping):
         _check_positive_duration(policy, "deployTimeout", sink.at("policy"))
+        failback = policy.get("failback")
+        if isinstance(failback, Mapping):
+            _check_duration_bound(failback, "stabilizationWindow", sink.at("policy", "failback"))
 
 
 _SEMANTIC: Mapping[str, Callable[[Mapping[str, Any], _Sink], None]] = {

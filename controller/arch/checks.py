@@ -2,19 +2,22 @@
 
 Each function returns ``(outcome, message, value)`` and never raises. The rules that
 make outcomes comparable across kinds: connection refused or reset = *failure* (the
-endpoint is dead); timeout = *unknown* (we could not tell). A Prometheus query that
+endpoint is dead); no answer in time = *unknown* (we could not tell); an answer larger
+than :data:`httpget.MAX_ANSWER_BYTES`, or still arriving at the deadline = *failure*
+(the service did answer, and not as a healthy one does). A Prometheus query that
 cannot be run is always *unknown*: the metrics backend is not the service.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import socket
 from typing import Any
-
-import requests
+from urllib.parse import urlencode
 
 from controller.api.models import HttpCheck, PrometheusQuery, QosCheck
+from controller.arch import httpget
 from controller.arch.probes import (
     Outcome,
     Unmeasurable,
@@ -59,16 +62,15 @@ def url_for(host: str, check: HttpCheck) -> str:
     return f"{check.scheme}://{host}:{check.port}{path}"
 
 
-def _http_get(url: str, timeout: float) -> requests.Response | Verdict:
+def _http_get(url: str, timeout: float, accept: str = "*/*") -> httpget.Answer | Verdict:
+    """The answer, or the verdict on an exchange that gave none (see :mod:`httpget`)."""
     try:
-        return requests.get(url, timeout=(timeout, timeout), allow_redirects=False)
-    except requests.Timeout:
-        return Outcome.UNKNOWN, f"GET {url}: timed out after {timeout:g}s", None
-    except requests.ConnectionError as exc:
-        if _refused(exc):
-            return Outcome.FAILURE, f"GET {url}: connection refused", None
-        return Outcome.UNKNOWN, f"GET {url}: {_short(exc)}", None
-    except requests.RequestException as exc:
+        return httpget.get(url, timeout, accept=accept)
+    except httpget.Refused as exc:
+        return Outcome.FAILURE, f"GET {url}: {exc}", None
+    except httpget.BadAnswer as exc:
+        return Outcome.FAILURE, f"GET {url}: {_short(exc)}", None
+    except httpget.Unanswered as exc:
         return Outcome.UNKNOWN, f"GET {url}: {_short(exc)}", None
 
 
@@ -76,8 +78,8 @@ def http_check(host: str, check: HttpCheck, timeout: float) -> Verdict:
     got = _http_get(url_for(host, check), timeout)
     if isinstance(got, tuple):
         return got
-    outcome, msg = evaluate_status(got.status_code, check.expected_status)
-    return outcome, msg, float(got.status_code)
+    outcome, msg = evaluate_status(got.status, check.expected_status)
+    return outcome, msg, float(got.status)
 
 
 def tcp_check(host: str, port: int, timeout: float) -> Verdict:
@@ -92,17 +94,24 @@ def tcp_check(host: str, port: int, timeout: float) -> Verdict:
         return Outcome.UNKNOWN, f"tcp {host}:{port}: {_short(exc)}", None
 
 
+def _json(body: bytes) -> Any:
+    """The parsed answer; ValueError when it is not JSON (or nests past the parser)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("answer nests too deeply") from None
+
+
 def qos_http_check(host: str, qos: QosCheck, timeout: float) -> Verdict:
     assert qos.http is not None and qos.field is not None
     url = url_for(host, qos.http)
-    got = _http_get(url, timeout)
+    got = _http_get(url, timeout, "application/json")
     if isinstance(got, tuple):
         return got
-    if got.status_code != qos.http.expected_status:
-        return Outcome.FAILURE, f"GET {url}: HTTP {got.status_code}", None
+    if got.status != qos.http.expected_status:
+        return Outcome.FAILURE, f"GET {url}: HTTP {got.status}", None
     try:
-        body: Any = got.json()
-        value = extract_field(body, qos.field)
+        value = extract_field(_json(got.body), qos.field)
     except ValueError:
         return Outcome.UNKNOWN, f"GET {url}: answer is not JSON", None
     except Unmeasurable as exc:
@@ -112,14 +121,13 @@ def qos_http_check(host: str, qos: QosCheck, timeout: float) -> Verdict:
 
 
 def qos_prometheus_check(query: PrometheusQuery, qos: QosCheck, timeout: float) -> Verdict:
-    url = query.url.rstrip("/") + "/api/v1/query"
+    url = query.url.rstrip("/") + "/api/v1/query?" + urlencode({"query": query.query})
     try:
-        resp = requests.get(url, params={"query": query.query}, timeout=(timeout, timeout))
-        answer = resp.json()
-    except requests.Timeout:
-        return Outcome.UNKNOWN, f"prometheus: timed out after {timeout:g}s", None
-    except (requests.RequestException, ValueError) as exc:
+        answer = _json(httpget.get(url, timeout, accept="application/json").body)
+    except httpget.ProbeError as exc:
         return Outcome.UNKNOWN, f"prometheus: {_short(exc)}", None
+    except ValueError as exc:
+        return Outcome.UNKNOWN, f"prometheus: answer is not JSON ({_short(exc)})", None
     try:
         value = prometheus_value(answer)
     except Unmeasurable as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -12,11 +13,17 @@ from typing import Any
 from controller.api import kinds
 from controller.api.documents import dump_yaml, load_path_located
 from controller.api.kinds import DEFAULT_NAMESPACE
-from controller.api.validation import validate
-from controller.cli import printers
-from controller.resources import Resources, StoredObject, object_key
-from controller.store import Store, connect
+from controller.api.limits import excerpt, limits, summarize
+from controller.api.models import StrategySpec
+from controller.api.parse import parse_document
+from controller.api.validation import is_dns1123_label, validate
+from controller.cli import envsubst, printers
+from controller.resources import Resources, StoredObject, encode, object_key
+from controller.runtime.informer import ObjectKey
+from controller.runtime.references import known_as, refers_to
+from controller.store import Store, StoreError, connect
 from controller.store.keys import parse_key, root_prefix
+from controller.store.secrets import etcd_password
 
 
 class CommandError(Exception):
@@ -28,7 +35,7 @@ def _resources(args: argparse.Namespace) -> Iterator[Resources]:
     store: Store = connect(
         [e.strip() for e in args.endpoints.split(",") if e.strip()],
         cacert=args.cacert, cert=args.cert, key=args.key,
-        user=args.user, password=args.password, timeout=args.timeout,
+        user=args.user, password=etcd_password(args), timeout=args.timeout,
     )
     try:
         yield Resources(store, args.prefix)
@@ -58,14 +65,39 @@ def _check(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
         if problems:
             raw_meta = doc.get("metadata")
             meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-            what = f"{doc.get('kind', '?')} {meta.get('namespace', DEFAULT_NAMESPACE)}/" \
-                   f"{meta.get('name', '?')}"
-            lines.append(f"{source}: {what}: " + "; ".join(str(p) for p in problems))
+            lines.append(f"{source}: {_what(doc, meta)}: " + summarize([str(p) for p in problems]))
+    return lines
+
+
+def _what(doc: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+    """``Kind namespace/name`` of a document that may be invalid, shortened."""
+    kind, namespace, name = (doc.get("kind", "?"), meta.get("namespace", DEFAULT_NAMESPACE),
+                             meta.get("name", "?"))
+    return "{} {}/{}".format(*(v if isinstance(v, str) and len(v) <= 63 else excerpt(v, 40)
+                               for v in (kind, namespace, name)))
+
+
+def _check_writable(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """One line per document of a valid set that cannot be written as it is: given twice,
+    or larger once encoded than a controller reads (``max_document_bytes``)."""
+    lines: list[str] = []
+    seen: dict[tuple[str, str, str], str] = {}
+    limit = limits().max_document_bytes
+    for source, doc in docs:
+        kind, namespace, name = object_key(doc)
+        what = f"{kind.kind} {namespace}/{name}"
+        first = seen.setdefault((kind.kind, namespace, name), source)
+        if first != source:
+            lines.append(f"{source}: {what}: also given at {first}")
+        size = len(encode(doc))
+        if size > limit:
+            lines.append(f"{source}: {what}: {size} bytes once written, more than {limit} "
+                         "(limit max_document_bytes)")
     return lines
 
 
 def validate_cmd(args: argparse.Namespace) -> int:
-    docs = _load_all(args.filename)
+    docs = envsubst.prepare(_load_all(args.filename), args.env_subst, os.environ)
     errors = _check(docs)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
@@ -78,18 +110,23 @@ def validate_cmd(args: argparse.Namespace) -> int:
 
 
 def apply(args: argparse.Namespace) -> int:
-    docs = _load_all(args.filename, args.namespace)
-    errors = _check(docs)
+    """All or nothing: every document is validated, then all are written in one etcd
+    transaction (see ``Resources.apply_all``)."""
+    docs = envsubst.prepare(_load_all(args.filename, args.namespace), args.env_subst, os.environ)
+    errors = _check(docs) or _check_writable(docs)
     if errors:
         for line in errors:
             print(f"error: {line}", file=sys.stderr)
         print(f"error: {len(errors)} invalid document(s); nothing was applied", file=sys.stderr)
         return 1
     with _resources(args) as res:
-        for _, doc in docs:
-            kind, _ns, name = object_key(doc)
-            result = res.apply(doc)
-            print(f"{kind.singular}.{kinds.API_GROUP}/{name} {result}")
+        try:
+            results = res.apply_all([doc for _, doc in docs])
+        except StoreError as exc:
+            raise CommandError(f"{exc}; nothing was applied") from None
+    for (_, doc), result in zip(docs, results, strict=True):
+        kind, _ns, name = object_key(doc)
+        print(f"{kind.singular}.{kinds.API_GROUP}/{name} {result}")
     return 0
 
 
@@ -107,6 +144,8 @@ def get(args: argparse.Namespace) -> int:
             objs = [obj]
         else:
             objs = res.list(kind, namespace)
+        reachable = (printers.reachability(res.list(kinds.ACTIVE_STRATEGY, namespace))
+                     if kind is kinds.ENVIRONMENT and args.output == "wide" else None)
     if args.watch:
         return _watch(args, kind, namespace, objs)
     if args.output == "json":
@@ -119,7 +158,7 @@ def get(args: argparse.Namespace) -> int:
             print(f"No {kind.plural} found in {where}.", file=sys.stderr)
             return 0
         print(printers.table(kind, objs, wide=args.output == "wide",
-                             all_namespaces=namespace is None))
+                             all_namespaces=namespace is None, reachable=reachable))
     return 0
 
 
@@ -128,9 +167,10 @@ def _watch(args: argparse.Namespace, kind: kinds.Kind, namespace: str | None,
     """kubectl's ``-w``: print the table, then a row whenever a spec or status changes."""
     wide, all_ns = args.output == "wide", namespace is None
     first = printers.rows(kind, objs, wide=wide, all_namespaces=all_ns)
-    col_widths = printers.widths(first, minimum=10)
+    col_widths = printers.watch_widths(
+        printers.columns(kind, wide=wide, all_namespaces=all_ns), first)
     for row in first:
-        print(printers.format_row(row, col_widths), flush=True)
+        print(printers.format_row(row, col_widths, clip=True), flush=True)
     last: dict[tuple[str, str], str] = {}
     with _resources(args) as res:
         watch = res.store.watch(root_prefix(args.prefix), res.store.revision() + 1)
@@ -151,7 +191,7 @@ def _watch(args: argparse.Namespace, kind: kinds.Kind, namespace: str | None,
                 shown = "\0".join(c for c, h in zip(row, first[0], strict=True) if h != "AGE")
                 if last.get((ns, name)) != shown:  # else only fields not shown changed
                     last[(ns, name)] = shown
-                    print(printers.format_row(row, col_widths), flush=True)
+                    print(printers.format_row(row, col_widths, clip=True), flush=True)
         finally:
             watch.close()
     return 0
@@ -174,12 +214,38 @@ def describe(args: argparse.Namespace) -> int:
     return 0
 
 
+_REFERRERS = (kinds.STRATEGY, kinds.ARCHITECTURE_DATA, kinds.ACTIVE_STRATEGY)
+"""The kinds whose documents name others (see ``controller.runtime.references``)."""
+
+
+def _referrers(res: Resources, target: StoredObject) -> list[str]:
+    """``kind/name`` of every document in the target's namespace that names it."""
+    key = ObjectKey(target.kind, target.namespace, target.name)
+    names = known_as(key, target.document)
+    out = []
+    for kind in _REFERRERS:
+        for obj in res.list(kind, target.namespace, with_status=False):
+            if not obj.terminating and refers_to(kind, obj.namespace, obj.document) & names:
+                out.append(f"{kind.singular}/{obj.name}")
+    return out
+
+
 def delete(args: argparse.Namespace) -> int:
     kind = kinds.resolve(args.kind)
+    what = f'{kind.singular} "{args.name}"'
     with _resources(args) as res:
+        target = res.get(kind, args.namespace, args.name, with_status=False)
+        if target is None:
+            raise CommandError(f'{what} not found in namespace "{args.namespace}"')
+        referrers = [] if args.force else _referrers(res, target)
+        if referrers:
+            shown = ", ".join(referrers[:10]) + (
+                f" and {len(referrers) - 10} more" if len(referrers) > 10 else "")
+            raise CommandError(f"{what} is referred to by {shown}; delete or change those "
+                               "first, or use --force (what runs keeps running on the last "
+                               "valid documents)")
         if not res.delete(kind, args.namespace, args.name):
-            raise CommandError(f'{kind.singular} "{args.name}" not found in namespace '
-                               f'"{args.namespace}"')
+            raise CommandError(f'{what} not found in namespace "{args.namespace}"')
     print(f"{kind.singular}.{kinds.API_GROUP}/{args.name} deleted")
     return 0
 
@@ -192,32 +258,56 @@ def _set_active_strategy(args: argparse.Namespace, changes: Mapping[str, Any], v
 
 
 def pause(args: argparse.Namespace) -> int:
-    return _set_active_strategy(args, {"paused": True}, "paused")
+    return _set_active_strategy(args, {"paused": True}, "paused; the controller keeps "
+                                "observing and reporting but acts on nothing until resume")
 
 
 def resume(args: argparse.Namespace) -> int:
-    return _set_active_strategy(args, {"paused": False}, "resumed")
+    return _set_active_strategy(args, {"paused": False}, "resumed; the controller acts on "
+                                "what it observes again")
 
 
 def switch(args: argparse.Namespace) -> int:
     if args.unpin:
-        return _set_active_strategy(args, {"pin": None}, "unpinned")
+        return _unpin(args)
     with _resources(args) as res:
         active = res.get(kinds.ACTIVE_STRATEGY, args.namespace, args.name, with_status=False)
         if active is None:
             raise CommandError(f'activestrategy "{args.name}" not found in namespace '
                                f'"{args.namespace}"')
-        strategy_name = str((active.document.get("spec") or {}).get("strategy", ""))
-        strategy = res.get(kinds.STRATEGY, args.namespace, strategy_name, with_status=False)
+        strategy_name = str(printers.spec_of(active).get("strategy", ""))
+        strategy = (res.get(kinds.STRATEGY, args.namespace, strategy_name, with_status=False)
+                    if is_dns1123_label(strategy_name) else None)
         if strategy is not None:
-            spec = strategy.document.get("spec") or {}
-            candidates = [str((spec.get("main") or {}).get("architecture"))] + [
-                str(r.get("architecture")) for r in spec.get("replacements") or []]
+            spec = printers.spec_of(strategy)
+            candidates = [str(printers.mapping(spec.get("main")).get("architecture"))] + [
+                str(r.get("architecture")) for r in printers.mappings(spec.get("replacements"))]
             if args.to not in candidates:
                 raise CommandError(f"architecture {args.to!r} is not part of strategy "
                                    f"{strategy_name!r} (candidates: {', '.join(candidates)})")
         res.update_spec(kinds.ACTIVE_STRATEGY, args.namespace, args.name, {"pin": args.to})
-    print(f"{kinds.ACTIVE_STRATEGY.singular}.{kinds.API_GROUP}/{args.name} switching to {args.to}")
+    print(f"{kinds.ACTIVE_STRATEGY.singular}.{kinds.API_GROUP}/{args.name} switching to "
+          f"{args.to}; it stays there, whatever its health, until "
+          f"fogstrat switch {args.name} --unpin")
+    return 0
+
+
+def _unpin(args: argparse.Namespace) -> int:
+    """Remove the pin and say what the controller does next, which the failback policy
+    of the strategy decides."""
+    with _resources(args) as res:
+        res.update_spec(kinds.ACTIVE_STRATEGY, args.namespace, args.name, {"pin": None})
+        active = res.get(kinds.ACTIVE_STRATEGY, args.namespace, args.name)
+        strategy = None if active is None else res.get(
+            kinds.STRATEGY, args.namespace,
+            str((active.document.get("spec") or {}).get("strategy", "")), with_status=False)
+    status = (active.status if active is not None else None) or {}
+    spec: StrategySpec | None = None
+    if strategy is not None and not strategy.decode_error and not validate(strategy.document):
+        parsed = parse_document(dict(strategy.document)).spec
+        spec = parsed if isinstance(parsed, StrategySpec) else None
+    print(f"{kinds.ACTIVE_STRATEGY.singular}.{kinds.API_GROUP}/{args.name} unpinned; "
+          f"{printers.after_unpin(spec, status)}")
     return 0
 
 

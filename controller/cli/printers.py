@@ -4,19 +4,43 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from controller.api import kinds
 from controller.api.documents import dump_yaml
+from controller.api.models import StrategySpec
 from controller.resources import StoredObject
 
-Column = tuple[str, Callable[[StoredObject], str]]
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header, its value for an object, and the width a watch keeps
+    for it (long enough for the usual values, so later rows stay under the header)."""
+
+    header: str
+    value: Callable[[StoredObject], str]
+    watch_width: int = 10
 
 
-def _spec(o: StoredObject) -> Mapping[str, Any]:
-    spec = o.document.get("spec")
-    return spec if isinstance(spec, Mapping) else {}
+def _col(header: str, value: Callable[[StoredObject], str], watch_width: int = 10) -> Column:
+    return Column(header, value, watch_width)
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one: a stored document or status may
+    have any shape (``etcdctl put`` writes anything), and a printer shows what it can."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def mappings(value: Any) -> list[Mapping[str, Any]]:
+    """The mappings of ``value`` if it is a list (see :func:`mapping`)."""
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def spec_of(o: StoredObject) -> Mapping[str, Any]:
+    return mapping(o.document.get("spec"))
 
 
 def _status(o: StoredObject) -> Mapping[str, Any]:
@@ -52,8 +76,8 @@ def age(value: Any, now: float | None = None) -> str:
 
 
 def _condition(o: StoredObject, ctype: str) -> Mapping[str, Any]:
-    for c in _status(o).get("conditions") or []:
-        if isinstance(c, Mapping) and c.get("type") == ctype:
+    for c in mappings(_status(o).get("conditions")):
+        if c.get("type") == ctype:
             return c
     return {}
 
@@ -75,91 +99,152 @@ def _text(value: Any, default: str = "<none>") -> str:
 COLUMNS: dict[str, tuple[list[Column], list[Column]]] = {
     kinds.ACTIVE_STRATEGY.plural: (
         [
-            ("STRATEGY", lambda o: _text(_spec(o).get("strategy"))),
-            ("PHASE", lambda o: _text(_status(o).get("phase"), "<pending>")),
-            ("ACTIVE", lambda o: _text(_status(o).get("activeArchitecture"))),
-            ("ROLE", lambda o: _text(_status(o).get("activeRole"))),
-            ("FAILOVERS", lambda o: str(_status(o).get("failoverCount", 0))),
-            ("AGE", _age),
+            _col("STRATEGY", lambda o: _text(spec_of(o).get("strategy")), 16),
+            _col("PHASE", lambda o: "Terminating" if o.terminating else _text(
+                _status(o).get("phase"), "<pending>"), 13),
+            _col("ACTIVE", lambda o: _text(_status(o).get("activeArchitecture")), 20),
+            _col("ROLE", lambda o: _text(_status(o).get("activeRole")), 11),
+            _col("FAILOVERS", lambda o: str(_status(o).get("failoverCount", 0))),
+            _col("AGE", _age, 7),
         ],
         [
-            ("ENVIRONMENT", lambda o: _text(_spec(o).get("environment"))),
-            ("FAILBACKS", lambda o: str(_status(o).get("failbackCount", 0))),
-            ("PAUSED", lambda o: str(bool(_spec(o).get("paused", False))).lower()),
-            ("PIN", lambda o: _text(_spec(o).get("pin"))),
-            ("MESSAGE", lambda o: _text(_condition(o, "Ready").get("message"), "")),
+            _col("ENVIRONMENT", lambda o: _text(spec_of(o).get("environment")), 12),
+            _col("FAILBACKS", lambda o: str(_status(o).get("failbackCount", 0))),
+            _col("PAUSED", lambda o: str(bool(spec_of(o).get("paused", False))).lower(), 6),
+            _col("PIN", lambda o: _text(spec_of(o).get("pin")), 20),
+            _col("MESSAGE", lambda o: _text(_condition(o, "Ready").get("message"), "")),
         ],
     ),
     kinds.STRATEGY.plural: (
         [
-            ("MAIN", lambda o: _text((_spec(o).get("main") or {}).get("architecture"))),
-            ("REPLACEMENTS", lambda o: _text(",".join(
-                str(r.get("architecture")) for r in _spec(o).get("replacements") or []))),
-            ("FAILBACK", lambda o: _text(((_spec(o).get("policy") or {}).get("failback") or {})
-                                         .get("mode"), "Automatic")),
-            ("VALID", _valid),
-            ("AGE", _age),
+            _col("MAIN", lambda o: _text(mapping(spec_of(o).get("main")).get("architecture"))),
+            _col("REPLACEMENTS", lambda o: _text(",".join(
+                str(r.get("architecture")) for r in mappings(spec_of(o).get("replacements"))))),
+            _col("FAILBACK", lambda o: _text(
+                mapping(mapping(spec_of(o).get("policy")).get("failback")).get("mode"),
+                "Automatic")),
+            _col("VALID", _valid),
+            _col("AGE", _age),
         ],
         [],
     ),
     kinds.ARCHITECTURE.plural: (
         [
-            ("ENTITIES", lambda o: _text(",".join(
-                str(e.get("name")) for e in _spec(o).get("entities") or []))),
-            ("PLUGIN", lambda o: _text(_spec(o).get("plugin"))),
-            ("PROBES", lambda o: str(len((_spec(o).get("health") or {}).get("probes") or []))),
-            ("VALID", _valid),
-            ("AGE", _age),
+            _col("ENTITIES", lambda o: _text(",".join(
+                str(e.get("name")) for e in mappings(spec_of(o).get("entities"))))),
+            _col("PLUGIN", lambda o: _text(spec_of(o).get("plugin"))),
+            _col("PROBES",
+                 lambda o: str(len(mappings(mapping(spec_of(o).get("health")).get("probes"))))),
+            _col("VALID", _valid),
+            _col("AGE", _age),
         ],
-        [("PARAMETERS", lambda o: _text(",".join(_spec(o).get("parameters") or {})))],
+        [_col("PARAMETERS", lambda o: _text(",".join(mapping(spec_of(o).get("parameters")))))],
     ),
     kinds.ARCHITECTURE_DATA.plural: (
         [
-            ("ARCHITECTURE", lambda o: _text(_spec(o).get("architecture"))),
-            ("DATA-ID", lambda o: _text(_spec(o).get("dataId"))),
-            ("VALID", _valid),
-            ("AGE", _age),
+            _col("ARCHITECTURE", lambda o: _text(spec_of(o).get("architecture"))),
+            _col("DATA-ID", lambda o: _text(spec_of(o).get("dataId"))),
+            _col("VALID", _valid),
+            _col("AGE", _age),
         ],
         [
-            ("DEPLOY-PATH", lambda o: _text(_spec(o).get("deployPath"))),
-            ("SERVE-PATH", lambda o: _text(_spec(o).get("servePath"))),
+            _col("DEPLOY-PATH", lambda o: _text(spec_of(o).get("deployPath"))),
+            _col("SERVE-PATH", lambda o: _text(spec_of(o).get("servePath"))),
         ],
     ),
     kinds.ENVIRONMENT.plural: (
         [
-            ("DRIVER", lambda o: _text(_spec(o).get("driver"), "fogsim")),
-            ("LOCATOR", lambda o: _text(_spec(o).get("locator"))),
-            ("VALID", _valid),
-            ("AGE", _age),
+            _col("DRIVER", lambda o: _text(spec_of(o).get("driver"), "fogsim")),
+            _col("LOCATOR", lambda o: _text(spec_of(o).get("locator"))),
+            _col("VALID", _valid),
+            _col("AGE", _age),
         ],
-        [("REACHABLE", lambda o: _text(_condition(o, "Ready").get("status"), "<unknown>"))],
+        [],  # REACHABLE comes from the ActiveStrategies' status: see `reachability`
     ),
 }
 
 
-def rows(kind: kinds.Kind, objs: Sequence[StoredObject], *, wide: bool = False,
-         all_namespaces: bool = False) -> list[list[str]]:
-    """The header row, then one row per object."""
+Reachability = Mapping[tuple[str, str], str]
+"""(namespace, Environment name) -> what the controller last saw of that fog."""
+
+
+def reachability(strategies: Sequence[StoredObject], now: float | None = None
+                 ) -> dict[tuple[str, str], str]:
+    """Whether each Environment's fog answered the controller, as the status of the
+    ActiveStrategies deployed to it last recorded; an unreachable one wins."""
+    seen: dict[tuple[str, str], str] = {}
+    for o in strategies:
+        status = _status(o)
+        if not status.get("phase"):
+            continue
+        key = (o.namespace, str(spec_of(o).get("environment", "")))
+        error = status.get("lastError") or {}
+        if isinstance(error, Mapping) and error.get("reason") == "FogUnreachable":
+            seen[key] = f"False (FogUnreachable {age(error.get('time'), now)} ago)"
+        elif not seen.get(key, "").startswith("False"):
+            seen[key] = "True"
+    return seen
+
+
+def columns(kind: kinds.Kind, *, wide: bool = False, all_namespaces: bool = False,
+            reachable: Reachability | None = None) -> list[Column]:
     base, extra = COLUMNS[kind.plural]
-    columns: list[Column] = [("NAME", lambda o: o.name), *base, *(extra if wide else [])]
+    cols = [_col("NAME", lambda o: o.name, 20), *base, *(extra if wide else [])]
     if all_namespaces:
-        columns.insert(0, ("NAMESPACE", lambda o: o.namespace))
-    return [[h for h, _ in columns]] + [[f(o) for _, f in columns] for o in objs]
+        cols.insert(0, _col("NAMESPACE", lambda o: o.namespace, 12))
+    if kind is kinds.ENVIRONMENT and wide:
+        known = reachable or {}
+        cols.append(_col("REACHABLE", lambda o: known.get((o.namespace, o.name), "<unknown>")))
+    return cols
+
+
+def rows(kind: kinds.Kind, objs: Sequence[StoredObject], *, wide: bool = False,
+         all_namespaces: bool = False, reachable: Reachability | None = None
+         ) -> list[list[str]]:
+    """The header row, then one row per object."""
+    cols = columns(kind, wide=wide, all_namespaces=all_namespaces, reachable=reachable)
+    return [[c.header for c in cols]] + [[c.value(o) for c in cols] for o in objs]
 
 
 def widths(table_rows: Sequence[Sequence[str]], minimum: int = 0) -> list[int]:
     return [max(minimum, *(len(r[i]) for r in table_rows)) for i in range(len(table_rows[0]))]
 
 
-def format_row(row: Sequence[str], col_widths: Sequence[int]) -> str:
+def watch_widths(cols: Sequence[Column], first: Sequence[Sequence[str]]) -> list[int]:
+    """Widths a watch keeps for good: the first rows, the header, the column's usual."""
+    return [max(c.watch_width, *(len(r[i]) for r in first)) for i, c in enumerate(cols)]
+
+
+def format_row(row: Sequence[str], col_widths: Sequence[int], *, clip: bool = False) -> str:
+    """One line; with ``clip`` a cell wider than its column (but the last) is cut to it
+    with an ellipsis, so every line of a watch stays under its header."""
+    if clip:
+        row = [c if len(c) <= w or i == len(row) - 1 else c[:w - 1] + "\u2026"
+               for i, (c, w) in enumerate(zip(row, col_widths, strict=True))]
     return "   ".join(c.ljust(w) for c, w in zip(row, col_widths, strict=True)).rstrip()
 
 
 def table(kind: kinds.Kind, objs: Sequence[StoredObject], *, wide: bool = False,
-          all_namespaces: bool = False) -> str:
-    all_rows = rows(kind, objs, wide=wide, all_namespaces=all_namespaces)
+          all_namespaces: bool = False, reachable: Reachability | None = None) -> str:
+    all_rows = rows(kind, objs, wide=wide, all_namespaces=all_namespaces, reachable=reachable)
     w = widths(all_rows)
     return "\n".join(format_row(r, w) for r in all_rows)
+
+
+def after_unpin(strategy: StrategySpec | None, status: Mapping[str, Any]) -> str:
+    """What follows an unpin, in words: the failback policy decides."""
+    if strategy is None:
+        return "the automatic rules resume"
+    main = strategy.main.architecture
+    active = status.get("activeArchitecture")
+    if active in (None, main):
+        return f"the automatic rules resume ({main}, the main architecture, stays active)"
+    failback = strategy.policy.failback
+    if failback.mode == "Manual":
+        return (f"{active} stays active: failback is Manual, so it never returns to {main} "
+                f"by itself (fogstrat switch --to {main}, then --unpin)")
+    return (f"failback to {main} follows once it has been healthy for the stabilization "
+            f"window of {failback.stabilization_window:g}s")
 
 
 def _kv(lines: list[str], key: str, value: Any, indent: int = 0) -> None:
@@ -180,13 +265,16 @@ def describe(o: StoredObject) -> str:
     _kv(lines, "Namespace", o.namespace)
     _kv(lines, "Kind", o.kind.kind)
     _kv(lines, "Generation", o.generation)
-    meta = o.document.get("metadata") or {}
-    if meta.get("labels"):
-        _kv(lines, "Labels", ",".join(f"{k}={v}" for k, v in meta["labels"].items()))
+    labels = mapping(mapping(o.document.get("metadata")).get("labels"))
+    if labels:
+        _kv(lines, "Labels", ",".join(f"{k}={v}" for k, v in labels.items()))
     if o.decode_error:
         lines.append(f"Error:                {o.decode_error}")
+    if o.terminating:
+        lines.append("Terminating:          document deleted; the controller is tearing down "
+                     "what it runs")
     lines.append("Spec:")
-    lines.extend("  " + line for line in dump_yaml(dict(_spec(o))).rstrip().splitlines())
+    lines.extend("  " + line for line in dump_yaml(dict(spec_of(o))).rstrip().splitlines())
     status = _status(o)
     if not status:
         lines.append("Status:               <not observed by a controller yet>")
@@ -196,12 +284,12 @@ def describe(o: StoredObject) -> str:
                 "lastTransitionTime", "observedGeneration"):
         if key in status:
             _kv(lines, key[0].upper() + key[1:], status.get(key), indent=2)
-    archs = status.get("architectures") or {}
+    archs = {name: mapping(a) for name, a in mapping(status.get("architectures")).items()}
     if archs:
         lines.append("Architectures:")
         rows = []
         for name, a in archs.items():
-            placement = a.get("placement") or {}
+            placement = mapping(a.get("placement"))
             rows.append([
                 name, _text(a.get("state")), _text(a.get("health")),
                 f"{a.get('consecutiveFailures', 0)}/{a.get('consecutiveSuccesses', 0)}",
@@ -211,14 +299,14 @@ def describe(o: StoredObject) -> str:
             ])
         lines.extend(_grid(["NAME", "STATE", "HEALTH", "FAIL/OK", "LAST PROBE", "PLACEMENT"],
                            rows))
-    conditions = status.get("conditions") or []
+    conditions = mappings(status.get("conditions"))
     if conditions:
         lines.append("Conditions:")
         lines.extend(_grid(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], [
             [str(c.get("type")), str(c.get("status")), _text(c.get("reason"), ""),
              age(c.get("lastTransitionTime")), _text(c.get("message"), "")]
             for c in conditions]))
-    history = status.get("history") or []
+    history = mappings(status.get("history"))
     if history:
         lines.append("History:")
         lines.extend(_grid(["AGE", "FROM", "TO", "REASON", "MESSAGE"], [

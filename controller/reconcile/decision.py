@@ -214,6 +214,9 @@ class DecisionInput:
     fog_message: str = ""
     key: str = ""
     """``namespace/name``, used as the message prefix."""
+    using_last_valid: str = ""
+    """Why the inputs are the strategy's remembered last valid documents rather than the
+    current ones (a referenced document is gone or invalid); "" when they are current."""
 
 
 EventKind = Literal["failover", "failback"]
@@ -368,7 +371,10 @@ def decide(inp: DecisionInput) -> Decision:
         _start_or_adopt(ctx)
     else:
         _steady(ctx, ctx.status.active_architecture)
-    if invalid is None:
+    if invalid is None and inp.using_last_valid:
+        ctx.status = ctx.status.set_condition("Valid", "False", "UsingLastValid",
+                                              inp.using_last_valid, inp.now)
+    elif invalid is None:
         ctx.status = ctx.status.set_condition("Valid", "True", "Valid", "", inp.now)
     return _finish(ctx)
 

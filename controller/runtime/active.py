@@ -18,19 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from controller.api import kinds
-from controller.api.models import (
-    ActiveStrategySpec,
-    ArchitectureDataSpec,
-    ArchitectureRef,
-    ArchitectureSpec,
-    EnvironmentSpec,
-    HealthSpec,
-    StrategySpec,
-)
 from controller.arch import (
     ArchitectureError,
-    ArchitectureKey,
     ArchitectureRecord,
     ArchitectureSnapshot,
     HealthReport,
@@ -60,8 +49,10 @@ from controller.reconcile.decision import (
 from controller.reconcile.status import StrategyStatus
 from controller.runtime.documents import Documents, Parsed
 from controller.runtime.fogs import Fogs, NodeView
-from controller.runtime.handles import Blueprint, Handle, absolute_data, build, restore
+from controller.runtime.handles import Handle, build, restore
 from controller.runtime.informer import ObjectKey
+from controller.runtime.remembered import stored_revisions
+from controller.runtime.resolve import Inputs, Unresolved, resolve
 from controller.runtime.status_writer import StatusWriter
 
 _log = logging.getLogger("fogstrat.activestrategy")
@@ -85,32 +76,6 @@ _HEALTH_RESULT = {"Healthy": "success", "Unhealthy": "failure", "Unknown": "unkn
 
 Observation = tuple[dict[str, Observed], bool, str]
 """What one look at the fog found: per architecture, whether the fog answered, and why not."""
-
-
-class Unresolved(Exception):
-    """A document the ActiveStrategy needs is missing or invalid."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Everything one reconcile decides from, resolved from the document cache."""
-
-    key: ObjectKey
-    spec: ActiveStrategySpec
-    generation: int
-    strategy: StrategySpec
-    environment_name: str
-    environment: EnvironmentSpec
-    blueprints: Mapping[str, Blueprint]
-    deletion: bool
-
-    @property
-    def health(self) -> dict[str, HealthSpec]:
-        return {n: bp.spec.health for n, bp in self.blueprints.items()}
 
 
 @dataclass
@@ -311,19 +276,10 @@ class ActiveStrategyReconciler:
             fingerprints={n: bp.fingerprint for n, bp in inputs.blueprints.items() if bp.known},
             probes=probes, deletion_requested=inputs.deletion, fog_reachable=reachable,
             fog_message=fog_message, key=f"{inputs.key.namespace}/{inputs.key.name}",
+            using_last_valid=inputs.using_last_valid,
         )), observation
 
     # --- resolving documents -----------------------------------------------------------
-
-    def _doc(self, kind: kinds.Kind, ns: str, name: str, what: str) -> Any:
-        parsed = self._docs.find(kind, ns, name)
-        if parsed is None:
-            raise Unresolved("UnknownReference", f"{what}: {kind.kind} {name!r} not found in "
-                                                 f"namespace {ns!r}")
-        if parsed.document is None:
-            raise Unresolved("InvalidReference", f"{what}: {kind.kind} {name!r} is invalid: "
-                                                 + "; ".join(parsed.problems))
-        return parsed.document.spec
 
     def _resolve(self, key: ObjectKey, parsed: Parsed | None, raw: Mapping[str, Any],
                  mem: Memory) -> Inputs:
@@ -333,72 +289,14 @@ class ActiveStrategyReconciler:
         signature = (self._docs.version, parsed is None, recorded)
         if mem.inputs is not None and mem.inputs[0] == signature:
             return mem.inputs[1]
-        inputs = self._resolve_documents(key, parsed, raw)
+        inputs = resolve(self._docs, key, parsed, raw, self._workdir)
         mem.inputs = (signature, inputs)
+        if inputs.using_last_valid:
+            line = f"{key.namespace}/{key.name}: {inputs.using_last_valid}"
+            if line != mem.last_message:
+                _log.warning(line)
+                mem.last_message = line
         return inputs
-
-    def _resolve_documents(self, key: ObjectKey, parsed: Parsed | None,
-                           raw: Mapping[str, Any]) -> Inputs:
-        ns = key.namespace
-        deletion = parsed is None
-        if parsed is not None and parsed.document is None:
-            raise Unresolved("InvalidSpec", "; ".join(parsed.problems))
-        if parsed is not None:
-            assert parsed.document is not None
-            spec = parsed.document.spec
-            assert isinstance(spec, ActiveStrategySpec)
-            generation = parsed.generation
-        else:  # deleted: tear down what status says runs, with what we can still find
-            spec = ActiveStrategySpec(strategy=str(raw.get("strategy", "")),
-                                      environment=str(raw.get("environment", "")))
-            generation = int(raw.get("observedGeneration", 0) or 0)
-        recorded = list((raw.get("architectures") or {}).keys())
-        try:
-            strategy: StrategySpec = self._doc(kinds.STRATEGY, ns, spec.strategy,
-                                               "spec.strategy")
-        except Unresolved:
-            if not deletion or not recorded:
-                raise
-            strategy = StrategySpec(main=ArchitectureRef(recorded[0]),
-                                    replacements=tuple(ArchitectureRef(n) for n in recorded[1:]))
-        try:
-            environment: EnvironmentSpec = self._doc(kinds.ENVIRONMENT, ns, spec.environment,
-                                                     "spec.environment")
-        except Unresolved as exc:
-            if deletion:
-                raise Unresolved(exc.reason, f"cannot tear down: {exc}") from None
-            raise
-        configs = {ref.architecture: ref.config for ref in strategy.candidates}
-        names = [*configs, *(n for n in recorded if n not in configs)]
-        blueprints: dict[str, Blueprint] = {}
-        for name in names:
-            arch_parsed = self._docs.find(kinds.ARCHITECTURE, ns, name)
-            known = arch_parsed is not None and arch_parsed.document is not None
-            if not known and name in configs and not deletion:
-                self._doc(kinds.ARCHITECTURE, ns, name, "strategy architecture")  # raises
-            arch_spec = (arch_parsed.document.spec if known and arch_parsed
-                         and arch_parsed.document else ArchitectureSpec())
-            assert isinstance(arch_spec, ArchitectureSpec)
-            blueprints[name] = Blueprint(
-                key=ArchitectureKey(ns, key.name, name), spec=arch_spec,
-                spec_generation=arch_parsed.generation if arch_parsed else 0,
-                config=configs.get(name, {}), environment=environment,
-                association_args=spec.association_args,
-                data=absolute_data(self._data(ns, name, spec.data_id), self._workdir),
-                deploy_timeout=strategy.policy.deploy_timeout, known=known)
-        return Inputs(key, spec, generation, strategy, spec.environment, environment,
-                      blueprints, deletion)
-
-    def _data(self, ns: str, architecture: str, data_id: str | None
-              ) -> ArchitectureDataSpec | None:
-        if data_id is None:
-            return None
-        for parsed in self._docs.all(kinds.ARCHITECTURE_DATA, ns):
-            spec = parsed.document.spec if parsed.document else None
-            if (isinstance(spec, ArchitectureDataSpec) and spec.architecture == architecture
-                    and spec.data_id == data_id):
-                return spec
-        return None
 
     def _hold_unresolved(self, key: ObjectKey, parsed: Parsed | None,
                          raw: Mapping[str, Any] | None, status: StrategyStatus,
@@ -694,13 +592,18 @@ class ActiveStrategyReconciler:
                 and mem.basis == self._status.revision(inputs.key)
                 and decision.status.same_but_volatile(mem.status)
                 and mem.raw.get("strategy") == inputs.spec.strategy
-                and mem.raw.get("environment") == inputs.environment_name):
+                and mem.raw.get("environment") == inputs.environment_name
+                and stored_revisions(mem.raw.get("inputs")) == (
+                    inputs.remembered.revisions if inputs.remembered else ())):
             mem.status = decision.status  # nothing to write: no document to build either
             return
         doc = decision.status.to_json()
         doc["createdAt"] = previous.get("createdAt", self._clock())
         doc["strategy"] = inputs.spec.strategy
         doc["environment"] = inputs.environment_name
+        remembered = _remembered(inputs)
+        if remembered is not None:
+            doc["inputs"] = remembered
         self._status.write(inputs.key, doc)
         mem.status, mem.basis = decision.status, self._status.revision(inputs.key)
         mem.raw = doc
@@ -771,6 +674,11 @@ class _Preparing:
 def _never_deployed(status: StrategyStatus) -> bool:
     """The status records no architecture and no transition: nothing was ever deployed."""
     return not status.architectures and status.transition is None
+
+
+def _remembered(inputs: Inputs) -> dict[str, Any] | None:
+    """The inputs to keep in status (None: none, or too large to keep)."""
+    return inputs.remembered.stored if inputs.remembered is not None else None
 
 
 def _one_line(exc: BaseException) -> str:

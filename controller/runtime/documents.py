@@ -6,15 +6,20 @@ checks) happens once per (object, mod revision), not once per reconcile.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
-from controller.api.documents import decode_value
+from controller.api.documents import DocumentSyntaxError, decode_value
 from controller.api.kinds import Kind
+from controller.api.limits import excerpt, limits, summarize
 from controller.api.models import Document
 from controller.api.parse import parse_document
-from controller.api.validation import InvalidDocument
-from controller.runtime.informer import Informer, ObjectKey
+from controller.api.validation import InvalidDocument, is_dns1123_label
+from controller.runtime.informer import CachedValue, Informer, ObjectKey
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,34 +30,79 @@ class Parsed:
     generation: int
     document: Document | None
     problems: tuple[str, ...] = ()
+    reason: str = "InvalidSpec"
+    """Why it is not valid: InvalidSpec, Undecodable (not a YAML/JSON document) or
+    LimitExceeded (too large, too deep, ...: see controller/api/limits.py)."""
 
     @property
     def valid(self) -> bool:
         return self.document is not None
 
+    @property
+    def message(self) -> str:
+        """The problems as one status message of bounded length."""
+        return summarize(self.problems)
+
+
+def parse_cached(key: ObjectKey, cached: CachedValue) -> Parsed:
+    """:func:`parse_value` of a cached value, which may be only the size of one too large
+    to keep."""
+    if cached.dropped_bytes:
+        limit = limits().max_document_bytes
+        return Parsed(key, cached.mod_revision, None,
+                      (f"document is {cached.dropped_bytes} bytes, more than {limit} "
+                       "(limit max_document_bytes)",), "LimitExceeded")
+    return parse_value(key, cached.value, cached.mod_revision)
+
 
 def parse_value(key: ObjectKey, value: bytes, generation: int) -> Parsed:
+    """Decode, check against the key and validate; never raises: whatever is wrong with
+    the value is the user's document to fix, reported as problems."""
     try:
         raw = decode_value(value)
-    except Exception as exc:  # any decoding failure is the user's document, not our crash
-        return Parsed(key, generation, None, (f"cannot decode document: {exc}",))
-    problems: list[str] = []
-    meta = raw.get("metadata") if isinstance(raw, dict) else None
-    if isinstance(raw, dict) and raw.get("kind") != key.kind.kind:
-        problems.append(f"kind: stored under {key.kind.plural} but says {raw.get('kind')!r}")
-    if isinstance(meta, dict) and meta.get("name") not in (None, key.name):
-        problems.append(f"metadata.name: {meta.get('name')!r} differs from its key {key.name!r}")
-    if isinstance(meta, dict) and meta.get("namespace") not in (None, key.namespace):
-        problems.append(f"metadata.namespace: {meta.get('namespace')!r} differs from its key "
-                        f"{key.namespace!r}")
+    except DocumentSyntaxError as exc:
+        reason = "LimitExceeded" if exc.limit else "Undecodable"
+        where = f" (line {exc.line})" if exc.line is not None else ""
+        return Parsed(key, generation, None, (f"cannot decode document{where}: {exc.message}",),
+                      reason)
+    problems = _key_problems(key) + _identity_problems(key, raw)
     if problems:
         return Parsed(key, generation, None, tuple(problems))
+    meta = raw.get("metadata")
     if isinstance(meta, dict) and "namespace" not in meta:
         raw = {**raw, "metadata": {**meta, "namespace": key.namespace}}
     try:
         return Parsed(key, generation, parse_document(raw))
     except InvalidDocument as exc:
         return Parsed(key, generation, None, tuple(str(p) for p in exc.problems))
+    except Exception as exc:  # a validator bug must not make a document go unanswered
+        _log.warning("%s: cannot validate document (%s: %s)", key, type(exc).__name__,
+                     excerpt(str(exc), 200))
+        return Parsed(key, generation, None,
+                      (f"cannot validate document: {type(exc).__name__}",))
+
+
+def _key_problems(key: ObjectKey) -> list[str]:
+    return [f"key: the {what} {excerpt(value)} is not a DNS-1123 label (at most 63 lower-case "
+            "letters, digits and '-', starting and ending with a letter or digit)"
+            for what, value in (("namespace", key.namespace), ("name", key.name))
+            if not is_dns1123_label(value)]
+
+
+def _identity_problems(key: ObjectKey, raw: dict[str, Any]) -> list[str]:
+    """The document's kind, name and namespace must be those of the key it is stored at."""
+    problems: list[str] = []
+    meta = raw.get("metadata")
+    if raw.get("kind") != key.kind.kind:
+        problems.append(f"kind: stored under {key.kind.plural} but says "
+                        f"{excerpt(raw.get('kind'))}")
+    if isinstance(meta, dict) and meta.get("name") not in (None, key.name):
+        problems.append(f"metadata.name: {excerpt(meta.get('name'))} differs from its key "
+                        f"{excerpt(key.name)}")
+    if isinstance(meta, dict) and meta.get("namespace") not in (None, key.namespace):
+        problems.append(f"metadata.namespace: {excerpt(meta.get('namespace'))} differs from "
+                        f"its key {excerpt(key.namespace)}")
+    return problems
 
 
 class Documents:
@@ -76,7 +126,7 @@ class Documents:
             hit = self._parsed.get(key)
         if hit is not None and hit.generation == cached.mod_revision:
             return hit
-        parsed = parse_value(key, cached.value, cached.mod_revision)
+        parsed = parse_cached(key, cached)
         with self._lock:
             self._parsed[key] = parsed
         return parsed

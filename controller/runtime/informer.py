@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from controller.api.kinds import Kind, by_plural
-from controller.store import Compacted, Store, StoreError, WatchEvent
-from controller.store.keys import parse_key
+from controller.api.kinds import KINDS, Kind, by_plural
+from controller.api.limits import excerpt, limits
+from controller.runtime.denials import Denials
+from controller.store import Compacted, PermissionDenied, Store, StoreError, WatchEvent
+from controller.store.keys import key_problem, parse_key
 
 _log = logging.getLogger(__name__)
 
@@ -49,6 +52,17 @@ class ObjectKey:
 class CachedValue:
     value: bytes
     mod_revision: int
+    dropped_bytes: int = 0
+    """The size of a value too large to be a document, which is not kept (``value`` is
+    empty): holding it would let a few oversized keys pin the controller's memory."""
+
+
+def cached_value(value: bytes, mod_revision: int) -> CachedValue:
+    """What the cache keeps of a stored value: the value, or only the size of one above
+    the document size limit."""
+    if len(value) > limits().max_document_bytes:
+        return CachedValue(b"", mod_revision, len(value))
+    return CachedValue(value, mod_revision)
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,55 @@ def parse(prefix: str, key: str) -> tuple[Family, ObjectKey] | None:
     return ("status" if is_status else "spec"), ObjectKey(kind, namespace, name)
 
 
+def malformed(prefix: str, key: str) -> str | None:
+    """Why a key under ``prefix`` is neither a document, a status nor the leader key."""
+    problem = key_problem(prefix, key)
+    if problem is not None:
+        return problem
+    parsed = parse_key(prefix, key)
+    if parsed is not None and parse(prefix, key) is None:
+        known = ", ".join(k.plural for k in KINDS)
+        return f"unknown kind {excerpt(parsed[1], 80)} (known: {known})"
+    return None
+
+
+class MalformedKeys:
+    """Warns once per malformed key and revision, however often the key is seen again
+    (re-lists after a compaction or a reconnect); forgets deleted keys, and keeps at
+    most ``size`` keys, by hash, so no key churn can grow it."""
+
+    def __init__(self, prefix: str, size: int = 10_000) -> None:
+        self._prefix = prefix
+        self._size = size
+        self._warned: OrderedDict[int, int] = OrderedDict()
+
+    def seen(self, key: str, revision: int) -> None:
+        problem = malformed(self._prefix, key)
+        if problem is None:
+            return
+        digest = hash(key)
+        if self._warned.get(digest) != revision:
+            _log.warning("ignoring key %s (revision %d): %s", excerpt(key, 200), revision,
+                         problem)
+        self._warned[digest] = revision
+        self._warned.move_to_end(digest)
+        while len(self._warned) > self._size:
+            self._warned.popitem(last=False)
+
+    def deleted(self, key: str) -> None:
+        self._warned.pop(hash(key), None)
+
+    def relisted(self, present: list[tuple[str, int]]) -> None:
+        """After a list: warn about the malformed keys among ``present`` not yet warned
+        about at their revision, forget the others."""
+        before, self._warned = self._warned, OrderedDict()
+        for key, revision in present:
+            if before.get(hash(key)) == revision:
+                self._warned[hash(key)] = revision
+        for key, revision in present:
+            self.seen(key, revision)
+
+
 class Informer:
     def __init__(self, store: Store, prefix: str, on_change: Callable[[Change], None], *,
                  retry_cap: float = 10.0,
@@ -94,6 +157,8 @@ class Informer:
         """Bumped on every change to a spec document: whatever was resolved from specs at
         an unchanged version is still current."""
         self.last_error: str | None = None
+        self._malformed = MalformedKeys(prefix)
+        self._denials = Denials(_log)
 
     # --- reading the cache -------------------------------------------------------------
 
@@ -149,7 +214,10 @@ class Informer:
             except StoreError as exc:
                 self._synced.clear()
                 self.last_error = str(exc)
-                _log.warning("etcd watch interrupted, retrying in %.1fs: %s", delay, exc)
+                if isinstance(exc, PermissionDenied):
+                    self._denials.report(exc, f"listing; retrying in {delay:.1f}s")
+                else:
+                    _log.warning("etcd watch interrupted, retrying in %.1fs: %s", delay, exc)
                 self._stop.wait(delay)
                 delay = min(self._retry_cap, delay * 2)
 
@@ -157,12 +225,16 @@ class Informer:
         records, revision = self._store.list(self._watch_prefix)
         specs: dict[ObjectKey, CachedValue] = {}
         status: dict[ObjectKey, CachedValue] = {}
+        skipped: list[tuple[str, int]] = []
         for rec in records:
             parsed = parse(self._prefix, rec.key)
             if parsed is None:
+                skipped.append((rec.key, rec.mod_revision))
                 continue
             family, key = parsed
-            (specs if family == "spec" else status)[key] = CachedValue(rec.value, rec.mod_revision)
+            (specs if family == "spec" else status)[key] = cached_value(rec.value,
+                                                                        rec.mod_revision)
+        self._malformed.relisted(skipped)
         changes: list[Change] = []
         with self._lock:
             families: tuple[tuple[Family, dict[ObjectKey, CachedValue],
@@ -215,9 +287,13 @@ class Informer:
         with self._lock:
             self.revision = max(self.revision, event.mod_revision)
         if parsed is None:
+            if event.type == "DELETE":
+                self._malformed.deleted(event.key)
+            else:
+                self._malformed.seen(event.key, event.mod_revision)
             return
         family, key = parsed
-        value = None if event.type == "DELETE" else CachedValue(event.value, event.mod_revision)
+        value = None if event.type == "DELETE" else cached_value(event.value, event.mod_revision)
         with self._lock:
             table = self._specs if family == "spec" else self._status
             current = table.get(key)

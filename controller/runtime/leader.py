@@ -13,7 +13,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from controller.store import Fence, Leadership, Store, StoreError
+from controller.runtime.denials import Denials
+from controller.store import Fence, Leadership, PermissionDenied, Store, StoreError
 
 _log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class LeaderElector:
         *,
         enabled: bool = True,
         on_change: Callable[[bool], None] | None = None,
+        on_contact: Callable[[str | None], None] | None = None,
     ) -> None:
         self._store = store
         self._key = key
@@ -35,11 +37,14 @@ class LeaderElector:
         self._ttl = ttl
         self._enabled = enabled
         self._on_change = on_change
+        # Campaigns and lease renewals are linearizable: each reports whether etcd served it.
+        self._on_contact = on_contact or (lambda _error: None)
         self._leadership: Leadership | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._was_leader = False
+        self._denials = Denials(_log)
 
     @property
     def is_leader(self) -> bool:
@@ -97,11 +102,17 @@ class LeaderElector:
             if lead is None:
                 try:
                     lead = self._store.campaign(self._key, self.identity, self._ttl)
+                    self._on_contact(None)
+                except PermissionDenied as exc:
+                    self._denials.report(exc, "leader campaign; retrying")
+                    self._on_contact(None)  # etcd answered: it refused
+                    lead = None
                 except StoreError as exc:
                     _log.warning("leader campaign failed: %s", exc)
+                    self._on_contact(" ".join(str(exc).split()))
                     lead = None
                 if lead is not None:
-                    lead.keep_alive(on_lost=self._lost)
+                    lead.keep_alive(on_lost=self._lost, on_renewal=self._on_contact)
                     self._leadership = lead
             self._notify(self.is_leader)
             self._wake.wait(retry if self._leadership is None else min(retry, 1.0))

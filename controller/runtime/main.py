@@ -12,11 +12,14 @@ import socket
 import threading
 import time
 
+from controller import webconfig
+from controller.api.limits import limits
 from controller.health_server import HealthServer, Liveness
 from controller.metrics import Metrics
 from controller.resources import Resources
 from controller.runtime import logs
 from controller.runtime.active import ActiveStrategyReconciler
+from controller.runtime.contact import EtcdContact, both
 from controller.runtime.documents import Documents
 from controller.runtime.informer import Informer
 from controller.runtime.leader import LeaderElector
@@ -25,6 +28,7 @@ from controller.runtime.status_writer import StatusWriter
 from controller.runtime.validity import ValidityReconciler
 from controller.store import connect
 from controller.store.keys import leader_key
+from controller.store.secrets import etcd_password
 
 _log = logging.getLogger("fogstrat.controller")
 
@@ -48,18 +52,23 @@ def _tune_gc(informer: Informer) -> None:
 
 def run_controller(args: argparse.Namespace) -> int:
     logs.setup(args.log_format, args.log_level)
+    limits()  # a bad FOGSTRAT_MAX_DOCUMENT_BYTES is a one-line error now, not in a thread
     identity = args.instance_id or f"{socket.gethostname()}-{os.getpid()}"
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    web_file = getattr(args, "web_config_file", None)
+    web = webconfig.load(web_file) if web_file else None
     store = connect(endpoints, cacert=args.cacert, cert=args.cert, key=args.key,
-                    user=args.user, password=args.password, timeout=args.timeout)
+                    user=args.user, password=etcd_password(args), timeout=args.timeout)
     metrics = Metrics()
     resources = Resources(store, args.prefix)
     manager_ref: list[Manager] = []
-    informer = Informer(store, args.prefix, lambda ch: manager_ref[0].on_change(ch),
-                        on_contact=metrics.mark_etcd_seen)
+    informer = Informer(store, args.prefix, lambda ch: manager_ref[0].on_change(ch))
+    contact = EtcdContact(store, leader_key(args.prefix), request_timeout=args.timeout,
+                          on_seen=metrics.mark_etcd_seen)
     elector = LeaderElector(store, leader_key(args.prefix), identity, args.lease_ttl,
                             enabled=args.leader_elect,
-                            on_change=lambda leading: manager_ref[0].on_leadership(leading))
+                            on_change=lambda leading: manager_ref[0].on_leadership(leading),
+                            on_contact=contact.report)
     docs = Documents(informer)
     status = StatusWriter(resources, informer, lambda: elector.fence)
     active = ActiveStrategyReconciler(docs=docs, status=status, metrics=metrics,
@@ -72,7 +81,8 @@ def run_controller(args: argparse.Namespace) -> int:
         liveness=Liveness(window=max(60.0, args.resync / 2)),
     )
     manager_ref.append(manager)
-    server = HealthServer(metrics, manager.liveness, manager.readiness, args.metrics_addr)
+    server = HealthServer(metrics, manager.liveness, both(manager.readiness, contact.readiness),
+                          args.metrics_addr, web)
     server.start()
     _tune_gc(informer)
 
@@ -87,12 +97,14 @@ def run_controller(args: argparse.Namespace) -> int:
     _log.info("fogstrat controller %s starting: etcd %s, prefix %s, metrics on %s, "
               "leader election %s", identity, ",".join(endpoints), args.prefix, server.url,
               "on" if args.leader_elect else "off")
+    contact.start()
     manager.start()
     try:
         while not stopping.wait(1.0):
             pass
     finally:
         manager.stop(resign=True)
+        contact.stop()
         active.close()
         server.stop()
         store.close()

@@ -17,12 +17,13 @@ from typing import Protocol
 from controller.api import kinds
 from controller.health_server import Liveness
 from controller.metrics import Metrics
+from controller.runtime.denials import Denials
 from controller.runtime.documents import Documents
 from controller.runtime.informer import Change, Informer, ObjectKey
 from controller.runtime.leader import LeaderElector
-from controller.runtime.references import dependents
+from controller.runtime.references import ReferenceIndex
 from controller.runtime.workqueue import WorkQueue
-from controller.store import Conflict, NotLeader, StoreUnavailable
+from controller.store import Conflict, NotLeader, PermissionDenied, StoreUnavailable
 
 _log = logging.getLogger(__name__)
 
@@ -52,17 +53,18 @@ class Manager:
         self.metrics = metrics
         self.reconcilers = reconcilers
         self.queue: WorkQueue[ObjectKey] = WorkQueue(max_delay=max_backoff)
+        self.references = ReferenceIndex()
         self.liveness = liveness or Liveness()
         self._workers = workers
         self._resync = resync
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.denials = Denials(_log)
 
     # --- events ------------------------------------------------------------------------
 
     def on_change(self, change: Change) -> None:
         """Informer callback: queue what changed and whatever depends on it."""
-        self.metrics.mark_etcd_seen()
         if change.family == "status":
             # Our own writes come back here; only a status without its spec needs work
             # (an ActiveStrategy deleted while its architectures still run).
@@ -70,9 +72,21 @@ class Manager:
                 self.queue.add(change.key)
             return
         self.queue.add(change.key)
-        for key in dependents(self.documents, change.key):
+        for key in self.references.update(change.key, self._raw(change)):
             self.queue.add(key)
         self.metrics.set_workqueue_depth(len(self.queue))
+
+    def _raw(self, change: Change) -> object | None:
+        """The changed document as written, if it is a valid one (an invalid document
+        names nothing until it is fixed, and its fix is a change of its own)."""
+        if change.value is None:
+            return None
+        try:
+            parsed = self.documents.get(change.key)
+        except Exception:  # its own reconcile reports it; its referents still get theirs
+            _log.debug("%s: unreadable, it names nothing", change.key, exc_info=True)
+            return None
+        return parsed.document.raw if parsed is not None and parsed.document else None
 
     def on_leadership(self, leading: bool) -> None:
         self.metrics.set_leader(leading)
@@ -152,6 +166,12 @@ class Manager:
             _log.warning("%s: %s; standing down", key, exc)
             self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
             return
+        except PermissionDenied as exc:
+            delay = self.queue.add_rate_limited(key)
+            self.metrics.inc_workqueue_retries()
+            self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
+            self.denials.report(exc, f"{key}: retrying in {delay:.1f}s")
+            return
         except StoreUnavailable as exc:
             delay = self.queue.add_rate_limited(key)
             self.metrics.inc_workqueue_retries()
@@ -164,7 +184,6 @@ class Manager:
             self.metrics.record_reconcile(kind, "error", time.monotonic() - started)
             _log.exception("%s: reconcile failed (%s); retrying in %.1fs", key, exc, delay)
             return
-        self.metrics.mark_etcd_seen()
         self.queue.forget(key)
         if again is not None:
             self.queue.add_after(key, again)

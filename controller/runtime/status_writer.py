@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from controller.api.documents import DocumentSyntaxError, decode_json
 from controller.reconcile.status import VOLATILE_ARCH_FIELDS
 from controller.resources import Resources
 from controller.runtime.informer import Informer, ObjectKey
@@ -46,8 +47,8 @@ class StatusWriter:
         if cached is None:
             return None, 0
         try:
-            value = json.loads(cached.value)
-        except ValueError:
+            value = decode_json(cached.value)
+        except DocumentSyntaxError:  # not written by us: ours replaces it
             return None, cached.mod_revision
         return (value if isinstance(value, dict) else None), cached.mod_revision
 
@@ -64,9 +65,9 @@ class StatusWriter:
             return False
         if cached is not None:
             try:
-                if significant(json.loads(cached.value)) == significant(status):
+                if significant(decode_json(cached.value)) == significant(status):
                     return False
-            except ValueError:
+            except (DocumentSyntaxError, AttributeError):  # not a status written by us
                 pass
         revision = self._resources.put_status(
             key.kind, key.namespace, key.name, status,

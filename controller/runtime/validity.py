@@ -1,8 +1,8 @@
 """Status for Environments, Architectures, ArchitectureData and Strategies.
 
 These kinds run nothing themselves; their status tells the user whether the document is
-usable: ``Valid`` is False with every problem (schema, semantics, unknown references,
-unknown plugin) and True otherwise. Nothing here can crash on bad input.
+usable: ``Valid`` is False with every problem (schema, semantics, unknown or invalid
+references, unknown plugin) and True otherwise. Nothing here can crash on bad input.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from controller.api.limits import summarize
 from controller.api.models import ArchitectureSpec
 from controller.runtime.documents import Documents, Parsed
 from controller.runtime.informer import ObjectKey
-from controller.runtime.references import missing
+from controller.runtime.references import invalid, missing
 from controller.runtime.status_writer import StatusWriter
 
 PLUGIN_GROUP = "fogstrat.architectures"
@@ -35,11 +36,15 @@ def set_condition(conditions: list[dict[str, Any]], ctype: str, status: str, rea
 def problems_of(docs: Documents, parsed: Parsed) -> tuple[str, list[str]]:
     """(reason, problems) — empty problems when the document is usable."""
     if not parsed.valid:
-        return "InvalidSpec", list(parsed.problems)
+        return parsed.reason, list(parsed.problems)
     absent = missing(docs, parsed)
     if absent:
         return "UnknownReference", [f"{k.kind.kind} {k.name!r} does not exist in namespace "
                                     f"{k.namespace!r}" for k in absent]
+    broken = invalid(docs, parsed)
+    if broken:
+        return "InvalidReference", [f"{p.key.kind.kind} {p.key.name!r} is invalid: "
+                                    + _excerpt("; ".join(p.problems)) for p in broken]
     doc = parsed.document
     if doc is not None and isinstance(doc.spec, ArchitectureSpec) and doc.spec.plugin:
         names = {ep.name for ep in entry_points(group=PLUGIN_GROUP)}
@@ -47,6 +52,11 @@ def problems_of(docs: Documents, parsed: Parsed) -> tuple[str, list[str]]:
             return "UnknownPlugin", [f"spec.plugin: no architecture plugin {doc.spec.plugin!r} "
                                      f"is installed (entry point group {PLUGIN_GROUP})"]
     return "Valid", []
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    """A referent's own status has its problems in full; a referrer names the first."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class ValidityReconciler:
@@ -68,7 +78,8 @@ class ValidityReconciler:
         reason, problems = problems_of(self._docs, parsed)
         conditions = set_condition(list((current or {}).get("conditions") or []), "Valid",
                                    "False" if problems else "True", reason,
-                                   "; ".join(problems) if problems else "document is valid", now)
+                                   summarize(problems) if problems else "document is valid",
+                                   now)
         status = {
             "observedGeneration": parsed.generation,
             "createdAt": (current or {}).get("createdAt", now),

@@ -19,6 +19,7 @@ from controller.store.base import (
     Fence,
     Leadership,
     NotLeader,
+    PermissionDenied,
     Record,
     Store,
     StoreError,
@@ -26,6 +27,7 @@ from controller.store.base import (
     UnknownOutcome,
     Watch,
     WatchEvent,
+    Write,
 )
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "Fence",
     "Leadership",
     "NotLeader",
+    "PermissionDenied",
     "Record",
     "Store",
     "StoreError",
@@ -41,6 +44,7 @@ __all__ = [
     "UnknownOutcome",
     "Watch",
     "WatchEvent",
+    "Write",
     "connect",
     "keys",
 ]

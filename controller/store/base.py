@@ -14,7 +14,7 @@ import abc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Self
@@ -44,6 +44,16 @@ class WatchEvent:
     key: str
     value: bytes
     mod_revision: int
+
+
+@dataclass(frozen=True)
+class Write:
+    """One put of an all-or-nothing `Store.put_all`."""
+
+    key: str
+    value: bytes
+    expect_mod_revision: int
+    """0: the key must not exist; N: it must be at mod revision N."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,29 @@ class StoreUnavailable(StoreError):
         if self.reason:
             msg += f": {self.reason}"
         super().__init__(msg)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: a key must not break a log line."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+class PermissionDenied(StoreError):
+    """etcd refused the request: the user's roles lack ``access`` (read/write) on ``scope``.
+
+    ``scope`` is the key range the permission must cover (``<prefix>/status/`` for a
+    status write), ``key`` the key that was refused. Retrying does not help until an
+    administrator grants the permission.
+    """
+
+    def __init__(self, access: str, scope: str, key: str) -> None:
+        self.access = access
+        self.scope = scope
+        self.key = key
+        where = _printable(scope) if scope == key else (
+            f"{_printable(scope)} (refused on {_printable(key)})")
+        super().__init__(f"etcd permission denied: the etcd user needs {access} permission "
+                         f"on {where}")
 
 
 class UnknownOutcome(StoreUnavailable):
@@ -262,11 +295,14 @@ class Leadership(abc.ABC):
                 _log.warning("resign of %s failed, the lease will expire: %s", self.key, exc)
 
     def keep_alive(self, interval: float | None = None,
-                   on_lost: Callable[[], None] | None = None) -> None:
+                   on_lost: Callable[[], None] | None = None,
+                   on_renewal: Callable[[str | None], None] | None = None) -> None:
         """Refresh from a daemon thread every ``interval`` (default ttl/3) seconds.
 
         ``on_lost`` is called once, from that thread, when leadership is lost (lease gone,
-        key taken, or etcd unreachable past the deadline). Stopped by `resign`/`close`.
+        key taken, or etcd unreachable past the deadline). ``on_renewal`` gets each
+        renewal's result: None when etcd answered, else the error. Stopped by
+        `resign`/`close`.
         """
         if self._thread is not None:
             return
@@ -276,9 +312,13 @@ class Leadership(abc.ABC):
             while not self._stop.wait(period):
                 try:
                     ok = self.refresh()
+                    error = None
                 except StoreError as exc:
                     ok = self.is_valid
+                    error = " ".join(str(exc).split())
                     _log.warning("leader lease refresh failed: %s", exc)
+                if on_renewal is not None:
+                    on_renewal(error)
                 if not ok:
                     with self._lock:
                         self._lost = True
@@ -342,6 +382,16 @@ class Store(abc.ABC):
     def delete(self, key: str, *, expect_mod_revision: int | None = None,
                fence: Fence | None = None) -> bool:
         """Delete ``key``; True if it existed. Same conditions and errors as `put`."""
+
+    @abc.abstractmethod
+    def put_all(self, writes: Sequence[Write]) -> int:
+        """Write every value or none, in one transaction; return its revision.
+
+        Each write is conditional on its ``expect_mod_revision`` (0: must not exist); if
+        any key moved, nothing is written and `Conflict` names the first such key. A
+        backend may refuse a transaction that is too large (etcd: ``--max-txn-ops``,
+        ``--max-request-bytes``) with `StoreError`: then too nothing is written.
+        """
 
     @abc.abstractmethod
     def watch(self, prefix: str, start_revision: int) -> Watch:

@@ -1,4 +1,4 @@
-"""etcd v3 backend over ``pyetcd`` (PyPI etcd-sdk-python), per /work/shared/etcd-notes.md.
+"""etcd v3 backend over ``pyetcd`` (PyPI etcd-sdk-python).
 
 Why it is built this way:
 
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import builtins
 import logging
-import queue
-import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -31,22 +29,22 @@ from pyetcd import etcdrpc
 from pyetcd import exceptions as etcd_exc
 from pyetcd import transactions as txn
 from pyetcd.client import EtcdTokenCallCredentials
-from pyetcd.utils import prefix_range_end
 
 from controller.store.base import (
-    Compacted,
     Conflict,
     Fence,
     Leadership,
     NotLeader,
+    PermissionDenied,
     Record,
     Store,
     StoreError,
     StoreUnavailable,
     UnknownOutcome,
-    Watch,
-    WatchEvent,
+    Write,
 )
+from controller.store.etcd_watch import EtcdWatch
+from controller.store.keys import permission_scope
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -65,7 +63,6 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1_000),
 ]
-_ENDPOINT_FAILING_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def parse_endpoints(endpoints: str | Sequence[str]) -> list[tuple[str, int, bool]]:
@@ -207,7 +204,7 @@ class EtcdStore(Store):
         cls = UnknownOutcome if write else StoreUnavailable
         return cls(self.endpoints, reason)
 
-    def _map(self, exc: BaseException, write: bool) -> StoreError:
+    def _map(self, exc: BaseException, write: bool, key: str = "") -> StoreError:
         if isinstance(exc, etcd_exc.NoServerAvailableError):
             return StoreUnavailable(self.endpoints, "every endpoint failed within the last second")
         code = _code(exc)
@@ -227,12 +224,19 @@ class EtcdStore(Store):
                     grpc.StatusCode.INVALID_ARGUMENT) and "auth" in _details(exc).lower():
             return StoreError(f"etcd refused the credentials: {_details(exc)}")
         if code == grpc.StatusCode.PERMISSION_DENIED:
+            if key:
+                scope = key if key.endswith("/") else permission_scope(key)
+                return PermissionDenied("write" if write else "read", scope, key)
             return StoreError(f"etcd permission denied: {_details(exc)}")
         name = code.name if code is not None else type(exc).__name__
         return StoreError(f"etcd error {name}: {_details(exc)}")
 
-    def _rpc(self, fn: Callable[[], T], *, write: bool = False, retry_auth: bool = True) -> T:
-        """Run one client call with typed errors; reads fail over to the other endpoints."""
+    def _rpc(self, fn: Callable[[], T], *, write: bool = False, retry_auth: bool = True,
+             key: str = "") -> T:
+        """Run one client call with typed errors; reads fail over to the other endpoints.
+
+        ``key`` (or prefix) is what the call touches, named in a permission error.
+        """
         if self._closed:
             raise StoreError("store is closed")
         attempts = 1 if write else len(self.endpoints)
@@ -250,7 +254,7 @@ class EtcdStore(Store):
                     reauthed = True
                     self._rpc(self._authenticate, retry_auth=False)
                     continue
-                err = self._map(exc, write)
+                err = self._map(exc, write, key)
                 i += 1
                 if (type(err) is StoreUnavailable and i < attempts
                         and not isinstance(exc, etcd_exc.NoServerAvailableError)):
@@ -260,13 +264,13 @@ class EtcdStore(Store):
     # ------------------------------------------------------------------ KV
 
     def get(self, key: str) -> Record | None:
-        resp = self._rpc(lambda: self._client.get_response(_b(key)))
+        resp = self._rpc(lambda: self._client.get_response(_b(key)), key=key)
         return _record(resp.kvs[0]) if resp.kvs else None
 
     def list(self, prefix: str) -> tuple[list[Record], int]:
         _check_prefix(prefix)
         resp = self._rpc(lambda: self._client.get_prefix_response(
-            _b(prefix), sort_order="ascend", sort_target="key"))
+            _b(prefix), sort_order="ascend", sort_target="key"), key=prefix)
         return [_record(kv) for kv in resp.kvs], int(resp.header.revision)
 
     def revision(self) -> int:
@@ -297,13 +301,13 @@ class EtcdStore(Store):
             fence: Fence | None = None) -> int:
         k = _b(key)
         if expect_mod_revision is None and fence is None:
-            resp = self._rpc(lambda: self._client.put(k, bytes(value)), write=True)
+            resp = self._rpc(lambda: self._client.put(k, bytes(value)), write=True, key=key)
             return int(resp.header.revision)
         failure = [txn.Get(k)] + ([txn.Get(_b(fence.key))] if fence else [])
         ok, responses = self._rpc(lambda: self._client.transaction(
             compare=self._compares(k, expect_mod_revision, fence),
             success=[txn.Put(k, bytes(value)), txn.Get(k)],
-            failure=failure), write=True)
+            failure=failure), write=True, key=key)
         if not ok:
             raise self._refused(key, expect_mod_revision, fence, responses)
         return int(responses[1][0][1].mod_revision)
@@ -312,14 +316,31 @@ class EtcdStore(Store):
                fence: Fence | None = None) -> bool:
         k = _b(key)
         if expect_mod_revision is None and fence is None:
-            return bool(self._rpc(lambda: self._client.delete(k), write=True))
+            return bool(self._rpc(lambda: self._client.delete(k), write=True, key=key))
         failure = [txn.Get(k)] + ([txn.Get(_b(fence.key))] if fence else [])
         ok, responses = self._rpc(lambda: self._client.transaction(
             compare=self._compares(k, expect_mod_revision, fence),
-            success=[txn.Delete(k)], failure=failure), write=True)
+            success=[txn.Delete(k)], failure=failure), write=True, key=key)
         if not ok:
             raise self._refused(key, expect_mod_revision, fence, responses)
         return int(responses[0].response_delete_range.deleted) > 0
+
+    def put_all(self, writes: Sequence[Write]) -> int:
+        if not writes:
+            return self.revision()
+        keys = [_b(w.key) for w in writes]
+        ok, responses = self._rpc(lambda: self._client.transaction(
+            compare=[txn.Mod(k) == w.expect_mod_revision for k, w in zip(keys, writes,
+                                                                          strict=True)],
+            success=[txn.Put(k, bytes(w.value)) for k, w in zip(keys, writes, strict=True)],
+            failure=[txn.Get(k) for k in keys]), write=True)
+        if ok:
+            return int(responses[0].response_put.header.revision)
+        for write, found in zip(writes, responses, strict=True):
+            actual = int(found[0][1].mod_revision) if found else None
+            if (actual or 0) != write.expect_mod_revision:
+                raise Conflict(write.key, write.expect_mod_revision, actual)
+        raise Conflict(writes[0].key, writes[0].expect_mod_revision)
 
     # ------------------------------------------------------------------ watch
 
@@ -341,7 +362,7 @@ class EtcdStore(Store):
             ok, responses = self._rpc(lambda: self._client.transaction(
                 compare=[txn.Create(k) == 0],
                 success=[txn.Put(k, identity.encode(), lease=lease.id), txn.Get(k)],
-                failure=[]), write=True)
+                failure=[]), write=True, key=key)
         except StoreError:
             self._revoke_quietly(int(lease.id))  # also removes the key if the put landed
             raise
@@ -402,178 +423,3 @@ class EtcdLeadership(Leadership):
 
     def _release(self) -> None:
         self._store._revoke_quietly(self.lease_id)
-
-
-_CLOSED = object()
-
-
-class EtcdWatch(Watch):
-    """Resumable prefix watch driven on its own thread over the raw Watch RPC.
-
-    The thread keeps ``_next_rev`` = last received revision + 1 and, whenever the stream
-    breaks, re-creates the server-side watch from it, trying each endpoint in turn with
-    capped exponential backoff. etcd never splits one revision's events across responses,
-    so resuming at a revision boundary neither loses nor repeats an event.
-    """
-
-    def __init__(self, store: EtcdStore, prefix: str, start_revision: int,
-                 backoff_initial: float = 0.1, backoff_cap: float = 2.0) -> None:
-        self._store = store
-        self._key = _b(prefix)
-        self._range_end = prefix_range_end(self._key)
-        self._next_rev = max(int(start_revision), 0)
-        self._last = self._next_rev - 1
-        self._backoff = (backoff_initial, backoff_cap)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._call: Any = None
-        self._connected = False
-        self._finished = False
-        self._ep_index = 0
-        self._created = False
-        self._thread = threading.Thread(target=self._run, name=f"etcd-watch:{prefix}",
-                                        daemon=True)
-        self._thread.start()
-
-    # ------------------------------------------------------------------ consumer side
-
-    @property
-    def last_revision(self) -> int:
-        return self._last
-
-    @property
-    def connected(self) -> bool:
-        return self._connected
-
-    @property
-    def closed(self) -> bool:
-        return self._finished
-
-    def get(self, timeout: float | None = None) -> WatchEvent | None:
-        if self._finished:
-            return None
-        try:
-            item = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if item is _CLOSED:
-            self._queue.put(_CLOSED)  # wake any other reader too
-            self._finished = True
-            return None
-        if isinstance(item, Compacted):
-            self._finished = True
-            self.close()
-            raise item
-        assert isinstance(item, WatchEvent)
-        self._last = item.mod_revision
-        return item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._finished = True
-        with self._lock:
-            call = self._call
-        if call is not None:
-            call.cancel()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-        self._queue.put(_CLOSED)
-
-    # ------------------------------------------------------------------ stream side
-
-    def _endpoint(self) -> Any:
-        """Next endpoint not marked failed (any, if all are), rotating after failures."""
-        eps = list(self._store._client.endpoints.values())
-        for i in range(len(eps)):
-            ep = eps[(self._ep_index + i) % len(eps)]
-            if not ep.is_failed():
-                self._ep_index = (self._ep_index + i) % len(eps)
-                return ep
-        return eps[self._ep_index % len(eps)]
-
-    def _run(self) -> None:
-        initial, cap = self._backoff
-        delay = initial
-        while not self._stop.is_set():
-            ep = self._endpoint()
-            self._created = False
-            try:
-                if self._stream(ep):
-                    return  # compacted: the consumer must re-list
-            except grpc.RpcError as exc:
-                if self._stop.is_set():
-                    break
-                if exc.code() in _ENDPOINT_FAILING_CODES:
-                    ep.fail()
-                    self._ep_index += 1
-                elif exc.code() == grpc.StatusCode.UNAUTHENTICATED and self._store._user:
-                    try:  # the idle token expired: get a new one before resuming
-                        self._store._rpc(self._store._authenticate, retry_auth=False)
-                    except StoreError as auth_exc:
-                        _log.warning("etcd watch cannot re-authenticate: %s", auth_exc)
-                _log.log(logging.INFO if self._created else logging.DEBUG,
-                         "etcd watch on %s at %s broke (%s), resuming from revision %d",
-                         self._key.decode(errors="replace"), ep.netloc, exc.code().name,
-                         self._next_rev)
-            except Exception:  # never let the thread die silently
-                _log.exception("etcd watch stream failed, resuming from revision %d",
-                               self._next_rev)
-            finally:
-                self._connected = False
-                with self._lock:
-                    self._call = None
-            if self._created:
-                delay = initial  # the stream worked: the first retry is quick again
-            if self._stop.wait(delay):
-                break
-            delay = min(delay * 2, cap)
-
-    def _stream(self, ep: Any) -> bool:
-        """One Watch RPC; True if it ended with compaction."""
-        c = self._store._client
-        create = etcdrpc.WatchCreateRequest(
-            key=self._key, range_end=self._range_end, start_revision=self._next_rev,
-            progress_notify=True)
-        # A single request then half-close: etcd keeps serving the stream, and no gRPC
-        # request-consumer thread is left blocked on our iterator after cancel().
-        call = etcdrpc.WatchStub(ep.channel).Watch(
-            iter([etcdrpc.WatchRequest(create_request=create)]),
-            credentials=c.call_credentials, metadata=c.metadata)
-        with self._lock:
-            if self._stop.is_set():
-                call.cancel()
-                return False
-            self._call = call
-        for resp in call:
-            if resp.compact_revision:
-                call.cancel()
-                compact = int(resp.compact_revision)
-                current = int(resp.header.revision)  # etcd 3.4 leaves it 0 here
-                if not current:
-                    try:
-                        current = self._store.revision()
-                    except StoreError:
-                        current = compact
-                self._queue.put(Compacted(compact, current))
-                return True
-            if resp.created:
-                self._connected = self._created = True
-                continue
-            if resp.canceled:
-                raise StoreError(f"etcd cancelled the watch: {resp.cancel_reason}")
-            if not resp.events:
-                # Progress notification: everything up to header.revision was delivered.
-                self._next_rev = max(self._next_rev, int(resp.header.revision) + 1)
-                continue
-            for ev in resp.events:
-                rev = int(ev.kv.mod_revision)
-                if rev < self._next_rev:
-                    continue  # already delivered before a reconnect
-                self._queue.put(WatchEvent(
-                    type="DELETE" if ev.type == ev.DELETE else "PUT",
-                    key=bytes(ev.kv.key).decode("utf-8", "surrogateescape"),
-                    value=b"" if ev.type == ev.DELETE else bytes(ev.kv.value),
-                    mod_revision=rev))
-            self._next_rev = max(self._next_rev, int(resp.events[-1].kv.mod_revision) + 1)
-        return False

@@ -14,6 +14,9 @@ DEFAULT_PREFIX = "/fogstrat"
 STATUS = "status"
 LEADER = "leader"
 _RESERVED = frozenset({STATUS, LEADER})
+#: Longest plural, namespace or name segment of a key: a DNS subdomain's length. A longer
+#: segment would make the status key, written with the status, larger than is sensible.
+MAX_SEGMENT_CHARS = 253
 
 
 def _root(prefix: str) -> str:
@@ -90,5 +93,45 @@ def parse_key(prefix: str, key: str) -> tuple[bool, str, str, str] | None:
         parts = parts[1:]
     if len(parts) != 3 or not all(parts) or parts[0] in _RESERVED:
         return None
+    if any(p in (".", "..") or len(p) > MAX_SEGMENT_CHARS for p in parts):
+        return None
     plural, namespace, name = parts
     return is_status, plural, namespace, name
+
+
+def key_problem(prefix: str, key: str) -> str | None:
+    """Why ``key`` under ``prefix`` is not ``<prefix>[/status]/<plural>/<namespace>/<name>``.
+
+    None for well-formed keys, for the leader key and for keys outside ``prefix``: only a
+    key that looks like a misplaced document gets a reason (for one warning in the log).
+    Whether the plural names a kind is for the caller to say.
+    """
+    root = root_prefix(prefix)
+    if not key.startswith(root) or key == leader_key(prefix):
+        return None
+    parts = key[len(root):].split("/")
+    if parts[0] == STATUS:
+        parts = parts[1:]
+    layout = f"not {_root(prefix)}/[status/]<plural>/<namespace>/<name>"
+    if len(parts) != 3:
+        plural = "" if len(parts) == 1 else "s"
+        return f"{layout}: {len(parts)} segment{plural} instead of 3"
+    for what, part in zip(("plural", "namespace", "name"), parts, strict=True):
+        if not part:
+            return f"{layout}: empty {what}"
+        if part in (".", ".."):
+            return f"{layout}: {what} {part!r} is a path step, not a name"
+        if len(part) > MAX_SEGMENT_CHARS:
+            return f"{what} of {len(part)} characters, more than {MAX_SEGMENT_CHARS}"
+    if parts[0] in _RESERVED:
+        return f"{layout}: {parts[0]!r} is a reserved segment"
+    return None
+
+
+def permission_scope(key: str) -> str:
+    """The key range a permission on ``key`` is best granted for: ``<prefix>/status/`` for
+    a status key (the controller writes them all), the key itself otherwise."""
+    parts = key.split("/")
+    if len(parts) >= 5 and parts[-4] == STATUS:
+        return "/".join(parts[:-3]) + "/"
+    return key

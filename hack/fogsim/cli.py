@@ -7,14 +7,20 @@ import json
 import logging
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fogsim import LOG_END_HEADER
+
 DEFAULT_URL = "http://127.0.0.1:7070"
 EXAMPLE_NODES = Path(__file__).with_name("nodes.yaml")
+# How often ``instance log --follow`` asks for more once it has read everything.
+FOLLOW_INTERVAL = 0.5
 
 DESCRIPTION = """\
 fogsim: a fog05 0.2-compatible local fog. Nodes come from a YAML file, each
@@ -30,6 +36,8 @@ run it alone:
 drive faults by hand (against --url, default $FOGSIM_URL or {DEFAULT_URL}):
   fogsim node down edge-1          # node and its instances vanish, processes killed
   fogsim node up edge-1            # node is back, empty
+  fogsim instance list             # instance, FDU, node, state, pid
+  fogsim instance log IID -f       # its stdout+stderr, following as it grows
   fogsim instance crash IID        # kill the process, instance -> ERROR
   fogsim faults --error-rate 0.3 --latency-ms 200   # on fog05 routes only
   fogsim faults --error-rate 0 --latency-ms 0       # back to normal
@@ -76,7 +84,7 @@ def _print(data: Any) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from fogsim.engine import Engine
-    from fogsim.nodes import NodesFileError, load_nodes
+    from fogsim.nodes import NodesFileError, load_nodes, rebase
     from fogsim.server import serve
 
     host, _, port = args.listen.rpartition(":")
@@ -84,6 +92,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"fogsim: --listen wants HOST:PORT, got {args.listen!r}")
     try:
         nodes = load_nodes(args.nodes)
+        if args.ip_block:
+            nodes = rebase(nodes, args.ip_block)
     except NodesFileError as exc:
         raise SystemExit(f"fogsim: {exc}") from None
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -113,6 +123,86 @@ def _cmd_node(args: argparse.Namespace) -> int:
 def _cmd_instance(args: argparse.Namespace) -> int:
     _print(_request(args.url, "POST", f"/sim/instances/{_quote(args.iid)}/crash"))
     return 0
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    """One line of ``fogsim instance list``."""
+
+    instance: str
+    fdu: str
+    node: str
+    state: str
+    pid: str
+
+    def cells(self) -> list[str]:
+        return [self.instance, self.fdu, self.node, self.state, self.pid]
+
+
+def instance_rows(state: dict[str, Any]) -> list[InstanceRow]:
+    """The instances of ``/sim/state``, their FDU and node by name, sorted by node."""
+    names = {n["uuid"]: n["name"] for n in state.get("nodes", [])}
+    fdus = {f.get("uuid"): f.get("id") or f.get("name") for f in state.get("fdus", [])}
+    rows = []
+    for rec in state.get("instances", []):
+        pid = (rec.get("hypervisor_info") or {}).get("pid")
+        fdu = rec.get("fdu_id", "")
+        rows.append(InstanceRow(str(rec["uuid"]), str(fdus.get(fdu) or fdu),
+                                names.get(rec.get("node"), str(rec.get("node", ""))),
+                                str(rec.get("status", "")), "-" if pid is None else str(pid)))
+    return sorted(rows, key=lambda r: (r.node, r.fdu, r.instance))
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in [header, *rows])
+
+
+def _cmd_instance_list(args: argparse.Namespace) -> int:
+    rows = instance_rows(_request(args.url, "GET", "/sim/state"))
+    if not rows:
+        print("no instances", file=sys.stderr)
+        return 0
+    print(format_table(["INSTANCE", "FDU", "NODE", "STATE", "PID"], [r.cells() for r in rows]))
+    return 0
+
+
+def _read_log(url: str, iid: str, offset: int) -> tuple[bytes, int] | None:
+    """The log piece from ``offset`` and the offset after it; None once the instance
+    is gone."""
+    path = f"/fdu/instances/{_quote(iid)}/log?offset={offset}"
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + path, timeout=30) as resp:
+            return resp.read(), int(resp.headers.get(LOG_END_HEADER, offset))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise SystemExit(f"fogsim: GET {path}: HTTP {exc.code}: {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise SystemExit(f"fogsim: cannot reach {url}: {exc.reason}") from None
+
+
+def _cmd_instance_log(args: argparse.Namespace) -> int:
+    offset = 0
+    out = sys.stdout.buffer
+    try:
+        while True:
+            piece = _read_log(args.url, args.iid, offset)
+            if piece is None:
+                if offset == 0:
+                    raise SystemExit(f"fogsim: no instance {args.iid}")
+                print(f"fogsim: instance {args.iid} is gone", file=sys.stderr)
+                return 0
+            data, offset = piece
+            out.write(data)
+            out.flush()
+            if not data:
+                if not args.follow:
+                    return 0
+                time.sleep(FOLLOW_INTERVAL)
+    except KeyboardInterrupt:
+        return 130
 
 
 def _cmd_faults(args: argparse.Namespace) -> int:
@@ -148,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the simulator until SIGTERM/SIGINT")
     p.add_argument("--nodes", default=str(EXAMPLE_NODES), help="nodes YAML file")
     p.add_argument("--listen", default="127.0.0.1:7070", help="HOST:PORT")
+    p.add_argument("--ip-block", default=os.environ.get("FOGSIM_IP_BLOCK") or None,
+                   metavar="127.0.N",
+                   help="move every node into 127.0.N.0/24, keeping its last octet, so "
+                        "two fogsims with one nodes file do not collide [$FOGSIM_IP_BLOCK]")
     p.add_argument("--no-processes", action="store_true",
                    help="simulate BARE instances without starting processes (benchmarks)")
     p.add_argument("--stop-grace", type=float, default=5.0,
@@ -165,12 +259,21 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("node", metavar="NODE", help="node name or uuid")
         q.set_defaults(func=_cmd_node)
 
-    p = sub.add_parser("instance", help="instance fault injection")
+    p = sub.add_parser("instance", help="list instances, read their logs, crash them")
     isub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = isub.add_parser("crash", help="kill the instance's process; instance -> ERROR",
                         parents=[url_parent])
     q.add_argument("iid", metavar="IID", help="instance uuid")
     q.set_defaults(func=_cmd_instance)
+    q = isub.add_parser("list", help="instance, FDU, node, state and pid of every instance",
+                        parents=[url_parent])
+    q.set_defaults(func=_cmd_instance_list)
+    q = isub.add_parser("log", help="print an instance's output (stdout and stderr)",
+                        parents=[url_parent])
+    q.add_argument("iid", metavar="IID", help="instance uuid")
+    q.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing new output until the instance is gone (Ctrl-C stops)")
+    q.set_defaults(func=_cmd_instance_log)
 
     p = sub.add_parser("faults", help="show or set API faults (fog05 routes only)",
                        parents=[url_parent])

@@ -62,6 +62,8 @@ HOLDING = frozenset({State.CONFIGURE, State.RUN})
 
 CRASH_CODE = -9
 SPAWN_FAILED_CODE = 127
+# A follower reads the log in pieces of at most this many bytes.
+LOG_CHUNK = 1 << 20
 
 
 class FogsimError(Exception):
@@ -547,6 +549,20 @@ class Engine:
                 size = path.stat().st_size
                 fh.seek(max(0, size - tail))
             return fh.read().decode("utf-8", errors="replace")
+
+    def instance_log_from(self, iid: str, offset: int) -> tuple[bytes, int]:
+        """At most LOG_CHUNK bytes of the log from byte ``offset``, and the offset after
+        them: what a follower asks for again and again, so one read stays bounded."""
+        with self._lock:
+            path = self._inst(iid).log_path
+        if path is None or not path.exists():
+            return b"", 0
+        with open(path, "rb") as fh:
+            size = fh.seek(0, 2)
+            start = min(max(0, offset), size)
+            fh.seek(start)
+            data = fh.read(LOG_CHUNK)
+        return data, start + len(data)
 
     def instances(self) -> list[dict[str, Any]]:
         """All instance records (on up nodes)."""

@@ -17,17 +17,20 @@ Format (YAML, a list or ``{nodes: [...]}``)::
 
 Why loopback IPs: BARE instances bind to their node's IP, so several "nodes"
 on one machine each get their own address (all of 127/8 routes to ``lo``).
+``fogsim serve --ip-block 127.0.N`` moves every node into ``127.0.N.0/24`` (each keeps
+its last octet), so two fogsims with the same nodes file run side by side.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
+from controller.api.documents import DocumentSyntaxError, load_value
+from controller.api.limits import limits
 
 NODE_NAMESPACE = uuid.NAMESPACE_URL
 
@@ -171,7 +174,31 @@ def parse_nodes(data: Any) -> list[NodeSpec]:
 def load_nodes(path: str | Path) -> list[NodeSpec]:
     """Read and parse a nodes YAML file."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        with Path(path).open(encoding="utf-8") as handle:
+            text = handle.read(limits().max_document_bytes + 1)
+        data = load_value(text, str(path))
+    except (OSError, UnicodeDecodeError, DocumentSyntaxError) as exc:
         raise NodesFileError(f"cannot read nodes file {path}: {exc}") from exc
     return parse_nodes(data)
+
+
+def parse_ip_block(block: str) -> str:
+    """``127.0.N`` (a /24 of the loopback network), normalised; else NodesFileError."""
+    parts = block.strip().removesuffix(".0/24").split(".")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) < 256 for p in parts) or parts[0] != "127":
+        raise NodesFileError(f"--ip-block wants the first three octets of a loopback /24 "
+                             f"such as 127.0.42, got {block!r}")
+    return ".".join(str(int(p)) for p in parts)
+
+
+def rebase(specs: list[NodeSpec], block: str) -> list[NodeSpec]:
+    """The same nodes with their IPs moved into ``block`` (each keeps its last octet)."""
+    prefix = parse_ip_block(block)
+    moved = [replace(s, ip=f"{prefix}.{s.ip.rsplit('.', 1)[1]}") for s in specs]
+    seen: dict[str, str] = {}
+    for spec in moved:
+        if spec.ip in seen:
+            raise NodesFileError(f"node {spec.name!r}: ip {spec.ip} in block {prefix} is also "
+                                 f"node {seen[spec.ip]!r}'s (their last octets are equal)")
+        seen[spec.ip] = spec.name
+    return moved

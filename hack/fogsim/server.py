@@ -21,6 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
+from controller.api.documents import DocumentSyntaxError, decode_json
+from controller.api.limits import LIMITS
+from fogsim import LOG_END_HEADER
 from fogsim.engine import (
     Engine,
     IllegalTransition,
@@ -104,8 +107,8 @@ async def _body(request: web.Request, *, required: bool) -> Any:
             raise InvalidDescriptor("request body required")
         return None
     try:
-        return json.loads(raw)
-    except ValueError as exc:
+        return decode_json(raw, "body")
+    except DocumentSyntaxError as exc:
         raise InvalidDescriptor(f"bad JSON body: {exc}") from exc
 
 
@@ -215,15 +218,24 @@ async def instances_list(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json", headers={"ETag": etag})
 
 
+def _int_query(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidDescriptor(f"bad {name} {raw!r}") from exc
+
+
 async def instance_log(request: web.Request) -> web.Response:
-    tail_raw = request.query.get("tail")
-    tail: int | None = None
-    if tail_raw is not None:
-        try:
-            tail = int(tail_raw)
-        except ValueError as exc:
-            raise InvalidDescriptor(f"bad tail {tail_raw!r}") from exc
-    text = request.app[ENGINE].instance_log(request.match_info["iid"], tail)
+    iid = request.match_info["iid"]
+    offset = _int_query(request, "offset")
+    if offset is not None:
+        data, end = request.app[ENGINE].instance_log_from(iid, offset)
+        return web.Response(body=data, content_type="text/plain", charset="utf-8",
+                            headers={LOG_END_HEADER: str(end)})
+    text = request.app[ENGINE].instance_log(iid, _int_query(request, "tail"))
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
@@ -279,7 +291,7 @@ async def _not_found(request: web.Request) -> web.Response:
 def make_app(engine: Engine) -> web.Application:
     """Build the aiohttp application around an engine (closed on app cleanup)."""
     app = web.Application(middlewares=[errors_middleware, faults_middleware],
-                          client_max_size=16 * 1024 * 1024)
+                          client_max_size=LIMITS.max_document_bytes)
     app[ENGINE] = engine
     app[FAULTS] = Faults()
     r = app.router

@@ -86,7 +86,8 @@ def test_apply_get_describe_delete_round_trip(cli: Cli, etcd: EtcdServer, prefix
 
 
 def test_apply_examples_directory_and_all_kinds_listed(cli: Cli) -> None:
-    out = cli.ok("apply", "-f", str(EXAMPLES)).out
+    cli.env["FOGSIM_URL"] = "http://127.0.0.1:7070"
+    out = cli.ok("apply", "--env-subst", "-f", str(EXAMPLES)).out
     assert "activestrategy.fogstrat.io/prediction-lab created" in out
     for kind in ("environments", "architectures", "ad", "st", "as"):
         assert cli.get_json(kind)["items"], kind
@@ -121,7 +122,8 @@ def test_malformed_yaml_is_one_line_with_location(cli: Cli, tmp_path: Path) -> N
 
 def test_validate_is_offline(tmp_path: Path) -> None:
     cli = Cli(f"127.0.0.1:{free_port()}", "/nowhere")
-    assert cli.ok("validate", "-f", str(EXAMPLES)).rc == 0
+    cli.env["FOGSIM_URL"] = "http://127.0.0.1:7070"
+    assert cli.ok("validate", "--env-subst", "-f", str(EXAMPLES)).rc == 0
     f = tmp_path / "broken.yaml"
     f.write_text(BROKEN)
     res = cli.run("validate", "-f", str(f))
@@ -156,7 +158,8 @@ def test_raw_etcdctl_documents_read_back_like_cli_ones(cli: Cli, etcd: EtcdServe
 
 
 def test_pause_resume_switch(cli: Cli) -> None:
-    cli.ok("apply", "-f", str(EXAMPLES))
+    cli.env["FOGSIM_URL"] = "http://127.0.0.1:7070"
+    cli.ok("apply", "--env-subst", "-f", str(EXAMPLES))
     cli.ok("pause", "prediction-lab")
     assert cli.get_json("as", "prediction-lab")["spec"]["paused"] is True
     cli.ok("resume", "prediction-lab")

@@ -127,6 +127,8 @@ def test_required_panels_present(dash: dict[str, Any]) -> None:
 def test_provisioning_files() -> None:
     ds = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "fogstrat.yaml").read_text())
     assert ds["apiVersion"] == 1 and ds["datasources"][0]["type"] == "prometheus"
+    # Grafana expands it from its environment: the same file serves a cluster and make run
+    assert ds["datasources"][0]["url"] == "$PROMETHEUS_URL"
     prov = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "fogstrat.yaml").read_text())
     assert prov["apiVersion"] == 1
     assert prov["providers"][0]["type"] == "file" and prov["providers"][0]["options"]["path"]

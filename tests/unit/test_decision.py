@@ -439,6 +439,18 @@ CASES = [
     Case("fog-unreachable-while-deleting",
          inp(serving(), {}, fog_reachable=False, deletion_requested=True), (), "Terminating",
          "holding"),
+    # --- on the last valid documents: acts as usual, says so in Valid ---
+    Case("last-valid-still-fails-over",
+         inp(serving(archs={A: arch(bad=2)}), {A: SERVED}, probes=bad(),
+             using_last_valid="Architecture 'gossip' not found"),
+         (Undeploy(A), Deploy(B)), "FailingOver", "",
+         lambda d: cond(d, "Valid") == ("False", "UsingLastValid")
+         and "gossip" in d.status.condition("Valid").message),  # type: ignore[union-attr]
+    Case("last-valid-steady-is-serving",
+         inp(serving(), {A: SERVED}, using_last_valid="Strategy 'prediction' is invalid"),
+         (), "Serving", "",
+         lambda d: cond(d, "Valid") == ("False", "UsingLastValid")
+         and cond(d, "Ready")[0] == "True" and cond(d, "Serving")[0] == "True"),
     Case("undeploy-error-backs-off",
          inp(in_transition(tr("failover", A, B, "draining", attempted=(A,))),
              {A: ob(True, error="fog05: 500")}), (Undeploy(A), Deploy(B)), "FailingOver",
