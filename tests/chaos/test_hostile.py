@@ -103,19 +103,22 @@ def test_oversized_and_overdeep_documents_get_a_status(stack: ChaosStack) -> Non
     assert_short_lines(mark)
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("bad-utf8-value", b"apiVersion: fogstrat.io/v1alpha1\nkind: Environment\n"
-                       b"metadata: {name: bad-utf8-value}\n"
-                       b"spec: {driver: fogsim, locator: \"http://\xff\xfe/\"}\n"),
-    ("nul-value", b'{"apiVersion": "fogstrat.io/v1alpha1", "kind": "Environment", '
-                  b'"metadata": {"name": "nul-value"}, '
-                  b'"spec": {"driver": "fogsim", "locator": "http://a\x00b/"}}'),
-    ("not-a-document", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"),
-    ("empty", b""),
-])
-def test_undecodable_values_get_a_status(stack: ChaosStack, name: str, value: bytes) -> None:
+UNDECODABLE = {
+    "bad-utf8-value": b"apiVersion: fogstrat.io/v1alpha1\nkind: Environment\n"
+                      b"metadata: {name: bad-utf8-value}\n"
+                      b"spec: {driver: fogsim, locator: \"http://\xff\xfe/\"}\n",
+    "nul-value": b'{"apiVersion": "fogstrat.io/v1alpha1", "kind": "Environment", '
+                 b'"metadata": {"name": "nul-value"}, '
+                 b'"spec": {"driver": "fogsim", "locator": "http://a\x00b/"}}',
+    "not-a-document": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("name", list(UNDECODABLE))
+def test_undecodable_values_get_a_status(stack: ChaosStack, name: str) -> None:
     mark = stack.mark()
-    expect_invalid(stack, "environments", name, value)
+    expect_invalid(stack, "environments", name, UNDECODABLE[name])
     stack.assert_unharmed(mark)
 
 
