@@ -20,17 +20,17 @@ def etcd() -> Iterator[EtcdServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def stack(etcd: EtcdServer) -> Iterator[ChaosStack]:
-    """fogsim, one controller and the ``web`` strategy serving, shared by a module's tests
-    (each test checks the stack is unharmed after its own step)."""
-    with ChaosStack(etcd, f"/fogstrat-chaos-{uuid.uuid4().hex[:10]}") as s:
-        yield s
-
-
 @pytest.fixture(scope="session")
 def size() -> ChaosSize:
     return ChaosSize.from_env()
+
+
+@pytest.fixture(scope="module")
+def stack(etcd: EtcdServer, size: ChaosSize) -> Iterator[ChaosStack]:
+    """fogsim, one controller and the ``web`` strategy serving, shared by a module's tests
+    (each test checks the stack is unharmed after its own step)."""
+    with ChaosStack(etcd, f"/fogstrat-chaos-{uuid.uuid4().hex[:10]}", size.budget) as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

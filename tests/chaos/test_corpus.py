@@ -6,7 +6,8 @@ anything. Every document must get its status at the revision written (``Valid=Fa
 those no controller may accept); after the churn deletes them, every status must go too, and
 the controller's memory must not grow from one round to the next.
 
-Size: ``FOGSTRAT_CHAOS_DOCS`` documents and ``FOGSTRAT_CHAOS_CHURN`` seconds of churn;
+Size: ``FOGSTRAT_CHAOS_DOCS`` documents, then ``FOGSTRAT_CHAOS_CHURN`` seconds of churn in
+rounds of ``FOGSTRAT_CHAOS_CHURN_BATCH``;
 ``FOGSTRAT_CHAOS=long`` (``make chaos``) is the long form.
 """
 
@@ -131,7 +132,7 @@ def test_memory_stays_flat_under_churn(stack: ChaosStack, size: ChaosSize,
     after_round: list[int] = []
     total = 0
     while len(after_round) < 2 or time.monotonic() - began < size.churn_seconds:
-        docs = corpus(size.documents, SEED + 1 + len(after_round))
+        docs = corpus(size.churn_batch, SEED + 1 + len(after_round))
         written = churn_round(stack, rng, docs, live)
         live = set(written)
         total += len(written)

@@ -33,11 +33,14 @@ RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO |WARNING
 
 @dataclass(frozen=True)
 class ChaosSize:
-    """How many corpus documents and how long the churn; from the environment."""
+    """How many corpus documents, how long the churn, and the controller's memory budget
+    for that much; from the environment."""
 
     documents: int
     churn_seconds: float
+    churn_batch: int
     long: bool
+    budget: int
 
     @staticmethod
     def from_env(env: dict[str, str] | None = None) -> ChaosSize:
@@ -46,7 +49,9 @@ class ChaosSize:
         return ChaosSize(
             documents=int(env.get("FOGSTRAT_CHAOS_DOCS", 10_000 if long else 500)),
             churn_seconds=float(env.get("FOGSTRAT_CHAOS_CHURN", 300 if long else 20)),
+            churn_batch=int(env.get("FOGSTRAT_CHAOS_CHURN_BATCH", 2_000 if long else 500)),
             long=long,
+            budget=int(env.get("FOGSTRAT_CHAOS_BUDGET_MIB", 512 if long else 300)) * MIB,
         )
 
 
