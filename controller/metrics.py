@@ -17,7 +17,8 @@ Metrics named by design §5:
 
 - ``fogstrat_failovers_total{namespace,strategy,from,to,reason}``
 - ``fogstrat_failbacks_total{namespace,strategy,from,to,reason}``
-- ``fogstrat_transition_duration_seconds{kind}`` histogram (``failover`` / ``failback``)
+- ``fogstrat_transition_duration_seconds{kind}`` histogram (``start``, ``failover``,
+  ``failback``, ``switch``, ``rollout``)
 - ``fogstrat_active_architecture{namespace,strategy,architecture,role}``
 - ``fogstrat_strategy_phase{namespace,strategy,phase}``
 - ``fogstrat_health_checks_total{namespace,strategy,architecture,result}``
@@ -31,6 +32,7 @@ Additions (not in §5; the dashboard and alert rules use them):
 - ``fogstrat_consecutive_failures{namespace,strategy,architecture}`` gauge
 - ``fogstrat_last_transition_timestamp_seconds{namespace,strategy}`` gauge (unix time)
 - ``fogstrat_qos_threshold{namespace,strategy,architecture,probe,bound=min|max}`` gauge
+- ``fogstrat_events_dropped_total`` Events not written (queue full or etcd refused)
 """
 
 from __future__ import annotations
@@ -77,19 +79,24 @@ OTHER = "other"
 
 #: ActiveStrategy status phases (design §3), from the status model itself.
 PHASES: tuple[str, ...] = STATUS_PHASES
-#: Why a failover/failback happened. CamelCase spellings (``HealthCheckFailed``) are
-#: accepted and converted to these snake_case values.
+#: Why a transition happened: the reasons of the status history, as they are written there
+#: (docs/reasons.md says what each means). Spellings that differ only in case or
+#: separators (``main_ready``) are accepted; anything else is ``other``.
 TRANSITION_REASONS: tuple[str, ...] = (
-    "health_check_failed",  # the active architecture's probes crossed failureThreshold
-    "qos_violation",  # a qos probe out of its min/max
-    "instance_failed",  # a fog05 instance went to ERROR or vanished
-    "node_unreachable",  # the node hosting an entity is down
-    "deploy_failed",  # the active/target architecture could not be deployed or served
-    "manual",  # spec.pin / `fogstrat switch`
-    "main_recovered",  # automatic failback: main healthy for the stabilization window
+    "Unhealthy",  # the architecture's probes failed failureThreshold cycles in a row
+    "QosBelowThreshold",  # only qos probes failed: the service answers, out of bounds
+    "Vanished",  # its instances are gone from the fog (process exited, node down)
+    "DeployFailed",  # a deploy or serve action on the target failed
+    "DeployTimeout",  # the target was not healthy within deployTimeout
+    "RolloutFailed",  # a redeploy after a spec change failed and went to a replacement
+    "Pinned",  # spec.pin / `fogstrat switch`
+    "MainReady",  # automatic failback: main placeable for the stabilization window
+    "Start",  # the main architecture brought up for the first time
+    "Unplaceable",  # started on a replacement: the main could not be placed
+    "ConfigChanged",  # a roll-out: the active architecture's spec changed
     OTHER,
 )
-TRANSITION_KINDS: tuple[str, ...] = ("failover", "failback")
+TRANSITION_KINDS: tuple[str, ...] = ("start", "failover", "failback", "switch", "rollout")
 HEALTH_RESULTS: tuple[str, ...] = ("success", "failure", "unknown")
 RECONCILE_RESULTS: tuple[str, ...] = ("success", "error", "requeue")
 #: Document kinds a reconcile is about (the ``kind`` field; plural names are accepted).
@@ -166,6 +173,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "fogstrat_consecutive_failures",
     "fogstrat_last_transition_timestamp_seconds",
     "fogstrat_qos_threshold",
+    "fogstrat_events_dropped_total",
 )
 
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -308,6 +316,11 @@ class Metrics:
             "Keys put back in the work queue with backoff.",
             registry=r,
         )
+        self.events_dropped = Counter(
+            "fogstrat_events_dropped",
+            "Events not written: the writer's queue was full or etcd refused the write.",
+            registry=r,
+        )
         self.leader = Gauge(
             "fogstrat_leader", "1 while this replica holds the leader key.", registry=r
         )
@@ -368,8 +381,14 @@ class Metrics:
     ) -> None:
         labels = (ns, strategy, frm, to, normalize(reason, TRANSITION_REASONS))
         self._child(family, ns, strategy, labels).inc()
+        self.observe_transition(kind, duration, ns, strategy, when)
+
+    def observe_transition(self, kind: str, duration: float | None, ns: str, strategy: str,
+                           when: float | None = None) -> None:
+        """Observe one completed transition's duration (detection -> serving)."""
         if duration is not None and duration >= 0:
-            self.transition_duration.labels(kind=kind).observe(duration)
+            self.transition_duration.labels(kind=normalize(kind, TRANSITION_KINDS)).observe(
+                duration)
         self.set_last_transition(ns, strategy, time.time() if when is None else when)
 
     def record_failover(
@@ -511,6 +530,9 @@ class Metrics:
 
     def inc_workqueue_retries(self, n: int = 1) -> None:
         self.workqueue_retries.inc(n)
+
+    def record_event_dropped(self) -> None:
+        self.events_dropped.inc()
 
     def set_leader(self, is_leader: bool) -> None:
         self.leader.set(1 if is_leader else 0)

@@ -2,7 +2,9 @@
 
 A thin layer over :class:`controller.store.Store` that knows the key layout (design §3) and
 decodes values: specs may be YAML or JSON written by anyone, status is JSON written by the
-controller. ``generation`` is the spec key's ``mod_revision``.
+controller. ``generation`` is the spec key's etcd ``version``: 1 when it is created, one more
+with each write of the spec (status lives under its own key and leaves it alone), as
+Kubernetes' ``metadata.generation``.
 """
 
 from __future__ import annotations
@@ -169,7 +171,7 @@ class Resources:
         status, status_rev = (self.get_status(kind, namespace, name) if with_status
                               else (None, 0))
         document, error = _decode(kind, namespace, name, rec.value)
-        return StoredObject(kind, namespace, name, document, rec.mod_revision, status,
+        return StoredObject(kind, namespace, name, document, rec.version, status,
                             status_rev, error)
 
     def list(self, kind: Kind, namespace: str | None = None, *, with_status: bool = True
@@ -186,7 +188,7 @@ class Resources:
             ns, name = rec.key.rsplit("/", 2)[-2:]
             status, srev = statuses.get((ns, name), (None, 0))
             document, error = _decode(kind, ns, name, rec.value)
-            out.append(StoredObject(kind, ns, name, document, rec.mod_revision, status, srev,
+            out.append(StoredObject(kind, ns, name, document, rec.version, status, srev,
                                     error))
         if kind.kind in TORN_DOWN:
             have = {(o.namespace, o.name) for o in out}

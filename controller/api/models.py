@@ -41,6 +41,8 @@ class EnvironmentSpec:
     info: Mapping[str, Any] = field(default_factory=dict)
     directives: Mapping[str, Any] = field(default_factory=dict)
     timeout: float = 10.0
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Labels by node name or uuid, given centrally (``spec.nodeLabels``)."""
 
 
 # --- Architecture ----------------------------------------------------------------------
@@ -195,10 +197,19 @@ class ActiveStrategySpec:
     strategy: str
     environment: str
     association_args: Mapping[str, Any] = field(default_factory=dict)
+    """Every architecture's association args (the seed's ``associate(.., args)``)."""
+    association_args_by_architecture: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=dict)
+    """One architecture's own, over the shared ones."""
     data_id: str | None = None
     serve: bool = True
     paused: bool = False
     pin: str | None = None
+
+    def association_args_for(self, architecture: str) -> dict[str, Any]:
+        """The association args ``architecture`` is associated with."""
+        return {**self.association_args,
+                **self.association_args_by_architecture.get(architecture, {})}
 
 
 Spec = EnvironmentSpec | ArchitectureSpec | ArchitectureDataSpec | StrategySpec | ActiveStrategySpec

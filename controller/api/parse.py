@@ -87,6 +87,8 @@ def _environment(spec: Raw) -> EnvironmentSpec:
         info=copy.deepcopy(dict(spec.get("info") or {})),
         directives=copy.deepcopy(dict(spec.get("directives") or {})),
         timeout=parse_duration(spec["timeout"]),
+        node_labels={str(node): {str(k): str(v) for k, v in labels.items()}
+                     for node, labels in (spec.get("nodeLabels") or {}).items()},
     )
 
 
@@ -224,6 +226,8 @@ def _active_strategy(spec: Raw) -> ActiveStrategySpec:
         strategy=spec["strategy"],
         environment=spec["environment"],
         association_args=copy.deepcopy(dict(spec["associationArgs"])),
+        association_args_by_architecture=copy.deepcopy(
+            dict(spec.get("associationArgsByArchitecture") or {})),
         data_id=spec.get("dataId"),
         serve=spec["serve"],
         paused=spec["paused"],

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from controller.api import templates
+from controller.api import entity_rules, templates
 from controller.api.kinds import (
     API_VERSION,
     ARCHITECTURE,
@@ -382,6 +382,11 @@ def _check_environment(spec: Mapping[str, Any], sink: _Sink) -> None:
                 "locator",
             )
     _check_positive_duration(spec, "timeout", sink)
+    node_labels = spec.get("nodeLabels")
+    if isinstance(node_labels, Mapping):
+        for node, labels in node_labels.items():
+            if isinstance(labels, Mapping):
+                _check_string_map(labels, sink.at("nodeLabels", str(node)), value_re=_LABEL_VALUE)
 
 
 def _check_positive_duration(spec: Mapping[str, Any], key: str, sink: _Sink) -> float | None:
@@ -508,6 +513,8 @@ def _check_entities(
                     edges += _check_template(
                         value, name, by_name, parameters, here.at("env", str(key))
                     )
+        for parts, message in entity_rules.entity_findings(entity):
+            here.add(message, *parts)
         fdu = entity.get("fdu")
         if isinstance(fdu, Mapping):
             _check_fdu(fdu, here.at("fdu"))
@@ -553,9 +560,6 @@ def _check_entities(
 
 
 def _check_fdu(fdu: Mapping[str, Any], sink: _Sink) -> None:
-    for key in ("id", "uuid"):
-        if key in fdu:
-            sink.add("set by the controller; remove it", key)
     command = fdu.get("command")
     if fdu.get("hypervisor") == "BARE":
         if command is None:
@@ -636,6 +640,8 @@ def _reference_problem(
         if len(path) < 2 or path[0] not in templates.ENVIRONMENT_SECTIONS:
             return "expected {{ environment.info.KEY }} or {{ environment.directives.KEY }}"
         return None
+    if ns == "association":
+        return None if path else "expected {{ association.KEY }}"
     return f"unknown namespace {excerpt(ns)}; use one of {', '.join(templates.NAMESPACES)}"
 
 

@@ -101,7 +101,10 @@ class Architecture(abc.ABC):
         environment: EnvironmentSpec,
         args: Mapping[str, Any] | None = None,
     ) -> None:
-        """Tie the architecture to a fog and an Environment (with association args)."""
+        """Tie the architecture to a fog and an Environment, with association args: the
+        seed's ``associate(fimapi, environment, args)``. ``args`` are the ActiveStrategy's
+        ``associationArgs`` with its ``associationArgsByArchitecture`` entry for this
+        architecture over them; templates read them as ``{{ association.KEY }}``."""
         self.lifecycle.require(Operation.ASSOCIATE)
         self.fog = fog
         self.environment = environment

@@ -28,7 +28,7 @@ from controller.arch.probes import (
     extract_field,
     prometheus_value,
 )
-from controller.fog.client import FogClient, FogError, NotFound
+from controller.fog.client import FogClient, FogError, InstanceInfo, NotFound
 
 _REFUSED = (errno.ECONNREFUSED, errno.ECONNRESET)
 
@@ -136,7 +136,10 @@ def qos_prometheus_check(query: PrometheusQuery, qos: QosCheck, timeout: float) 
     return outcome, msg, value
 
 
-def state_check(fog: FogClient, instance_id: str | None, expected: str, timeout: float) -> Verdict:
+def state_check(fog: FogClient, instance_id: str | None, expected: str, timeout: float,
+                where: str = "") -> Verdict:
+    """The instance's state; a failed one says why in the fog's words (``where``: e.g.
+    ``aggregator on cloud-1``, to start that sentence)."""
     if instance_id is None:
         return Outcome.FAILURE, "no instance", None
     try:
@@ -146,6 +149,25 @@ def state_check(fog: FogClient, instance_id: str | None, expected: str, timeout:
     except FogError as exc:
         return Outcome.UNKNOWN, f"instance {instance_id}: {_short(exc)}", None
     outcome, msg = evaluate_state(info.state.value, expected)
-    if info.error_msg and outcome is Outcome.FAILURE:
-        msg += f" ({info.error_msg})"
+    if outcome is Outcome.FAILURE and (info.error_msg or info.error_code):
+        msg = fog_reason(fog, info, timeout, where or f"instance {instance_id}")
     return outcome, msg, None
+
+
+LOG_LINE_LIMIT = 300
+"""Characters of the instance log's last line kept in a message."""
+
+
+def fog_reason(fog: FogClient, info: InstanceInfo, timeout: float, where: str) -> str:
+    """``<where> <the fog's error>: <the last line the instance wrote>``; read only when
+    an instance failed, so a healthy cycle costs nothing more."""
+    error = info.error_msg or f"failed with error code {info.error_code}"
+    if error.startswith("process "):
+        error = error[len("process "):]
+    try:
+        log = fog.instance_log(info.instance_id, timeout=timeout)
+    except FogError:
+        log = ""
+    lines = [line.strip() for line in log[-4096:].splitlines() if line.strip()]
+    last = lines[-1][:LOG_LINE_LIMIT] if lines else ""
+    return f"{where} {error}" + (f": {last}" if last else "")

@@ -36,6 +36,8 @@ class Inputs:
     params: Mapping[str, Any] = field(default_factory=dict)
     environment: EnvironmentSpec | None = None
     data: ArchitectureDataSpec | None = None
+    association: Mapping[str, Any] = field(default_factory=dict)
+    """The association args (``{{ association.KEY }}``)."""
 
 
 def _lookup(root: Mapping[str, Any], path: Sequence[str]) -> bool:
@@ -80,7 +82,12 @@ def _check_ref(path: Path, inputs: Inputs, entity: str) -> str | None:
         if not _lookup(source, path[2:]):
             return f"{dotted}: the Environment has no {path[1]}.{'.'.join(path[2:])}"
         return None
-    return f"{dotted}: unknown reference (entities, params, data, environment)"
+    if root == "association":
+        if len(path) < 2 or not _lookup(inputs.association, path[1:]):
+            return (f"{dotted}: the ActiveStrategy's association args have no "
+                    f"{'.'.join(path[1:]) or 'KEY'}")
+        return None
+    return f"{dotted}: unknown reference (entities, params, data, environment, association)"
 
 
 def check_bindings(entities: Sequence[Entity], inputs: Inputs) -> None:
@@ -98,25 +105,30 @@ def check_bindings(entities: Sequence[Entity], inputs: Inputs) -> None:
             raise cls("; ".join(problems), entity=ent.name, operation="bind")
 
 
-def entity_facts(replicas: Sequence[ReplicaRecord]) -> dict[str, str]:
-    """``entities.X.*`` values: singular = the first replica's, plural = all, comma-joined.
+def entity_facts(replicas: Sequence[ReplicaRecord]) -> dict[str, Any]:
+    """``entities.X.*`` values: singular = the first replica's, plural = the list of all
+    (a template writes it joined with a space, or with its ``join`` separator).
 
+    ``ip`` is the instance's own address where the fog reported one (an LXD, KVM or
+    Docker FDU has its own interface), else its node's; ``nodeIp`` is always the node's.
     ``node`` is the node uuid (what fog05 calls it by); ``id``/``instance`` the fog05
     instance id. Facts not known yet (an instance id before define) are absent, so a
     premature reference fails loudly instead of rendering an empty string.
     """
-    out: dict[str, str] = {}
-    ips = [r.node_ip for r in replicas]
+    out: dict[str, Any] = {}
+    node_ips = [r.node_ip for r in replicas]
+    ips = [r.address or r.node_ip for r in replicas]
     nodes = [r.node_id for r in replicas]
     ids = [r.instance_id for r in replicas]
     for single, plural, values in (
         ("ip", "ips", ips),
+        ("nodeIp", "nodeIps", node_ips),
         ("node", "nodes", nodes),
         ("instance", "instances", ids),
     ):
         if values and all(values):
             out[single] = str(values[0])
-            out[plural] = ",".join(str(v) for v in values)
+            out[plural] = [str(v) for v in values]
     if "instance" in out:
         out["id"] = out["instance"]
     return out
@@ -143,4 +155,5 @@ def build_context(record: ArchitectureRecord, inputs: Inputs) -> dict[str, Any]:
             "info": dict(env.info) if env else {},
             "directives": dict(env.directives) if env else {},
         },
+        "association": dict(inputs.association),
     }

@@ -13,6 +13,7 @@ what the next deploy adopts or the next undeploy removes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -21,12 +22,13 @@ from typing import Any
 
 from controller.api.models import ArchitectureDataSpec, Entity, Probe
 from controller.arch.base import Architecture
+from controller.arch.checks import fog_reason
 from controller.arch.context import Inputs, build_context, check_bindings
 from controller.arch.descriptor import build_descriptor
 from controller.arch.errors import ArchitectureError, PlacementError, SpecError
 from controller.arch.fogops import FogOps, read_nodes
 from controller.arch.health import run_probes, with_state_probes
-from controller.arch.ids import fdu_id, fdu_uuid, owns
+from controller.arch.ids import owns, replica_fdu
 from controller.arch.observe import ArchitectureSnapshot, observe
 from controller.arch.ordering import dependencies, waves
 from controller.arch.placement import PlacementCheck, Slot, could_host, plan_placement
@@ -36,6 +38,7 @@ from controller.arch.templating import render
 from controller.fog.client import InstanceInfo, InstanceState, NodeInfo, NodeStatus, NotFound
 from controller.fog.retry import Deadline
 
+_log = logging.getLogger("fogstrat.arch")
 
 class DeclarativeArchitecture(Architecture):
     """Entities and probes from the Architecture document (or from a plugin's overrides)."""
@@ -57,7 +60,8 @@ class DeclarativeArchitecture(Architecture):
     # --- helpers ----------------------------------------------------------------------
 
     def _inputs(self) -> Inputs:
-        return Inputs(params=self.params, environment=self.environment, data=self.data)
+        return Inputs(params=self.params, environment=self.environment, data=self.data,
+                      association=self.association_args)
 
     def _ops(self, timeout: float) -> FogOps:
         return FogOps(
@@ -94,20 +98,20 @@ class DeclarativeArchitecture(Architecture):
             if ent.phase != "deploy":
                 continue
             for idx in range(ent.replicas):
-                did = fdu_id(self.key, ent.name, idx)
+                ref = replica_fdu(self.key, ent.name, ent.fdu, idx)
                 try:
-                    descriptor = build_descriptor(ent, did, context)
+                    descriptor = build_descriptor(ent, ref.id, context)
                 except ArchitectureError:  # needs placement facts: the deploy renders it
                     break
                 ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
-                self._onboarded[did] = descriptor
+                self._onboarded[ref.id] = descriptor
 
     def do_unprepare(self) -> None:
         """Offload the descriptors ``prepare`` onboarded that no deploy took up."""
         ops = self._ops(self.options.undeploy_timeout)
-        for did in list(self._onboarded):
+        for did, descriptor in list(self._onboarded.items()):
             with contextlib.suppress(NotFound):
-                ops.call(None, "offload", ops.fog.offload, fdu_uuid(did))
+                ops.call(None, "offload", ops.fog.offload, descriptor["uuid"])
             del self._onboarded[did]
 
     def do_serve(self, data: ArchitectureDataSpec | None) -> None:
@@ -142,14 +146,14 @@ class DeclarativeArchitecture(Architecture):
         )
         for (ent_name, idx), node_id in sorted(plan.nodes.items()):
             node = nodes[node_id]
-            did = fdu_id(self.key, ent_name, idx)
+            ref = replica_fdu(self.key, ent_name, by_name[ent_name].fdu, idx)
             inst = keep.get((ent_name, idx))
             self.record.put(
                 ent_name,
                 idx,
                 ReplicaRecord(
-                    fdu_id=did,
-                    fdu_uuid=fdu_uuid(did),
+                    fdu_id=ref.id,
+                    fdu_uuid=ref.uuid,
                     node_id=node.uuid,
                     node_name=node.name,
                     node_ip=node.ip,
@@ -203,6 +207,7 @@ class DeclarativeArchitecture(Architecture):
         assert rec is not None and rec.node_id is not None
         if inst is not None and inst.state is InstanceState.RUN and not restart:
             self.record.update(ent.name, idx, instance_id=inst.instance_id, state="RUN")
+            self._note_instance(ent.name, idx, inst)
             return False
         if inst is not None and inst.state is InstanceState.RUN:
             ops.teardown(ent.name, inst.instance_id)
@@ -227,7 +232,23 @@ class DeclarativeArchitecture(Architecture):
             self.record.update(ent.name, idx, instance_id=inst.instance_id, state=inst.state.value)
         inst = ops.run(ent.name, inst, env)
         self.record.update(ent.name, idx, instance_id=inst.instance_id, state=inst.state.value)
+        self._note_instance(ent.name, idx, inst)
         return True
+
+    def _note_instance(self, entity: str, idx: int, info: InstanceInfo) -> None:
+        """Keep what the fog says of a replica beyond its state: its own address (what
+        ``{{ entities.X.ip }}`` renders for the entities that start after it), and that
+        it is only simulated, which must not pass for a running service unnoticed."""
+        rec = self.record.get(entity, idx)
+        if rec is None:
+            return
+        if info.address and rec.address != info.address:
+            rec = self.record.update(entity, idx, address=info.address)
+        if info.simulated and not rec.simulated:
+            self.record.update(entity, idx, simulated=True)
+            _log.warning("%s: entity %s replica %d (instance %s) is only simulated by the "
+                         "fog: no process runs for it", self.key, entity, idx,
+                         info.instance_id)
 
     def _wait_ready(self, ops: FogOps, ents: Sequence[Entity]) -> None:
         """Poll until every replica is RUN and the entities' readiness probes pass.
@@ -242,7 +263,7 @@ class DeclarativeArchitecture(Architecture):
         last = "not checked"
         while True:
             for ent in ents:
-                for rec in self.record.replicas(ent.name):
+                for idx, rec in sorted(self.record.entities.get(ent.name, {}).items()):
                     info = ops.info(ent.name, rec.instance_id or "")
                     if info is None:
                         raise ArchitectureError(
@@ -250,10 +271,11 @@ class DeclarativeArchitecture(Architecture):
                             operation="readiness",
                         )
                     if info.state is InstanceState.ERROR:
-                        raise ArchitectureError(
-                            info.error_msg or "instance in ERROR", entity=ent.name,
-                            operation="readiness",
-                        )
+                        why = "instance in ERROR" if self.fog is None else fog_reason(
+                            self.fog, info, self._probe_timeout(),
+                            f"{ent.name} on {rec.node_name or rec.node_id}")
+                        raise ArchitectureError(why, entity=ent.name, operation="readiness")
+                    self._note_instance(ent.name, idx, info)
             timeout = min(self._probe_timeout(), max(ops.deadline.remaining(), 0.1))
             results = run_probes(probes, self.record, self.fog, timeout=timeout)
             bad = [r for r in results if r.outcome is not Outcome.SUCCESS]
@@ -292,10 +314,11 @@ class DeclarativeArchitecture(Architecture):
         ordered.sort(key=lambda n: phase_of.get(n) != "serve")
         targets: dict[str, tuple[str, int | None]] = {}
         for name in ordered:
-            count = next(e.replicas for e in ents if e.name == name)
+            ent = next(e for e in ents if e.name == name)
             recorded = self.record.entities.get(name, {})
-            for idx in range(max(count, max(recorded, default=-1) + 1)):
-                targets.setdefault(fdu_uuid(fdu_id(self.key, name, idx)), (name, idx))
+            for idx in range(max(ent.replicas, max(recorded, default=-1) + 1)):
+                uid = replica_fdu(self.key, name, ent.fdu, idx).uuid
+                targets.setdefault(uid, (name, idx))
         for name, reps in list(self.record.entities.items()):
             for idx, rec in reps.items():
                 targets.setdefault(rec.fdu_uuid, (name, idx))
@@ -333,9 +356,14 @@ class DeclarativeArchitecture(Architecture):
         names = self.deployed_entities()
         probes = [p for p in self.probes() if p.entity is None or p.entity in names]
         probes = with_state_probes(probes, names)
-        return aggregate(
+        report = aggregate(
             run_probes(probes, self.record, self.fog, timeout=self._probe_timeout())
         )
+        simulated = [e for e in self.record.simulated_entities() if e in names]
+        if not simulated:
+            return report
+        note = f"simulated, no process runs: {', '.join(simulated)}"
+        return replace(report, message=f"{report.message}; {note}")
 
     def do_get_mapping(self, phase: str) -> dict[str, list[str]]:
         ents = self.entities()

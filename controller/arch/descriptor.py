@@ -1,6 +1,7 @@
 """The FDU descriptor of one entity replica.
 
-The entity's ``fdu`` template with the deterministic ``id``/``uuid`` and a ``name`` set,
+The entity's ``fdu`` template with the deterministic ``id``/``uuid`` (derived from the
+user's own, see :mod:`controller.arch.ids`), ``name`` defaulted to the entity's name,
 its template strings rendered, and ``computation_requirements`` raised to the entity's
 ``requirements`` so the fog reserves what placement counted on.
 """
@@ -23,9 +24,11 @@ def build_descriptor(
     fdu: dict[str, Any] = copy.deepcopy(dict(entity.fdu))
     if context is not None:
         fdu = render_value(fdu, context, entity=entity.name)
+    base_uuid = fdu.get("uuid")
     fdu["id"] = descriptor_id
-    fdu["uuid"] = fdu_uuid(descriptor_id)
-    fdu["name"] = descriptor_id
+    fdu["uuid"] = fdu_uuid(descriptor_id, base_uuid if isinstance(base_uuid, str) else None)
+    if not isinstance(fdu.get("name"), str) or not fdu["name"]:
+        fdu["name"] = entity.name
     req = effective_requirements(entity)
     comp = dict(fdu.get("computation_requirements") or {})
     if req.cpu_arch:

@@ -63,12 +63,14 @@ def _one(
     if probe.kind == "state":
         if fog is None:
             return Outcome.UNKNOWN, "not associated with a fog", None
-        return checks.state_check(fog, rep.instance_id if rep else None, probe.state, timeout)
+        where = f"{probe.entity} on {rep.node_name or rep.node_id}" if rep else ""
+        return checks.state_check(fog, rep.instance_id if rep else None, probe.state, timeout,
+                                  where)
     if probe.kind == "qos" and probe.qos is not None and probe.qos.prometheus is not None:
         return checks.qos_prometheus_check(probe.qos.prometheus, probe.qos, timeout)
-    if rep is None or not rep.node_ip:
+    host = (rep.address or rep.node_ip) if rep is not None else None
+    if not host:
         return Outcome.FAILURE, "entity has no running replica with an address", None
-    host = rep.node_ip
     if probe.kind == "http" and probe.http is not None:
         return checks.http_check(host, probe.http, timeout)
     if probe.kind == "tcp" and probe.tcp is not None:

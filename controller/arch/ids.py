@@ -9,18 +9,28 @@ find leftovers of entities that are no longer in the spec.
 
 The FDU uuid is what fog05 itself derives from the id when none is given
 (``uuid5(6ba7b842-…, id)``); setting it explicitly lets every lookup use the uuid.
+
+A descriptor pasted from fog05 carries its own ``id`` and ``uuid``. They cannot be used
+as they are (every replica of every strategy needs its own FDU), so they become the base
+of the derived ones: the user's id ends the descriptor id
+(``fs.<owner>.<entity>.<replica>.<id>``) and the user's uuid is the namespace the
+replica's uuid is derived in. Both stay deterministic, which adoption relies on.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 MAX_ID_LENGTH = 63
 FOG05_FDU_NAMESPACE = uuid.UUID("6ba7b842-9dad-11d1-80b4-00c04fd430c8")
 _PREFIX = "fs"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def _digest(text: str, size: int = 12) -> str:
@@ -52,21 +62,55 @@ class ArchitectureKey:
         return f"{self.namespace}/{self.active_strategy}/{self.architecture}"
 
 
-def fdu_id(key: ArchitectureKey, entity: str, replica: int) -> str:
-    """The descriptor ``id`` of one entity replica; at most :data:`MAX_ID_LENGTH` long."""
-    tail = f"{entity}.{replica}"
-    full = key.prefix + tail
-    if len(full) <= MAX_ID_LENGTH:
-        return full
-    room = MAX_ID_LENGTH - len(key.prefix) - len(str(replica)) - 1
+def fdu_id(key: ArchitectureKey, entity: str, replica: int, base: str | None = None) -> str:
+    """The descriptor ``id`` of one entity replica; at most :data:`MAX_ID_LENGTH` long.
+
+    ``base`` is the id the user's descriptor carries: it ends the id. When the whole is
+    too long the entity name is shortened first, then the base replaced by its hash.
+    """
+    suffix = ""
+    if base:
+        suffix = "." + (_UNSAFE.sub("-", base).strip(".-") or _digest(base, 8))
+    if len(key.prefix) + len(f"{entity}.{replica}") + len(suffix) <= MAX_ID_LENGTH:
+        return f"{key.prefix}{entity}.{replica}{suffix}"
+    if len(key.prefix) + 10 + len(str(replica)) + len(suffix) > MAX_ID_LENGTH:
+        suffix = "." + _digest(base or "", 8)
+    room = MAX_ID_LENGTH - len(key.prefix) - len(str(replica)) - 1 - len(suffix)
     short = entity[: max(room - 9, 1)] + "-" + _digest(entity, 8)
-    return f"{key.prefix}{short}.{replica}"
+    return f"{key.prefix}{short}.{replica}{suffix}"
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def fdu_uuid(descriptor_id: str) -> str:
-    """The FDU uuid fog05 assigns to a descriptor id (kept: every observation asks)."""
-    return str(uuid.uuid5(FOG05_FDU_NAMESPACE, descriptor_id))
+def fdu_uuid(descriptor_id: str, base: str | None = None) -> str:
+    """The FDU uuid of a descriptor id: fog05's own derivation, or, when the user's
+    descriptor carries a ``uuid`` (``base``), derived in that namespace instead
+    (kept: every observation asks)."""
+    namespace = FOG05_FDU_NAMESPACE
+    if base:
+        try:
+            namespace = uuid.UUID(base)
+        except ValueError:  # validation reports it; the id alone still derives one
+            namespace = FOG05_FDU_NAMESPACE
+    return str(uuid.uuid5(namespace, descriptor_id))
+
+
+@dataclass(frozen=True)
+class FduRef:
+    """The derived ``id`` and ``uuid`` of one entity replica's FDU."""
+
+    id: str
+    uuid: str
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def replica_fdu(key: ArchitectureKey, entity: str, fdu: Mapping[str, Any],
+                replica: int) -> FduRef:
+    """The FDU of replica ``replica`` of ``entity`` whose descriptor template is ``fdu``."""
+    did = fdu_id(key, entity, replica, _text(fdu.get("id")))
+    return FduRef(did, fdu_uuid(did, _text(fdu.get("uuid"))))
 
 
 def owns(key: ArchitectureKey, descriptor_id: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from controller.api.models import Entity
 from controller.arch.fogops import FogOps
-from controller.arch.ids import ArchitectureKey, fdu_id, fdu_uuid
+from controller.arch.ids import ArchitectureKey, replica_fdu
 from controller.arch.record import ArchitectureRecord
 from controller.fog.client import InstanceInfo, InstanceState, NotFound
 
@@ -125,8 +125,8 @@ def observe(
         if ent.phase not in phases:
             continue
         for r in range(ent.replicas):
-            did = fdu_id(key, ent.name, r)
-            uid = fdu_uuid(did)
+            ref = replica_fdu(key, ent.name, ent.fdu, r)
+            did, uid = ref.id, ref.uuid
             known = _recorded_running(ops, ent.name, r, uid, record)
             if known is not None:
                 replicas.append(ObservedReplica(ent.name, r, ent.phase, did, uid, True,

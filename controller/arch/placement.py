@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from controller.api.cpuarch import normalize_arch
 from controller.api.models import ArchitectureSpec, Entity, Requirements
 from controller.arch.errors import PlacementError
 from controller.fog.client import NodeInfo, NodeStatus
@@ -36,7 +37,9 @@ def effective_requirements(entity: Entity) -> Requirements:
     """The entity's requirements merged with its FDU's ``computation_requirements``.
 
     The stricter of the two wins, so placement, the onboarded descriptor and the fog's
-    own capacity accounting all agree on what one replica needs.
+    own capacity accounting all agree on what one replica needs. The architecture is
+    kept as the user spelled it (fog05 compares it with its node's own spelling);
+    placement compares it normalized.
     """
     req = entity.requirements
     comp = entity.fdu.get("computation_requirements") or {}
@@ -80,7 +83,7 @@ class _NodeLoad:
 
 
 def _static_ok(req: Requirements, info: NodeInfo) -> bool:
-    if req.cpu_arch and info.cpu_arch != req.cpu_arch:
+    if req.cpu_arch and normalize_arch(info.cpu_arch) != normalize_arch(req.cpu_arch):
         return False
     if req.min_cores and info.cores < req.min_cores:
         return False
@@ -95,8 +98,8 @@ def _hosts_any(reqs: Collection[Requirements]) -> Callable[[NodeInfo], bool]:
     """``info -> any(_static_ok(r, info) for r in reqs)``, each distinct requirement once
     and, for the usual one, without a generator per node: it runs over every node of the
     fog on each deploy and placement check (120 nodes: 0.25 -> 0.08 ms a plan)."""
-    unique = list({(r.cpu_arch, r.min_cores, tuple(sorted(r.node_selector.items()))): r
-                   for r in reqs}.values())
+    unique = list({(normalize_arch(r.cpu_arch or ""), r.min_cores,
+                    tuple(sorted(r.node_selector.items()))): r for r in reqs}.values())
     if len(unique) == 1:
         return partial(_static_ok, unique[0])
     return lambda info: any(_static_ok(req, info) for req in unique)

@@ -23,6 +23,10 @@ class ReplicaRecord:
     node_ip: str | None = None
     instance_id: str | None = None
     state: str | None = None
+    address: str | None = None
+    """The instance's own address, where the fog reports one (not the node's)."""
+    simulated: bool = False
+    """The fog says nothing really runs for this instance (fogsim's non-BARE)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -33,6 +37,8 @@ class ReplicaRecord:
             "nodeIp": self.node_ip,
             "instanceId": self.instance_id,
             "state": self.state,
+            **({"address": self.address} if self.address else {}),
+            **({"simulated": True} if self.simulated else {}),
         }
 
     @classmethod
@@ -49,6 +55,8 @@ class ReplicaRecord:
             node_ip=opt("nodeIp"),
             instance_id=opt("instanceId"),
             state=opt("state"),
+            address=opt("address"),
+            simulated=data.get("simulated") is True,
         )
 
 
@@ -92,13 +100,22 @@ class ArchitectureRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable (string keys only)."""
-        return {
+        out: dict[str, Any] = {
             "state": self.state,
             "entities": {
                 ent: {str(i): rec.to_dict() for i, rec in sorted(reps.items())}
                 for ent, reps in sorted(self.entities.items())
             },
         }
+        simulated = self.simulated_entities()
+        if simulated:
+            out["simulated"] = simulated
+        return out
+
+    def simulated_entities(self) -> list[str]:
+        """Entities with a replica the fog only simulates (no process runs for it)."""
+        return sorted(e for e, reps in self.entities.items()
+                      if any(r.simulated for r in reps.values()))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArchitectureRecord:

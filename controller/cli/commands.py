@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,10 +14,12 @@ from controller.api import kinds
 from controller.api.documents import dump_yaml, load_path_located
 from controller.api.kinds import DEFAULT_NAMESPACE
 from controller.api.limits import excerpt, limits, summarize
-from controller.api.models import StrategySpec
+from controller.api.models import ArchitectureSpec, Document, StrategySpec
 from controller.api.parse import parse_document
-from controller.api.validation import is_dns1123_label, validate
-from controller.cli import envsubst, printers
+from controller.api.validation import InvalidDocument, is_dns1123_label, validate
+from controller.arch.fdu_model import fog05_model_problems
+from controller.arch.params import strategy_config_problems
+from controller.cli import envsubst, events, printers
 from controller.resources import Resources, StoredObject, encode, object_key
 from controller.runtime.informer import ObjectKey
 from controller.runtime.references import known_as, refers_to
@@ -57,11 +59,24 @@ def _load_all(filenames: list[str], default_namespace: str | None = None
     return docs
 
 
+def _fog05_model(doc: dict[str, Any]) -> list[Any]:
+    """fog05's own FDU model over a valid Architecture's descriptors (nothing to say about
+    other kinds); without the fog05 extra, a note on stderr instead."""
+    if doc.get("kind") != kinds.ARCHITECTURE.kind:
+        return []
+    try:
+        return fog05_model_problems(doc)
+    except ImportError as exc:
+        print(f"note: fog05's FDU model not checked, the fog05 extra is missing ({exc})",
+              file=sys.stderr)
+        return []
+
+
 def _check(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """One line per invalid document; empty when all are valid."""
     lines = []
     for source, doc in docs:
-        problems = validate(doc)
+        problems = validate(doc) or _fog05_model(doc)
         if problems:
             raw_meta = doc.get("metadata")
             meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
@@ -96,9 +111,56 @@ def _check_writable(docs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+ArchitectureLookup = Callable[[str, str], ArchitectureSpec | None]
+
+
+def _config_check(docs: list[tuple[str, dict[str, Any]]],
+                  lookup: ArchitectureLookup | None = None) -> list[str]:
+    """Strategies whose candidates' config their Architectures refuse: Architectures from
+    the same files first, then (``lookup``) from etcd."""
+    archs: dict[tuple[str, str], ArchitectureSpec] = {}
+    strategies: list[tuple[str, Document]] = []
+    for source, raw in docs:
+        try:
+            doc = parse_document(raw)
+        except InvalidDocument:
+            continue  # told by _check
+        if isinstance(doc.spec, ArchitectureSpec):
+            archs[(doc.namespace, doc.name)] = doc.spec
+        elif isinstance(doc.spec, StrategySpec):
+            strategies.append((source, doc))
+    lines = []
+    for source, doc in strategies:
+        assert isinstance(doc.spec, StrategySpec)
+        known: dict[str, ArchitectureSpec] = {}
+        for ref in doc.spec.candidates:
+            spec = archs.get((doc.namespace, ref.architecture))
+            if spec is None and lookup is not None:
+                spec = lookup(doc.namespace, ref.architecture)
+            if spec is not None:
+                known[ref.architecture] = spec
+        for p in strategy_config_problems(doc.spec, known):
+            lines.append(f"{source}: Strategy {doc.namespace}/{doc.name}: {p.message} "
+                         f"({p.reason})")
+    return lines
+
+
+def _stored_architecture(res: Resources) -> ArchitectureLookup:
+    def lookup(namespace: str, name: str) -> ArchitectureSpec | None:
+        obj = res.get(kinds.ARCHITECTURE, namespace, name, with_status=False)
+        if obj is None or obj.decode_error:
+            return None
+        try:
+            spec = parse_document(obj.document).spec
+        except InvalidDocument:
+            return None
+        return spec if isinstance(spec, ArchitectureSpec) else None
+    return lookup
+
+
 def validate_cmd(args: argparse.Namespace) -> int:
     docs = envsubst.prepare(_load_all(args.filename), args.env_subst, os.environ)
-    errors = _check(docs)
+    errors = _check(docs) or _config_check(docs)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     if errors:
@@ -109,17 +171,24 @@ def validate_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse(errors: list[str]) -> int:
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    print(f"error: {len(errors)} invalid document(s); nothing was applied", file=sys.stderr)
+    return 1
+
+
 def apply(args: argparse.Namespace) -> int:
     """All or nothing: every document is validated, then all are written in one etcd
     transaction (see ``Resources.apply_all``)."""
     docs = envsubst.prepare(_load_all(args.filename, args.namespace), args.env_subst, os.environ)
     errors = _check(docs) or _check_writable(docs)
     if errors:
-        for line in errors:
-            print(f"error: {line}", file=sys.stderr)
-        print(f"error: {len(errors)} invalid document(s); nothing was applied", file=sys.stderr)
-        return 1
+        return _refuse(errors)
     with _resources(args) as res:
+        errors = _config_check(docs, _stored_architecture(res))
+        if errors:
+            return _refuse(errors)
         try:
             results = res.apply_all([doc for _, doc in docs])
         except StoreError as exc:
@@ -207,10 +276,32 @@ def describe(args: argparse.Namespace) -> int:
     kind = kinds.resolve(args.kind)
     with _resources(args) as res:
         obj = res.get(kind, args.namespace, args.name)
-    if obj is None:
-        raise CommandError(f'{kind.singular} "{args.name}" not found in namespace '
-                           f'"{args.namespace}"')
+        if obj is None:
+            raise CommandError(f'{kind.singular} "{args.name}" not found in namespace '
+                               f'"{args.namespace}"')
+        found, _ = events.stored(res.store, args.prefix, args.namespace, args.name)
     print(printers.describe(obj), end="")
+    found = [e for e in found if (e.get("involvedObject") or {}).get("kind") == kind.kind]
+    print("Events:" + ("\n" + "\n".join(events.table(found, indent=2)) if found
+                       else "               <none>"))
+    return 0
+
+
+def events_cmd(args: argparse.Namespace) -> int:
+    """``kubectl get events``: the Events of a namespace, or of one object (NAME)."""
+    namespace = None if args.all_namespaces else args.namespace
+    with _resources(args) as res:
+        found, revision = events.stored(res.store, args.prefix, namespace, args.name)
+        rows = [events.HEADER, *(events.row(e) for e in found)]
+        cols = printers.widths(rows, minimum=8)
+        if found or args.watch:
+            for r in rows:
+                print(printers.format_row(r, cols), flush=True)
+        else:
+            where = "any namespace" if namespace is None else f"namespace {namespace}"
+            print(f"No events found in {where}.", file=sys.stderr)
+        if args.watch:
+            events.watch(res.store, args.prefix, namespace, args.name, revision, cols)
     return 0
 
 

@@ -197,6 +197,14 @@ def _observing_verbs(cmd: Verb) -> None:
                    help="give up after this long [%(default)s]")
     _ns(p)
 
+    p = cmd("events", "list Events (of one object: NAME), as kubectl get events",
+            commands.events_cmd)
+    p.add_argument("name", nargs="?", help="the object the events are about")
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="after listing, print each new or updated event")
+    _ns(p)
+
 
 def _controller_verb(cmd: Verb) -> None:
     p = cmd("controller", "run the reconciling controller", commands.controller)
@@ -218,6 +226,9 @@ def _controller_verb(cmd: Verb) -> None:
     p.add_argument("--log-level", default=_env("FOGSTRAT_LOG_LEVEL", "info"))
     p.add_argument("--instance-id", default=_env("FOGSTRAT_INSTANCE_ID"),
                    help="identity in leader election [hostname-pid]")
+    p.add_argument("--event-ttl", type=int,
+                   default=int(_env("FOGSTRAT_EVENT_TTL", "3600") or 3600),
+                   help="seconds an Event is kept after it was last written [%(default)s]")
 
 
 def _completion(args: argparse.Namespace) -> int:

@@ -281,7 +281,7 @@ def describe(o: StoredObject) -> str:
         return "\n".join(lines) + "\n"
     lines.append("Status:")
     for key in ("phase", "activeArchitecture", "activeRole", "failoverCount", "failbackCount",
-                "lastTransitionTime", "observedGeneration"):
+                "lastTransitionTime", "observedGeneration", "message"):
         if key in status:
             _kv(lines, key[0].upper() + key[1:], status.get(key), indent=2)
     archs = {name: mapping(a) for name, a in mapping(status.get("architectures")).items()}
@@ -299,6 +299,12 @@ def describe(o: StoredObject) -> str:
             ])
         lines.extend(_grid(["NAME", "STATE", "HEALTH", "FAIL/OK", "LAST PROBE", "PLACEMENT"],
                            rows))
+        probed = [(n, a) for n, a in archs.items() if a.get("lastProbeMessage")]
+        if probed:
+            lines.append("Last probes:")
+            lines.extend(_grid(["NAME", "AGE", "MESSAGE"], [
+                [n, age(a.get("lastProbeTime")), _text(a.get("lastProbeMessage"), "")]
+                for n, a in probed]))
     conditions = mappings(status.get("conditions"))
     if conditions:
         lines.append("Conditions:")

@@ -96,6 +96,10 @@ class InstanceInfo:
     state: InstanceState
     error_code: int | None = None
     error_msg: str | None = None
+    address: str | None = None
+    """The instance's own address, where the fog reports one (a container's interface)."""
+    simulated: bool = False
+    """The fog says nothing really runs (fogsim's non-BARE instances)."""
 
 
 # --- the interface ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from controller.fog.client import FogClient, FogError
+from controller.fog.node_labels import NodeLabels
 
 DRIVERS = ("fogsim", "fog05")
 
@@ -14,20 +15,23 @@ def make_fog_client(
     sysid: str = "0",
     tenantid: str = "0",
     timeout: float = 10.0,
+    node_labels: NodeLabels | None = None,
 ) -> FogClient:
     """Return a client for ``driver``; fog05 is imported only when asked for, so the
     package works without the ``fog05`` extra installed.
 
     ``fogsim``: ``locator`` is the base URL (``http://127.0.0.1:7070``).
     ``fog05``: ``locator`` is the YAKS locator (``127.0.0.1:7447``); connecting may
-    raise :class:`~controller.fog.client.FogUnavailable`.
+    raise :class:`~controller.fog.client.FogUnavailable`. ``node_labels``: the
+    Environment's labels by node name or uuid (see :mod:`controller.fog.node_labels`).
     """
     if driver == "fogsim":
         from controller.fog.fogsim_driver import FogsimClient
 
-        return FogsimClient(locator, timeout=timeout)
+        return FogsimClient(locator, timeout=timeout, node_labels=node_labels)
     if driver == "fog05":
         from controller.fog.fog05_driver import Fog05Client
 
-        return Fog05Client(locator, sysid=sysid, tenantid=tenantid, timeout=timeout)
+        return Fog05Client(locator, sysid=sysid, tenantid=tenantid, timeout=timeout,
+                           node_labels=node_labels)
     raise FogError(f"unknown fog driver {driver!r} (expected one of: {', '.join(DRIVERS)})")

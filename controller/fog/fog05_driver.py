@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
+from controller.api import templates
 from controller.fog import fog05_compat
 from controller.fog.client import (
     FogClient,
@@ -44,12 +45,13 @@ from controller.fog.fogsim_driver import (
     node_info_from_record,
     node_status_from_record,
 )
+from controller.fog.node_labels import NodeLabels
 from controller.fog.retry import Deadline, backoff_delays
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
-_ENV_FORBIDDEN = (",", "=", ";", "\n")
+_ENV_FORBIDDEN = templates.ENV_UNCARRIABLE
 
 # op -> (states it may start from, state it ends in); mirrors fog05's agent
 _TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
@@ -76,8 +78,10 @@ def encode_env(env: Mapping[str, str] | None, what: str) -> str:
             raise InvalidDescriptor(f"{what}: env name {k!r} cannot be passed to fog05")
         bad = [c for c in _ENV_FORBIDDEN if c in v]
         if bad:
+            hint = " (a list: join it with {{ ... | join(' ') }})" if bad[0] == "," else ""
             raise InvalidDescriptor(
-                f"{what}: env {k} contains {bad[0]!r}, which fog05's A=1,B=2 env form cannot carry"
+                f"{what}: env {k} contains {bad[0]!r}, which fog05's A=1,B=2 env form cannot "
+                f"carry{hint}"
             )
         parts.append(f"{k}={v}")
     return ",".join(parts)
@@ -113,7 +117,9 @@ class Fog05Client(FogClient):
         poll_interval: float = 0.05,
         poll_cap: float = 0.5,
         zenoh_lib: str | None = None,
+        node_labels: NodeLabels | None = None,
     ) -> None:
+        self.node_labels: NodeLabels = dict(node_labels or {})
         self.locator = locator
         self.sysid = sysid
         self.tenantid = tenantid
@@ -167,9 +173,15 @@ class Fog05Client(FogClient):
                 except FogTimeout as exc:
                     raise FogUnavailable(str(exc)) from None
                 except FogError as exc:
+                    missing = fog05_compat.zenoh_lib_missing()
+                    if missing:  # the cause, whatever zenoh's own error said
+                        raise FogUnavailable(f"{what}: cannot connect to fog05 at {self.locator}: "
+                                             f"{missing}"
+                                             ) from None
                     detail = str(exc).removeprefix(f"{what}: connect to {self.locator}: ")
                     detail = detail.removeprefix("fog05 unreachable: ")
-                    hint = ""
+                    hint = (" (is fog05's YAKS server running there? the Environment's "
+                            "spec.locator says where)")
                     if "cannot open shared object" in detail or "No such file" in detail:
                         hint = f" (set {fog05_compat.ZENOH_LIB_ENV} to the libzenohc.so path)"
                     raise FogUnavailable(
@@ -236,7 +248,7 @@ class Fog05Client(FogClient):
         rec = self._call(what, self._deadline(timeout), lambda api: api.node.info(node_id))
         if not rec:
             raise NotFound(f"{what}: node not found")
-        return node_info_from_record(rec)
+        return node_info_from_record(rec, self.node_labels)
 
     def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
         what = f"node status {node_id}"

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
+from controller.fog import node_labels
 from controller.fog.client import (
     FogClient,
     FogError,
@@ -39,6 +40,8 @@ from controller.fog.client import (
     NodeStatus,
     NotFound,
 )
+from controller.fog.instance_facts import instance_address, is_simulated
+from controller.fog.node_labels import NodeLabels
 from controller.fog.retry import Deadline, retry_call
 
 T = TypeVar("T")
@@ -53,6 +56,9 @@ _TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
     "stop": (frozenset({InstanceState.RUN}), InstanceState.CONFIGURE),
     "clean": (frozenset({InstanceState.CONFIGURE, InstanceState.ERROR}), InstanceState.DEFINE),
 }
+
+LOG_TAIL_BYTES = 65536
+"""The most of an instance log read at once."""
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -74,6 +80,7 @@ def instance_from_record(rec: Mapping[str, Any]) -> InstanceInfo:
     code = rec.get("error_code")
     msg = rec.get("error_msg")
     is_error = state is InstanceState.ERROR
+    hyp = rec.get("hypervisor_info")
     return InstanceInfo(
         instance_id=str(rec.get("uuid")),
         fdu_id=str(rec.get("fdu_id")),
@@ -81,11 +88,15 @@ def instance_from_record(rec: Mapping[str, Any]) -> InstanceInfo:
         state=state,
         error_code=int(code) if code is not None and (is_error or code) else None,
         error_msg=str(msg) if msg else None,
+        address=instance_address(hyp),
+        simulated=is_simulated(hyp),
     )
 
 
-def node_info_from_record(rec: Mapping[str, Any]) -> NodeInfo:
-    """Map fog05 node info (plus fogsim's ``labels``) to :class:`NodeInfo`."""
+def node_info_from_record(rec: Mapping[str, Any], central: NodeLabels | None = None
+                          ) -> NodeInfo:
+    """Map fog05 node info to :class:`NodeInfo`, with every label it has
+    (:mod:`controller.fog.node_labels`; ``central``: the Environment's)."""
     cpus = rec.get("cpu") or []
     disks = rec.get("disks") or []
     ip: str | None = None
@@ -94,15 +105,17 @@ def node_info_from_record(rec: Mapping[str, Any]) -> NodeInfo:
         if addr:
             ip = str(addr)
             break
+    uuid, name = str(rec.get("uuid")), str(rec.get("name") or rec.get("uuid"))
+    arch = str(cpus[0].get("arch", "")) if cpus else ""
     return NodeInfo(
-        uuid=str(rec.get("uuid")),
-        name=str(rec.get("name") or rec.get("uuid")),
-        cpu_arch=str(cpus[0].get("arch", "")) if cpus else "",
+        uuid=uuid,
+        name=name,
+        cpu_arch=arch,
         cores=len(cpus),
         ram_mb=int(float((rec.get("ram") or {}).get("size", 0))),
         disk_gb=float(sum(float(d.get("dimension", 0)) for d in disks)),
         ip=ip,
-        labels={str(k): str(v) for k, v in (rec.get("labels") or {}).items()},
+        labels=node_labels.merged(rec, uuid, name, arch, central or {}),
     )
 
 
@@ -131,7 +144,9 @@ class FogsimClient(FogClient):
         max_attempts: int = 6,
         backoff_base: float = 0.05,
         backoff_cap: float = 1.0,
+        node_labels: NodeLabels | None = None,
     ) -> None:
+        self.node_labels: NodeLabels = dict(node_labels or {})
         if "://" not in base_url:
             base_url = "http://" + base_url
         self.base_url = base_url.rstrip("/")
@@ -265,7 +280,7 @@ class FogsimClient(FogClient):
 
     def node_info(self, node_id: str, *, timeout: float | None = None) -> NodeInfo:
         rec = self._get(f"/nodes/{node_id}/info", f"node info {node_id}", timeout)
-        return node_info_from_record(rec)
+        return node_info_from_record(rec, self.node_labels)
 
     def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
         rec = self._get(f"/nodes/{node_id}/status", f"node status {node_id}", timeout)
@@ -445,8 +460,11 @@ class FogsimClient(FogClient):
         return instance_from_record(rec)
 
     def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
+        """The end of the instance's output (its last ``LOG_TAIL_BYTES``): what a message
+        quotes, never a whole log however long it grew."""
         out = self._get(
-            f"/fdu/instances/{instance_id}/log", f"instance log {instance_id}", timeout, text=True
+            f"/fdu/instances/{instance_id}/log?tail={LOG_TAIL_BYTES}",
+            f"instance log {instance_id}", timeout, text=True
         )
         return str(out)
 

@@ -492,6 +492,8 @@ def _hold_unreachable(ctx: _Ctx) -> None:
     _record_error(ctx, "FogUnreachable", f"fog unreachable{what}")
     ctx.degraded = ("FogUnreachable", f"fog unreachable{what}")
     phase: Phase = "Terminating" if ctx.inp.deletion_requested else ctx.status.phase
+    if phase == "Pending":  # nothing deployed yet: the unreachable fog is what holds it
+        phase = "Degraded"
     ctx.say(f"fog unreachable{what}: holding, nothing undeployed", phase)
 
 
@@ -619,7 +621,8 @@ def _report_steady(ctx: _Ctx, active: str) -> None:
 def _needs_replacement(ctx: _Ctx, active: str, reason: str) -> None:
     a = ctx.status.arch(active)
     what = ("vanished" if reason == "Vanished" else
-            f"unhealthy {a.consecutive_failures}/{ctx.failure_threshold(active)} cycles")
+            f"unhealthy {a.consecutive_failures}/{ctx.failure_threshold(active)} cycles"
+            + (f" ({a.last_probe_message})" if a.last_probe_message else ""))
     if ctx.inp.spec.pin == active:
         ctx.wait(RECHECK)
         ctx.hold_degraded("PinnedUnhealthy", f"{ctx.who(active)} {what}, but it is pinned: "
@@ -682,7 +685,7 @@ def _start_switch(ctx: _Ctx, active: str, pin: str) -> None:
     mbb = ctx.inp.strategy.policy.failback.make_before_break and op.placeable_alongside
     _begin(ctx, Transition("switch", active, pin, "Pinned", ctx.now,
                            "deploying" if mbb else "draining", ctx.now, (), mbb))
-    ctx.say(f"pinned to {pin}: switching from {active}", "FailingOver")
+    ctx.say(f"pinned to {pin}: switching from {active}", "Switching")
 
 
 def _start_rollout(ctx: _Ctx, active: str) -> None:
@@ -710,7 +713,7 @@ _VERB: dict[TransitionKind, str] = {
 }
 _PHASE: dict[TransitionKind, Phase] = {
     "start": "Deploying", "failover": "FailingOver", "failback": "FailingBack",
-    "switch": "FailingOver", "rollout": "Deploying",
+    "switch": "Switching", "rollout": "Deploying",
 }
 
 
@@ -761,8 +764,9 @@ def _deploying(ctx: _Ctx, t: Transition) -> None:
         _target_failed(ctx, t, "Vanished", f"{to} instances vanished")
         return
     if a.consecutive_failures >= ft:
+        why = f" ({a.last_probe_message})" if a.last_probe_message else ""
         _target_failed(ctx, t, a.last_probe_reason or "Unhealthy",
-                       f"{to} unhealthy {a.consecutive_failures}/{ft} cycles")
+                       f"{to} unhealthy {a.consecutive_failures}/{ft} cycles{why}")
         return
     ready = o.exists and o.complete and a.consecutive_successes >= st
     if not ready:
@@ -856,7 +860,7 @@ def _complete(ctx: _Ctx, t: Transition) -> None:
     served = ctx.obs(to).served
     msg = (f"{t.kind} complete: {ctx.who(to)} {'serving' if served else 'deployed'}"
            f" ({t.from_ or 'nothing'} -> {to}, {reason}, {duration:.0f}s)")
-    _history(ctx, kind, t.from_, to, reason, msg)
+    _history(ctx, kind, t.from_, to, reason, msg, duration)
     ctx.update(transition=None, active_architecture=to, active_role=ctx.role(to),
                main_ready_since=None, last_error=None)
     ctx.say(msg, "Serving" if served else "Deployed")
@@ -876,8 +880,8 @@ def _why_unplaceable(ctx: _Ctx, skip: tuple[str, ...] = ()) -> str:
 
 
 def _history(ctx: _Ctx, kind: HistoryKind, from_: str | None, to: str | None, reason: str,
-             message: str) -> None:
-    entry = HistoryEntry(ctx.now, kind, from_, to, reason, message)
+             message: str, duration: float | None = None) -> None:
+    entry = HistoryEntry(ctx.now, kind, from_, to, reason, message, duration)
     last = ctx.status.history[-1] if ctx.status.history else None
     if (kind == "degraded" and last is not None
             and (last.kind, last.from_, last.to, last.reason) == (kind, from_, to, reason)):

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
 from controller.reconcile.evolve import evolve
+from controller.reconcile.times import opt_rfc3339, parse_time, rfc3339
 
 Phase = Literal[
     "Pending",
@@ -29,13 +30,15 @@ Phase = Literal[
     "Deployed",
     "FailingOver",
     "FailingBack",
+    "Switching",
     "Degraded",
     "Paused",
     "Invalid",
     "Terminating",
 ]
 """``Deployed`` is the steady phase when ``spec.serve`` is false (deployed, healthy, not
-served); ``Serving`` is used only when the active architecture is served."""
+served); ``Serving`` is used only when the active architecture is served. ``Switching``:
+a switch to the pinned architecture (``spec.pin``, ``fogstrat switch``) is under way."""
 
 Health = Literal["Healthy", "Unhealthy", "Unknown"]
 LifecycleState = Literal["configured", "associated", "deployed", "served", "undeployed"]
@@ -92,7 +95,7 @@ class Condition:
             "status": self.status,
             "reason": self.reason,
             "message": self.message,
-            "lastTransitionTime": self.last_transition_time,
+            "lastTransitionTime": rfc3339(self.last_transition_time),
         }
 
     @staticmethod
@@ -103,7 +106,7 @@ class Condition:
             status=cast(ConditionStatus, status if status in ("True", "False") else "Unknown"),
             reason=str(d.get("reason", "")),
             message=str(d.get("message", "")),
-            last_transition_time=_float(d.get("lastTransitionTime"), 0.0),
+            last_transition_time=_time(d.get("lastTransitionTime"), 0.0),
         )
 
 
@@ -118,21 +121,27 @@ class HistoryEntry:
     to: str | None
     reason: str
     message: str = ""
+    duration: float | None = None
+    """Seconds from detection to completion, for a completed transition."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"time": self.time, "kind": self.kind, "from": self.from_, "to": self.to,
-                "reason": self.reason, "message": self.message}
+        out: dict[str, Any] = {"time": rfc3339(self.time), "kind": self.kind, "from": self.from_,
+                               "to": self.to, "reason": self.reason, "message": self.message}
+        if self.duration is not None:
+            out["durationSeconds"] = self.duration
+        return out
 
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> HistoryEntry:
         kind = d.get("kind")
         return HistoryEntry(
-            time=_float(d.get("time"), 0.0),
+            time=_time(d.get("time"), 0.0),
             kind=cast(HistoryKind, kind if kind in get_args(HistoryKind) else "failover"),
             from_=_opt_str(d.get("from")),
             to=_opt_str(d.get("to")),
             reason=str(d.get("reason", "")),
             message=str(d.get("message", "")),
+            duration=_opt_float(d.get("durationSeconds")),
         )
 
 
@@ -164,9 +173,9 @@ class Transition:
             "from": self.from_,
             "to": self.to,
             "reason": self.reason,
-            "startedAt": self.started_at,
+            "startedAt": rfc3339(self.started_at),
             "stage": self.stage,
-            "stageSince": self.stage_since,
+            "stageSince": rfc3339(self.stage_since),
             "attempted": list(self.attempted),
             "makeBeforeBreak": self.make_before_break,
         }
@@ -177,7 +186,7 @@ class Transition:
             return None
         kind = d.get("kind")
         stage = d.get("stage")
-        started = _float(d.get("startedAt"), 0.0)
+        started = _time(d.get("startedAt"), 0.0)
         attempted = d.get("attempted")
         return Transition(
             kind=cast(TransitionKind, kind if kind in get_args(TransitionKind) else "failover"),
@@ -186,7 +195,7 @@ class Transition:
             reason=str(d.get("reason", "")),
             started_at=started,
             stage=cast(Stage, stage if stage in get_args(Stage) else "draining"),
-            stage_since=_float(d.get("stageSince"), started),
+            stage_since=_time(d.get("stageSince"), started),
             attempted=tuple(str(a) for a in attempted) if isinstance(attempted, list) else (),
             make_before_break=bool(d.get("makeBeforeBreak", False)),
         )
@@ -203,19 +212,19 @@ class ErrorInfo:
     retry_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"time": self.time, "reason": self.reason, "message": self.message,
-                "count": self.count, "retryAt": self.retry_at}
+        return {"time": rfc3339(self.time), "reason": self.reason, "message": self.message,
+                "count": self.count, "retryAt": rfc3339(self.retry_at)}
 
     @staticmethod
     def from_json(d: Any) -> ErrorInfo | None:
         if not isinstance(d, Mapping):
             return None
         return ErrorInfo(
-            time=_float(d.get("time"), 0.0),
+            time=_time(d.get("time"), 0.0),
             reason=str(d.get("reason", "")),
             message=str(d.get("message", "")),
             count=_int(d.get("count"), 1),
-            retry_at=_float(d.get("retryAt"), 0.0),
+            retry_at=_time(d.get("retryAt"), 0.0),
         )
 
 
@@ -284,7 +293,7 @@ class ArchitectureStatus:
             "consecutiveFailures": self.consecutive_failures,
             "consecutiveSuccesses": self.consecutive_successes,
             "consecutiveUnknowns": self.consecutive_unknowns,
-            "lastProbeTime": self.last_probe_time,
+            "lastProbeTime": opt_rfc3339(self.last_probe_time),
             "lastProbeResult": self.last_probe_result,
             "lastProbeReason": self.last_probe_reason,
             "lastProbeMessage": self.last_probe_message,
@@ -313,7 +322,7 @@ class ArchitectureStatus:
             consecutive_failures=_int(d.get("consecutiveFailures"), 0),
             consecutive_successes=_int(d.get("consecutiveSuccesses"), 0),
             consecutive_unknowns=_int(d.get("consecutiveUnknowns"), 0),
-            last_probe_time=_float(lpt, 0.0) if lpt is not None else None,
+            last_probe_time=parse_time(lpt),
             last_probe_result=cast(Health | None,
                                    result if result in get_args(Health) else None),
             last_probe_reason=str(d.get("lastProbeReason", "")),
@@ -411,12 +420,12 @@ class StrategyStatus:
             "architectures": {k: v.to_json() for k, v in sorted(self.architectures.items())},
             "failoverCount": self.failover_count,
             "failbackCount": self.failback_count,
-            "lastTransitionTime": self.last_transition_time,
+            "lastTransitionTime": opt_rfc3339(self.last_transition_time),
             "conditions": [c.to_json() for c in self.conditions],
             "history": [h.to_json() for h in self.history],
             "transition": self.transition.to_json() if self.transition else None,
-            "mainReadySince": self.main_ready_since,
-            "recentFailovers": list(self.recent_failovers),
+            "mainReadySince": opt_rfc3339(self.main_ready_since),
+            "recentFailovers": [rfc3339(t) for t in self.recent_failovers],
             "lastError": self.last_error.to_json() if self.last_error else None,
             "failedPin": self.failed_pin.to_json() if self.failed_pin else None,
             "message": self.message,
@@ -443,14 +452,14 @@ class StrategyStatus:
             if isinstance(archs, Mapping) else {},
             failover_count=_int(d.get("failoverCount"), 0),
             failback_count=_int(d.get("failbackCount"), 0),
-            last_transition_time=_float(ltt, 0.0) if ltt is not None else None,
+            last_transition_time=parse_time(ltt),
             conditions=tuple(Condition.from_json(c) for c in conds if isinstance(c, Mapping))
             if isinstance(conds, list) else (),
             history=tuple(HistoryEntry.from_json(h) for h in hist if isinstance(h, Mapping))
             if isinstance(hist, list) else (),
             transition=Transition.from_json(d.get("transition")),
-            main_ready_since=_float(mrs, 0.0) if mrs is not None else None,
-            recent_failovers=tuple(float(t) for t in recent if isinstance(t, int | float))
+            main_ready_since=parse_time(mrs),
+            recent_failovers=tuple(t for t in map(parse_time, recent) if t is not None)
             if isinstance(recent, list) else (),
             last_error=ErrorInfo.from_json(d.get("lastError")),
             failed_pin=FailedPin.from_json(d.get("failedPin")),
@@ -465,8 +474,17 @@ def _cond_order(c: Condition) -> tuple[int, str]:
     return (_COND_ORDER.get(c.type, 99), c.type)
 
 
+def _time(v: Any, default: float) -> float:
+    t = parse_time(v)
+    return default if t is None else t
+
+
 def _float(v: Any, default: float) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
+
+
+def _opt_float(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def _int(v: Any, default: int) -> int:

@@ -47,11 +47,14 @@ from controller.reconcile.decision import (
     quiet_probe,
 )
 from controller.reconcile.status import StrategyStatus
+from controller.reconcile.times import rfc3339
 from controller.runtime.documents import Documents, Parsed
+from controller.runtime.events import EventRecorder, EventType
 from controller.runtime.fogs import Fogs, NodeView
 from controller.runtime.handles import Handle, build, restore
 from controller.runtime.informer import ObjectKey
 from controller.runtime.remembered import stored_revisions
+from controller.runtime.reporting import HistoryReporter, Reported, Seen, notices
 from controller.runtime.resolve import Inputs, Unresolved, resolve
 from controller.runtime.status_writer import StatusWriter
 
@@ -61,16 +64,6 @@ MAX_STEPS = 12
 """Decision steps per reconcile before yielding the worker to other objects."""
 RETRY_UNRESOLVED = 30.0
 
-_METRIC_REASONS = {
-    "Unhealthy": "health_check_failed",
-    "QosBelowThreshold": "qos_violation",
-    "Vanished": "instance_failed",
-    "NodeDown": "node_unreachable",
-    "RolloutFailed": "deploy_failed",
-    "DeployFailed": "deploy_failed",
-    "Pinned": "manual",
-    "MainReady": "main_recovered",
-}
 _HEALTH_RESULT = {"Healthy": "success", "Unhealthy": "failure", "Unknown": "unknown"}
 
 
@@ -112,15 +105,22 @@ class Memory:
     absent: set[str] = field(default_factory=set)
     """Architectures the last observation knew to have nothing on the fog without asking
     it (``_worth_observing``): their deploy has nothing to adopt."""
+    reported: Reported = field(default_factory=Reported)
+    """The newest history entry reported (or found stored by someone else)."""
+    seen: Seen | None = None
+    """What the last reported step saw (``reporting.notices``)."""
 
 
 class ActiveStrategyReconciler:
     def __init__(self, *, docs: Documents, status: StatusWriter, metrics: Metrics,
                  is_leader: Callable[[], bool], clock: Callable[[], float],
-                 fogs: Fogs | None = None, workdir: Path | None = None) -> None:
+                 fogs: Fogs | None = None, workdir: Path | None = None,
+                 events: EventRecorder | None = None) -> None:
         self._docs = docs
         self._status = status
         self._metrics = metrics
+        self._events = events
+        self._history = HistoryReporter(metrics, events)
         self._is_leader = is_leader
         self._clock = clock
         self._fogs = fogs or Fogs()
@@ -218,6 +218,7 @@ class ActiveStrategyReconciler:
             return mem.raw, mem.status
         raw, revision = self._status.current(key)
         status = StrategyStatus.from_json(raw or {})
+        mem.reported.found(status.history)
         if raw is not None:  # what the store holds: a decision equal to it writes nothing
             mem.status, mem.basis, mem.raw = status, revision, raw
         mem.probes_due = None
@@ -309,7 +310,7 @@ class ActiveStrategyReconciler:
             new = replace(new, observed_generation=parsed.generation)
             new = new.with_phase("Invalid", now)
         doc = {**dict(raw or {}), **new.to_json()}
-        doc.setdefault("createdAt", now)
+        doc.setdefault("createdAt", rfc3339(now))
         self._status.write(key, doc)
         mem = self._mem(key)
         line = f"{key.namespace}/{key.name}: invalid: {exc}; no action"
@@ -546,9 +547,11 @@ class ActiveStrategyReconciler:
                 self._run(inputs, action, status, mem)
             except (ArchitectureError, FogError) as exc:
                 mem.errors[name] = _one_line(exc)
+                verb = type(action).__name__
                 _log.warning("%s/%s: %s of %s failed: %s", inputs.key.namespace,
-                             inputs.key.name, type(action).__name__.lower(), name,
-                             mem.errors[name])
+                             inputs.key.name, verb.lower(), name, mem.errors[name])
+                self._event(inputs.key, "Warning", f"{verb}Failed",
+                            f"{verb.lower()} of {name} failed: {mem.errors[name]}")
                 return True
             if isinstance(action, Probe) and mem.probes[name].result != "Healthy":
                 return True  # a probe gates the rest of its batch (the decision contract)
@@ -598,7 +601,7 @@ class ActiveStrategyReconciler:
             mem.status = decision.status  # nothing to write: no document to build either
             return
         doc = decision.status.to_json()
-        doc["createdAt"] = previous.get("createdAt", self._clock())
+        doc["createdAt"] = previous.get("createdAt") or rfc3339(self._clock())
         doc["strategy"] = inputs.spec.strategy
         doc["environment"] = inputs.environment_name
         remembered = _remembered(inputs)
@@ -607,14 +610,12 @@ class ActiveStrategyReconciler:
         self._status.write(inputs.key, doc)
         mem.status, mem.basis = decision.status, self._status.revision(inputs.key)
         mem.raw = doc
+        # Reported once stored, whichever step made them (see ``reporting``).
+        self._history.report(inputs.key, mem.reported.take(decision.status.history))
 
     def _report(self, inputs: Inputs, decision: Decision, mem: Memory) -> None:
         ns, name = inputs.key.namespace, inputs.key.name
         m = self._metrics
-        for ev in decision.events:
-            reason = _METRIC_REASONS.get(ev.reason, ev.reason)
-            record = m.record_failover if ev.kind == "failover" else m.record_failback
-            record(ns, name, ev.from_ or "none", ev.to, reason, ev.duration)
         st = decision.status
         roles = {ref.architecture: ("main" if i == 0 else "replacement")
                  for i, ref in enumerate(inputs.strategy.candidates)}
@@ -633,11 +634,33 @@ class ActiveStrategyReconciler:
         line = f"{ns}/{name}: {decision.message}" if not decision.message.startswith(
             f"{ns}/{name}") else decision.message
         acted = any(not isinstance(a, Probe) for a in decision.actions)
-        if acted or line != mem.last_message:
-            _log.info(line)
+        seen = Seen(inputs.spec.paused, inputs.spec.pin,
+                    st.last_error is not None and st.last_error.reason == "FogUnreachable",
+                    st.transition.to if st.transition else None)
+        for reason, notice in notices(mem.seen, seen):
+            _log.info("%s/%s: %s", ns, name, notice)
+            self._event(inputs.key, "Normal", reason, notice)
+        started = seen.target is not None and (mem.seen is None
+                                               or mem.seen.target != seen.target)
+        mem.seen = seen
+        if st.history and line == f"{ns}/{name}: {st.history[-1].message}":
+            pass  # a history entry's own sentence: told when it is stored
+        elif acted or line != mem.last_message:
+            _log.log(logging.WARNING if seen.unreachable else logging.INFO, line)
+            said = line[len(ns) + len(name) + 3:]
+            if seen.unreachable and line != mem.last_message:
+                self._event(inputs.key, "Warning", "FogUnreachable", said)
+            elif started and st.transition is not None:  # a decision the probes drove
+                t = st.transition
+                self._event(inputs.key, "Warning" if t.kind == "failover" else "Normal",
+                            t.reason, said)
         else:
             _log.debug(line)
         mem.last_message = line
+
+    def _event(self, key: ObjectKey, type_: EventType, reason: str, message: str) -> None:
+        if self._events is not None:
+            self._events.record(key, type_, reason, message)
 
     def _report_probe(self, inputs: Inputs, arch: str, outcome: ProbeOutcome,
                       handle: Handle) -> None:

@@ -44,7 +44,7 @@ def judge(state: ContactState, now: float, window: float) -> tuple[bool, str]:
     if age > window:
         return False, (f"etcd has not served a linearizable request for {age:.1f}s "
                        f"(limit {window:g}s): no quorum?")
-    return True, f"linearizable read {age:.1f}s ago"
+    return True, f"etcd served a linearizable request {age:.1f}s ago"
 
 
 Check = Callable[[], tuple[bool, str]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.api.documents import DocumentSyntaxError, decode_value
@@ -33,6 +33,8 @@ class Parsed:
     reason: str = "InvalidSpec"
     """Why it is not valid: InvalidSpec, Undecodable (not a YAML/JSON document) or
     LimitExceeded (too large, too deep, ...: see controller/api/limits.py)."""
+    revision: int = 0
+    """The spec key's mod revision this was parsed at."""
 
     @property
     def valid(self) -> bool:
@@ -49,15 +51,20 @@ def parse_cached(key: ObjectKey, cached: CachedValue) -> Parsed:
     to keep."""
     if cached.dropped_bytes:
         limit = limits().max_document_bytes
-        return Parsed(key, cached.mod_revision, None,
+        return Parsed(key, cached.version, None,
                       (f"document is {cached.dropped_bytes} bytes, more than {limit} "
-                       "(limit max_document_bytes)",), "LimitExceeded")
-    return parse_value(key, cached.value, cached.mod_revision)
+                       "(limit max_document_bytes)",), "LimitExceeded", cached.mod_revision)
+    return parse_value(key, cached.value, cached.version, cached.mod_revision)
 
 
-def parse_value(key: ObjectKey, value: bytes, generation: int) -> Parsed:
+def parse_value(key: ObjectKey, value: bytes, generation: int, revision: int = 0) -> Parsed:
     """Decode, check against the key and validate; never raises: whatever is wrong with
     the value is the user's document to fix, reported as problems."""
+    parsed = _parse(key, value, generation)
+    return replace(parsed, revision=revision) if revision else parsed
+
+
+def _parse(key: ObjectKey, value: bytes, generation: int) -> Parsed:
     try:
         raw = decode_value(value)
     except DocumentSyntaxError as exc:
@@ -124,7 +131,7 @@ class Documents:
             return None
         with self._lock:
             hit = self._parsed.get(key)
-        if hit is not None and hit.generation == cached.mod_revision:
+        if hit is not None and hit.revision == cached.mod_revision:
             return hit
         parsed = parse_cached(key, cached)
         with self._lock:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from controller.api.models import EnvironmentSpec
 from controller.arch import read_nodes
@@ -35,7 +36,7 @@ class Fogs:
         self._factory = factory
         self._ttl = node_ttl
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str, str, str, float], CachedFog] = {}
+        self._clients: dict[tuple[Any, ...], CachedFog] = {}
         self._views: dict[int, tuple[float, int, NodeView]] = {}
         self._refreshing: set[int] = set()
         self._refresher = ThreadPoolExecutor(1, thread_name_prefix="fogstrat-nodes")
@@ -43,12 +44,15 @@ class Fogs:
         waits for it to run (a millisecond under load, in the middle of a failover)."""
 
     def client(self, env: EnvironmentSpec) -> CachedFog:
-        key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout)
+        labels = tuple(sorted((node, tuple(sorted(kv.items())))
+                              for node, kv in env.node_labels.items()))
+        key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout, labels)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
                 client = CachedFog(self._factory(env.driver, env.locator, sysid=env.sysid,
-                                                 tenantid=env.tenantid, timeout=env.timeout),
+                                                 tenantid=env.tenantid, timeout=env.timeout,
+                                                 node_labels=env.node_labels),
                                    ttl=self._ttl)
                 self._clients[key] = client
             return client

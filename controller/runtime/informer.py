@@ -52,17 +52,19 @@ class ObjectKey:
 class CachedValue:
     value: bytes
     mod_revision: int
+    version: int = 0
+    """etcd's per-key version: a spec's generation."""
     dropped_bytes: int = 0
     """The size of a value too large to be a document, which is not kept (``value`` is
     empty): holding it would let a few oversized keys pin the controller's memory."""
 
 
-def cached_value(value: bytes, mod_revision: int) -> CachedValue:
+def cached_value(value: bytes, mod_revision: int, version: int = 0) -> CachedValue:
     """What the cache keeps of a stored value: the value, or only the size of one above
     the document size limit."""
     if len(value) > limits().max_document_bytes:
-        return CachedValue(b"", mod_revision, len(value))
-    return CachedValue(value, mod_revision)
+        return CachedValue(b"", mod_revision, version, len(value))
+    return CachedValue(value, mod_revision, version)
 
 
 @dataclass(frozen=True)
@@ -232,8 +234,8 @@ class Informer:
                 skipped.append((rec.key, rec.mod_revision))
                 continue
             family, key = parsed
-            (specs if family == "spec" else status)[key] = cached_value(rec.value,
-                                                                        rec.mod_revision)
+            (specs if family == "spec" else status)[key] = cached_value(
+                rec.value, rec.mod_revision, rec.version)
         self._malformed.relisted(skipped)
         changes: list[Change] = []
         with self._lock:
@@ -293,7 +295,8 @@ class Informer:
                 self._malformed.seen(event.key, event.mod_revision)
             return
         family, key = parsed
-        value = None if event.type == "DELETE" else cached_value(event.value, event.mod_revision)
+        value = None if event.type == "DELETE" else cached_value(
+            event.value, event.mod_revision, event.version)
         with self._lock:
             table = self._specs if family == "spec" else self._status
             current = table.get(key)

@@ -21,6 +21,7 @@ from controller.runtime import logs
 from controller.runtime.active import ActiveStrategyReconciler
 from controller.runtime.contact import EtcdContact, both
 from controller.runtime.documents import Documents
+from controller.runtime.events import EventRecorder
 from controller.runtime.informer import Informer
 from controller.runtime.leader import LeaderElector
 from controller.runtime.manager import Manager
@@ -71,8 +72,11 @@ def run_controller(args: argparse.Namespace) -> int:
                             on_contact=contact.report)
     docs = Documents(informer)
     status = StatusWriter(resources, informer, lambda: elector.fence)
+    events = EventRecorder(store, args.prefix, metrics, time.time, ttl=args.event_ttl,
+                           instance=identity).start()
     active = ActiveStrategyReconciler(docs=docs, status=status, metrics=metrics,
-                                      is_leader=lambda: elector.is_leader, clock=time.time)
+                                      is_leader=lambda: elector.is_leader, clock=time.time,
+                                      events=events)
     manager = Manager(
         informer=informer, documents=docs, elector=elector, metrics=metrics,
         reconcilers={"ActiveStrategy": active,
@@ -106,6 +110,7 @@ def run_controller(args: argparse.Namespace) -> int:
         manager.stop(resign=True)
         contact.stop()
         active.close()
+        events.close()
         server.stop()
         store.close()
         _log.info("fogstrat controller %s stopped", identity)

@@ -178,7 +178,7 @@ def _blueprint(key: ObjectKey, name: str, arch: Remembered | None, config: Mappi
     return Blueprint(
         key=ArchitectureKey(key.namespace, key.name, name), spec=arch_spec,
         spec_generation=arch.generation if arch is not None else 0, config=config,
-        environment=environment, association_args=spec.association_args,
+        environment=environment, association_args=spec.association_args_for(name),
         data=absolute_data(data, workdir), deploy_timeout=strategy.policy.deploy_timeout,
         known=arch is not None)
 

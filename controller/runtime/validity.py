@@ -11,8 +11,11 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from controller.api import kinds
 from controller.api.limits import summarize
-from controller.api.models import ArchitectureSpec
+from controller.api.models import ArchitectureSpec, StrategySpec
+from controller.arch.params import strategy_config_problems
+from controller.reconcile.times import rfc3339
 from controller.runtime.documents import Documents, Parsed
 from controller.runtime.informer import ObjectKey
 from controller.runtime.references import invalid, missing
@@ -26,8 +29,8 @@ def set_condition(conditions: list[dict[str, Any]], ctype: str, status: str, rea
     """Kubernetes semantics: ``lastTransitionTime`` moves only when ``status`` flips."""
     out = [dict(c) for c in conditions if c.get("type") != ctype]
     previous = next((c for c in conditions if c.get("type") == ctype), None)
-    since = previous.get("lastTransitionTime", now) if previous and \
-        previous.get("status") == status else now
+    since = previous.get("lastTransitionTime", rfc3339(now)) if previous and \
+        previous.get("status") == status else rfc3339(now)
     out.append({"type": ctype, "status": status, "reason": reason, "message": message,
                 "lastTransitionTime": since})
     return sorted(out, key=lambda c: str(c["type"]))
@@ -51,6 +54,16 @@ def problems_of(docs: Documents, parsed: Parsed) -> tuple[str, list[str]]:
         if doc.spec.plugin not in names:
             return "UnknownPlugin", [f"spec.plugin: no architecture plugin {doc.spec.plugin!r} "
                                      f"is installed (entry point group {PLUGIN_GROUP})"]
+    if doc is not None and isinstance(doc.spec, StrategySpec):
+        archs = {}
+        for ref in doc.spec.candidates:
+            found = docs.find(kinds.ARCHITECTURE, doc.namespace, ref.architecture)
+            if found is not None and found.document is not None:
+                assert isinstance(found.document.spec, ArchitectureSpec)
+                archs[ref.architecture] = found.document.spec
+        config = strategy_config_problems(doc.spec, archs)
+        if config:
+            return config[0].reason, [p.message for p in config]
     return "Valid", []
 
 
@@ -82,7 +95,7 @@ class ValidityReconciler:
                                    now)
         status = {
             "observedGeneration": parsed.generation,
-            "createdAt": (current or {}).get("createdAt", now),
+            "createdAt": (current or {}).get("createdAt", rfc3339(now)),
             "conditions": conditions,
         }
         self._status.write(key, status)

@@ -27,7 +27,8 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Record:
-    """One key as read from the store. ``mod_revision`` is a spec's generation."""
+    """One key as read from the store. ``version`` (1 on create, +1 per write) is a spec's
+    generation."""
 
     key: str
     value: bytes
@@ -44,6 +45,8 @@ class WatchEvent:
     key: str
     value: bytes
     mod_revision: int
+    version: int = 0
+    """The key's etcd version after this change (0 for DELETE)."""
 
 
 @dataclass(frozen=True)
@@ -377,6 +380,15 @@ class Store(abc.ABC):
         applies while the fence's leader key is unchanged (raises `NotLeader`).
         A timeout raises `UnknownOutcome`: the write may have been applied.
         """
+
+    @abc.abstractmethod
+    def grant_lease(self, ttl: int) -> int:
+        """A new lease of ``ttl`` seconds (not kept alive); its id."""
+
+    @abc.abstractmethod
+    def put_leased(self, key: str, value: bytes, lease: int) -> int:
+        """Write ``value`` bound to ``lease`` (it goes when the lease expires); the new mod
+        revision. Unconditional: for records nobody else writes (Events)."""
 
     @abc.abstractmethod
     def delete(self, key: str, *, expect_mod_revision: int | None = None,

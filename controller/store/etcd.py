@@ -312,6 +312,14 @@ class EtcdStore(Store):
             raise self._refused(key, expect_mod_revision, fence, responses)
         return int(responses[1][0][1].mod_revision)
 
+    def grant_lease(self, ttl: int) -> int:
+        return int(self._rpc(lambda: self._client.lease(int(ttl)), write=True).id)
+
+    def put_leased(self, key: str, value: bytes, lease: int) -> int:
+        k = _b(key)
+        resp = self._rpc(lambda: self._client.put(k, bytes(value), lease=lease), write=True)
+        return int(resp.header.revision)
+
     def delete(self, key: str, *, expect_mod_revision: int | None = None,
                fence: Fence | None = None) -> bool:
         k = _b(key)

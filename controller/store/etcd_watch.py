@@ -201,6 +201,6 @@ class EtcdWatch(Watch):
                     type="DELETE" if ev.type == ev.DELETE else "PUT",
                     key=bytes(ev.kv.key).decode("utf-8", "surrogateescape"),
                     value=b"" if ev.type == ev.DELETE else bytes(ev.kv.value),
-                    mod_revision=rev))
+                    mod_revision=rev, version=int(ev.kv.version)))
             self._next_rev = max(self._next_rev, int(resp.events[-1].kv.mod_revision) + 1)
         return False

@@ -3,6 +3,7 @@
     <prefix>/<plural>/<namespace>/<name>          the document, as the user wrote it
     <prefix>/status/<plural>/<namespace>/<name>   its status (controller only)
     <prefix>/leader                               the leader identity, on a lease
+    <prefix>/events/<namespace>/<name>.<id>       an Event about object <name>, on a lease
 
 No kind has the plural "status" or "leader", so the three families never collide. Prefixes
 for listing always end with "/", so ``architectures/`` never matches ``architecturedata/``.
@@ -13,7 +14,8 @@ from __future__ import annotations
 DEFAULT_PREFIX = "/fogstrat"
 STATUS = "status"
 LEADER = "leader"
-_RESERVED = frozenset({STATUS, LEADER})
+EVENTS = "events"
+_RESERVED = frozenset({STATUS, LEADER, EVENTS})
 #: Longest plural, namespace or name segment of a key: a DNS subdomain's length. A longer
 #: segment would make the status key, written with the status, larger than is sensible.
 MAX_SEGMENT_CHARS = 253
@@ -110,6 +112,8 @@ def key_problem(prefix: str, key: str) -> str | None:
     if not key.startswith(root) or key == leader_key(prefix):
         return None
     parts = key[len(root):].split("/")
+    if parts[0] == EVENTS:
+        return None  # the controller's own Events, not documents
     if parts[0] == STATUS:
         parts = parts[1:]
     layout = f"not {_root(prefix)}/[status/]<plural>/<namespace>/<name>"
@@ -135,3 +139,15 @@ def permission_scope(key: str) -> str:
     if len(parts) >= 5 and parts[-4] == STATUS:
         return "/".join(parts[:-3]) + "/"
     return key
+
+
+def event_key(prefix: str, namespace: str, name: str) -> str:
+    """``<prefix>/events/<namespace>/<name>`` (``name``: the object's name and an id)."""
+    return "/".join((_root(prefix), EVENTS, _segment("namespace", namespace),
+                     _segment("name", name)))
+
+
+def event_prefix(prefix: str, namespace: str | None = None) -> str:
+    """Where the Events of ``namespace`` (or all) are, ending with "/"."""
+    root = f"{_root(prefix)}/{EVENTS}/"
+    return root + (f"{_segment('namespace', namespace)}/" if namespace else "")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import ipaddress
 import itertools
 import json
 import os
@@ -29,15 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.api.cpuarch import normalize_arch
 from fogsim.fog05_compat import DescriptorError, validate_fdu
 from fogsim.nodes import NodeSpec
 from fogsim.processes import SpawnError, Supervisor
 
 #: fog05 0.2's namespace for FDU uuids derived from the descriptor ``id``.
 FDU_NAMESPACE = uuid.UUID("6ba7b842-9dad-11d1-80b4-00c04fd430c8")
-
-_ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv7l": "arm"}
-
+#: where simulated containers' addresses come from (a loopback block no node uses)
+CONTAINER_BLOCK = ipaddress.IPv4Network("127.200.0.0/16")
 
 class State(enum.StrEnum):
     """The fog05 instance states fogsim reports (no transient ones)."""
@@ -148,9 +149,17 @@ def fdu_uuid_for(descriptor_id: str) -> str:
     return str(uuid.uuid5(FDU_NAMESPACE, descriptor_id))
 
 
-def normalize_arch(arch: str) -> str:
-    a = arch.strip().lower()
-    return _ARCH_ALIASES.get(a, a)
+def _container_network(inst: _Instance) -> dict[str, Any]:
+    """What fog05's LXD plugin reports of a running container's interfaces, for the
+    containers (LXD, KVM, DOCKER) fogsim simulates: an address of their own in
+    :data:`CONTAINER_BLOCK`, derived from the instance uuid. Nothing listens on it."""
+    if inst.hypervisor == "BARE" or inst.status is not State.RUN:
+        return {}
+    offset = uuid.UUID(inst.uuid).int % (CONTAINER_BLOCK.num_addresses - 2) + 1
+    address = str(CONTAINER_BLOCK[offset])
+    return {"network": {"eth0": {"addresses": [
+        {"family": "inet", "address": address, "netmask": str(CONTAINER_BLOCK.prefixlen),
+         "scope": "global"}], "state": "up"}}}
 
 
 def parse_env(env: Mapping[str, Any] | str | None) -> dict[str, str]:
@@ -376,6 +385,7 @@ class Engine:
                 "log": str(inst.log_path) if inst.log_path else None,
                 "exit_code": inst.exit_code,
                 "simulated": simulated,
+                **_container_network(inst),
             },
             "env": dict(inst.env),
             "node_ip": node.ip,

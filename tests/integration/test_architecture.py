@@ -191,7 +191,7 @@ def test_three_entities_lifecycle(sim: FogsimServer, fog: FogsimClient, tmp_path
     wstats = requests.get(f"http://{w_ip}:{port}/stats", timeout=2).json()
     assert wstats["env"]["STORE_URL"] == f"http://{store_ip}:{port}"
     assert wstats["env"]["ROUNDS"] == "7"
-    assert wstats["env"]["PEERS"] == ",".join(r.node_ip or "" for r in rec.replicas("worker"))
+    assert wstats["env"]["PEERS"] == " ".join(r.node_ip or "" for r in rec.replicas("worker"))
 
     report = arch.check_status()
     assert report.health is Health.HEALTHY, report.message

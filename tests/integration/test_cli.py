@@ -69,7 +69,18 @@ def test_apply_get_describe_delete_round_trip(cli: Cli, etcd: EtcdServer, prefix
     doc = cli.get_json("st", "prediction")
     assert doc["kind"] == "Strategy"
     assert doc["spec"]["main"]["config"] == {"rounds": 30}
-    assert doc["metadata"]["generation"] > 0
+    assert doc["metadata"]["generation"] == 2  # created, then configured once
+    # a raw write with etcdctl is one more generation, as any spec write
+    key = f"{prefix}/strategies/default/prediction"
+    assert key in etcd_keys(etcd, prefix), etcd_keys(etcd, prefix)
+    raw = subprocess.run(["etcdctl", "--endpoints", etcd.endpoint, "get", key,
+                          "--print-value-only"], capture_output=True, text=True,
+                         check=True).stdout
+    subprocess.run(["etcdctl", "--endpoints", etcd.endpoint, "put", key,
+                    raw.replace("30", "40")], capture_output=True, check=True)
+    doc = cli.get_json("st", "prediction")
+    assert doc["metadata"]["generation"] == 3
+    assert doc["spec"]["main"]["config"] == {"rounds": 40}
     listing = cli.get_json("strategy")
     assert listing["kind"] == "List" and len(listing["items"]) == 1
     assert yaml.safe_load(cli.ok("get", "st", "prediction", "-o", "yaml").out)["kind"] == \
@@ -128,6 +139,39 @@ def test_validate_is_offline(tmp_path: Path) -> None:
     f.write_text(BROKEN)
     res = cli.run("validate", "-f", str(f))
     assert res.rc != 0 and "spec.replacements[1].architecture" in res.err
+
+
+UNDECLARED = """\
+apiVersion: fogstrat.io/v1alpha1
+kind: Strategy
+metadata: {name: typo}
+spec:
+  main: {architecture: federated-learning, config: {roundz: 20}}
+  replacements:
+    - {architecture: gossip-learning, config: {peers: "3"}}
+"""
+
+
+def test_validate_and_apply_judge_config_by_the_architectures_parameters(
+        cli: Cli, tmp_path: Path) -> None:
+    f = tmp_path / "typo.yaml"
+    f.write_text(UNDECLARED)
+    arch = EXAMPLES / "10-architecture-federated-learning.yaml"
+    # offline, with the Architecture in the same files
+    res = Cli(f"127.0.0.1:{free_port()}", "/nowhere").run("validate", "-f", str(f),
+                                                             "-f", str(arch))
+    assert res.rc == 1, res.out
+    assert ("error: " + str(f) in res.err and "Strategy default/typo: spec.main.config: "
+            "Architecture federated-learning declares no parameter roundz") in res.err, res.err
+    assert "(UnknownParameter)" in res.err and "Traceback" not in res.err
+    # apply, with the Architectures already in etcd
+    cli.ok("apply", "-f", str(arch), "-f", str(EXAMPLES / "11-architecture-gossip-learning.yaml"))
+    res = cli.run("apply", "-f", str(f))
+    assert res.rc == 1
+    assert "declares no parameter roundz" in res.err, res.err
+    assert "spec.replacements[0].config.peers: must be integer" in res.err, res.err
+    assert "nothing was applied" in res.err
+    assert cli.run("get", "strategy", "typo").rc != 0
 
 
 def test_apply_from_stdin_and_namespace_flag(cli: Cli) -> None:

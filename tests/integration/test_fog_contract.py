@@ -129,7 +129,9 @@ def fog05_fog(nodes_file: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fog
     engine = Engine(load_nodes(nodes_file), no_processes=True)
     standin = YaksStandin(engine)
     install(monkeypatch, standin)
-    client = make_fog_client("fog05", "127.0.0.1:7447", sysid="0", tenantid="0", timeout=5.0)
+    # fog05 reports no node labels: the Environment gives fogsim's file's ones centrally
+    client = make_fog_client("fog05", "127.0.0.1:7447", sysid="0", tenantid="0", timeout=5.0,
+                             node_labels={"alpha": {"tier": "fog"}})
     names = {engine.node_info(n)["name"]: n for n in engine.node_list()}
     fog = Fog(
         "fog05",

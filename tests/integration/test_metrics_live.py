@@ -157,7 +157,8 @@ def test_metrics_after_failover_and_failback(etcd: EtcdServer, prefix: str,
     undocumented = fogstrat - set(DOCUMENTED)
     assert undocumented <= {"fogstrat_consecutive_failures",
                             "fogstrat_last_transition_timestamp_seconds",
-                            "fogstrat_qos_threshold"}, undocumented
+                            "fogstrat_qos_threshold",
+                            "fogstrat_events_dropped_total"}, undocumented
 
     # Values the scenario implies; label values from the fixed vocabularies.
     scope = {"namespace": NAMESPACE, "strategy": ACTIVE}
@@ -167,7 +168,7 @@ def test_metrics_after_failover_and_failback(etcd: EtcdServer, prefix: str,
     assert [(lab["from"], lab["to"], v) for lab, v in fb] == [(BACKUP, MAIN, 1.0)], fb
     for lab, _ in fo + fb:
         assert lab["reason"] in TRANSITION_REASONS and lab["reason"] != "other", lab
-    assert fb[0][0]["reason"] == "main_recovered", fb
+    assert fb[0][0]["reason"] == "MainReady", fb
     assert one(series, "fogstrat_transition_duration_seconds_count", kind="failover") == 1
     assert one(series, "fogstrat_transition_duration_seconds_count", kind="failback") == 1
     assert one(series, "fogstrat_active_architecture", **scope, architecture=MAIN,

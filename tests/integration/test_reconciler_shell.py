@@ -18,6 +18,7 @@ from controller.arch.ids import ArchitectureKey
 from controller.fog.fogsim_driver import FogsimClient
 from controller.metrics import Metrics
 from controller.reconcile import decision as core
+from controller.reconcile.times import parse_time
 from controller.resources import Resources
 from controller.runtime import active as active_module
 from controller.runtime.active import ActiveStrategyReconciler
@@ -74,7 +75,8 @@ def test_restart_runs_the_due_probe_cycle_before_one_step(
     s.given.web_strategy().controller().serving("web-main")
     s.then.stays(lambda st: st["phase"] == "Serving", "Serving", seconds=1.5)
     s.when.controller_killed()
-    last_probe = s.raw_status()["architectures"]["web-main"]["lastProbeTime"]
+    last_probe = parse_time(s.raw_status()["architectures"]["web-main"]["lastProbeTime"])
+    assert last_probe is not None
 
     shell = Shell(s)
     try:

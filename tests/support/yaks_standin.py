@@ -159,7 +159,9 @@ class YaksStandin:
         base = self._base(GLOBAL_ACTUAL)
         kv: dict[str, str] = {}
         for nid in self.engine.node_list():
-            kv[f"{base}/nodes/{nid}/info"] = json.dumps(self.engine.node_info(nid))
+            info = self.engine.node_info(nid)
+            info.pop("labels", None)  # fogsim's own; fog05 has no node labels
+            kv[f"{base}/nodes/{nid}/info"] = json.dumps(info)
             kv[f"{base}/nodes/{nid}/status"] = json.dumps(self.engine.node_status(nid))
         for fid in self.engine.list_fdus():
             kv[f"{base}/catalog/fdu/{fid}/info"] = json.dumps(self.engine.fdu_info(fid))

@@ -138,8 +138,9 @@ def test_render_from_record_and_inputs() -> None:
         return render(template, ctx, entity="x", where="env X")
 
     assert r("http://{{ entities.agg.ip }}:8080") == "http://127.0.10.1:8080"
-    assert r("{{ entities.w.ips }}") == "127.0.10.2,127.0.10.3"
-    assert r("{{ entities.w.nodes }}|{{ entities.agg.node }}") == "n2,n3|n1"
+    assert r("{{ entities.w.ips }}") == "127.0.10.2 127.0.10.3"
+    assert r("{{ entities.w.ips | join(',') }}") == "127.0.10.2,127.0.10.3"
+    assert r("{{ entities.w.nodes | join(':') }}|{{ entities.agg.node }}") == "n2:n3|n1"
     assert r("{{ entities.agg.id }} {{ entities.agg.instance }}") == "i1 i1"
     assert r("{{ params.rounds }} {{ data.deployPath }} {{ data.dataId }}") == "3 /data/d hydraulic"
     assert r("{{ environment.info.region }}/{{ environment.directives.zone }}") == "eu/z1"
@@ -153,7 +154,7 @@ def test_descriptor() -> None:
     did = fdu_id(key, "w", 0)
     d = build_descriptor(e, did, {"data": {"deployPath": "/srv"}})
     assert d["id"] == did == "fs.default.prediction-lab.federated.w.0"
-    assert d["uuid"] == fdu_uuid(did) and d["name"] == did
+    assert d["uuid"] == fdu_uuid(did) and d["name"] == FDU["name"]  # the user's name kept
     assert d["command"]["args"] == ["/srv/w.py"]
     assert d["computation_requirements"] == {"cpu_arch": "x86_64", "ram_size_mb": 300.0,
                                              "cpu_min_count": 2}

@@ -8,7 +8,7 @@ from controller.runtime.contact import ContactState, both, judge
 def test_ready_only_after_a_recent_linearizable_success() -> None:
     assert judge(ContactState(None, None), 100.0, 9.0)[0] is False
     ok, reason = judge(ContactState(98.0, None), 100.0, 9.0)
-    assert ok and "2.0s ago" in reason
+    assert ok and "linearizable request 2.0s ago" in reason
     ok, reason = judge(ContactState(80.0, None), 100.0, 9.0)
     assert not ok and "20.0s" in reason and "limit 9s" in reason
 

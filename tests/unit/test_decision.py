@@ -211,7 +211,8 @@ CASES = [
     Case("failover-after-failure-threshold",
          inp(serving(archs={A: arch(bad=2, ok=0)}), {A: SERVED}, probes=bad()),
          (Undeploy(A), Deploy(B)), "FailingOver",
-         "default/prediction: main fl unhealthy 3/3 cycles, failing over to gossip",
+         "default/prediction: main fl unhealthy 3/3 cycles (accuracy 0.5 < 0.8), failing "
+         "over to gossip",
          lambda d: d.status.transition is not None
          and (d.status.transition.kind, d.status.transition.to, d.status.transition.started_at,
               d.status.transition.attempted) == ("failover", B, NOW, (A,))
@@ -354,7 +355,7 @@ CASES = [
          and d.status.arch(A).health == "Unhealthy"),
     # --- pin ---
     Case("pin-switches-make-before-break", inp(serving(), {A: SERVED}, spec=replace(SPEC, pin=C)),
-         (Deploy(C),), "FailingOver", "pinned to edge: switching from fl",
+         (Deploy(C),), "Switching", "pinned to edge: switching from fl",
          lambda d: d.status.transition is not None and d.status.transition.kind == "switch"),
     Case("pin-unknown-invalid", inp(serving(), {A: SERVED}, spec=replace(SPEC, pin="nope")),
          (), "Invalid", "pin 'nope' is not a candidate",
@@ -378,7 +379,7 @@ CASES = [
     Case("failed-pin-retried-on-new-generation",
          inp(StrategyStatus.from_json({**serving().to_json(), "failedPin": {
              "architecture": C, "generation": 1}}), {A: SERVED}, spec=replace(SPEC, pin=C),
-             generation=2), (Deploy(C),), "FailingOver", "pinned to edge"),
+             generation=2), (Deploy(C),), "Switching", "pinned to edge"),
     # --- deletion ---
     Case("delete-undeploys-everything", inp(serving(), {A: SERVED, B: RUNNING},
                                             deletion_requested=True),
@@ -436,6 +437,11 @@ CASES = [
          inp(serving(last_error=StrategyStatus.from_json({"lastError": {
              "reason": "FogUnreachable", "count": 3}}).last_error), {}, fog_reachable=False),
          (), "Serving", "fog unreachable", lambda d: d.requeue_after == 40.0),
+    Case("fog-unreachable-before-anything-deployed-is-degraded",
+         inp(StrategyStatus(), {}, fog_reachable=False, fog_message="timeout"),
+         (), "Degraded", "fog unreachable (timeout)",
+         lambda d: d.status.condition("Degraded") is not None
+         and d.status.condition("Degraded").reason == "FogUnreachable"),  # type: ignore[union-attr]
     Case("fog-unreachable-while-deleting",
          inp(serving(), {}, fog_reachable=False, deletion_requested=True), (), "Terminating",
          "holding"),

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.fogsim import FogsimServer
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 
@@ -44,3 +46,19 @@ def test_dockerfile_contract() -> None:
     for tool in ("gcc", "build-essential", "apt-get install"):
         assert tool not in runtime, f"runtime stage installs {tool}"
     assert "--no-index" in runtime, "runtime stage must install the built wheel offline"
+
+
+def test_the_image_carries_the_fog05_extra() -> None:
+    """The fog05 driver needs the extra, and so does fogsim (it checks descriptors with
+    fog05's own model): both stages build and install ``fogstrat[fog05]``."""
+    text = DOCKERFILE.read_text()
+    builder, runtime = text.split("\nFROM ${BASE}\n", 1)
+    assert '--wheel-dir /wheels ".[fog05]"' in builder
+    assert '"$(echo /wheels/fogstrat-*.whl)[fog05]"' in runtime
+
+
+def test_fogsim_starts_with_what_the_image_installs() -> None:
+    """The image's fogsim is this package's console script over the fog05 extra (its
+    engine imports fog05_sdk): started as the image starts it, it serves."""
+    with FogsimServer(no_processes=True) as sim:
+        assert sim.state()["nodes"]

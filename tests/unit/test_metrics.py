@@ -45,8 +45,8 @@ def exercise(m: Metrics) -> None:
         "replacement",
         {"federated": "main", "gossip": "replacement"},
     )
-    m.record_failover("lab", "prediction", "federated", "gossip", "HealthCheckFailed", 12.5)
-    m.record_failback("lab", "prediction", "gossip", "federated", "main_recovered", 40.0)
+    m.record_failover("lab", "prediction", "federated", "gossip", "Unhealthy", 12.5)
+    m.record_failback("lab", "prediction", "gossip", "federated", "MainReady", 40.0)
     m.record_health_check("lab", "prediction", "federated", "success")
     m.record_health_check("lab", "prediction", "federated", "failure")
     m.record_health_check("lab", "prediction", "federated", "unknown")
@@ -198,7 +198,7 @@ def test_two_instances_do_not_clash() -> None:
 
 def test_transition_updates_last_transition_and_histogram() -> None:
     m = Metrics()
-    m.record_failover("ns", "s", "a", "b", "qos_violation", 7.0, when=1000.0)
+    m.record_failover("ns", "s", "a", "b", "QosBelowThreshold", 7.0, when=1000.0)
     assert series(m, "fogstrat_last_transition_timestamp_seconds", strategy="s") == [1000.0]
     assert series(m, "fogstrat_transition_duration_seconds_count", kind="failover") == [1.0]
     assert series(m, "fogstrat_transition_duration_seconds_sum", kind="failover") == [7.0]

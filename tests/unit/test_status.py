@@ -56,10 +56,30 @@ def test_json_shape_uses_camel_case_keys_of_design() -> None:
         assert key in arch
     assert arch["placement"] == {"worker": ["n1", "n2"]}
     assert d["conditions"][0] == {"type": "Ready", "status": "True", "reason": "Healthy",
-                                  "message": "ok", "lastTransitionTime": 50.0}
+                                  "message": "ok",
+                                  "lastTransitionTime": "1970-01-01T00:00:50.000Z"}
     assert d["history"][0]["from"] == "fl" and d["history"][0]["to"] == "gossip"
-    assert d["transition"]["startedAt"] == 95.0 and d["transition"]["attempted"] == ["fl"]
+    assert d["transition"]["startedAt"] == "1970-01-01T00:01:35.000Z"
+    assert d["transition"]["attempted"] == ["fl"]
     json.dumps(d)  # plain JSON
+
+
+def test_times_are_rfc3339_and_old_numeric_times_read_back() -> None:
+    s = StrategyStatus(last_transition_time=1796286793.5124, recent_failovers=(1796286790.0,))
+    d = s.to_json()
+    assert d["lastTransitionTime"] == "2026-12-03T08:33:13.512Z"
+    assert d["recentFailovers"] == ["2026-12-03T08:33:10.000Z"]
+    back = StrategyStatus.from_json(d)
+    assert back.last_transition_time == pytest.approx(1796286793.512)
+    # a status written before times were strings
+    old = StrategyStatus.from_json({"lastTransitionTime": 1796286793.5, "history": [
+        {"time": 1796286790, "kind": "start", "to": "fl", "reason": "Start"}],
+        "architectures": {"fl": {"lastProbeTime": 1796286792.25}}})
+    assert old.last_transition_time == 1796286793.5
+    assert old.history[0].time == 1796286790.0
+    assert old.arch("fl").last_probe_time == 1796286792.25
+    assert StrategyStatus.from_json({"lastTransitionTime": "not a time"}).last_transition_time \
+        is None
 
 
 def test_round_trip_is_equal() -> None:

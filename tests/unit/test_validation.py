@@ -331,7 +331,7 @@ def test_template_references_and_render() -> None:
     }
     assert templates.render(text, context) == "http://10.0.0.1:8080/hs"
     assert templates.render("{{ entities.agg.ips }} {{ params.on }}", context) == (
-        "10.0.0.1,10.0.0.2 true"
+        "10.0.0.1 10.0.0.2 true"
     )
     assert templates.render_value({"a": ["{{ params.port }}", 1]}, context) == {"a": ["8080", 1]}
     with pytest.raises(templates.TemplateError, match=r"cannot resolve \{\{ params.nope \}\}"):

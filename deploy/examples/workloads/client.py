@@ -1,8 +1,8 @@
 """Serve-phase client: keeps asking the service for predictions and measures what it gets.
 
-Env: SERVICE (``http://ip:port`` for the aggregator, or comma-separated peer IPs / ``ip:port``
-entries for gossip), SERVICE_PORT (port for bare IPs, default 8090), CLIENT_PORT (8099),
-BIND (default FOS_NODE_IP, else 127.0.0.1), REQUEST_INTERVAL (``200ms``),
+Env: SERVICE (``http://ip:port`` for the aggregator, or peer IPs / ``ip:port`` entries
+separated by spaces or commas, for gossip), SERVICE_PORT (port for bare IPs, default 8090),
+CLIENT_PORT (8099), BIND (default FOS_NODE_IP, else 127.0.0.1), REQUEST_INTERVAL (``200ms``),
 REQUEST_TIMEOUT (``1s``), DATA_DIR (logged only).
 
 It is the service's user-side view: its ``/qos`` says how much of the last minute the
@@ -27,7 +27,7 @@ WINDOW = 60.0  # seconds of history behind successRate and the latency percentil
 def targets(service: str, default_port: int) -> list[str]:
     """Base URLs to try, in round-robin order."""
     out = []
-    for entry in (s.strip().rstrip("/") for s in service.split(",")):
+    for entry in (s.rstrip("/") for s in service.replace(",", " ").split()):
         if not entry:
             continue
         if "://" not in entry:

@@ -1,8 +1,8 @@
 """Gossip-learning peer: average models with a random other peer, train locally, serve.
 
-Env: PEERS (every peer's IP, comma-separated, own included; entries may be ``ip:port``),
-PORT (8090, shared by all peers), GOSSIP_INTERVAL (``2s``, ``500ms``...), BIND (default
-FOS_NODE_IP, else 127.0.0.1; it is also how the peer finds itself in PEERS), DATA_ID,
+Env: PEERS (every peer's IP, separated by spaces or commas, own included; entries may be
+``ip:port``), PORT (8090, shared by all peers), GOSSIP_INTERVAL (``2s``, ``500ms``...), BIND
+(default FOS_NODE_IP, else 127.0.0.1; it is also how the peer finds itself in PEERS), DATA_ID,
 WORKER_INDEX (shard override; default: hash of FOS_INSTANCE_ID), DATA_DIR (logged only).
 
 There is no coordinator: a peer that cannot reach the one it picked just trains on its
@@ -69,7 +69,7 @@ class Peer(common.PredictionService):
 def split_peers(raw: str, port: int, me: str) -> list[str]:
     """``host:port`` of every other peer in PEERS."""
     out = []
-    for entry in (p.strip() for p in raw.split(",")):
+    for entry in raw.replace(",", " ").split():
         if not entry:
             continue
         addr = entry if ":" in entry else f"{entry}:{port}"

@@ -1,0 +1,38 @@
+"""Status times as Kubernetes writes them: RFC 3339 strings in UTC, to the millisecond
+(``2026-12-03T08:13:13.512Z``). Inside the controller times are Unix seconds (floats);
+only the stored form is text. Older status documents hold Unix seconds as numbers: both
+forms read back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def rfc3339(t: float) -> str:
+    """``t`` (Unix seconds) as an RFC 3339 UTC string with milliseconds."""
+    ms = round(t * 1000)
+    stamp = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{ms % 1000:03d}Z"
+
+
+def parse_time(v: Any) -> float | None:
+    """Unix seconds from an RFC 3339 string or a number (the older form); None when ``v``
+    is neither."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, str) and v:
+        try:
+            parsed = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    return None
+
+
+def opt_rfc3339(t: float | None) -> str | None:
+    return None if t is None else rfc3339(t)

@@ -1,0 +1,49 @@
+"""Which history entries a write reports, and the sentences no step message tells."""
+
+from __future__ import annotations
+
+from controller.reconcile.status import HistoryEntry
+from controller.runtime.reporting import Reported, Seen, newer_than, notices
+
+
+def entry(t: float, kind: str = "failover", reason: str = "Vanished") -> HistoryEntry:
+    return HistoryEntry(t, kind, "a", "b", reason, f"{kind} at {t}")  # type: ignore[arg-type]
+
+
+def test_entries_after_the_mark_are_new() -> None:
+    h = (entry(1), entry(2), entry(3))
+    assert newer_than(h, None) == h
+    assert newer_than(h, entry(2)) == (entry(3),)
+    assert newer_than(h, entry(3)) == ()
+
+
+def test_a_replaced_mark_counts_the_later_entries() -> None:
+    # a repeated degraded entry is replaced in place: the old one is gone
+    h = (entry(1), entry(5, "degraded", "NoCandidate"))
+    assert newer_than(h, entry(4, "degraded", "NoCandidate")) == (h[1],)
+    # and a mark pushed out of the bounded history
+    assert newer_than((entry(7), entry(8)), entry(6)) == (entry(7), entry(8))
+
+
+def test_found_history_is_not_reported_again() -> None:
+    r = Reported()
+    r.found((entry(1), entry(2)))  # what a previous process stored
+    assert r.take((entry(1), entry(2))) == ()
+    assert r.take((entry(1), entry(2), entry(3))) == (entry(3),)
+    assert r.take((entry(1), entry(2), entry(3))) == ()  # a second write of the same
+
+
+def test_nothing_found_reports_everything_stored() -> None:
+    r = Reported()
+    r.found(())
+    assert r.take((entry(1),)) == (entry(1),)
+
+
+def test_resume_unpin_and_the_fog_answering_again_are_told() -> None:
+    assert notices(None, Seen(unreachable=True)) == []
+    assert notices(Seen(paused=True), Seen()) == [
+        ("Resumed", "resumed: spec.paused is false, reconciling again")]
+    assert notices(Seen(pin="edge"), Seen()) == [
+        ("Unpinned", "unpinned from edge: automatic failover and failback apply again")]
+    assert notices(Seen(unreachable=True), Seen()) == [("FogReachable", "fog reachable again")]
+    assert notices(Seen(), Seen(paused=True, pin="x", unreachable=True)) == []
