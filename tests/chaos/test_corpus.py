@@ -2,7 +2,7 @@
 
 ``tests.support.mutate`` grows the corpus from ``deploy/examples/`` with a fixed seed. The
 documents go to their own namespace, so none can resolve a reference to ``web`` or deploy
-anything. Every document must get its status at the revision written (``Valid=False`` for
+anything. Every document must get its status at the generation written (``Valid=False`` for
 those no controller may accept); after the churn deletes them, every status must go too, and
 the controller's memory must not grow from one round to the next.
 
@@ -50,7 +50,7 @@ class Slot:
 
 
 def write(stack: ChaosStack, docs: Iterable[CorpusDoc]) -> dict[Slot, int]:
-    """Put every document raw; the revision each was written at."""
+    """Put every document raw; the generation each was written at."""
     return {Slot(d.plural, d.name): stack.put_raw(d.plural, NAMESPACE, d.name, d.value)
             for d in docs}
 
@@ -65,7 +65,7 @@ def statuses(stack: ChaosStack) -> dict[Slot, Answer]:
 
 def wait_answered(stack: ChaosStack, written: dict[Slot, int],
                   timeout: float) -> dict[Slot, Answer]:
-    """Every written document's status at its revision, and no status without a document."""
+    """Every written document's status at its generation, and no status without a document."""
     seen: dict[Slot, Answer] = {}
 
     def done() -> bool:

@@ -47,8 +47,8 @@ def environment_doc(name: str, **spec: Any) -> dict[str, Any]:
 
 def expect_invalid(stack: ChaosStack, plural: str, name: str, value: bytes) -> str:
     """Write ``value`` raw; its status must say ``Valid=False`` (the message returned)."""
-    revision = stack.put_raw(plural, "default", name, value)
-    got = stack.wait_answer(plural, "default", name, revision)
+    generation = stack.put_raw(plural, "default", name, value)
+    got = stack.wait_answer(plural, "default", name, generation)
     assert got.valid is False, f"{plural}/{name} accepted: {got}"
     assert got.message and len(got.message) <= MAX_ECHO, got.message[:MAX_ECHO]
     return got.message
@@ -85,8 +85,8 @@ def test_physical_numbers_are_bounded(stack: ChaosStack) -> None:
     assert "replicas" in message, message
     for plural, body in (("strategies", strategy("huge", "huge", [])),
                          ("activestrategies", active_strategy("huge", "huge", "lab"))):
-        revision = stack.put_raw(plural, "default", "huge", json.dumps(body).encode())
-        stack.wait_answer(plural, "default", "huge", revision)
+        generation = stack.put_raw(plural, "default", "huge", json.dumps(body).encode())
+        stack.wait_answer(plural, "default", "huge", generation)
     stack.assert_unharmed(mark)
 
 
@@ -134,8 +134,8 @@ def test_deleted_bad_documents_leave_no_status(stack: ChaosStack) -> None:
         ("environments", "garbage"): b"- just\n- a list\n",
     }
     for (plural, name), value in docs.items():
-        revision = stack.put_raw(plural, "default", name, value)
-        assert stack.wait_answer(plural, "default", name, revision).valid is False
+        generation = stack.put_raw(plural, "default", name, value)
+        assert stack.wait_answer(plural, "default", name, generation).valid is False
     for plural, name in docs:
         stack.db.delete(stack.key(plural, "default", name))
     for plural, name in docs:
@@ -197,8 +197,8 @@ def test_escaped_nul_gets_an_answer(stack: ChaosStack) -> None:
     value = (b'{"apiVersion": "fogstrat.io/v1alpha1", "kind": "Environment", "metadata": '
              b'{"name": "escaped-nul"}, "spec": {"driver": "fogsim", "locator": '
              b'"http://127.0.0.1:1/", "info": {"note": "a\\u0000b"}}}')
-    revision = stack.put_raw("environments", "default", "escaped-nul", value)
-    stack.wait_answer("environments", "default", "escaped-nul", revision)
+    generation = stack.put_raw("environments", "default", "escaped-nul", value)
+    stack.wait_answer("environments", "default", "escaped-nul", generation)
     stack.assert_unharmed(mark)
 
 

@@ -100,13 +100,18 @@ class ChaosStack:
         return spec_key(self.prefix, plural, namespace, name)
 
     def put_raw(self, plural: str, namespace: str, name: str, value: bytes) -> int:
-        """``etcdctl put`` as a user would: no validation; the revision written."""
-        return self.put_key(self.key(plural, namespace, name), value)
+        """``etcdctl put`` as a user would: no validation. The generation written (the key's
+        etcd version, which the status reports as ``observedGeneration``)."""
+        key = self.key(plural, namespace, name)
+        self.put_key(key, value)
+        rec = self.db.get(key)
+        assert rec is not None, f"{key} vanished right after its put"
+        return rec.version
 
-    def put_key(self, key: str, value: bytes) -> int:
+    def put_key(self, key: str, value: bytes) -> None:
         """A put at any key, well-formed or not (remembered for :meth:`cleanup`)."""
         self.written.add(key)
-        return self.db.put(key, value)
+        self.db.put(key, value)
 
     def cleanup(self) -> None:
         """Delete every key this stack wrote, so the next test starts from ``web`` alone."""
@@ -140,14 +145,14 @@ class ChaosStack:
         assert self.sampler is not None
         return self.sampler.max_since(mark.at)
 
-    def wait_answer(self, plural: str, namespace: str, name: str, revision: int,
+    def wait_answer(self, plural: str, namespace: str, name: str, generation: int,
                     timeout: float = 30) -> Answer:
-        """The status the controller wrote for the document at ``revision``."""
+        """The status the controller wrote for the document at ``generation``."""
         def current() -> Answer | None:
             got = answer(self.db, self.prefix, plural, namespace, name)
-            return got if got is not None and got.generation == revision else None
+            return got if got is not None and got.generation == generation else None
         return wait_for(current, timeout, f"a status for {plural}/{namespace}/{name[:40]} at "
-                        f"revision {revision}", self.describe)
+                        f"generation {generation}", self.describe)
 
     def wait_no_status(self, plural: str, namespace: str, name: str, timeout: float = 30) -> None:
         wait_for(lambda: answer(self.db, self.prefix, plural, namespace, name) is None,
