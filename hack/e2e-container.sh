@@ -18,7 +18,7 @@
 # Environment: FOGSTRAT_BASE_IMAGE (default localhost/fogstrat-base:bookworm; reused when
 # present, FOGSTRAT_REBUILD_BASE=1 rebuilds it), FOGSTRAT_IMAGE (localhost/fogstrat:e2e),
 # DEBIAN_MIRROR, FOGSTRAT_E2E_ETCD_PORT (23790), FOGSTRAT_E2E_METRICS_PORT (19469),
-# FOGSTRAT_E2E_FOGSIM_PORT (7070: deploy/examples/ point at it), FOGSTRAT_E2E_KEEP=1 (leave
+# FOGSTRAT_E2E_FOGSIM_PORT (7070; deploy/examples/ get it as ${FOGSIM_URL}), FOGSTRAT_E2E_KEEP=1 (leave
 # everything running for inspection). fogsim's nodes get a random 127.A.B.0/24 (the
 # scenarios bind $FOS_NODE_IP:8080, so runs on one machine do not take each other's ports).
 # Needs root (or sudo) for apt, debootstrap and podman's chroot builds.

@@ -604,7 +604,7 @@ class ActiveStrategyReconciler:
         doc["createdAt"] = previous.get("createdAt") or rfc3339(self._clock())
         doc["strategy"] = inputs.spec.strategy
         doc["environment"] = inputs.environment_name
-        remembered = _remembered(inputs)
+        remembered = _remembered(inputs, previous)
         if remembered is not None:
             doc["inputs"] = remembered
         self._status.write(inputs.key, doc)
@@ -699,9 +699,15 @@ def _never_deployed(status: StrategyStatus) -> bool:
     return not status.architectures and status.transition is None
 
 
-def _remembered(inputs: Inputs) -> dict[str, Any] | None:
-    """The inputs to keep in status (None: none, or too large to keep)."""
-    return inputs.remembered.stored if inputs.remembered is not None else None
+def _remembered(inputs: Inputs, previous: Mapping[str, Any]) -> Any:
+    """The inputs to keep in status (None: none, or too large to keep): those already
+    stored while they are the same versions (nothing to encode again)."""
+    if inputs.remembered is None:
+        return None
+    stored = previous.get("inputs")
+    if stored_revisions(stored) == inputs.remembered.revisions:
+        return stored
+    return inputs.remembered.stored
 
 
 def _one_line(exc: BaseException) -> str:

@@ -9,13 +9,16 @@ tears down with the Environment it ran on after that Environment is gone
 
 Each document is stored as its user wrote its ``spec`` (no defaults filled in), with its
 name and generation: what is needed to rebuild the same typed document, and the same
-deployment fingerprints, on any controller.
+deployment fingerprints, on any controller. The specs are stored compressed; which
+versions they are (``revisions``: section, name, generation) is stored readable.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +28,15 @@ from controller.api.kinds import API_VERSION, Kind
 from controller.api.models import Document
 from controller.api.parse import parse_document
 
+ENCODING = "zlib+base64"
+"""How ``status.inputs.specs`` is stored: the JSON of :meth:`LastValid.to_json`,
+zlib-compressed, base64-encoded."""
+
 MAX_REMEMBERED_BYTES = 256 * 1024
-"""Above this (JSON), the inputs are not remembered: a status near etcd's request limit
-would fail every status write of the strategy, and that costs more than the memory
-saves. A strategy whose documents are that large runs as before: invalid input holds it."""
+"""Above this (JSON, before compression), the inputs are not remembered: a status near
+etcd's request limit would fail every status write of the strategy, and that costs more
+than the memory saves. A strategy whose documents are that large runs as before: invalid
+input holds it."""
 
 
 @dataclass(frozen=True)
@@ -89,47 +97,67 @@ class LastValid:
 
     @functools.cached_property
     def stored(self) -> dict[str, Any] | None:
-        """What goes into status: the JSON form, or None when too large to keep."""
-        value = self.to_json()
-        size = len(json.dumps(value, separators=(",", ":"), default=str))
-        return value if size <= MAX_REMEMBERED_BYTES else None
+        """What goes into status, or None when too large to keep: which document versions
+        (readable), and the specs themselves, compressed (every status is held in memory
+        by the controller, at thousands of strategies)."""
+        text = json.dumps(self.to_json(), separators=(",", ":"), sort_keys=True, default=str)
+        if len(text) > MAX_REMEMBERED_BYTES:
+            return None
+        return {"revisions": [list(r) for r in self.revisions], "encoding": ENCODING,
+                "specs": base64.b64encode(zlib.compress(text.encode(), 6)).decode()}
 
     @staticmethod
     def from_json(namespace: str, value: Any) -> LastValid | None:
         """The remembered inputs in a status, or None when there are none (or they no
         longer read as valid documents: then there is nothing safe to run on)."""
-        if not isinstance(value, Mapping):
-            return None
-        archs, data = value.get("architectures"), value.get("data")
         try:
-            if not isinstance(archs, Mapping) or not isinstance(data, Mapping):
-                raise ValueError("remembered architectures are malformed")
-            return LastValid(
-                active=_restore(kinds.ACTIVE_STRATEGY, namespace, value.get("activeStrategy")),
-                strategy=_restore(kinds.STRATEGY, namespace, value.get("strategy")),
-                environment=_restore(kinds.ENVIRONMENT, namespace, value.get("environment")),
-                architectures={str(n): _restore(kinds.ARCHITECTURE, namespace, v)
-                               for n, v in archs.items()},
-                data={str(n): _restore(kinds.ARCHITECTURE_DATA, namespace, v)
-                      for n, v in data.items()},
-            )
-        except ValueError:  # InvalidDocument is one
-            return None
+            return _from_dict(namespace, _decode(value))
+        except (ValueError, RecursionError):  # InvalidDocument and binascii.Error are
+            return None  # ValueErrors
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, Mapping) or value.get("encoding") != ENCODING or not isinstance(
+            value.get("specs"), str):
+        raise ValueError("no remembered inputs")
+    try:
+        packed = base64.b64decode(value["specs"], validate=True)
+        inflate = zlib.decompressobj()
+        text = inflate.decompress(packed, MAX_REMEMBERED_BYTES + 1)
+    except zlib.error as exc:
+        raise ValueError(f"remembered inputs do not decompress: {exc}") from None
+    if len(text) > MAX_REMEMBERED_BYTES or not inflate.eof:
+        raise ValueError("remembered inputs are too large or truncated")
+    return json.loads(text)
+
+
+def _from_dict(namespace: str, value: Any) -> LastValid:
+    if not isinstance(value, Mapping):
+        raise ValueError("remembered inputs are malformed")
+    archs, data = value.get("architectures"), value.get("data")
+    if not isinstance(archs, Mapping) or not isinstance(data, Mapping):
+        raise ValueError("remembered architectures are malformed")
+    return LastValid(
+        active=_restore(kinds.ACTIVE_STRATEGY, namespace, value.get("activeStrategy")),
+        strategy=_restore(kinds.STRATEGY, namespace, value.get("strategy")),
+        environment=_restore(kinds.ENVIRONMENT, namespace, value.get("environment")),
+        architectures={str(n): _restore(kinds.ARCHITECTURE, namespace, v)
+                       for n, v in archs.items()},
+        data={str(n): _restore(kinds.ARCHITECTURE_DATA, namespace, v)
+              for n, v in data.items()},
+    )
 
 
 def stored_revisions(value: Any) -> tuple[tuple[str, str, int], ...]:
     """:attr:`LastValid.revisions` of remembered inputs as a status holds them (``()``
     when it holds none, or they are malformed)."""
-    if not isinstance(value, Mapping):
+    revisions = value.get("revisions") if isinstance(value, Mapping) else None
+    if not isinstance(revisions, list):
         return ()
-    try:
-        archs, data = value["architectures"], value["data"]
-        return (("activeStrategy", value["activeStrategy"]["name"],
-                 value["activeStrategy"]["generation"]),
-                ("strategy", value["strategy"]["name"], value["strategy"]["generation"]),
-                ("environment", value["environment"]["name"],
-                 value["environment"]["generation"]),
-                *(("architectures", n, archs[n]["generation"]) for n in sorted(archs)),
-                *(("data", data[n]["name"], data[n]["generation"]) for n in sorted(data)))
-    except (KeyError, TypeError):
-        return ()
+    out = []
+    for r in revisions:
+        if not (isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
+                and isinstance(r[1], str) and isinstance(r[2], int)):
+            return ()
+        out.append((r[0], r[1], r[2]))
+    return tuple(out)

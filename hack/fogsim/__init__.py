@@ -1,5 +1,1 @@
 """fogsim: a fog05-compatible local fog that runs real processes."""
-
-# With ``?offset=N`` the log route answers the next piece and, in this header, where it
-# ends, so a follower (``fogsim instance log --follow``) asks from there next time.
-LOG_END_HEADER = "X-Fogsim-Log-End"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fogsim import LOG_END_HEADER
+from fogsim.wire import LOG_END_HEADER
 
 DEFAULT_URL = "http://127.0.0.1:7070"
 EXAMPLE_NODES = Path(__file__).with_name("nodes.yaml")

@@ -23,7 +23,6 @@ from aiohttp import web
 
 from controller.api.documents import DocumentSyntaxError, decode_json
 from controller.api.limits import LIMITS
-from fogsim import LOG_END_HEADER
 from fogsim.engine import (
     Engine,
     IllegalTransition,
@@ -33,6 +32,7 @@ from fogsim.engine import (
     NotFound,
     fdu_uuid_for,
 )
+from fogsim.wire import LOG_END_HEADER
 
 log = logging.getLogger("fogsim.server")
 

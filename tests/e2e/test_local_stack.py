@@ -19,11 +19,9 @@ import yaml
 
 from tests.support import browser
 from tests.support.process import free_port
-from tests.support.stack import REPO, LocalStack
+from tests.support.stack import OUTPUT, REPO, LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-
-OUTPUT = REPO / ".test-output"
 
 
 @dataclass

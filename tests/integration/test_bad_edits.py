@@ -88,6 +88,17 @@ def test_fixing_the_document_returns_to_the_current_ones(s: Scenario) -> None:
     s.then.status_matches(lambda st: valid(st).get("status") == "True", "Valid again")
     s.then.one_serving("web-main")
 
+    # A bad edit of the ActiveStrategy itself is no different.
+    s.etcd.etcdctl("put", f"{s.prefix}/activestrategies/default/web",
+                   "apiVersion: fogstrat.io/v1alpha1\nkind: ActiveStrategy\n"
+                   "metadata: {name: web}\nspec: {strategy: [web]}\n")
+    st = s.then.status_matches(using_last_valid("spec.strategy"),
+                               "Valid=False UsingLastValid on its own bad spec")
+    assert st["phase"] == "Serving", st
+    s.given.web_strategy()
+    s.then.status_matches(lambda st: valid(st).get("status") == "True", "Valid again")
+    s.then.one_serving("web-main")
+
 
 def test_delete_after_its_environment_is_gone_still_tears_down(s: Scenario) -> None:
     s.given.web_strategy().controller().serving("web-main")

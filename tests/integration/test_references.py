@@ -10,7 +10,10 @@ the waits below (an unresolved ActiveStrategy looks again only every 30 s by its
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -65,6 +68,19 @@ def is_valid(reason: str, *words: str) -> Callable[[dict[str, Any]], bool]:
         cond = valid(st)
         return cond.get("reason") == reason and all(w in str(cond.get("message")) for w in words)
     return check
+
+
+def remembered(st: dict[str, Any]) -> dict[str, Any]:
+    """``status.inputs`` decoded as docs/documents.md says (zlib, then base64), checked
+    against the readable list of versions stored beside it."""
+    inputs = st["inputs"]
+    assert inputs["encoding"] == "zlib+base64", inputs
+    specs: dict[str, Any] = json.loads(zlib.decompress(base64.b64decode(inputs["specs"])))
+    listed = {(section, name, gen) for section, name, gen in inputs["revisions"]}
+    assert ("environment", specs["environment"]["name"],
+            specs["environment"]["generation"]) in listed
+    assert {("data", d["name"], d["generation"]) for d in specs["data"].values()} <= listed
+    return specs
 
 
 def arch(s: Scenario, name: str) -> dict[str, Any]:
@@ -158,13 +174,13 @@ def test_active_strategy_follows_strategy_and_environment(s: Scenario) -> None:
     s.apply(environment("as1-env", s.sim.url))
     st = until(s, "activestrategy", "as1", is_valid("Valid"), "valid once both exist")
     assert st["phase"] == "Paused", st
-    generation = st["inputs"]["environment"]["generation"]
+    generation = remembered(st)["environment"]["generation"]
 
     changed = environment("as1-env", s.sim.url)
     changed["spec"]["timeout"] = "7s"
     s.apply(changed)
     until(s, "activestrategy", "as1",
-          lambda st: st["inputs"]["environment"]["generation"] > generation,
+          lambda st: remembered(st)["environment"]["generation"] > generation,
           "the changed Environment resolved")
 
     s.cli.ok("delete", "environment", "as1-env", "--force")
@@ -200,32 +216,33 @@ def test_active_strategy_follows_its_architecture_data(s: Scenario) -> None:
             strategy("as3-st", "as3-main", []),
             active_strategy("as3", "as3-st", "as3-env", paused=True, dataId="as3-d"))
     st = until(s, "activestrategy", "as3", is_valid("Valid"), "valid")
-    assert st["inputs"]["data"] == {}, st["inputs"]
+    assert remembered(st)["data"] == {}, remembered(st)
 
     s.apply(data("as3-data", "as3-main", "as3-d", "/tmp/one"))
     st = until(s, "activestrategy", "as3",
-               lambda st: "as3-main" in st["inputs"]["data"], "its data resolved")
-    assert st["inputs"]["data"]["as3-main"]["spec"]["deployPath"] == "/tmp/one"
+               lambda st: "as3-main" in remembered(st)["data"], "its data resolved")
+    assert remembered(st)["data"]["as3-main"]["spec"]["deployPath"] == "/tmp/one"
 
     s.apply(data("as3-data", "as3-main", "as3-d", "/tmp/two"))
-    until(s, "activestrategy", "as3", lambda st: st["inputs"]["data"].get(
+    until(s, "activestrategy", "as3", lambda st: remembered(st)["data"].get(
         "as3-main", {}).get("spec", {}).get("deployPath") == "/tmp/two", "its data changed")
 
     s.apply(data("as3-data", "as3-main", "other", "/tmp/two"))
-    until(s, "activestrategy", "as3", lambda st: st["inputs"]["data"] == {},
+    until(s, "activestrategy", "as3", lambda st: remembered(st)["data"] == {},
           "no data once the ArchitectureData has another dataId")
 
     s.apply(data("as3-data", "as3-main", "as3-d", "/tmp/three"))
-    until(s, "activestrategy", "as3", lambda st: "as3-main" in st["inputs"]["data"],
+    until(s, "activestrategy", "as3", lambda st: "as3-main" in remembered(st)["data"],
           "its data resolved again")
     s.cli.ok("delete", "architecturedata", "as3-data", "--force")
-    until(s, "activestrategy", "as3", lambda st: st["inputs"]["data"] == {},
+    until(s, "activestrategy", "as3", lambda st: remembered(st)["data"] == {},
           "no data once the ArchitectureData is deleted")
 
 
 def test_active_strategy_after_its_documents_is_valid(s: Scenario) -> None:
     s.apply(arch(s, "as4-main"), environment("as4-env", s.sim.url),
-            strategy("as4-st", "as4-main", []))
-    s.apply(active_strategy("as4", "as4-st", "as4-env", paused=True))
+            strategy("as4-st", "as4-main", []), data("as4-data", "as4-main", "as4-d", "/t"))
+    s.apply(active_strategy("as4", "as4-st", "as4-env", paused=True, dataId="as4-d"))
     st = until(s, "activestrategy", "as4", is_valid("Valid"), "valid")
-    assert set(st["inputs"]["architectures"]) == {"as4-main"}
+    assert set(remembered(st)["architectures"]) == {"as4-main"}
+    assert remembered(st)["data"]["as4-main"]["name"] == "as4-data"

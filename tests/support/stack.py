@@ -6,7 +6,8 @@
         # make stop runs on exit, whatever happened
 
 The copy holds the working tree's files (tracked and new, not ignored) and shares this
-checkout's ``.venv``; its stack's processes are reaped by ``make stop`` on exit.
+checkout's ``.venv``; its stack's processes are reaped by ``make stop`` on exit, and
+its logs are kept under ``.test-output/stack-<name>/``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Self
 from tests.support.process import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
+OUTPUT = REPO / ".test-output"
 
 
 def copy_tree(dest: Path) -> None:
@@ -53,7 +55,10 @@ class LocalStack:
             "FOGSTRAT_PROMETHEUS_ADDR": self.prometheus_addr,
             # Tests' own fogsims run the example nodes in 127.0.10; the stacks keep
             # clear of them (and still pick their block by default, within these).
-            "FOGSTRAT_NODE_IP_BLOCKS": "200-250", **extra_env,
+            "FOGSTRAT_NODE_IP_BLOCKS": "200-250",
+            # The CLI's etcd calls wait longer than a user's would: the test machine may
+            # be running a whole test suite beside these stacks.
+            "FOGSTRAT_TIMEOUT": "30", **extra_env,
         }
         for inherited in ("FOGSTRAT_ETCD_ENDPOINTS", "ETCDCTL_ENDPOINTS", "FOGSIM_URL",
                           "FOGSTRAT_NODE_IP_BLOCK", "FOGSTRAT_PREFIX", "FOGSTRAT_ENV_SUBST"):
@@ -94,7 +99,14 @@ class LocalStack:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def close(self) -> None:
+        """Stop the stack and remove the clone, keeping its logs under .test-output/."""
         self.make("stop", timeout=120)
+        if self.run_dir.exists():
+            kept = OUTPUT / f"stack-{self.path.name}"
+            shutil.rmtree(kept, ignore_errors=True)
+            kept.mkdir(parents=True)
+            for log in self.run_dir.glob("*.log"):
+                shutil.copy2(log, kept / log.name)
         shutil.rmtree(self.path, ignore_errors=True)
 
     def __enter__(self) -> Self:

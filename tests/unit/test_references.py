@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from typing import Any
 
 from controller.api import kinds
@@ -134,19 +136,36 @@ def test_remembered_inputs_read_back_as_the_same_documents() -> None:
     assert again.data["main"].name == "main-data" and again.data["main"].generation == 5
     # Told apart from another version by generations alone, in memory or as stored.
     assert stored_revisions(json.loads(json.dumps(stored))) == last.revisions == again.revisions
-    assert stored_revisions({"strategy": 1}) == ()
-    # What the user wrote, not the defaults filled in: compact.
-    assert stored["environment"]["spec"] == {"driver": "fogsim", "locator": "http://x"}
+    assert ["environment", "lab", 7] in stored["revisions"]
+    # What the user wrote, not the defaults filled in, compressed.
+    specs = json.loads(zlib.decompress(base64.b64decode(stored["specs"])))
+    assert specs["environment"]["spec"] == {"driver": "fogsim", "locator": "http://x"}
+    assert len(json.dumps(stored)) < len(json.dumps(last.to_json()))
 
 
 def test_remembered_inputs_that_no_longer_read_are_none() -> None:
-    stored = last_valid().to_json()
-    shapes: list[Any] = [None, [], {}, {**stored, "strategy": {"name": "web", "spec": {}}},
-                   {**stored, "architectures": {"main": {"name": "main", "generation": 1,
-                                                         "spec": {"entities": 3}}}},
-                   {**stored, "data": []}]
+    stored = last_valid().stored
+    assert stored is not None
+
+    def packed(value: Any) -> dict[str, Any]:
+        text = value if isinstance(value, bytes) else json.dumps(value).encode()
+        return {**stored, "specs": base64.b64encode(zlib.compress(text)).decode()}
+
+    good = last_valid().to_json()
+    bomb = {**stored, "specs": base64.b64encode(zlib.compress(b" " * (1 << 24))).decode()}
+    shapes: list[Any] = [
+        None, [], {}, {**stored, "encoding": "gzip"}, {**stored, "specs": "not base64!"},
+        {**stored, "specs": base64.b64encode(b"not zlib").decode()}, bomb,
+        {**stored, "specs": stored["specs"][:-8]}, packed([]), packed(b"[" * 200_000),
+        packed({**good, "strategy": {"name": "web", "spec": {}}}),
+        packed({**good, "architectures": {"main": {"name": "main", "generation": 1,
+                                                   "spec": {"entities": 3}}}}),
+        packed({**good, "data": []})]
     for broken in shapes:
         assert LastValid.from_json(NS, broken) is None
+    assert LastValid.from_json(NS, packed(good)) is not None
+    for revisions in (None, "x", [["a", "b"]], [["a", "b", "1"]], [[1, "b", 2]]):
+        assert stored_revisions({"revisions": revisions}) == ()
 
 
 def test_too_large_inputs_are_not_remembered() -> None:
