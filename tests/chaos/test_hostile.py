@@ -259,13 +259,13 @@ def test_endless_probe_answer_is_a_failed_probe(stack: ChaosStack, figures: Figu
     port = s.port + 1
     s.apply(endless_architecture(port), strategy("endless", "endless", []),
             active_strategy("endless", "endless", "lab"))
-    failed: dict[float, dict[str, Any]] = {}
+    failed: dict[str, dict[str, Any]] = {}
 
     def three_failed_probes() -> bool:
         # The raw status: a failed start is undeployed and retried within seconds.
         arch = s.raw_status("endless").get("architectures", {}).get("endless", {})
         if arch.get("lastProbeResult") == "Unhealthy" and arch.get("lastProbeTime"):
-            failed[float(arch["lastProbeTime"])] = arch
+            failed[str(arch["lastProbeTime"])] = arch
         return len(failed) >= 3
 
     try:
