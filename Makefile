@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv lint typecheck test unit integration e2e run stop demo-failover bench image e2e-container clean
+.PHONY: help deps venv lint typecheck test unit integration e2e chaos run stop demo-failover bench image e2e-container clean
 
 help:
 	@echo "make run            start etcd, fogsim and the controller, apply the example, show it serving"
@@ -15,6 +15,7 @@ help:
 	@echo "make demo-failover  take the aggregator's node down, watch failover and failback"
 	@echo "make stop           stop everything make run started"
 	@echo "make test           lint, typecheck and run the whole test suite"
+	@echo "make chaos          the chaos suite's long form (10,000 mutated documents, churn)"
 	@echo "make bench          run the benchmarks (results under .bench/)"
 	@echo "make image          build the container image (podman or docker)"
 
@@ -50,6 +51,11 @@ integration: deps venv
 
 e2e: deps venv
 	$(BIN)/pytest -q tests/e2e $(PYTEST_ARGS)
+
+# The long form of tests/chaos (make test runs its short form); figures in .bench/chaos.json.
+chaos: deps venv
+	FOGSTRAT_CHAOS=long FOGSTRAT_CHAOS_REPORT=.bench/chaos.json \
+	  $(BIN)/pytest -q --timeout 1200 $(PYTEST_ARGS) tests/chaos
 
 run: deps venv
 	@hack/local-stack.sh up

@@ -157,10 +157,9 @@ class ActiveStrategyReconciler:
         if parsed is None and raw is None:
             self._forget(key)
             return None
-        if (parsed is None and raw is not None and raw.get("phase") == "Invalid"
-                and not raw.get("architectures")):
-            # Deleted while invalid, with nothing deployed on record: there is nothing to
-            # tear down, and nothing of it may stay behind.
+        if parsed is None and _never_deployed(status):
+            # Deleted before it ever ran (it never resolved): nothing to tear down, so its
+            # status goes with it rather than being held as invalid for ever.
             self._status.delete(key)
             self._forget(key)
             return None
@@ -697,6 +696,11 @@ class _Preparing:
             self.done.result()
         except Exception as exc:  # anything: preparing is an optimisation, never a cause
             _log.debug("%s: preparing %s ahead failed: %s", key, self.arch, exc)
+
+
+def _never_deployed(status: StrategyStatus) -> bool:
+    """The status records no architecture and no transition: nothing was ever deployed."""
+    return not status.architectures and status.transition is None
 
 
 def _remembered(inputs: Inputs, previous: Mapping[str, Any]) -> Any:
