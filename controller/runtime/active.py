@@ -158,8 +158,9 @@ class ActiveStrategyReconciler:
             self._forget(key)
             return None
         if parsed is None and _never_deployed(status):
-            # Deleted before it ever ran (it never resolved): nothing to tear down, so its
-            # status goes with it rather than being held as invalid for ever.
+            # Deleted while invalid, before it ever ran: nothing to tear down, so its status
+            # goes with it rather than being held as invalid for ever. (A valid one may have
+            # started deploying before its status recorded it: it keeps the teardown path.)
             self._status.delete(key)
             self._forget(key)
             return None
@@ -699,8 +700,8 @@ class _Preparing:
 
 
 def _never_deployed(status: StrategyStatus) -> bool:
-    """The status records no architecture and no transition: nothing was ever deployed."""
-    return not status.architectures and status.transition is None
+    """Invalid, with no architecture and no transition on record: nothing was deployed."""
+    return status.phase == "Invalid" and not status.architectures and status.transition is None
 
 
 def _remembered(inputs: Inputs, previous: Mapping[str, Any]) -> Any:
