@@ -40,12 +40,12 @@ from controller.fog.client import (
     NodeStatus,
     NotFound,
 )
-from controller.fog.fogsim_driver import (
+from controller.fog.node_labels import NodeLabels
+from controller.fog.records import (
     instance_from_record,
     node_info_from_record,
     node_status_from_record,
 )
-from controller.fog.node_labels import NodeLabels
 from controller.fog.retry import Deadline, backoff_delays
 
 T = TypeVar("T")

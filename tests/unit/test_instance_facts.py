@@ -8,8 +8,8 @@ import pytest
 
 from controller.arch.context import entity_facts
 from controller.arch.record import ArchitectureRecord, ReplicaRecord
-from controller.fog.fogsim_driver import instance_from_record
 from controller.fog.instance_facts import instance_address, is_simulated
+from controller.fog.records import instance_from_record
 
 
 def lxd_network(*addresses: dict[str, str], name: str = "eth0") -> dict[str, Any]:

@@ -8,7 +8,7 @@ from controller.api.models import Entity, EnvironmentSpec, Requirements
 from controller.api.parse import parse_document
 from controller.api.validation import validate
 from controller.arch.placement import plan_placement
-from controller.fog.fogsim_driver import node_info_from_record
+from controller.fog.records import node_info_from_record
 
 UUID = "7f1a3b9e-0000-4000-8000-000000000001"
 

@@ -3,7 +3,8 @@
 One :class:`Metrics` object owns its own :class:`~prometheus_client.CollectorRegistry`, so
 tests and several controllers in one process never clash over the global registry. The
 registry also carries the process and platform collectors (``process_*``,
-``python_info``) that the dashboard's controller row uses.
+``python_info``) that the dashboard's controller row uses. The families are declared as
+data in :mod:`controller.metrics.families`, with the vocabularies of their label values.
 
 The default registry (:class:`NoCreatedRegistry`) leaves out prometheus-client's
 ``*_created`` series, which would double the series count for nothing.
@@ -38,25 +39,35 @@ Beside them (the dashboard and alert rules use them too):
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from controller.reconcile.status import PHASES as STATUS_PHASES
-from controller.strategy_gauges import GaugeFamily, StrategyGauges
+from controller.metrics.families import (
+    FAMILIES,
+    HEALTH_RESULTS,
+    METRIC_NAMES,
+    OTHER,
+    PHASE_GAUGE,
+    PHASES,
+    QOS_BOUNDS,
+    RECONCILE_KINDS,
+    RECONCILE_RESULTS,
+    ROLES,
+    STRATEGY_GAUGES,
+    TRANSITION_KINDS,
+    TRANSITION_REASONS,
+    normalize,
+    reconcile_kind,
+    role_label,
+)
+from controller.strategy_gauges import StrategyGauges
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -74,129 +85,6 @@ __all__ = [
     "NoCreatedRegistry",
     "normalize",
 ]
-
-OTHER = "other"
-
-#: ActiveStrategy status phases (docs/design.md §3), from the status model itself.
-PHASES: tuple[str, ...] = STATUS_PHASES
-#: Why a transition happened: the reasons of the status history, as they are written there
-#: (docs/reasons.md says what each means). Spellings that differ only in case or
-#: separators (``main_ready``) are accepted; anything else is ``other``.
-TRANSITION_REASONS: tuple[str, ...] = (
-    "Unhealthy",  # the architecture's probes failed failureThreshold cycles in a row
-    "QosBelowThreshold",  # only qos probes failed: the service answers, out of bounds
-    "Vanished",  # its instances are gone from the fog (process exited, node down)
-    "DeployFailed",  # a deploy or serve action on the target failed
-    "DeployTimeout",  # the target was not healthy within deployTimeout
-    "RolloutFailed",  # a redeploy after a spec change failed and went to a replacement
-    "Pinned",  # spec.pin / `fogstrat switch`
-    "MainReady",  # automatic failback: main placeable for the stabilization window
-    "Start",  # the main architecture brought up for the first time
-    "Unplaceable",  # started on a replacement: the main could not be placed
-    "ConfigChanged",  # a roll-out: the active architecture's spec changed
-    OTHER,
-)
-TRANSITION_KINDS: tuple[str, ...] = ("start", "failover", "failback", "switch", "rollout")
-HEALTH_RESULTS: tuple[str, ...] = ("success", "failure", "unknown")
-RECONCILE_RESULTS: tuple[str, ...] = ("success", "error", "requeue")
-#: Document kinds a reconcile is about (the ``kind`` field; plural names are accepted).
-RECONCILE_KINDS: tuple[str, ...] = (
-    "Environment",
-    "Architecture",
-    "ArchitectureData",
-    "Strategy",
-    "ActiveStrategy",
-    OTHER,
-)
-ROLES: tuple[str, ...] = ("main", "replacement")
-QOS_BOUNDS: tuple[str, ...] = ("min", "max")
-
-_PLURAL_TO_KIND = {
-    "environments": "Environment",
-    "architectures": "Architecture",
-    "architecturedata": "ArchitectureData",
-    "strategies": "Strategy",
-    "activestrategies": "ActiveStrategy",
-}
-
-#: Transition durations run from seconds (a warm replacement) to many minutes.
-TRANSITION_BUCKETS: tuple[float, ...] = (
-    1,
-    2,
-    5,
-    10,
-    15,
-    30,
-    45,
-    60,
-    90,
-    120,
-    180,
-    300,
-    600,
-    900,
-    1800,
-)
-#: controller-runtime style: 5 ms to 60 s.
-RECONCILE_BUCKETS: tuple[float, ...] = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2.5,
-    5,
-    10,
-    30,
-    60,
-)
-
-#: Every fogstrat metric name this module exposes (as written in PromQL; histograms also
-#: expose ``_bucket``, ``_sum`` and ``_count`` series).
-METRIC_NAMES: tuple[str, ...] = (
-    "fogstrat_failovers_total",
-    "fogstrat_failbacks_total",
-    "fogstrat_transition_duration_seconds",
-    "fogstrat_active_architecture",
-    "fogstrat_strategy_phase",
-    "fogstrat_health_checks_total",
-    "fogstrat_qos_value",
-    "fogstrat_reconcile_total",
-    "fogstrat_reconcile_duration_seconds",
-    "fogstrat_workqueue_depth",
-    "fogstrat_workqueue_retries_total",
-    "fogstrat_leader",
-    "fogstrat_etcd_last_seen_timestamp_seconds",
-    "fogstrat_consecutive_failures",
-    "fogstrat_last_transition_timestamp_seconds",
-    "fogstrat_qos_threshold",
-    "fogstrat_events_dropped_total",
-)
-
-_CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def normalize(value: str, allowed: Iterable[str]) -> str:
-    """Return ``value`` if it is in ``allowed`` (exact, or after CamelCase→snake_case /
-    case folding), else ``"other"``."""
-    allowed_t = tuple(allowed)
-    if value in allowed_t:
-        return value
-    folded = {a.lower().replace("_", ""): a for a in allowed_t}
-    key = _CAMEL_RE.sub("_", value).lower().replace("_", "").replace("-", "")
-    return folded.get(key, OTHER)
-
-
-def _kind(kind: str) -> str:
-    return _PLURAL_TO_KIND.get(kind.lower(), normalize(kind, RECONCILE_KINDS))
-
-
-def _role(role: str) -> str:
-    r = role.lower()
-    return r if r in ROLES else OTHER
 
 
 #: Metric types whose families carry a ``<name>_created`` sample in prometheus-client.
@@ -233,6 +121,19 @@ class Metrics:
     bookkeeping used by :meth:`forget` has its own lock).
     """
 
+    # One attribute per entry of ``FAMILIES``, set by ``__init__``.
+    failovers: Counter
+    failbacks: Counter
+    transition_duration: Histogram
+    health_checks: Counter
+    reconciles: Counter
+    reconcile_duration: Histogram
+    workqueue_depth: Gauge
+    workqueue_retries: Counter
+    events_dropped: Counter
+    leader: Gauge
+    etcd_last_seen: Gauge
+
     def __init__(
         self,
         registry: CollectorRegistry | None = None,
@@ -243,97 +144,16 @@ class Metrics:
         if process_collectors:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
-        r = self.registry
-        transition_labels = ("namespace", "strategy", "from", "to", "reason")
-        self.failovers = Counter(
-            "fogstrat_failovers_total",
-            "Failovers from the serving architecture to a replacement.",
-            transition_labels,
-            registry=r,
-        )
-        self.failbacks = Counter(
-            "fogstrat_failbacks_total",
-            "Failbacks from a replacement to the main architecture.",
-            transition_labels,
-            registry=r,
-        )
-        self.transition_duration = Histogram(
-            "fogstrat_transition_duration_seconds",
-            "Time from detection to the new architecture serving.",
-            ("kind",),
-            buckets=TRANSITION_BUCKETS,
-            registry=r,
-        )
-        self.gauges = StrategyGauges({
-            "active_architecture": GaugeFamily(
-                "fogstrat_active_architecture",
-                "1 for the architecture serving an ActiveStrategy, 0 for its other "
-                "architectures.", ("architecture", "role")),
-            "qos_value": GaugeFamily(
-                "fogstrat_qos_value", "Last value measured by a qos probe.",
-                ("architecture", "probe")),
-            "qos_threshold": GaugeFamily(
-                "fogstrat_qos_threshold",
-                "Bound a qos probe is compared with.",
-                ("architecture", "probe", "bound")),
-            "consecutive_failures": GaugeFamily(
-                "fogstrat_consecutive_failures",
-                "Consecutive failed health evaluations of an architecture.", ("architecture",)),
-            "last_transition": GaugeFamily(
-                "fogstrat_last_transition_timestamp_seconds",
-                "Unix time of the ActiveStrategy's last failover/failback.", ()),
-        }, phase=GaugeFamily(
-            "fogstrat_strategy_phase",
-            "1, labelled with the ActiveStrategy's current phase (the other phases have no "
-            "series).", ("phase",)))
-        r.register(self.gauges)
-        self.health_checks = Counter(
-            "fogstrat_health_checks_total",
-            "Health evaluations of an architecture by outcome.",
-            ("namespace", "strategy", "architecture", "result"),
-            registry=r,
-        )
-        self.reconciles = Counter(
-            "fogstrat_reconcile",
-            "Reconciles by document kind and result.",
-            ("kind", "result"),
-            registry=r,
-        )
-        self.reconcile_duration = Histogram(
-            "fogstrat_reconcile_duration_seconds",
-            "Time spent in one reconcile.",
-            ("kind",),
-            buckets=RECONCILE_BUCKETS,
-            registry=r,
-        )
-        self.workqueue_depth = Gauge(
-            "fogstrat_workqueue_depth", "Keys waiting in the work queue.", registry=r
-        )
-        self.workqueue_retries = Counter(
-            "fogstrat_workqueue_retries",
-            "Keys put back in the work queue with backoff.",
-            registry=r,
-        )
-        self.events_dropped = Counter(
-            "fogstrat_events_dropped",
-            "Events not written: the writer's queue was full or etcd refused the write.",
-            registry=r,
-        )
-        self.leader = Gauge(
-            "fogstrat_leader", "1 while this replica holds the leader key.", registry=r
-        )
-        self.etcd_last_seen = Gauge(
-            "fogstrat_etcd_last_seen_timestamp_seconds",
-            "Unix time etcd last served a request that needs its quorum (a linearizable "
-            "read or a lease renewal); watches and serializable reads do not count.",
-            registry=r,
-        )
+        for spec in FAMILIES:
+            setattr(self, spec.attribute, spec.build(self.registry))
+        self.gauges = StrategyGauges(STRATEGY_GAUGES, phase=PHASE_GAUGE)
+        self.registry.register(self.gauges)
         self._lock = threading.Lock()
         # (namespace, strategy) -> {gauge/counter -> set of label tuples}
         self._series: dict[tuple[str, str], dict[str, set[tuple[str, ...]]]] = {}
-        # Children of the counters bumped on every probe cycle and reconcile: ``labels()``
-        # checks and looks them up under a lock each time (a tenth of a quiet probe
-        # cycle). A strategy's go when it is forgotten.
+        # Children of the counters bumped on every probe cycle and reconcile, kept here
+        # because ``labels()`` validates and looks them up under a lock on each call, on
+        # the hottest path of a quiet controller. A strategy's go when it is forgotten.
         self._children: dict[tuple[str, tuple[str, ...]], Counter] = {}
         self._reconcile_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         # Initialise the label-less and fixed-vocabulary children so queries work at once.
@@ -446,11 +266,11 @@ class Metrics:
         known: dict[tuple[str, ...], None] = dict.fromkeys(
             self.gauges.labels("active_architecture", ns, strategy))
         for name, r in (architectures or {}).items():
-            known[(name, _role(r))] = None
+            known[(name, role_label(r))] = None
         if architecture is not None:
-            known[(architecture, _role(role))] = None
+            known[(architecture, role_label(role))] = None
         for name, r in known:
-            active = architecture is not None and name == architecture and r == _role(role)
+            active = architecture is not None and name == architecture and r == role_label(role)
             self.gauges.set("active_architecture", ns, strategy, (name, r), 1 if active else 0)
 
     def record_health_check(self, ns: str, strategy: str, architecture: str, result: str) -> None:
@@ -513,7 +333,7 @@ class Metrics:
 
     def record_reconcile(self, kind: str, result: str, duration: float | None = None) -> None:
         """Count one reconcile of ``kind`` (``ActiveStrategy`` or plural) by result."""
-        key = (_kind(kind), normalize(result, RECONCILE_RESULTS))
+        key = (reconcile_kind(kind), normalize(result, RECONCILE_RESULTS))
         children = self._reconcile_children.get(key)
         if children is None:  # a fixed vocabulary: kept for good
             children = (self.reconciles.labels(kind=key[0], result=key[1]),

@@ -1,0 +1,77 @@
+"""fog05's records (instances, node info, node status) as the typed values of
+:mod:`controller.fog.client`.
+
+fogsim answers with the records fog05's agents write, so both drivers parse them here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from controller.fog import node_labels
+from controller.fog.client import FogError, InstanceInfo, InstanceState, NodeInfo, NodeStatus
+from controller.fog.instance_facts import instance_address, is_simulated
+from controller.fog.node_labels import NodeLabels
+
+
+def instance_from_record(rec: Mapping[str, Any]) -> InstanceInfo:
+    """Map a fogsim/fog05 instance record to :class:`InstanceInfo`."""
+    raw = str(rec.get("status") or "").upper()
+    try:
+        state = InstanceState(raw)
+    except ValueError as exc:
+        raise FogError(f"instance {rec.get('uuid')}: unknown state {raw!r}") from exc
+    code = rec.get("error_code")
+    msg = rec.get("error_msg")
+    is_error = state is InstanceState.ERROR
+    hyp = rec.get("hypervisor_info")
+    return InstanceInfo(
+        instance_id=str(rec.get("uuid")),
+        fdu_id=str(rec.get("fdu_id")),
+        node_id=str(rec.get("node")),
+        state=state,
+        error_code=int(code) if code is not None and (is_error or code) else None,
+        error_msg=str(msg) if msg else None,
+        address=instance_address(hyp),
+        simulated=is_simulated(hyp),
+    )
+
+
+def node_info_from_record(rec: Mapping[str, Any], central: NodeLabels | None = None
+                          ) -> NodeInfo:
+    """Map fog05 node info to :class:`NodeInfo`, with every label it has
+    (:mod:`controller.fog.node_labels`; ``central``: the Environment's)."""
+    cpus = rec.get("cpu") or []
+    disks = rec.get("disks") or []
+    ip: str | None = None
+    for intf in rec.get("network") or []:
+        addr = (intf.get("intf_configuration") or {}).get("ipv4_address")
+        if addr:
+            ip = str(addr)
+            break
+    uuid, name = str(rec.get("uuid")), str(rec.get("name") or rec.get("uuid"))
+    arch = str(cpus[0].get("arch", "")) if cpus else ""
+    return NodeInfo(
+        uuid=uuid,
+        name=name,
+        cpu_arch=arch,
+        cores=len(cpus),
+        ram_mb=int(float((rec.get("ram") or {}).get("size", 0))),
+        disk_gb=float(sum(float(d.get("dimension", 0)) for d in disks)),
+        ip=ip,
+        labels=node_labels.merged(rec, uuid, name, arch, central or {}),
+    )
+
+
+def node_status_from_record(rec: Mapping[str, Any]) -> NodeStatus:
+    """Map fog05 node status to :class:`NodeStatus` (disks summed)."""
+    ram = rec.get("ram") or {}
+    disks = rec.get("disk") or []
+    return NodeStatus(
+        uuid=str(rec.get("uuid")),
+        ram_total_mb=float(ram.get("total", 0)),
+        ram_free_mb=float(ram.get("free", 0)),
+        disk_total_gb=float(sum(float(d.get("dimension", 0)) for d in disks)),
+        disk_free_gb=float(sum(float(d.get("free", 0)) for d in disks)),
+    )
