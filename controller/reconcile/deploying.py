@@ -13,6 +13,7 @@ from controller.reconcile.context import Step
 from controller.reconcile.contract import (
     POLL,
     Deploy,
+    Observed,
     Probe,
     Serve,
     TransitionEvent,
@@ -20,6 +21,7 @@ from controller.reconcile.contract import (
 )
 from controller.reconcile.evolve import evolve
 from controller.reconcile.status import (
+    ArchitectureStatus,
     FailedPin,
     HistoryKind,
     Phase,
@@ -90,20 +92,20 @@ def deploy_target(step: Step, transition: Transition) -> None:
     draining = [name for name in step.existing() if name not in keep]
     for name in draining:
         step.act(Undeploy(name))
-    if _target_in_trouble(step, transition):
-        return
     seen, arch = step.observed(to), step.status.arch(to)
+    if _target_in_trouble(step, transition, seen, arch):
+        return
     if not (seen.exists and seen.complete
             and arch.consecutive_successes >= step.success_threshold(to)):
-        _await_target(step, transition, draining)
+        _await_target(step, transition, draining, seen, arch)
         return
-    _hand_over(step, transition)
+    _hand_over(step, transition, seen)
 
 
-def _target_in_trouble(step: Step, transition: Transition) -> bool:
+def _target_in_trouble(step: Step, transition: Transition, seen: Observed,
+                       arch: ArchitectureStatus) -> bool:
     """Fail the target if its deploy failed, it vanished or it is unhealthy. True if so."""
     to = transition.to
-    seen, arch = step.observed(to), step.status.arch(to)
     failure_limit = step.failure_threshold(to)
     if seen.error:
         target_failed(step, transition, "DeployFailed", seen.error)
@@ -119,10 +121,10 @@ def _target_in_trouble(step: Step, transition: Transition) -> bool:
     return True
 
 
-def _await_target(step: Step, transition: Transition, draining: list[str]) -> None:
+def _await_target(step: Step, transition: Transition, draining: list[str], seen: Observed,
+                  arch: ArchitectureStatus) -> None:
     """The target is not ready yet: (re)deploy and probe it, within the deploy timeout."""
     to = transition.to
-    seen, arch = step.observed(to), step.status.arch(to)
     success_limit = step.success_threshold(to)
     timeout = step.inputs.strategy.policy.deploy_timeout
     if step.now - transition.stage_since >= timeout:
@@ -149,7 +151,7 @@ def _await_target(step: Step, transition: Transition, draining: list[str]) -> No
     step.say(f"{_VERB[transition.kind]} to {to}: {progress}", _PHASE[transition.kind])
 
 
-def _hand_over(step: Step, transition: Transition) -> None:
+def _hand_over(step: Step, transition: Transition, seen: Observed) -> None:
     """The target is healthy: undeploy the old one (make-before-break), serve, complete."""
     to, kind = transition.to, transition.kind
     old = (transition.from_ if transition.make_before_break and transition.from_
@@ -162,7 +164,7 @@ def _hand_over(step: Step, transition: Transition) -> None:
         step.say(f"{_VERB[kind]} to {to}: {to} healthy, undeploying {old} and serving {to}",
                  _PHASE[kind])
         return
-    if step.inputs.spec.serve and not step.observed(to).served:
+    if step.inputs.spec.serve and not seen.served:
         step.act(Serve(to))
         step.wait(POLL)
         step.say(f"{_VERB[kind]} to {to}: {to} healthy, serving it", _PHASE[kind])

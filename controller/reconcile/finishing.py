@@ -94,9 +94,18 @@ def _action_errors(step: Step) -> None:
 
 
 def _conditions(step: Step) -> None:
-    status = _ready_condition(step, step.status)
-    status = _serving_condition(step, status)
-    now = step.now
+    status, now = step.status, step.now
+    active = status.active_architecture
+    arch = status.arch(active) if active else ArchitectureStatus()
+    status = _ready_condition(step, status, arch)
+    if active is not None and arch.state == "served":
+        status = status.set_condition("Serving", "True", "Served", f"{active} is serving", now)
+    elif not step.inputs.spec.serve:
+        status = status.set_condition("Serving", "False", "ServeDisabled",
+                                      "spec.serve is false", now)
+    else:
+        status = status.set_condition("Serving", "False", "NotServed",
+                                      "no architecture is serving", now)
     if step.degraded is not None:
         status = status.set_condition("Degraded", "True", step.degraded.reason,
                                       step.degraded.message, now)
@@ -112,9 +121,9 @@ def _conditions(step: Step) -> None:
     step.status = status
 
 
-def _ready_condition(step: Step, status: StrategyStatus) -> StrategyStatus:
+def _ready_condition(step: Step, status: StrategyStatus, arch: ArchitectureStatus
+                     ) -> StrategyStatus:
     now, active = step.now, status.active_architecture
-    arch = status.arch(active) if active else ArchitectureStatus()
     if active is None:
         return status.set_condition("Ready", "False", "NoActiveArchitecture",
                                     "no architecture is active", now)
@@ -128,17 +137,6 @@ def _ready_condition(step: Step, status: StrategyStatus) -> StrategyStatus:
         return status.set_condition("Ready", "True", "Healthy", f"{active} is healthy", now)
     return status.set_condition("Ready", "False", "NotHealthy",
                                 f"{active} is {arch.health.lower()}", now)
-
-
-def _serving_condition(step: Step, status: StrategyStatus) -> StrategyStatus:
-    now, active = step.now, status.active_architecture
-    if active is not None and status.arch(active).state == "served":
-        return status.set_condition("Serving", "True", "Served", f"{active} is serving", now)
-    if not step.inputs.spec.serve:
-        return status.set_condition("Serving", "False", "ServeDisabled",
-                                    "spec.serve is false", now)
-    return status.set_condition("Serving", "False", "NotServed",
-                                "no architecture is serving", now)
 
 
 def schedule_probes(step: Step) -> None:
