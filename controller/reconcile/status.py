@@ -21,7 +21,53 @@ from types import MappingProxyType
 from typing import Any, Literal, cast, get_args
 
 from controller.reconcile.evolve import evolve
+from controller.reconcile.json_values import (
+    EMPTY,
+    empty,
+    freeze,
+    read_int,
+    read_opt_str,
+    thaw,
+)
+from controller.reconcile.status_parts import (
+    Condition,
+    ConditionStatus,
+    ErrorInfo,
+    FailedPin,
+    HistoryEntry,
+    HistoryKind,
+    Stage,
+    Transition,
+    TransitionKind,
+    condition_order,
+)
 from controller.reconcile.times import opt_rfc3339, parse_time, rfc3339
+
+__all__ = [
+    "EMPTY",
+    "HISTORY_LIMIT",
+    "PHASES",
+    "RECENT_FAILOVER_WINDOW",
+    "VOLATILE_ARCH_FIELDS",
+    "ArchitectureStatus",
+    "Condition",
+    "ConditionStatus",
+    "ErrorInfo",
+    "FailedPin",
+    "Health",
+    "HistoryEntry",
+    "HistoryKind",
+    "LifecycleState",
+    "Phase",
+    "Role",
+    "Stage",
+    "StrategyStatus",
+    "Transition",
+    "TransitionKind",
+    "empty",
+    "freeze",
+    "thaw",
+]
 
 Phase = Literal[
     "Pending",
@@ -43,206 +89,10 @@ a switch to the pinned architecture (``spec.pin``, ``fogstrat switch``) is under
 Health = Literal["Healthy", "Unhealthy", "Unknown"]
 LifecycleState = Literal["configured", "associated", "deployed", "served", "undeployed"]
 Role = Literal["main", "replacement"]
-TransitionKind = Literal["start", "failover", "failback", "switch", "rollout"]
-HistoryKind = Literal["start", "failover", "failback", "switch", "rollout", "adopt", "aborted",
-                      "degraded"]
-Stage = Literal["draining", "deploying"]
-ConditionStatus = Literal["True", "False", "Unknown"]
 
 PHASES: tuple[str, ...] = get_args(Phase)
 HISTORY_LIMIT = 20
 RECENT_FAILOVER_WINDOW = 3600.0
-
-EMPTY: Mapping[str, Any] = MappingProxyType({})
-
-
-def empty() -> Mapping[str, Any]:
-    """Default factory of mapping fields (the shared read-only empty mapping)."""
-    return EMPTY
-
-
-def freeze(value: Any) -> Any:
-    """Deep-freeze JSON-like data: dicts become read-only mappings, lists become tuples."""
-    if type(value) is MappingProxyType:  # only freeze makes these: frozen all the way down
-        return value
-    if isinstance(value, Mapping):
-        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
-    return value
-
-
-def thaw(value: Any) -> Any:
-    """Inverse of :func:`freeze`: plain dicts and lists, ready for ``json.dumps``."""
-    if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [thaw(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class Condition:
-    type: str
-    status: ConditionStatus
-    reason: str
-    message: str = ""
-    last_transition_time: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "status": self.status,
-            "reason": self.reason,
-            "message": self.message,
-            "lastTransitionTime": rfc3339(self.last_transition_time),
-        }
-
-    @staticmethod
-    def from_json(d: Mapping[str, Any]) -> Condition:
-        status = d.get("status")
-        return Condition(
-            type=str(d.get("type", "")),
-            status=cast(ConditionStatus, status if status in ("True", "False") else "Unknown"),
-            reason=str(d.get("reason", "")),
-            message=str(d.get("message", "")),
-            last_transition_time=_time(d.get("lastTransitionTime"), 0.0),
-        )
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One line of the bounded transition history. ``kind`` says which counter it fed:
-    only ``failover``/``failback`` entries are counted (one per completed transition)."""
-
-    time: float
-    kind: HistoryKind
-    from_: str | None
-    to: str | None
-    reason: str
-    message: str = ""
-    duration: float | None = None
-    """Seconds from detection to completion, for a completed transition."""
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"time": rfc3339(self.time), "kind": self.kind, "from": self.from_,
-                               "to": self.to, "reason": self.reason, "message": self.message}
-        if self.duration is not None:
-            out["durationSeconds"] = self.duration
-        return out
-
-    @staticmethod
-    def from_json(d: Mapping[str, Any]) -> HistoryEntry:
-        kind = d.get("kind")
-        return HistoryEntry(
-            time=_time(d.get("time"), 0.0),
-            kind=cast(HistoryKind, kind if kind in get_args(HistoryKind) else "failover"),
-            from_=_opt_str(d.get("from")),
-            to=_opt_str(d.get("to")),
-            reason=str(d.get("reason", "")),
-            message=str(d.get("message", "")),
-            duration=_opt_float(d.get("durationSeconds")),
-        )
-
-
-@dataclass(frozen=True)
-class Transition:
-    """An in-progress change of the active architecture (write-ahead: persisted before the
-    actions run, so a restarted controller finishes or rolls it back).
-
-    ``stage``: ``draining`` = undeploy everything of this strategy that exists, then deploy
-    ``to``; ``deploying`` = ``to`` is being deployed and waited on (and, when
-    ``make_before_break``, ``from_`` keeps serving until ``to`` is healthy).
-    ``started_at`` is the detection time (metric duration = completion - started_at);
-    ``stage_since`` starts the ``deployTimeout`` of the current target.
-    """
-
-    kind: TransitionKind
-    from_: str | None
-    to: str
-    reason: str
-    started_at: float
-    stage: Stage = "deploying"
-    stage_since: float = 0.0
-    attempted: tuple[str, ...] = ()
-    make_before_break: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "from": self.from_,
-            "to": self.to,
-            "reason": self.reason,
-            "startedAt": rfc3339(self.started_at),
-            "stage": self.stage,
-            "stageSince": rfc3339(self.stage_since),
-            "attempted": list(self.attempted),
-            "makeBeforeBreak": self.make_before_break,
-        }
-
-    @staticmethod
-    def from_json(d: Any) -> Transition | None:
-        if not isinstance(d, Mapping) or not isinstance(d.get("to"), str):
-            return None
-        kind = d.get("kind")
-        stage = d.get("stage")
-        started = _time(d.get("startedAt"), 0.0)
-        attempted = d.get("attempted")
-        return Transition(
-            kind=cast(TransitionKind, kind if kind in get_args(TransitionKind) else "failover"),
-            from_=_opt_str(d.get("from")),
-            to=str(d["to"]),
-            reason=str(d.get("reason", "")),
-            started_at=started,
-            stage=cast(Stage, stage if stage in get_args(Stage) else "draining"),
-            stage_since=_time(d.get("stageSince"), started),
-            attempted=tuple(str(a) for a in attempted) if isinstance(attempted, list) else (),
-            make_before_break=bool(d.get("makeBeforeBreak", False)),
-        )
-
-
-@dataclass(frozen=True)
-class ErrorInfo:
-    """The last error and its backoff: ``count`` consecutive errors, retry at ``retry_at``."""
-
-    time: float
-    reason: str
-    message: str
-    count: int = 1
-    retry_at: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"time": rfc3339(self.time), "reason": self.reason, "message": self.message,
-                "count": self.count, "retryAt": rfc3339(self.retry_at)}
-
-    @staticmethod
-    def from_json(d: Any) -> ErrorInfo | None:
-        if not isinstance(d, Mapping):
-            return None
-        return ErrorInfo(
-            time=_time(d.get("time"), 0.0),
-            reason=str(d.get("reason", "")),
-            message=str(d.get("message", "")),
-            count=_int(d.get("count"), 1),
-            retry_at=_time(d.get("retryAt"), 0.0),
-        )
-
-
-@dataclass(frozen=True)
-class FailedPin:
-    """A pinned switch whose target failed: not retried until the spec generation changes."""
-
-    architecture: str
-    generation: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"architecture": self.architecture, "generation": self.generation}
-
-    @staticmethod
-    def from_json(d: Any) -> FailedPin | None:
-        if not isinstance(d, Mapping) or not isinstance(d.get("architecture"), str):
-            return None
-        return FailedPin(str(d["architecture"]), _int(d.get("generation"), 0))
 
 
 @dataclass(frozen=True)
@@ -305,37 +155,37 @@ class ArchitectureStatus:
         }
 
     @staticmethod
-    def from_json(d: Any) -> ArchitectureStatus:
-        if not isinstance(d, Mapping):
+    def from_json(data: Any) -> ArchitectureStatus:
+        if not isinstance(data, Mapping):
             return ArchitectureStatus()
-        state = d.get("state")
-        health = d.get("health")
-        result = d.get("lastProbeResult")
-        values = d.get("lastProbeValues")
-        placement = d.get("placement")
-        instances = d.get("instances")
-        lpt = d.get("lastProbeTime")
+        state = data.get("state")
+        health = data.get("health")
+        result = data.get("lastProbeResult")
+        values = data.get("lastProbeValues")
+        placement = data.get("placement")
+        instances = data.get("instances")
+        probe_time = data.get("lastProbeTime")
         return ArchitectureStatus(
             state=cast(LifecycleState | None,
                        state if state in get_args(LifecycleState) else None),
             health=cast(Health, health if health in get_args(Health) else "Unknown"),
-            consecutive_failures=_int(d.get("consecutiveFailures"), 0),
-            consecutive_successes=_int(d.get("consecutiveSuccesses"), 0),
-            consecutive_unknowns=_int(d.get("consecutiveUnknowns"), 0),
-            last_probe_time=parse_time(lpt),
+            consecutive_failures=read_int(data.get("consecutiveFailures"), 0),
+            consecutive_successes=read_int(data.get("consecutiveSuccesses"), 0),
+            consecutive_unknowns=read_int(data.get("consecutiveUnknowns"), 0),
+            last_probe_time=parse_time(probe_time),
             last_probe_result=cast(Health | None,
                                    result if result in get_args(Health) else None),
-            last_probe_reason=str(d.get("lastProbeReason", "")),
-            last_probe_message=str(d.get("lastProbeMessage", "")),
-            last_probe_values={str(k): float(v) for k, v in values.items()
-                               if isinstance(v, int | float)}
+            last_probe_reason=str(data.get("lastProbeReason", "")),
+            last_probe_message=str(data.get("lastProbeMessage", "")),
+            last_probe_values={str(key): float(value) for key, value in values.items()
+                               if isinstance(value, int | float)}
             if isinstance(values, Mapping) else EMPTY,
-            placement={str(k): tuple(str(n) for n in v) for k, v in placement.items()
-                       if isinstance(v, list | tuple)}
+            placement={str(entity): tuple(str(node) for node in nodes)
+                       for entity, nodes in placement.items() if isinstance(nodes, list | tuple)}
             if isinstance(placement, Mapping) else EMPTY,
             instances=instances if isinstance(instances, Mapping) else EMPTY,
-            fingerprint=str(d.get("fingerprint", "")),
-            message=str(d.get("message", "")),
+            fingerprint=str(data.get("fingerprint", "")),
+            message=str(data.get("message", "")),
         )
 
 
@@ -368,26 +218,27 @@ class StrategyStatus:
         return self.architectures.get(name, ArchitectureStatus())
 
     def with_arch(self, name: str, value: ArchitectureStatus) -> StrategyStatus:
-        archs = dict(self.architectures)
-        archs[name] = value
-        return evolve(self, architectures=archs)
+        architectures = dict(self.architectures)
+        architectures[name] = value
+        return evolve(self, architectures=architectures)
 
     def condition(self, type_: str) -> Condition | None:
-        for c in self.conditions:
-            if c.type == type_:
-                return c
+        for condition in self.conditions:
+            if condition.type == type_:
+                return condition
         return None
 
     def set_condition(self, type_: str, status: ConditionStatus, reason: str, message: str,
                       now: float) -> StrategyStatus:
         """Set a condition; its ``lastTransitionTime`` changes only when ``status`` flips."""
         old = self.condition(type_)
-        ltt = old.last_transition_time if old is not None and old.status == status else now
-        new = Condition(type_, status, reason, message, ltt)
+        transition_time = (old.last_transition_time
+                           if old is not None and old.status == status else now)
+        new = Condition(type_, status, reason, message, transition_time)
         if old == new:
             return self
-        others = tuple(c for c in self.conditions if c.type != type_)
-        return evolve(self, conditions=tuple(sorted((*others, new), key=_cond_order)))
+        others = tuple(other for other in self.conditions if other.type != type_)
+        return evolve(self, conditions=tuple(sorted((*others, new), key=condition_order)))
 
     def append_history(self, entry: HistoryEntry, limit: int = HISTORY_LIMIT) -> StrategyStatus:
         return evolve(self, history=(*self.history, entry)[-limit:])
@@ -407,7 +258,7 @@ class StrategyStatus:
         mine, theirs = self.architectures, other.architectures
         if mine.keys() != theirs.keys():
             return False
-        return all(a.same_but_volatile(theirs[n]) for n, a in mine.items())
+        return all(arch.same_but_volatile(theirs[name]) for name, arch in mine.items())
 
     # --- JSON ------------------------------------------------------------------------
 
@@ -417,12 +268,13 @@ class StrategyStatus:
             "phase": self.phase,
             "activeArchitecture": self.active_architecture,
             "activeRole": self.active_role,
-            "architectures": {k: v.to_json() for k, v in sorted(self.architectures.items())},
+            "architectures": {name: arch.to_json()
+                              for name, arch in sorted(self.architectures.items())},
             "failoverCount": self.failover_count,
             "failbackCount": self.failback_count,
             "lastTransitionTime": opt_rfc3339(self.last_transition_time),
-            "conditions": [c.to_json() for c in self.conditions],
-            "history": [h.to_json() for h in self.history],
+            "conditions": [condition.to_json() for condition in self.conditions],
+            "history": [entry.to_json() for entry in self.history],
             "transition": self.transition.to_json() if self.transition else None,
             "mainReadySince": opt_rfc3339(self.main_ready_since),
             "recentFailovers": [rfc3339(t) for t in self.recent_failovers],
@@ -432,67 +284,42 @@ class StrategyStatus:
         }
 
     @staticmethod
-    def from_json(d: Any) -> StrategyStatus:
-        if not isinstance(d, Mapping):
+    def from_json(data: Any) -> StrategyStatus:
+        if not isinstance(data, Mapping):
             return StrategyStatus()
-        phase = d.get("phase")
-        role = d.get("activeRole")
-        archs = d.get("architectures")
-        conds = d.get("conditions")
-        hist = d.get("history")
-        recent = d.get("recentFailovers")
-        ltt = d.get("lastTransitionTime")
-        mrs = d.get("mainReadySince")
+        phase = data.get("phase")
+        role = data.get("activeRole")
+        architectures = data.get("architectures")
+        conditions = data.get("conditions")
+        history = data.get("history")
+        recent = data.get("recentFailovers")
+        transition_time = data.get("lastTransitionTime")
+        main_ready = data.get("mainReadySince")
         return StrategyStatus(
-            observed_generation=_int(d.get("observedGeneration"), 0),
+            observed_generation=read_int(data.get("observedGeneration"), 0),
             phase=cast(Phase, phase if phase in PHASES else "Pending"),
-            active_architecture=_opt_str(d.get("activeArchitecture")),
+            active_architecture=read_opt_str(data.get("activeArchitecture")),
             active_role=cast(Role | None, role if role in ("main", "replacement") else None),
-            architectures={str(k): ArchitectureStatus.from_json(v) for k, v in archs.items()}
-            if isinstance(archs, Mapping) else {},
-            failover_count=_int(d.get("failoverCount"), 0),
-            failback_count=_int(d.get("failbackCount"), 0),
-            last_transition_time=parse_time(ltt),
-            conditions=tuple(Condition.from_json(c) for c in conds if isinstance(c, Mapping))
-            if isinstance(conds, list) else (),
-            history=tuple(HistoryEntry.from_json(h) for h in hist if isinstance(h, Mapping))
-            if isinstance(hist, list) else (),
-            transition=Transition.from_json(d.get("transition")),
-            main_ready_since=parse_time(mrs),
+            architectures={str(name): ArchitectureStatus.from_json(arch)
+                           for name, arch in architectures.items()}
+            if isinstance(architectures, Mapping) else {},
+            failover_count=read_int(data.get("failoverCount"), 0),
+            failback_count=read_int(data.get("failbackCount"), 0),
+            last_transition_time=parse_time(transition_time),
+            conditions=tuple(Condition.from_json(item) for item in conditions
+                             if isinstance(item, Mapping))
+            if isinstance(conditions, list) else (),
+            history=tuple(HistoryEntry.from_json(item) for item in history
+                          if isinstance(item, Mapping))
+            if isinstance(history, list) else (),
+            transition=Transition.from_json(data.get("transition")),
+            main_ready_since=parse_time(main_ready),
             recent_failovers=tuple(t for t in map(parse_time, recent) if t is not None)
             if isinstance(recent, list) else (),
-            last_error=ErrorInfo.from_json(d.get("lastError")),
-            failed_pin=FailedPin.from_json(d.get("failedPin")),
-            message=str(d.get("message", "")),
+            last_error=ErrorInfo.from_json(data.get("lastError")),
+            failed_pin=FailedPin.from_json(data.get("failedPin")),
+            message=str(data.get("message", "")),
         )
-
-
-_COND_ORDER = {"Valid": 0, "Ready": 1, "Serving": 2, "Degraded": 3, "MainReady": 4}
-
-
-def _cond_order(c: Condition) -> tuple[int, str]:
-    return (_COND_ORDER.get(c.type, 99), c.type)
-
-
-def _time(v: Any, default: float) -> float:
-    t = parse_time(v)
-    return default if t is None else t
-
-
-def _float(v: Any, default: float) -> float:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
-
-
-def _opt_float(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def _int(v: Any, default: int) -> int:
-    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
-
-
-def _opt_str(v: Any) -> str | None:
-    return v if isinstance(v, str) else None
 
 
 VOLATILE_ARCH_FIELDS = {"last_probe_time": "lastProbeTime",
