@@ -13,7 +13,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -32,6 +31,7 @@ from tests.support.controller import ControllerProcess
 from tests.support.etcd import EtcdServer
 from tests.support.fogsim import FogsimServer
 from tests.support.prometheus import promtool_binary
+from tests.support.scenario import wait_for
 from tests.support.smoke import (
     ACTIVE,
     BACKUP,
@@ -81,16 +81,6 @@ def http_get(url: str, timeout: float = 3.0) -> tuple[int, str]:
         return 0, str(exc)
 
 
-def poll(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout}s")
-        time.sleep(0.2)
-
 
 def samples(text: str) -> Samples:
     """Sample name → [(labels, value)] of an exposition."""
@@ -129,7 +119,7 @@ def test_metrics_after_failover_and_failback(etcd: EtcdServer, prefix: str,
             sim.cli("node", "up", MAIN_NODE)
             wait_phase(cli, "Serving", active_architecture=MAIN, timeout=30)
             # Status is written before the metrics of the same pass: wait for them.
-            text = poll(lambda: (lambda t: t if "fogstrat_failbacks_total{" in t else None)(
+            text = wait_for(lambda: (lambda t: t if "fogstrat_failbacks_total{" in t else None)(
                 ctl.metrics()), 10, "failback in /metrics")
             status, ready = http_get(ctl.url + "/readyz")
             hstatus, healthy = http_get(ctl.url + "/healthz")
@@ -207,9 +197,9 @@ def test_metrics_after_failover_and_failback(etcd: EtcdServer, prefix: str,
 def test_readyz_follows_etcd(fresh_etcd: EtcdServer, prefix: str) -> None:
     with ControllerProcess(fresh_etcd.endpoint, prefix, lease_ttl=3) as ctl:
         try:
-            poll(lambda: http_get(ctl.url + "/readyz")[0] == 200, 15, "/readyz 200")
+            wait_for(lambda: http_get(ctl.url + "/readyz")[0] == 200, 15, "/readyz 200")
             fresh_etcd.stop()
-            _, reason = poll(
+            _, reason = wait_for(
                 lambda: (lambda r: r if r[0] == 503 else None)(http_get(ctl.url + "/readyz")),
                 20, "/readyz 503 with etcd stopped")
             assert reason.endswith("\n") and reason.count("\n") == 1, repr(reason)
@@ -219,7 +209,7 @@ def test_readyz_follows_etcd(fresh_etcd: EtcdServer, prefix: str) -> None:
             # bring etcd back.
             assert http_get(ctl.url + "/healthz")[0] == 200
             fresh_etcd.start()
-            poll(lambda: http_get(ctl.url + "/readyz")[0] == 200, 30,
+            wait_for(lambda: http_get(ctl.url + "/readyz")[0] == 200, 30,
                  "/readyz 200 once etcd is back")
         except BaseException:
             print("---- controller log\n" + ctl.log_tail(60))
@@ -229,7 +219,7 @@ def test_readyz_follows_etcd(fresh_etcd: EtcdServer, prefix: str) -> None:
 def test_idle_controller_reports_etcd_seen(etcd: EtcdServer, prefix: str) -> None:
     """Nothing to reconcile, but the controller talks to etcd (list, watch, lease)."""
     with ControllerProcess(etcd.endpoint, prefix, lease_ttl=3) as ctl:
-        poll(lambda: http_get(ctl.url + "/readyz")[0] == 200, 15, "/readyz 200")
-        poll(lambda: "fogstrat_leader 1.0" in ctl.metrics(), 15, "leader")
+        wait_for(lambda: http_get(ctl.url + "/readyz")[0] == 200, 15, "/readyz 200")
+        wait_for(lambda: "fogstrat_leader 1.0" in ctl.metrics(), 15, "leader")
         seen = one(samples(ctl.metrics()), "fogstrat_etcd_last_seen_timestamp_seconds")
     assert time.time() - seen < 30, f"etcd last seen {time.time() - seen:.0f}s ago"

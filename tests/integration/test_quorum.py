@@ -9,7 +9,7 @@ answers serializable reads, so neither proves contact: /readyz must turn 503 and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
@@ -18,21 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.test_metrics_live import http_get
 from tests.support.controller import ControllerProcess
 from tests.support.etcd_cluster import EtcdCluster
+from tests.support.scenario import wait_for
 
 T = TypeVar("T")
 LAST_SEEN = "fogstrat_etcd_last_seen_timestamp_seconds"
 
-
-def poll(check: Callable[[], T | None], timeout: float, what: str,
-         detail: Callable[[], str] = lambda: "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout}s {detail()}")
-        time.sleep(0.2)
 
 
 def last_seen(ctl: ControllerProcess) -> float:
@@ -58,13 +48,13 @@ def test_readyz_and_last_seen_follow_the_quorum(cluster: EtcdCluster, prefix: st
             return str(http_get(ctl.url + "/readyz"))
 
         try:
-            poll(lambda: http_get(ctl.url + "/readyz")[0] == 200, 30, "/readyz 200", readyz)
+            wait_for(lambda: http_get(ctl.url + "/readyz")[0] == 200, 30, "/readyz 200", readyz)
             first = last_seen(ctl)
-            poll(lambda: last_seen(ctl) > first, 15, "last-seen advancing with a quorum")
+            wait_for(lambda: last_seen(ctl) > first, 15, "last-seen advancing with a quorum")
 
             for member in cluster.members[1:]:
                 member.stop()
-            _, reason = poll(
+            _, reason = wait_for(
                 lambda: (lambda r: r if r[0] == 503 else None)(http_get(ctl.url + "/readyz")),
                 60, "/readyz 503 without quorum", readyz)
             assert "linearizable" in reason and reason.count("\n") == 1, reason
@@ -76,9 +66,9 @@ def test_readyz_and_last_seen_follow_the_quorum(cluster: EtcdCluster, prefix: st
 
             for member in cluster.members[1:]:
                 member.start()
-            poll(lambda: http_get(ctl.url + "/readyz")[0] == 200, 60,
+            wait_for(lambda: http_get(ctl.url + "/readyz")[0] == 200, 60,
                  "/readyz 200 with the quorum back", readyz)
-            poll(lambda: last_seen(ctl) > frozen, 15, "last-seen advancing again")
+            wait_for(lambda: last_seen(ctl) > frozen, 15, "last-seen advancing again")
         except BaseException:
             print("---- controller log\n" + ctl.log_tail(60))
             raise

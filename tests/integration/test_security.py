@@ -10,7 +10,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from controller.webconfig import load as load_web_config
 from tests.support.cli import Cli, Result
 from tests.support.controller import ControllerProcess
 from tests.support.etcd_secure import ROOT_PASSWORD, SecureEtcd
+from tests.support.scenario import wait_for
 
 T = TypeVar("T")
 ENVIRONMENT = """apiVersion: fogstrat.io/v1alpha1
@@ -89,17 +90,6 @@ def started(ctl: ControllerProcess) -> Iterator[ControllerProcess]:
         ctl.stop()
 
 
-def poll(check: Callable[[], T | None], timeout: float, what: str,
-         detail: Callable[[], str] = lambda: "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout}s\n{detail()}")
-        time.sleep(0.2)
-
 
 def https(url: str, ca: Path, auth: tuple[str, str] | None) -> tuple[int, str]:
     """(status, body); (0, error) when no HTTP answer came."""
@@ -137,9 +127,9 @@ def test_controller_with_a_role_limited_to_its_prefix(secure: Secure, prefix: st
         base = f"https://127.0.0.1:{ctl.port}"
         good = ("prometheus", SCRAPE_PASSWORD)
         try:
-            poll(lambda: https(base + "/readyz", ca, good)[0] == 200, 30, "/readyz over TLS",
+            wait_for(lambda: https(base + "/readyz", ca, good)[0] == 200, 30, "/readyz over TLS",
                  ctl.log_tail)
-            poll(lambda: status_of(root, "env", "lab"), 30, "a status written as ctl",
+            wait_for(lambda: status_of(root, "env", "lab"), 30, "a status written as ctl",
                  ctl.log_tail)
             status, body = https(base + "/metrics", ca, good)
             assert status == 200 and "fogstrat_leader 1.0" in body
@@ -171,7 +161,7 @@ def test_a_role_without_write_on_status_is_one_clear_line(secure: Secure, prefix
     needs = f"needs write permission on {prefix}/status/"
     with started(secure.controller(prefix, "nostatus", secure.web_config())) as ctl:
         try:
-            poll(lambda: needs in ctl.log_path.read_text(), 30, "the permission line",
+            wait_for(lambda: needs in ctl.log_path.read_text(), 30, "the permission line",
                  ctl.log_tail)
             # Every object keeps being retried with backoff: give it several attempts.
             time.sleep(8)
@@ -197,7 +187,7 @@ def test_a_role_without_read_on_the_prefix_is_one_clear_line(secure: Secure,
     needs = f"needs read permission on {prefix}/"
     with started(secure.controller(prefix, "noread", secure.web_config())) as ctl:
         try:
-            poll(lambda: needs in ctl.log_path.read_text(), 30, "the permission line",
+            wait_for(lambda: needs in ctl.log_path.read_text(), 30, "the permission line",
                  ctl.log_tail)
             time.sleep(5)  # the informer retries the list with backoff meanwhile
             status, body = https(f"https://127.0.0.1:{ctl.port}/readyz", etcd.ca.cert,
