@@ -31,6 +31,7 @@ from typing import Any
 
 from prometheus_client.exposition import choose_encoder
 
+from controller.api.limits import one_line
 from controller.metrics import Metrics
 from controller.webconfig import WebConfig
 
@@ -113,11 +114,6 @@ class Liveness:
         return False, (f"reconcile loop last completed {age:.1f}s ago (limit {self.window:g}s)")
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 class _Handler(BaseHTTPRequestHandler):
     server_version = "fogstrat"
     sys_version = ""
@@ -162,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_text(500, "internal error", send_body)
 
     def _send_text(self, status: int, text: str, send_body: bool) -> None:
-        body = (_one_line(text) + "\n").encode()
+        body = (one_line(text) + "\n").encode()
         self._send(status, body, "text/plain; charset=utf-8", send_body)
 
     def _send(self, status: int, body: bytes, content_type: str, send_body: bool) -> None:
@@ -229,7 +225,7 @@ class HealthServer:
         try:
             result = self.readiness()
         except Exception as exc:  # the check itself failed: not ready, say why briefly
-            return False, _one_line(f"readiness check failed: {type(exc).__name__}: {exc}")
+            return False, one_line(f"readiness check failed: {type(exc).__name__}: {exc}")
         if isinstance(result, tuple):
             ready, reason = result
             return bool(ready), reason or ("ok" if ready else "not ready")

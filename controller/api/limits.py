@@ -98,6 +98,15 @@ def _limits_for(raw: str) -> Limits:
     return Limits(max_document_bytes=size)
 
 
+def one_line(value: object, limit: int = 300) -> str:
+    """``value`` (a message, or an exception's) on one line of at most ``limit`` characters:
+    a log line or an error must be one line, whatever a library or a fog put in it."""
+    flat = " ".join(str(value).split())
+    if not flat and isinstance(value, BaseException):
+        flat = type(value).__name__
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def excerpt(value: object, chars: int = 80) -> str:
     """``repr`` of ``value`` cut to ``chars`` characters with "…": an error message must
     not echo a megabyte the user gave us."""

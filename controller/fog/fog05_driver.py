@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from controller.api import templates
+from controller.api.limits import one_line
 from controller.fog import fog05_compat
 from controller.fog.client import (
     FogClient,
@@ -64,11 +65,6 @@ _TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
 _NOT_FOUND_HINTS = ("not found", "unable to find", "empty message list", "empty data")
 
 
-def _one_line(text: object, limit: int = 300) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def encode_env(env: Mapping[str, str] | None, what: str) -> str:
     """fog05's ``A=1,B=2`` env string; values with ``,`` ``=`` ``;`` cannot be carried."""
     parts = []
@@ -91,7 +87,7 @@ def map_fog05_error(what: str, exc: BaseException) -> FogError:
     """Turn a fog05/yaks/zenoh exception into a typed, one-line :class:`FogError`."""
     if isinstance(exc, FogError):
         return exc
-    text = _one_line(exc) or type(exc).__name__
+    text = one_line(exc) or type(exc).__name__
     low = text.lower()
     if isinstance(exc, OSError) or "zenoh" in low or "connection" in low:
         return FogUnavailable(f"{what}: fog05 unreachable: {text}")

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
+from controller.api.limits import one_line
 from controller.fog.client import (
     FogClient,
     FogError,
@@ -62,11 +63,6 @@ _TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
 
 LOG_TAIL_BYTES = 65536
 """The most of an instance log read at once."""
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _retryable(exc: Exception) -> bool:
@@ -172,7 +168,7 @@ class FogsimClient(FogClient):
         except requests.exceptions.ConnectionError:
             raise FogUnavailable(f"{what}: fogsim at {self.base_url} unreachable") from None
         except requests.exceptions.RequestException as exc:
-            raise FogError(f"{what}: {_one_line(str(exc))}") from None
+            raise FogError(f"{what}: {one_line(str(exc))}") from None
 
     @staticmethod
     def _decode(resp: requests.Response, what: str, text: bool) -> Any:
@@ -189,7 +185,7 @@ class FogsimClient(FogClient):
             payload = {}
         if not isinstance(payload, dict):
             payload = {}
-        reason = _one_line(str(payload.get("error") or resp.reason or "error"))
+        reason = one_line(str(payload.get("error") or resp.reason or "error"))
         msg = f"{what}: {reason}"
         code = resp.status_code
         if code == 404:
