@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as hs
 
 from controller.api import kinds
@@ -129,8 +129,13 @@ def test_history_counters_and_log_tell_one_story(s: Scenario) -> None:
     log.setLevel(logging.DEBUG)
     stories = iter(range(1000))
     try:
+        # No shrinking: each example is seconds of real etcd and fogsim, and shrinking a
+        # failure re-runs it dozens of times (past the test timeout on a loaded machine).
+        # The failing example is printed as found; a failure seen once is kept below.
         @settings(max_examples=6, deadline=None, database=None,
+                  phases=[Phase.explicit, Phase.generate],
                   suppress_health_check=list(HealthCheck))
+        @example([("down",)] * 5 + [("steps", 4)], 1.1)  # a failback aborted twice alike
         @given(hs.lists(OPS, min_size=4, max_size=12), hs.sampled_from([0.0, 0.6, 1.1]))
         def story(ops: list[tuple[object, ...]], tick: float) -> None:
             lines.records.clear()
@@ -220,9 +225,11 @@ def _agree(w: World, records: list[logging.LogRecord]) -> None:
     assert counted == stored, (counted, sorted(w.seen))
     info = Counter(r.getMessage().split(": ", 1)[1] for r in records
                    if r.levelno >= logging.INFO)
-    for entry, message in w.seen.items():
-        if entry[1] not in ("degraded",):
-            assert info[message] == 1, (entry, message, info)
+    # Two entries may carry the same sentence (a failback aborted twice for the same
+    # reason): each stored entry is one log line, so the counts must match per sentence.
+    told = Counter(message for entry, message in w.seen.items() if entry[1] != "degraded")
+    for message, times in told.items():
+        assert info[message] == times, (message, times, info, sorted(w.seen))
     durations = sum(_count(m, k) for m in w.counters for k in ("failover", "failback"))
     assert durations == sum(stored.values())
 
