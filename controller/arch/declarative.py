@@ -20,7 +20,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from controller.api.models import ArchitectureDataSpec, Entity, Probe
+from controller.api.models import ArchitectureDataSpec, Entity, ProbeSpec
 from controller.arch.base import Architecture
 from controller.arch.checks import fog_reason
 from controller.arch.context import Inputs, build_context, check_bindings
@@ -54,7 +54,7 @@ class DeclarativeArchitecture(Architecture):
         """The entities to run; called after configure, so it may depend on ``params``."""
         return list(self.spec.entities)
 
-    def probes(self) -> list[Probe]:
+    def probes(self) -> list[ProbeSpec]:
         return list(self.spec.health.probes)
 
     # --- helpers ----------------------------------------------------------------------

@@ -18,7 +18,9 @@ class Invalid:
     message: str
 
 
-def validate(inputs: DecisionInput) -> Invalid | None:
+def why_invalid(inputs: DecisionInput) -> Invalid | None:
+    """What makes the inputs impossible to act on (None: nothing), beyond what the document
+    validation sees alone: it needs the strategy and the spec together."""
     names = [candidate.architecture for candidate in inputs.strategy.candidates]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -10,12 +10,12 @@ from controller.reconcile.status import (
     EMPTY,
     RECENT_FAILOVER_WINDOW,
     ArchitectureStatus,
-    LifecycleState,
+    LifecycleStateName,
     freeze,
 )
 
 
-def observe(step: Step) -> None:
+def fold_observation(step: Step) -> None:
     """Fold the fog observation and this cycle's probe results into status."""
     inputs = step.inputs
     recent = tuple(time for time in step.status.recent_failovers
@@ -39,7 +39,7 @@ def _observe_arch(step: Step, name: str) -> None:
     if old is None and not seen.exists and name not in step.names:
         return
     arch = old or ArchitectureStatus()
-    state: LifecycleState | None
+    state: LifecycleStateName | None
     if seen.exists:
         state = "served" if seen.served else "deployed"
     elif arch.state in ("deployed", "served"):

@@ -54,10 +54,10 @@ __all__ = [
     "ConditionStatus",
     "ErrorInfo",
     "FailedPin",
-    "Health",
+    "HealthName",
     "HistoryEntry",
     "HistoryKind",
-    "LifecycleState",
+    "LifecycleStateName",
     "Phase",
     "Role",
     "Stage",
@@ -86,8 +86,12 @@ Phase = Literal[
 served); ``Serving`` is used only when the active architecture is served. ``Switching``:
 a switch to the pinned architecture (``spec.pin``, ``fogstrat switch``) is under way."""
 
-Health = Literal["Healthy", "Unhealthy", "Unknown"]
-LifecycleState = Literal["configured", "associated", "deployed", "served", "undeployed"]
+HealthName = Literal["Healthy", "Unhealthy", "Unknown"]
+"""An architecture's health as status stores it: the values of ``arch.probes.Health``,
+spelled out because ``reconcile`` sits beside ``arch`` and does not import it."""
+LifecycleStateName = Literal["configured", "associated", "deployed", "served", "undeployed"]
+"""An architecture's lifecycle state as status stores it: the values of
+``arch.lifecycle.LifecycleState`` (``new`` is never stored)."""
 Role = Literal["main", "replacement"]
 
 PHASES: tuple[str, ...] = get_args(Phase)
@@ -107,13 +111,13 @@ class ArchitectureStatus:
     ``fingerprint`` is what the architecture was deployed from (empty = unknown/adopted).
     """
 
-    state: LifecycleState | None = None
-    health: Health = "Unknown"
+    state: LifecycleStateName | None = None
+    health: HealthName = "Unknown"
     consecutive_failures: int = 0
     consecutive_successes: int = 0
     consecutive_unknowns: int = 0
     last_probe_time: float | None = None
-    last_probe_result: Health | None = None
+    last_probe_result: HealthName | None = None
     last_probe_reason: str = ""
     last_probe_message: str = ""
     last_probe_values: Mapping[str, float] = field(default_factory=empty)
@@ -166,15 +170,15 @@ class ArchitectureStatus:
         instances = data.get("instances")
         probe_time = data.get("lastProbeTime")
         return ArchitectureStatus(
-            state=cast(LifecycleState | None,
-                       state if state in get_args(LifecycleState) else None),
-            health=cast(Health, health if health in get_args(Health) else "Unknown"),
+            state=cast(LifecycleStateName | None,
+                       state if state in get_args(LifecycleStateName) else None),
+            health=cast(HealthName, health if health in get_args(HealthName) else "Unknown"),
             consecutive_failures=read_int(data.get("consecutiveFailures"), 0),
             consecutive_successes=read_int(data.get("consecutiveSuccesses"), 0),
             consecutive_unknowns=read_int(data.get("consecutiveUnknowns"), 0),
             last_probe_time=parse_time(probe_time),
-            last_probe_result=cast(Health | None,
-                                   result if result in get_args(Health) else None),
+            last_probe_result=cast(HealthName | None,
+                                   result if result in get_args(HealthName) else None),
             last_probe_reason=str(data.get("lastProbeReason", "")),
             last_probe_message=str(data.get("lastProbeMessage", "")),
             last_probe_values={str(key): float(value) for key, value in values.items()
