@@ -25,18 +25,18 @@ def freeze(value: Any) -> Any:
     if type(value) is MappingProxyType:  # only freeze makes these: frozen all the way down
         return value
     if isinstance(value, Mapping):
-        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+        return MappingProxyType({str(key): freeze(item) for key, item in value.items()})
     if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
+        return tuple(freeze(item) for item in value)
     return value
 
 
 def thaw(value: Any) -> Any:
     """Inverse of :func:`freeze`: plain dicts and lists, ready for ``json.dumps``."""
     if isinstance(value, Mapping):
-        return {k: thaw(v) for k, v in value.items()}
+        return {key: thaw(item) for key, item in value.items()}
     if isinstance(value, tuple | list):
-        return [thaw(v) for v in value]
+        return [thaw(item) for item in value]
     return value
 
 

@@ -23,7 +23,7 @@ def fold_observation(step: Step) -> None:
     if recent != step.status.recent_failovers:
         step.update(recent_failovers=recent)
     if inputs.fog_reachable:
-        known = [*step.names, *(n for n in inputs.observed if n not in step.names)]
+        known = [*step.names, *(name for name in inputs.observed if name not in step.names)]
         for name in known:
             _observe_arch(step, name)
     for name, outcome in (inputs.probes or {}).items():
@@ -56,7 +56,8 @@ def _observe_arch(step: Step, name: str) -> None:
                  message=message)
     if new != arch or old is None:
         if not seen.exists and name not in step.names:
-            kept = {k: v for k, v in step.status.architectures.items() if k != name}
+            kept = {other: other_arch for other, other_arch in step.status.architectures.items()
+                    if other != name}
             step.update(architectures=kept)
         else:
             step.status = step.status.with_arch(name, new)

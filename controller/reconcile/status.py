@@ -132,8 +132,8 @@ class ArchitectureStatus:
 
     def same_but_volatile(self, other: ArchitectureStatus) -> bool:
         """Equal but for :data:`VOLATILE_ARCH_FIELDS` (a healthy cycle's changes)."""
-        return self is other or all(getattr(self, f) == getattr(other, f)
-                                    for f in _ARCH_FIELDS)
+        return self is other or all(getattr(self, name) == getattr(other, name)
+                                    for name in _ARCH_FIELDS)
 
     def reset_health(self) -> ArchitectureStatus:
         """Counters of a fresh deployment: nothing measured yet."""
@@ -257,7 +257,7 @@ class StrategyStatus:
         Compared field by field, without copies: it runs on every probe cycle."""
         if self is other:
             return True
-        if any(getattr(self, f) != getattr(other, f) for f in _STRATEGY_FIELDS):
+        if any(getattr(self, name) != getattr(other, name) for name in _STRATEGY_FIELDS):
             return False
         mine, theirs = self.architectures, other.architectures
         if mine.keys() != theirs.keys():
@@ -281,7 +281,7 @@ class StrategyStatus:
             "history": [entry.to_json() for entry in self.history],
             "transition": self.transition.to_json() if self.transition else None,
             "mainReadySince": opt_rfc3339(self.main_ready_since),
-            "recentFailovers": [rfc3339(t) for t in self.recent_failovers],
+            "recentFailovers": [rfc3339(when) for when in self.recent_failovers],
             "lastError": self.last_error.to_json() if self.last_error else None,
             "failedPin": self.failed_pin.to_json() if self.failed_pin else None,
             "message": self.message,
@@ -318,7 +318,7 @@ class StrategyStatus:
             if isinstance(history, list) else (),
             transition=Transition.from_json(data.get("transition")),
             main_ready_since=parse_time(main_ready),
-            recent_failovers=tuple(t for t in map(parse_time, recent) if t is not None)
+            recent_failovers=tuple(when for when in map(parse_time, recent) if when is not None)
             if isinstance(recent, list) else (),
             last_error=ErrorInfo.from_json(data.get("lastError")),
             failed_pin=FailedPin.from_json(data.get("failedPin")),
@@ -333,6 +333,7 @@ VOLATILE_ARCH_FIELDS = {"last_probe_time": "lastProbeTime",
 architecture. A status that differs only in them is not written: with 10,000 strategies
 probed every 10 s that would be 1,000 writes a second of nothing new. They are written
 along with the next real change."""
-_ARCH_FIELDS = tuple(f.name for f in fields(ArchitectureStatus)
-                     if f.name not in VOLATILE_ARCH_FIELDS)
-_STRATEGY_FIELDS = tuple(f.name for f in fields(StrategyStatus) if f.name != "architectures")
+_ARCH_FIELDS = tuple(each.name for each in fields(ArchitectureStatus)
+                     if each.name not in VOLATILE_ARCH_FIELDS)
+_STRATEGY_FIELDS = tuple(each.name for each in fields(StrategyStatus)
+                         if each.name != "architectures")

@@ -9,23 +9,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def rfc3339(t: float) -> str:
+def rfc3339(seconds: float) -> str:
     """``t`` (Unix seconds) as an RFC 3339 UTC string with milliseconds."""
-    ms = round(t * 1000)
-    stamp = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{ms % 1000:03d}Z"
+    millis = round(seconds * 1000)
+    stamp = datetime.fromtimestamp(millis // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{millis % 1000:03d}Z"
 
 
-def parse_time(v: Any) -> float | None:
+def parse_time(value: Any) -> float | None:
     """Unix seconds from an RFC 3339 string or a number (the older form); None when ``v``
     is neither."""
-    if isinstance(v, bool):
+    if isinstance(value, bool):
         return None
-    if isinstance(v, int | float):
-        return float(v)
-    if isinstance(v, str) and v:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value:
         try:
-            parsed = datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             return None
         if parsed.tzinfo is None:
@@ -34,5 +34,5 @@ def parse_time(v: Any) -> float | None:
     return None
 
 
-def opt_rfc3339(t: float | None) -> str | None:
-    return None if t is None else rfc3339(t)
+def opt_rfc3339(seconds: float | None) -> str | None:
+    return None if seconds is None else rfc3339(seconds)
