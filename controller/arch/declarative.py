@@ -82,8 +82,8 @@ class DeclarativeArchitecture(Architecture):
     _knows_all = False
     """This object deployed what its record holds, so the record names every FDU of the
     architecture; one restored from status after a restart may lack an FDU a crashed deploy
-    created, and only then does undeploy scan the catalog for orphans (a read of every
-    FDU on the fog: thousands at scale, and a tenth of a failover)."""
+    created, and only then does undeploy scan the catalog for orphans: that reads every
+    FDU on the fog, thousands at scale, while a failover waits."""
 
     def do_deploy(self, data: ArchitectureDataSpec | None) -> None:
         self._run_phase("deploy")

@@ -38,7 +38,7 @@ class ObjectKey:
 
     def __post_init__(self) -> None:
         # Keys are hashed on every cache read and queue operation; the generated hash
-        # rehashes the nested Kind each time (a twentieth of a steady reconcile).
+        # would rehash the nested Kind each time, so the hash is computed once here.
         object.__setattr__(self, "_hash", hash((self.kind.kind, self.namespace, self.name)))
 
     def __hash__(self) -> int:
