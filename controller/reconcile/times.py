@@ -32,7 +32,3 @@ def parse_time(value: Any) -> float | None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp()
     return None
-
-
-def opt_rfc3339(seconds: float | None) -> str | None:
-    return None if seconds is None else rfc3339(seconds)
