@@ -33,11 +33,22 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-HAND_WRITTEN = "746d013"
-"""The last revision whose status records wrote and read their JSON by hand."""
 MODULES = ("json_values", "times", "evolve", "status_parts", "status")
 """The old modules, in import order (each imports only those before it)."""
 SCRATCH = "_status_then"
+
+
+def hand_written() -> str:
+    """The last revision whose status records wrote and read their JSON by hand: the one
+    before ``json_fields.py`` came."""
+    added = subprocess.run(
+        ["git", "-C", str(REPO), "log", "--diff-filter=A", "--format=%H", "--",
+         "controller/reconcile/json_fields.py"],
+        check=True, capture_output=True, text=True).stdout.split()
+    if not added:
+        raise SystemExit("no revision added controller/reconcile/json_fields.py; "
+                         "pass --against REV")
+    return f"{added[-1]}^"
 
 
 def load_old(rev: str, into: Path) -> ModuleType:
@@ -114,12 +125,13 @@ def measure(old_mod: Any, new_mod: Any, repeat: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", default=HAND_WRITTEN, help="revision to compare with")
+    parser.add_argument("--against", help="revision to compare with (default: the last "
+                        "with hand-written status JSON)")
     parser.add_argument("--repeat", type=int, default=15)
     opts = parser.parse_args()
     from controller.reconcile import status as new_mod
     with tempfile.TemporaryDirectory() as scratch:
-        old_mod = load_old(opts.against, Path(scratch))
+        old_mod = load_old(opts.against or hand_written(), Path(scratch))
         print("\n".join(measure(old_mod, new_mod, opts.repeat)))
 
 
