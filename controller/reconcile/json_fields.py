@@ -197,7 +197,8 @@ class _Slot:
     load: Callable[[Any], Any]
     dump: Callable[[Any], Any] | None
     fallback: Any
-    fallback_from: str | None
+    fallback_from: int | None
+    """Position of the earlier field whose value, as read, is the fallback."""
     omit_none: bool
     required: bool
 
@@ -231,15 +232,16 @@ def _camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
-def _slot(field_: Any) -> _Slot:
+def _slot(field_: Any, positions: Mapping[str, int]) -> _Slot:
     spec: _Stored = field_.metadata[_META]
     fallback = spec.fallback
     if fallback is UNUSABLE:
         fallback = (field_.default if field_.default is not MISSING else
                     field_.default_factory() if field_.default_factory is not MISSING else
                     spec.codec.empty)
+    earlier = None if spec.fallback_from is None else positions[spec.fallback_from]
     return _Slot(field_.name, spec.key or _camel(field_.name), spec.codec.load,
-                 spec.codec.dump, fallback, spec.fallback_from, spec.omit_none, spec.required)
+                 spec.codec.dump, fallback, earlier, spec.omit_none, spec.required)
 
 
 _SLOTS: dict[type, tuple[_Slot, ...]] = {}
@@ -248,7 +250,8 @@ _SLOTS: dict[type, tuple[_Slot, ...]] = {}
 def _slots(cls: type) -> tuple[_Slot, ...]:
     slots = _SLOTS.get(cls)
     if slots is None:
-        slots = _SLOTS[cls] = tuple(_slot(each) for each in fields(cls))
+        positions = {each.name: position for position, each in enumerate(fields(cls))}
+        slots = _SLOTS[cls] = tuple(_slot(each, positions) for each in fields(cls))
     return slots
 
 
@@ -275,13 +278,14 @@ def read_record(cls: type[_T], data: Any) -> _T | None:
     field is unusable. Never raises for any JSON value."""
     if not isinstance(data, Mapping):
         return None
-    values: dict[str, Any] = {}
+    get = data.get
+    values: list[Any] = []  # in field order: passed by position, which is quicker
     for slot in _slots(cls):
-        value = slot.load(data.get(slot.key, UNUSABLE))
+        value = slot.load(get(slot.key, UNUSABLE))
         if value is UNUSABLE:
             if slot.required:
                 return None
-            value = (values[slot.fallback_from] if slot.fallback_from is not None
-                     else slot.fallback)
-        values[slot.name] = value
-    return cls(**values)
+            value = (slot.fallback if slot.fallback_from is None
+                     else values[slot.fallback_from])
+        values.append(value)
+    return cls(*values)

@@ -1,6 +1,6 @@
 """Status JSON: this tree's (de)serialization against an older revision's, in one run.
 
-    .venv/bin/python hack/bench/status_json.py [--against REV] [--repeat 7]
+    .venv/bin/python hack/bench/status_json.py [--against REV] [--repeat 15]
 
 Loads ``controller/reconcile/{status,status_parts,json_values,times,evolve}.py`` as they
 were at ``REV`` (default: the hand-written serializers, before the field-metadata

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from controller.reconcile.json_fields import json_key, read_record
 from controller.reconcile.status import (
@@ -26,6 +29,7 @@ from controller.reconcile.status import (
     StrategyStatus,
     Transition,
 )
+from controller.reconcile.times import LATEST, parse_time, rfc3339
 
 STORED = json.loads((Path(__file__).parent / "fixtures" / "status" / "stored.json")
                     .read_text(encoding="utf-8"))
@@ -113,3 +117,25 @@ def test_a_transition_without_stage_since_starts_its_stage_when_it_started() -> 
 def test_volatile_fields_name_their_stored_keys() -> None:
     for name, key in VOLATILE_ARCH_FIELDS.items():
         assert json_key(ArchitectureStatus, name) == key
+
+
+@given(st.floats(min_value=0.0, max_value=LATEST))
+def test_times_are_written_as_datetime_writes_them(seconds: float) -> None:
+    millis = round(seconds * 1000)
+    expected = datetime.fromtimestamp(millis // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    assert rfc3339(seconds) == f"{expected}.{millis % 1000:03d}Z"
+    back = parse_time(rfc3339(seconds))
+    assert back is not None and abs(back - seconds) <= 0.0006  # milliseconds, rounded
+
+
+@pytest.mark.parametrize("time", [1e300, float("nan"), float("inf"), -1.0, LATEST + 1,
+                                  "9999-12-31T23:59:59.9999Z", "0001-01-01T00:00:00Z"])
+def test_a_time_no_status_can_hold_reads_as_none_and_writes_back(time: Any) -> None:
+    status = StrategyStatus.from_json({
+        "lastTransitionTime": time, "recentFailovers": [time, 5],
+        "history": [{"time": time, "kind": "start", "to": "a", "reason": "Start"}],
+        "transition": {"to": "a", "startedAt": time}})
+    assert status.last_transition_time is None and status.recent_failovers == (5.0,)
+    assert status.history[0].time == 0.0
+    assert status.transition is not None and status.transition.started_at == 0.0
+    stored_bytes(status.to_json())
