@@ -8,7 +8,7 @@ the package writes status JSON by hand.
 
 Reading is tolerant, as a stored status may be old, partial or hand-edited: a value a
 codec cannot use is replaced by the field's fallback (given, or the field's default, or
-the codec's empty value), and only a missing ``required`` field makes the whole record
+the codec's empty value), and only an unusable ``required`` field makes the whole record
 unusable (None).
 """
 
@@ -157,7 +157,7 @@ def choice(values: tuple[str, ...]) -> Codec:
 def record(cls: type[Any]) -> Codec:
     """A nested record, or None (stored as null)."""
     return Codec(lambda raw: read_record(cls, raw),
-                 lambda record: None if record is None else write_record(record), empty=None)
+                 lambda value: None if value is None else write_record(value), empty=None)
 
 
 def records(cls: type[Any]) -> Codec:
@@ -165,14 +165,13 @@ def records(cls: type[Any]) -> Codec:
     def load(raw: Any) -> Any:
         if not isinstance(raw, list):
             return UNUSABLE
-        return tuple(record for record in (read_record(cls, item) for item in raw)
-                     if record is not None)
-    return Codec(load, lambda records: [write_record(record) for record in records],
-                 empty=())
+        return tuple(value for value in (read_record(cls, item) for item in raw)
+                     if value is not None)
+    return Codec(load, lambda values: [write_record(value) for value in values], empty=())
 
 
-def _or_defaults(cls: type[_T], record: _T | None) -> _T:
-    return cls() if record is None else record
+def _or_defaults(cls: type[_T], value: _T | None) -> _T:
+    return cls() if value is None else value
 
 
 def record_map(cls: type[Any]) -> Codec:
@@ -183,8 +182,8 @@ def record_map(cls: type[Any]) -> Codec:
             return UNUSABLE
         return {str(name): _or_defaults(cls, read_record(cls, item))
                 for name, item in raw.items()}
-    return Codec(load, lambda records: {name: write_record(record)
-                                        for name, record in sorted(records.items())},
+    return Codec(load, lambda values: {name: write_record(value)
+                                       for name, value in sorted(values.items())},
                  empty=EMPTY)
 
 
