@@ -19,8 +19,8 @@ time at all, so that writing the status back can never fail."""
 def rfc3339(seconds: float) -> str:
     """``seconds`` (Unix time) as an RFC 3339 UTC string with milliseconds."""
     millis = round(seconds * 1000)
-    # gmtime and %-formatting write the same text as datetime.strftime did, in half the
-    # time: every status write formats a few dozen of these
+    # gmtime and %-formatting write the text datetime.strftime would, without building a
+    # datetime: every status write formats a few dozen of these
     utc = time.gmtime(millis // 1000)
     return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031
         utc.tm_year, utc.tm_mon, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
