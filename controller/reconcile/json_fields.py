@@ -1,7 +1,7 @@
 """Status records to and from their stored JSON, by one mechanism the fields describe.
 
 Each field of a status record carries, in its ``dataclasses.field`` metadata (see
-:func:`stored`), how it is kept: a codec that writes its JSON value and reads one back,
+:func:`stored_as`), how it is kept: a codec that writes its JSON value and reads one back,
 its JSON key (the field name in camelCase unless given) and whether it is left out when
 None. :func:`write_record` and :func:`read_record` walk those fields; nothing else in
 the package writes status JSON by hand.
@@ -41,7 +41,7 @@ __all__ = [
     "record",
     "record_map",
     "records",
-    "stored",
+    "stored_as",
     "write_record",
 ]
 
@@ -73,46 +73,46 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _text(raw: Any) -> Any:
+def _load_text(raw: Any) -> Any:
     return UNUSABLE if raw is UNUSABLE else str(raw)
 
 
-def _name(raw: Any) -> Any:
+def _load_name(raw: Any) -> Any:
     return raw if isinstance(raw, str) else UNUSABLE
 
 
-def _flag(raw: Any) -> Any:
+def _load_flag(raw: Any) -> Any:
     return UNUSABLE if raw is UNUSABLE else bool(raw)
 
 
-def _int(raw: Any) -> Any:
+def _load_int(raw: Any) -> Any:
     return int(raw) if _is_number(raw) else UNUSABLE
 
 
-def _number(raw: Any) -> Any:
+def _load_number(raw: Any) -> Any:
     return float(raw) if _is_number(raw) else UNUSABLE
 
 
-def _time(raw: Any) -> Any:
+def _load_time(raw: Any) -> Any:
     seconds = parse_time(raw)
     return UNUSABLE if seconds is None else seconds
 
 
-def _opt_time(seconds: float | None) -> str | None:
+def _dump_opt_time(seconds: float | None) -> str | None:
     return None if seconds is None else rfc3339(seconds)
 
 
-def _times(raw: Any) -> Any:
+def _load_times(raw: Any) -> Any:
     if not isinstance(raw, list):
         return UNUSABLE
     return tuple(seconds for seconds in map(parse_time, raw) if seconds is not None)
 
 
-def _names(raw: Any) -> Any:
+def _load_names(raw: Any) -> Any:
     return tuple(str(name) for name in raw) if isinstance(raw, list) else UNUSABLE
 
 
-def _number_map(raw: Any) -> Any:
+def _load_number_map(raw: Any) -> Any:
     if not isinstance(raw, Mapping):
         return UNUSABLE
     # bool is an int: a stored true reads as 1.0, as it always has
@@ -120,32 +120,32 @@ def _number_map(raw: Any) -> Any:
             if isinstance(value, int | float)}
 
 
-def _names_map(raw: Any) -> Any:
+def _load_names_map(raw: Any) -> Any:
     if not isinstance(raw, Mapping):
         return UNUSABLE
     return {str(key): tuple(str(name) for name in names) for key, names in raw.items()
             if isinstance(names, list | tuple)}
 
 
-def _json_map(raw: Any) -> Any:
+def _load_json_map(raw: Any) -> Any:
     return raw if isinstance(raw, Mapping) else UNUSABLE
 
 
-TEXT = Codec(_text, empty="")
+TEXT = Codec(_load_text, empty="")
 """Any stored value, as text (``str`` of it)."""
-NAME = Codec(_name, empty=None)
+NAME = Codec(_load_name, empty=None)
 """A stored string, nothing else (the optional names: ``from``, ``activeArchitecture``)."""
-FLAG = Codec(_flag, empty=False)
-INT = Codec(_int, empty=0)
-OPT_NUMBER = Codec(_number, empty=None)
-TIME = Codec(_time, rfc3339, empty=0.0)
+FLAG = Codec(_load_flag, empty=False)
+INT = Codec(_load_int, empty=0)
+OPT_NUMBER = Codec(_load_number, empty=None)
+TIME = Codec(_load_time, rfc3339, empty=0.0)
 """Unix seconds inside, RFC 3339 text when stored; older numeric times read too."""
-OPT_TIME = Codec(_time, _opt_time, empty=None)
-TIMES = Codec(_times, lambda times: [rfc3339(seconds) for seconds in times], empty=())
-NAMES = Codec(_names, list, empty=())
-NUMBER_MAP = Codec(_number_map, thaw, empty=EMPTY)
-NAMES_MAP = Codec(_names_map, thaw, empty=EMPTY)
-JSON_MAP = Codec(_json_map, thaw, empty=EMPTY)
+OPT_TIME = Codec(_load_time, _dump_opt_time, empty=None)
+TIMES = Codec(_load_times, lambda times: [rfc3339(seconds) for seconds in times], empty=())
+NAMES = Codec(_load_names, list, empty=())
+NUMBER_MAP = Codec(_load_number_map, thaw, empty=EMPTY)
+NAMES_MAP = Codec(_load_names_map, thaw, empty=EMPTY)
+JSON_MAP = Codec(_load_json_map, thaw, empty=EMPTY)
 """Any JSON object, kept as it is (frozen by the record's ``__post_init__``)."""
 
 
@@ -212,10 +212,10 @@ class _Stored:
     required: bool
 
 
-def stored(codec: Codec, *, key: str | None = None, fallback: Any = UNUSABLE,
+def stored_as(codec: Codec, *, key: str | None = None, fallback: Any = UNUSABLE,
            fallback_from: str | None = None, omit_none: bool = False,
            required: bool = False) -> dict[str, Any]:
-    """The metadata of a stored field: ``field(default=..., metadata=stored(TIME))``.
+    """The metadata of a stored field: ``field(default=..., metadata=stored_as(TIME))``.
 
     ``fallback`` replaces an unusable value (default: the field's default, else the
     codec's empty value); ``fallback_from`` takes it from an earlier field as read.
@@ -259,11 +259,11 @@ def json_key(cls: type, name: str) -> str:
     return next(slot.key for slot in _slots(cls) if slot.name == name)
 
 
-def write_record(record: Any) -> dict[str, Any]:
-    """``record`` as JSON, its keys in field order."""
+def write_record(instance: Any) -> dict[str, Any]:
+    """The record ``instance`` as JSON, its keys in field order."""
     out: dict[str, Any] = {}
-    values = record.__dict__
-    for slot in _slots(type(record)):
+    values = instance.__dict__
+    for slot in _slots(type(instance)):
         value = values[slot.name]
         if value is None and slot.omit_none:
             continue

@@ -36,7 +36,7 @@ from controller.reconcile.json_fields import (
     record,
     record_map,
     records,
-    stored,
+    stored_as,
     write_record,
 )
 from controller.reconcile.json_values import EMPTY, empty, freeze, thaw
@@ -122,23 +122,23 @@ class ArchitectureStatus:
     """
 
     state: LifecycleStateName | None = field(
-        default=None, metadata=stored(choice(get_args(LifecycleStateName))))
-    health: HealthName = field(default="Unknown", metadata=stored(choice(get_args(HealthName))))
-    consecutive_failures: int = field(default=0, metadata=stored(INT))
-    consecutive_successes: int = field(default=0, metadata=stored(INT))
-    consecutive_unknowns: int = field(default=0, metadata=stored(INT))
-    last_probe_time: float | None = field(default=None, metadata=stored(OPT_TIME))
+        default=None, metadata=stored_as(choice(get_args(LifecycleStateName))))
+    health: HealthName = field(default="Unknown", metadata=stored_as(choice(get_args(HealthName))))
+    consecutive_failures: int = field(default=0, metadata=stored_as(INT))
+    consecutive_successes: int = field(default=0, metadata=stored_as(INT))
+    consecutive_unknowns: int = field(default=0, metadata=stored_as(INT))
+    last_probe_time: float | None = field(default=None, metadata=stored_as(OPT_TIME))
     last_probe_result: HealthName | None = field(
-        default=None, metadata=stored(choice(get_args(HealthName))))
-    last_probe_reason: str = field(default="", metadata=stored(TEXT))
-    last_probe_message: str = field(default="", metadata=stored(TEXT))
+        default=None, metadata=stored_as(choice(get_args(HealthName))))
+    last_probe_reason: str = field(default="", metadata=stored_as(TEXT))
+    last_probe_message: str = field(default="", metadata=stored_as(TEXT))
     last_probe_values: Mapping[str, float] = field(default_factory=empty,
-                                                   metadata=stored(NUMBER_MAP))
+                                                   metadata=stored_as(NUMBER_MAP))
     placement: Mapping[str, tuple[str, ...]] = field(default_factory=empty,
-                                                     metadata=stored(NAMES_MAP))
-    instances: Mapping[str, Any] = field(default_factory=empty, metadata=stored(JSON_MAP))
-    fingerprint: str = field(default="", metadata=stored(TEXT))
-    message: str = field(default="", metadata=stored(TEXT))
+                                                     metadata=stored_as(NAMES_MAP))
+    instances: Mapping[str, Any] = field(default_factory=empty, metadata=stored_as(JSON_MAP))
+    fingerprint: str = field(default="", metadata=stored_as(TEXT))
+    message: str = field(default="", metadata=stored_as(TEXT))
 
     def __post_init__(self) -> None:
         for name in ("last_probe_values", "placement", "instances"):
@@ -157,25 +157,25 @@ class ArchitectureStatus:
 
 @dataclass(frozen=True)
 class StrategyStatus:
-    observed_generation: int = field(default=0, metadata=stored(INT))
-    phase: Phase = field(default="Pending", metadata=stored(choice(PHASES)))
-    active_architecture: str | None = field(default=None, metadata=stored(NAME))
-    active_role: Role | None = field(default=None, metadata=stored(choice(get_args(Role))))
+    observed_generation: int = field(default=0, metadata=stored_as(INT))
+    phase: Phase = field(default="Pending", metadata=stored_as(choice(PHASES)))
+    active_architecture: str | None = field(default=None, metadata=stored_as(NAME))
+    active_role: Role | None = field(default=None, metadata=stored_as(choice(get_args(Role))))
     architectures: Mapping[str, ArchitectureStatus] = field(
-        default_factory=empty, metadata=stored(record_map(ArchitectureStatus)))
-    failover_count: int = field(default=0, metadata=stored(INT))
-    failback_count: int = field(default=0, metadata=stored(INT))
-    last_transition_time: float | None = field(default=None, metadata=stored(OPT_TIME))
+        default_factory=empty, metadata=stored_as(record_map(ArchitectureStatus)))
+    failover_count: int = field(default=0, metadata=stored_as(INT))
+    failback_count: int = field(default=0, metadata=stored_as(INT))
+    last_transition_time: float | None = field(default=None, metadata=stored_as(OPT_TIME))
     """When ``phase`` last changed."""
-    conditions: tuple[Condition, ...] = field(default=(), metadata=stored(records(Condition)))
+    conditions: tuple[Condition, ...] = field(default=(), metadata=stored_as(records(Condition)))
     history: tuple[HistoryEntry, ...] = field(default=(),
-                                              metadata=stored(records(HistoryEntry)))
-    transition: Transition | None = field(default=None, metadata=stored(record(Transition)))
-    main_ready_since: float | None = field(default=None, metadata=stored(OPT_TIME))
-    recent_failovers: tuple[float, ...] = field(default=(), metadata=stored(TIMES))
-    last_error: ErrorInfo | None = field(default=None, metadata=stored(record(ErrorInfo)))
-    failed_pin: FailedPin | None = field(default=None, metadata=stored(record(FailedPin)))
-    message: str = field(default="", metadata=stored(TEXT))
+                                              metadata=stored_as(records(HistoryEntry)))
+    transition: Transition | None = field(default=None, metadata=stored_as(record(Transition)))
+    main_ready_since: float | None = field(default=None, metadata=stored_as(OPT_TIME))
+    recent_failovers: tuple[float, ...] = field(default=(), metadata=stored_as(TIMES))
+    last_error: ErrorInfo | None = field(default=None, metadata=stored_as(record(ErrorInfo)))
+    failed_pin: FailedPin | None = field(default=None, metadata=stored_as(record(FailedPin)))
+    message: str = field(default="", metadata=stored_as(TEXT))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "architectures", MappingProxyType(dict(self.architectures)))

@@ -16,7 +16,7 @@ from controller.reconcile.json_fields import (
     TEXT,
     TIME,
     choice,
-    stored,
+    stored_as,
 )
 
 TransitionKind = Literal["start", "failover", "failback", "switch", "rollout"]
@@ -28,12 +28,12 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 
 @dataclass(frozen=True)
 class Condition:
-    type: str = field(metadata=stored(TEXT))
+    type: str = field(metadata=stored_as(TEXT))
     status: ConditionStatus = field(
-        metadata=stored(choice(get_args(ConditionStatus)), fallback="Unknown"))
-    reason: str = field(metadata=stored(TEXT))
-    message: str = field(default="", metadata=stored(TEXT))
-    last_transition_time: float = field(default=0.0, metadata=stored(TIME))
+        metadata=stored_as(choice(get_args(ConditionStatus)), fallback="Unknown"))
+    reason: str = field(metadata=stored_as(TEXT))
+    message: str = field(default="", metadata=stored_as(TEXT))
+    last_transition_time: float = field(default=0.0, metadata=stored_as(TIME))
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,14 @@ class HistoryEntry:
     """One line of the bounded transition history. ``kind`` says which counter it fed:
     only ``failover``/``failback`` entries are counted (one per completed transition)."""
 
-    time: float = field(metadata=stored(TIME))
-    kind: HistoryKind = field(metadata=stored(choice(get_args(HistoryKind)),
+    time: float = field(metadata=stored_as(TIME))
+    kind: HistoryKind = field(metadata=stored_as(choice(get_args(HistoryKind)),
                                               fallback="failover"))
-    from_: str | None = field(metadata=stored(NAME))
-    to: str | None = field(metadata=stored(NAME))
-    reason: str = field(metadata=stored(TEXT))
-    message: str = field(default="", metadata=stored(TEXT))
-    duration: float | None = field(default=None, metadata=stored(
+    from_: str | None = field(metadata=stored_as(NAME))
+    to: str | None = field(metadata=stored_as(NAME))
+    reason: str = field(metadata=stored_as(TEXT))
+    message: str = field(default="", metadata=stored_as(TEXT))
+    duration: float | None = field(default=None, metadata=stored_as(
         OPT_NUMBER, key="durationSeconds", omit_none=True))
     """Seconds from detection to completion, for a completed transition."""
 
@@ -67,36 +67,36 @@ class Transition:
     ``draining``, which undeploys whatever exists before deploying again.
     """
 
-    kind: TransitionKind = field(metadata=stored(choice(get_args(TransitionKind)),
+    kind: TransitionKind = field(metadata=stored_as(choice(get_args(TransitionKind)),
                                                  fallback="failover"))
-    from_: str | None = field(metadata=stored(NAME))
-    to: str = field(metadata=stored(NAME, required=True))
-    reason: str = field(metadata=stored(TEXT))
-    started_at: float = field(metadata=stored(TIME))
+    from_: str | None = field(metadata=stored_as(NAME))
+    to: str = field(metadata=stored_as(NAME, required=True))
+    reason: str = field(metadata=stored_as(TEXT))
+    started_at: float = field(metadata=stored_as(TIME))
     stage: Stage = field(default="deploying",
-                         metadata=stored(choice(get_args(Stage)), fallback="draining"))
-    stage_since: float = field(default=0.0, metadata=stored(TIME, fallback_from="started_at"))
-    attempted: tuple[str, ...] = field(default=(), metadata=stored(NAMES))
-    make_before_break: bool = field(default=False, metadata=stored(FLAG))
+                         metadata=stored_as(choice(get_args(Stage)), fallback="draining"))
+    stage_since: float = field(default=0.0, metadata=stored_as(TIME, fallback_from="started_at"))
+    attempted: tuple[str, ...] = field(default=(), metadata=stored_as(NAMES))
+    make_before_break: bool = field(default=False, metadata=stored_as(FLAG))
 
 
 @dataclass(frozen=True)
 class ErrorInfo:
     """The last error and its backoff: ``count`` consecutive errors, retry at ``retry_at``."""
 
-    time: float = field(metadata=stored(TIME))
-    reason: str = field(metadata=stored(TEXT))
-    message: str = field(metadata=stored(TEXT))
-    count: int = field(default=1, metadata=stored(INT))
-    retry_at: float = field(default=0.0, metadata=stored(TIME))
+    time: float = field(metadata=stored_as(TIME))
+    reason: str = field(metadata=stored_as(TEXT))
+    message: str = field(metadata=stored_as(TEXT))
+    count: int = field(default=1, metadata=stored_as(INT))
+    retry_at: float = field(default=0.0, metadata=stored_as(TIME))
 
 
 @dataclass(frozen=True)
 class FailedPin:
     """A pinned switch whose target failed: not retried until the spec generation changes."""
 
-    architecture: str = field(metadata=stored(NAME, required=True))
-    generation: int = field(metadata=stored(INT))
+    architecture: str = field(metadata=stored_as(NAME, required=True))
+    generation: int = field(metadata=stored_as(INT))
 
 
 _CONDITION_ORDER = {"Valid": 0, "Ready": 1, "Serving": 2, "Degraded": 3, "MainReady": 4}
