@@ -3,8 +3,8 @@
 Each field of a status record carries, in its ``dataclasses.field`` metadata (see
 :func:`stored_as`), how it is kept: a codec that writes its JSON value and reads one back,
 its JSON key (the field name in camelCase unless given) and whether it is left out when
-None. :func:`write_record` and :func:`read_record` walk those fields; nothing else in
-the package writes status JSON by hand.
+None. :func:`write_record` and :func:`read_record` walk those fields: no status record
+has JSON code of its own.
 
 Reading is tolerant, as a stored status may be old, partial or hand-edited: a value a
 codec cannot use is replaced by the field's fallback (given, or the field's default, or
