@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from controller.fog.client import IllegalTransition, InvalidDescriptor, NotFound
-from tests.integration.test_fog_contract import (  # noqa: F401 - fixtures
+from tests.integration.test_fog_contract import (  # noqa: F401 - fixtures, by name
     Fog,
     descriptor,
-    fog,
     fog05_fog,
     fogsim_fog,
     nodes_file,
@@ -25,6 +24,11 @@ from tests.integration.test_fog_contract import (  # noqa: F401 - fixtures
 )
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["fogsim", "fog05"])
+def net_fog(request: pytest.FixtureRequest) -> Fog:
+    return request.getfixturevalue(f"{request.param}_fog")  # type: ignore[no-any-return]
 
 LOOPBACK_POOL = ipaddress.IPv4Network("127.64.0.0/10")
 
@@ -41,8 +45,8 @@ def cp(name: str = "cp0") -> dict[str, Any]:
     return {"uuid": str(uuid.uuid4()), "id": name, "name": name}
 
 
-def test_network_and_connection_point_lifecycle(fog: Fog) -> None:
-    c = fog.client
+def test_network_and_connection_point_lifecycle(net_fog: Fog) -> None:
+    c = net_fog.client
     net = network("lab")
     net_id = c.add_network(net)
     assert net_id == net["uuid"]
@@ -78,8 +82,8 @@ def test_network_and_connection_point_lifecycle(fog: Fog) -> None:
     assert not {net_id, other} & {n.uuid for n in c.list_networks()}
 
 
-def test_connection_points_get_distinct_addresses_at_the_subnets_positions(fog: Fog) -> None:
-    c = fog.client
+def test_connection_points_get_distinct_addresses_at_the_subnets_positions(net_fog: Fog) -> None:
+    c = net_fog.client
     net_id = c.add_network(network("pair"))
     first, second = cp("a"), cp("b")
     addresses = []
@@ -93,8 +97,8 @@ def test_connection_points_get_distinct_addresses_at_the_subnets_positions(fog: 
     c.remove_network(net_id)
 
 
-def test_an_instance_reports_its_connection_points_address(fog: Fog) -> None:
-    c = fog.client
+def test_an_instance_reports_its_connection_points_address(net_fog: Fog) -> None:
+    c = net_fog.client
     net_id = c.add_network(network("inst"))
     port = cp("eth1")
     c.add_connection_point(port)
@@ -103,7 +107,7 @@ def test_an_instance_reports_its_connection_points_address(fog: Fog) -> None:
                       interfaces=[{"name": "eth1", "is_mgmt": False, "if_type": "INTERNAL",
                                    "cp_id": port["uuid"]}])
     fid = c.onboard(desc)
-    inst = c.define(fid, fog.nodes["alpha"])
+    inst = c.define(fid, net_fog.nodes["alpha"])
     assert c.instance_info(inst.instance_id).address == address
     c.undefine(inst.instance_id)
     c.offload(fid)
@@ -111,8 +115,8 @@ def test_an_instance_reports_its_connection_points_address(fog: Fog) -> None:
     c.remove_network(net_id)
 
 
-def test_unknown_network_ids_are_not_found(fog: Fog) -> None:
-    c = fog.client
+def test_unknown_network_ids_are_not_found(net_fog: Fog) -> None:
+    c = net_fog.client
     ghost = str(uuid.uuid4())
     with pytest.raises(NotFound):
         c.remove_network(ghost)
@@ -127,8 +131,9 @@ def test_unknown_network_ids_are_not_found(fog: Fog) -> None:
     c.remove_connection_point(port["uuid"])
 
 
-def test_fogsim_refuses_a_bad_network_descriptor(fogsim_fog: Fog) -> None:
+def test_fogsim_refuses_a_bad_network_descriptor(request: pytest.FixtureRequest) -> None:
+    client = request.getfixturevalue("fogsim_fog").client
     bad = network("bad", subnet="10.1.2.3/24")  # host bits set
     with pytest.raises(InvalidDescriptor) as ei:
-        fogsim_fog.client.add_network(bad)
+        client.add_network(bad)
     assert "subnet" in str(ei.value) and "\n" not in str(ei.value)
