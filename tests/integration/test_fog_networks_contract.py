@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
+import requests
 
 from controller.fog.client import IllegalTransition, InvalidDescriptor, NotFound
 from tests.integration.test_fog_contract import (  # noqa: F401 - fixtures, by name
@@ -137,3 +138,42 @@ def test_fogsim_refuses_a_bad_network_descriptor(request: pytest.FixtureRequest)
     with pytest.raises(InvalidDescriptor) as ei:
         client.add_network(bad)
     assert "subnet" in str(ei.value) and "\n" not in str(ei.value)
+
+
+def test_fogsim_network_routes_answer_bad_requests_with_an_error(
+        request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("sim").url
+    ghost = str(uuid.uuid4())
+    cases = [
+        ("PUT", f"/networks/{ghost}/info", ["not", "an", "object"], 400, "must be a JSON object"),
+        ("PUT", f"/networks/{ghost}/info", network(), 400, "is not the descriptor's uuid"),
+        ("PUT", f"/networks/{ghost}/info", {**network(), "uuid": ghost, "net_type": "MESH"},
+         400, "net_type"),
+        ("PUT", f"/networks/{ghost}/info",
+         {**network(dhcp_range="10.77.0.10,10.99.0.20"), "uuid": ghost}, 400, "dhcp_range"),
+        ("PUT", "/networks/not-a-uuid/info", {**network(), "uuid": "not-a-uuid"}, 400,
+         "bad uuid"),
+        ("POST", f"/networks/ports/{ghost}/connect", {"net": 1}, 400, "network"),
+        ("POST", f"/networks/ports/{ghost}/connect", {"network": ghost}, 404, "not found"),
+        ("DELETE", f"/networks/{ghost}/info", None, 404, "not found"),
+        ("GET", f"/networks/ports/{ghost}/info", None, 404, "not found"),
+    ]
+    for method, path, body, status, text in cases:
+        resp = requests.request(method, url + path, json=body, timeout=5)
+        assert resp.status_code == status, (method, path, resp.text)
+        error = resp.json()["error"]
+        assert text in error and "\n" not in error, (path, error)
+
+
+def test_fogsim_says_who_holds_a_network_it_will_not_remove(
+        request: pytest.FixtureRequest) -> None:
+    client = request.getfixturevalue("fogsim_fog").client
+    url = request.getfixturevalue("sim").url
+    net_id = client.add_network(network("held"))
+    port = cp()
+    client.add_connection_point(port)
+    client.connect_cp(port["uuid"], net_id)
+    resp = requests.delete(f"{url}/networks/{net_id}/info", timeout=5)
+    assert resp.status_code == 409 and resp.json()["users"] == [port["uuid"]]
+    client.remove_connection_point(port["uuid"])  # disconnects it too
+    client.remove_network(net_id)
