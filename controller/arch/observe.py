@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from controller.api.models import Entity
 from controller.arch.fogops import FogOps
 from controller.arch.ids import ArchitectureKey, replica_fdu
+from controller.arch.networks import NetworkPlan, observe_networks
 from controller.arch.record import ArchitectureRecord
 from controller.fog.client import InstanceInfo, InstanceState, NotFound
 
@@ -65,6 +66,8 @@ class ArchitectureSnapshot:
     missing_nodes: tuple[str, ...] = ()
     vanished: tuple[tuple[str, int, str], ...] = ()
     """(entity, replica, instance id) the record knows but the fog no longer has."""
+    networks: tuple[str, ...] = ()
+    """The uuids of the architecture's virtual networks the fog has."""
 
     def phase(self, phase: str) -> list[ObservedReplica]:
         return [r for r in self.replicas if r.phase == phase]
@@ -80,8 +83,8 @@ class ArchitectureSnapshot:
 
     @property
     def exists(self) -> bool:
-        """Anything of the architecture is on the fog (an FDU or an instance)."""
-        return any(r.fdu_exists or r.instances for r in self.replicas)
+        """Anything of the architecture is on the fog (an FDU, an instance or a network)."""
+        return bool(self.networks) or any(r.fdu_exists or r.instances for r in self.replicas)
 
     def summary(self) -> str:
         run = sum(1 for r in self.replicas if r.running)
@@ -117,8 +120,10 @@ def observe(
     record: ArchitectureRecord | None = None,
     *,
     phases: Sequence[str] = ("deploy", "serve"),
+    networks: NetworkPlan | None = None,
 ) -> ArchitectureSnapshot:
-    """Read the fog; raises :class:`ArchitectureError` when the fog cannot be read."""
+    """Read the fog; raises :class:`ArchitectureError` when the fog cannot be read.
+    ``networks``: the architecture's networks, looked for too."""
     nodes = tuple(ops.call(None, "list_nodes", ops.fog.list_nodes))
     replicas: list[ObservedReplica] = []
     for ent in entities:
@@ -157,5 +162,6 @@ def observe(
                     missing.append(rec.node_id)
                 if rec.instance_id and rec.instance_id not in seen:
                     vanished.append((ent_name, idx, rec.instance_id))
-    return ArchitectureSnapshot(tuple(replicas), nodes, tuple(missing), tuple(vanished))
+    found = observe_networks(ops, networks) if networks is not None else ()
+    return ArchitectureSnapshot(tuple(replicas), nodes, tuple(missing), tuple(vanished), found)
 
