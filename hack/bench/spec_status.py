@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +25,7 @@ import pyetcd
 
 from controller.store import connect
 from hack.bench import world
-from hack.bench.scale import Controller
+from hack.bench.scale import PY_SPY, Controller
 from hack.bench.small import quantile, serving, wait_until
 
 NAME = "spec-status"
@@ -91,6 +93,15 @@ class KeyWatch:
         self._client.close()
 
 
+def _at(revision: int) -> Callable[[Arrival], bool]:
+    return lambda a: a.revision == revision
+
+
+def _after(revision: int, phase: str) -> Callable[[Arrival], bool]:
+    """A status written after ``revision`` with ``phase``: the spec change's own."""
+    return lambda a: a.revision > revision and _phase(a.value) == phase
+
+
 def _phase(value: bytes) -> str:
     try:
         doc = json.loads(value)
@@ -127,8 +138,7 @@ def _samples(store: Any, endpoint: str, prefix: str, samples: int, ctl: Controll
     spec_key = world.spec_key(prefix, "ActiveStrategy", NAME)
     status_key = world.status_key(prefix, "ActiveStrategy", NAME)
     watch = KeyWatch(endpoint, [raw_key, spec_key, status_key], store.revision() + 1)
-    if profile is not None:
-        ctl.profile(profile, seconds=max(5.0, samples * 0.05), fmt="raw")
+    spy = None if profile is None else _spy(ctl, profile, seconds=samples * 0.12 + 1)
     raw_ms: list[float] = []
     ours_ms: list[float] = []
     try:
@@ -136,8 +146,7 @@ def _samples(store: Any, endpoint: str, prefix: str, samples: int, ctl: Controll
         for i in range(samples):
             t0 = time.monotonic()
             rev = store.put(raw_key, str(i).encode())
-            raw_ms.append((watch.wait(raw_key, lambda a, r=rev: a.revision == r, 5).at - t0)
-                          * 1000)
+            raw_ms.append((watch.wait(raw_key, _at(rev), 5).at - t0) * 1000)
             time.sleep(0.01 + random.random() * 0.02)
             paused = i % 2 == 0
             doc = world.active_strategy(NAME, "ss", "bench")
@@ -145,12 +154,37 @@ def _samples(store: Any, endpoint: str, prefix: str, samples: int, ctl: Controll
             want = "Paused" if paused else "Serving"
             t0 = time.monotonic()
             rev = store.put(spec_key, json.dumps(doc).encode())
-            got = watch.wait(status_key, lambda a, r=rev, w=want: a.revision > r
-                             and _phase(a.value) == w, 5)
+            got = watch.wait(status_key, _after(rev, want), 5)
             ours_ms.append((got.at - t0) * 1000)
             time.sleep(0.03 + random.random() * 0.05)  # the reconcile finishes
     finally:
         watch.close()
-        if profile is not None:
-            ctl.wait_profiles()
+        if spy is not None:
+            _reap(spy)
     return SpecStatusResult(raw_ms, ours_ms)
+
+
+def _spy(ctl: Controller, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy at 1 kHz: a spec change is a few milliseconds of work, which the scale
+    profiles' 50 Hz would sample once in ten changes."""
+    log = open(out.with_suffix(".log"), "wb")  # noqa: SIM115 - closed with the process
+    try:
+        return subprocess.Popen(
+            [PY_SPY, "record", "--pid", str(ctl.running_pid), "--duration",
+             str(max(1, round(seconds))), "--rate", "1000", "--format", "raw",
+             "--output", str(out), "--nonblocking"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    finally:
+        log.close()
+
+
+def _reap(spy: subprocess.Popen[bytes]) -> None:
+    try:
+        spy.wait(30)
+    except subprocess.TimeoutExpired:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(5)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
