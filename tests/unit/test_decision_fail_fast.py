@@ -12,6 +12,7 @@ import pytest
 import tests.unit.test_decision as table
 from controller.api.models import StrategySpec
 from controller.api.parse import parse_document
+from controller.api.validation import validate
 from controller.arch.observe import ArchitectureSnapshot, ObservedReplica
 from controller.fog.client import InstanceInfo, InstanceState
 from controller.reconcile.decision import Action, Deploy, Observed, Probe, ProbeOutcome, Undeploy
@@ -227,3 +228,11 @@ def test_fail_fast_is_a_strategy_policy_on_by_default(policy: dict[str, object],
                                                "policy": policy}}
     spec = parse_document(doc).spec
     assert isinstance(spec, StrategySpec) and spec.policy.fail_fast is fail_fast
+
+
+def test_fail_fast_that_is_not_a_boolean_is_one_clear_problem() -> None:
+    doc = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "Strategy",
+           "metadata": {"name": "s"}, "spec": {"main": {"architecture": "a"},
+                                               "policy": {"failFast": "sometimes"}}}
+    assert [f"{p.path}: {p.message}" for p in validate(doc)] == [
+        "spec.policy.failFast: must be a boolean, got string 'sometimes'"]
