@@ -203,6 +203,9 @@ class StrategyPolicy:
     failure_threshold: int | None = None
     """Overrides the active architecture's ``health.failureThreshold`` when set."""
     deploy_timeout: float = 300.0
+    fail_fast: bool = True
+    """A definite failure (an instance in ERROR, gone, or on a node that is gone) fails
+    over at once; False: it waits for ``failureThreshold`` failed cycles like any other."""
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,7 @@ def _strategy(spec: Raw) -> StrategySpec:
             max_failovers_per_hour=policy["maxFailoversPerHour"],
             failure_threshold=policy.get("failureThreshold"),
             deploy_timeout=parse_duration(policy["deployTimeout"]),
+            fail_fast=policy["failFast"],
         ),
     )
 

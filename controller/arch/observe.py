@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from controller.api.limits import one_line
 from controller.api.models import Entity
 from controller.arch.fogops import FogOps
 from controller.arch.ids import ArchitectureKey, replica_fdu
@@ -85,6 +86,25 @@ class ArchitectureSnapshot:
     def exists(self) -> bool:
         """Anything of the architecture is on the fog (an FDU, an instance or a network)."""
         return bool(self.networks) or any(r.fdu_exists or r.instances for r in self.replicas)
+
+    @property
+    def in_error(self) -> tuple[ObservedReplica, ...]:
+        """Replicas whose every instance is in ERROR: dead by the fog's own word, which no
+        probe cycle needs to confirm."""
+        return tuple(r for r in self.replicas if r.instances and all(
+            i.state is InstanceState.ERROR for i in r.instances))
+
+    def error_summary(self) -> str:
+        """The replicas in ERROR in one line (the fog's reason for the first), or ""."""
+        failed = self.in_error
+        if not failed:
+            return ""
+        first = failed[0].instances[0]
+        why = one_line(first.error_msg, 200) if first.error_msg else (
+            f"error code {first.error_code}" if first.error_code else "no reason given")
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        return (f"{failed[0].entity} replica {failed[0].replica}: instance "
+                f"{first.instance_id} in ERROR: {why}{more}")
 
     def summary(self) -> str:
         run = sum(1 for r in self.replicas if r.running)
