@@ -259,9 +259,12 @@ class Resources:
         return _status_json(rec.value), rec.mod_revision
 
     def put_status(self, kind: Kind, namespace: str, name: str, status: Mapping[str, Any], *,
-                   expect_revision: int, fence: Fence | None = None) -> int:
-        """Write status with compare-and-swap (``expect_revision`` 0: must not exist), fenced."""
-        data = json.dumps(status, sort_keys=True, separators=(",", ":")).encode()
+                   expect_revision: int, fence: Fence | None = None,
+                   encoded: bytes | None = None) -> int:
+        """Write status with compare-and-swap (``expect_revision`` 0: must not exist), fenced.
+        ``encoded``: ``status`` already in its stored form (canonical JSON), if at hand."""
+        data = encoded if encoded is not None else json.dumps(
+            status, sort_keys=True, separators=(",", ":")).encode()
         return self.store.put(status_key(self.prefix, kind.plural, namespace, name), data,
                               expect_mod_revision=expect_revision, fence=fence)
 

@@ -131,6 +131,33 @@ class HealthSpec:
 
 
 @dataclass(frozen=True)
+class IpConfiguration:
+    """A network's addresses, as fog05's virtual network descriptor writes them."""
+
+    subnet: str
+    ip_version: Literal["IPV4", "IPV6"] = "IPV4"
+    gateway: str | None = None
+    dhcp_enable: bool = False
+    dhcp_range: str | None = None
+    """``FIRST,LAST``."""
+    dns: str | None = None
+    """Comma-separated addresses."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """A fog05 virtual network the architecture creates (``spec.networks[]``)."""
+
+    name: str
+    uuid: str | None = None
+    """The namespace the network's derived uuid is made in."""
+    net_type: str = "ELAN"
+    is_mgmt: bool = False
+    vlan_id: int | None = None
+    ip_configuration: IpConfiguration | None = None
+
+
+@dataclass(frozen=True)
 class ArchitectureSpec:
     """Either declarative ``entities`` or a ``plugin`` name (entry point), never both."""
 
@@ -139,6 +166,7 @@ class ArchitectureSpec:
     plugin: str | None = None
     health: HealthSpec = field(default_factory=HealthSpec)
     description: str = ""
+    networks: tuple[Network, ...] = ()
 
 
 # --- ArchitectureData ------------------------------------------------------------------
@@ -175,6 +203,9 @@ class StrategyPolicy:
     failure_threshold: int | None = None
     """Overrides the active architecture's ``health.failureThreshold`` when set."""
     deploy_timeout: float = 300.0
+    fail_fast: bool = True
+    """A definite failure (an instance in ERROR, gone, or on a node that is gone) fails
+    over at once; False: it waits for ``failureThreshold`` failed cycles like any other."""
 
 
 @dataclass(frozen=True)

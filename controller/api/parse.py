@@ -29,6 +29,8 @@ from controller.api.models import (
     FailbackPolicy,
     HealthSpec,
     HttpCheck,
+    IpConfiguration,
+    Network,
     ObjectMeta,
     Parameter,
     ProbeKind,
@@ -109,6 +111,29 @@ def _architecture(spec: Raw) -> ArchitectureSpec:
         plugin=spec.get("plugin"),
         health=_health(spec["health"]),
         description=spec.get("description", ""),
+        networks=tuple(_network(n) for n in spec.get("networks") or ()),
+    )
+
+
+def _network(raw: Raw) -> Network:
+    conf = raw.get("ip_configuration")
+    ipconf = None
+    if conf is not None:
+        ipconf = IpConfiguration(
+            subnet=conf["subnet"],
+            ip_version=conf.get("ip_version", "IPV4"),
+            gateway=conf.get("gateway"),
+            dhcp_enable=bool(conf.get("dhcp_enable", False)),
+            dhcp_range=conf.get("dhcp_range"),
+            dns=conf.get("dns"),
+        )
+    return Network(
+        name=raw["name"],
+        uuid=raw.get("uuid"),
+        net_type=raw.get("net_type", "ELAN"),
+        is_mgmt=bool(raw.get("is_mgmt", False)),
+        vlan_id=raw.get("vlan_id"),
+        ip_configuration=ipconf,
     )
 
 
@@ -217,6 +242,7 @@ def _strategy(spec: Raw) -> StrategySpec:
             max_failovers_per_hour=policy["maxFailoversPerHour"],
             failure_threshold=policy.get("failureThreshold"),
             deploy_timeout=parse_duration(policy["deployTimeout"]),
+            fail_fast=policy["failFast"],
         ),
     )
 

@@ -20,7 +20,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from controller.api.models import ArchitectureDataSpec, Entity, ProbeSpec
+from controller.api.models import ArchitectureDataSpec, Entity, Network, ProbeSpec
 from controller.arch.base import Architecture
 from controller.arch.checks import fog_reason
 from controller.arch.context import Inputs, build_context, check_bindings
@@ -29,6 +29,14 @@ from controller.arch.errors import ArchitectureError, PlacementError, SpecError
 from controller.arch.fogops import FogOps, read_nodes
 from controller.arch.health import run_probes, with_state_probes
 from controller.arch.ids import owns, replica_fdu
+from controller.arch.networks import (
+    NetworkPlan,
+    attach_replica,
+    ensure_networks,
+    network_ids,
+    plan_networks,
+    remove_networks,
+)
 from controller.arch.observe import ArchitectureSnapshot, observe
 from controller.arch.ordering import dependencies, waves
 from controller.arch.placement import PlacementCheck, Slot, could_host, plan_placement
@@ -56,6 +64,20 @@ class DeclarativeArchitecture(Architecture):
 
     def probes(self) -> list[ProbeSpec]:
         return list(self.spec.health.probes)
+
+    def networks(self) -> list[Network]:
+        """The fog05 virtual networks the entities' connection points attach to."""
+        return list(self.spec.networks)
+
+    def _network_ids(self) -> dict[str, str]:
+        return network_ids(self.key, self.networks())
+
+    def _network_plan(self, ents: list[Entity]) -> NetworkPlan:
+        """Every network and connection point of the architecture, counting the
+        replicas the record knows beyond the spec's."""
+        counts = {e.name: max(e.replicas, max(self.record.entities.get(e.name, {}),
+                                              default=-1) + 1) for e in ents}
+        return plan_networks(self.key, self.networks(), ents, counts)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -100,7 +122,7 @@ class DeclarativeArchitecture(Architecture):
             for idx in range(ent.replicas):
                 ref = replica_fdu(self.key, ent.name, ent.fdu, idx)
                 try:
-                    descriptor = build_descriptor(ent, ref.id, context)
+                    descriptor = build_descriptor(ent, ref.id, context, self._network_ids())
                 except ArchitectureError:  # needs placement facts: the deploy renders it
                     break
                 ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
@@ -161,6 +183,7 @@ class DeclarativeArchitecture(Architecture):
                     state=inst.state.value if inst else None,
                 ),
             )
+        ensure_networks(ops, self._network_plan(ents))
         fresh: set[str] = set()
         for wave in order:
             current = [by_name[n] for n in wave if by_name[n].phase == phase]
@@ -214,11 +237,7 @@ class DeclarativeArchitecture(Architecture):
             inst = None
             self.record.update(ent.name, idx, instance_id=None, state=None)
         ctx = build_context(self.record, self._inputs())
-        env = {
-            key: render(ent.env[key], ctx, entity=ent.name, where=f"env {key}")
-            for key in sorted(ent.env)
-        }
-        descriptor = build_descriptor(ent, rec.fdu_id, ctx)
+        descriptor = build_descriptor(ent, rec.fdu_id, ctx, self._network_ids())
         if self._onboarded.pop(rec.fdu_id, None) != descriptor:
             ops.call(ent.name, "onboard", ops.fog.onboard, descriptor)
         if inst is None:
@@ -230,6 +249,15 @@ class DeclarativeArchitecture(Architecture):
             except NotFound as exc:
                 raise ArchitectureError(str(exc), entity=ent.name, operation="define") from exc
             self.record.update(ent.name, idx, instance_id=inst.instance_id, state=inst.state.value)
+        if attach_replica(ops, ent.name, descriptor):
+            # its address on the network, for its own env and the entities after it
+            inst = ops.info(ent.name, inst.instance_id) or inst
+            self._note_instance(ent.name, idx, inst)
+            ctx = build_context(self.record, self._inputs())
+        env = {
+            key: render(ent.env[key], ctx, entity=ent.name, where=f"env {key}")
+            for key in sorted(ent.env)
+        }
         inst = ops.run(ent.name, inst, env)
         self.record.update(ent.name, idx, instance_id=inst.instance_id, state=inst.state.value)
         self._note_instance(ent.name, idx, inst)
@@ -316,6 +344,8 @@ class DeclarativeArchitecture(Architecture):
             for uid, idx in uids.items():
                 self._remove_fdu(ops, ent.name, uid)
                 self.record.drop(ent.name, idx)
+        serving = [e for e in self.entities() if e.phase == "serve"]
+        remove_networks(ops, replace(self._network_plan(serving), descriptors=()))
 
     def do_undeploy(self) -> None:
         ops = self._ops(self.options.undeploy_timeout)
@@ -325,6 +355,7 @@ class DeclarativeArchitecture(Architecture):
         except SpecError:
             ordered = [e.name for e in reversed(ents)]
         phase_of = self._phase_of()
+        plan = self._network_plan(ents)  # before the record forgets the replicas
         ordered.sort(key=lambda n: phase_of.get(n) != "serve")
         targets: dict[str, tuple[str, int | None]] = {}
         for name in ordered:
@@ -359,6 +390,8 @@ class DeclarativeArchitecture(Architecture):
             raise ArchitectureError(
                 f"{len(errors)} FDU(s) not removed: " + "; ".join(errors), operation="undeploy"
             )
+        # last: nothing of the architecture uses them any more
+        remove_networks(ops, plan)
 
     # --- status -------------------------------------------------------------------------
 
@@ -408,4 +441,5 @@ class DeclarativeArchitecture(Architecture):
 
     def do_observe(self) -> ArchitectureSnapshot:
         ops = self._ops(self.options.undeploy_timeout)
-        return observe(ops, self.key, self.entities(), self.record)
+        ents = self.entities()
+        return observe(ops, self.key, ents, self.record, networks=self._network_plan(ents))

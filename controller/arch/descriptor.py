@@ -3,7 +3,8 @@
 The entity's ``fdu`` template with the deterministic ``id``/``uuid`` (derived from the
 user's own, see :mod:`controller.arch.ids`), ``name`` defaulted to the entity's name,
 its template strings rendered, and ``computation_requirements`` raised to the entity's
-``requirements`` so the fog reserves what placement counted on.
+``requirements`` so the fog reserves what placement counted on. Its connection points
+get the replica's own uuids and point at the networks' uuids (``networks``: name → uuid).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any
 
 from controller.api.models import Entity
 from controller.arch.ids import fdu_uuid
+from controller.arch.networks import attach_descriptor
 from controller.arch.placement import effective_requirements
 from controller.arch.templating import render_value
 
 
 def build_descriptor(
-    entity: Entity, descriptor_id: str, context: Mapping[str, Any] | None = None
+    entity: Entity, descriptor_id: str, context: Mapping[str, Any] | None = None,
+    networks: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     fdu: dict[str, Any] = copy.deepcopy(dict(entity.fdu))
     if context is not None:
@@ -40,6 +43,7 @@ def build_descriptor(
     if req.disk_gb:
         comp["storage_size_gb"] = float(req.disk_gb)
     fdu["computation_requirements"] = comp
+    attach_descriptor(fdu, descriptor_id, networks)
     fdu.setdefault("hypervisor", "BARE")
     fdu.setdefault("migration_kind", "COLD")
     return fdu

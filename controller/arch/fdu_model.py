@@ -16,6 +16,7 @@ from controller.api.parse import parse_document
 from controller.api.schema import Problem
 from controller.arch.descriptor import build_descriptor
 from controller.arch.ids import ArchitectureKey, replica_fdu
+from controller.arch.networks import network_ids
 from controller.fog import fog05_compat
 
 #: the owner the check derives ids under (any name gives the same verdict)
@@ -32,8 +33,10 @@ def fog05_model_problems(raw: Mapping[str, Any]) -> list[Problem]:
         return []
     key = ArchitectureKey(doc.namespace, _CHECK_OWNER, doc.name)
     problems: list[Problem] = []
+    nets = network_ids(key, doc.spec.networks)
     for index, entity in enumerate(doc.spec.entities):
-        descriptor = build_descriptor(entity, replica_fdu(key, entity.name, entity.fdu, 0).id)
+        descriptor = build_descriptor(entity, replica_fdu(key, entity.name, entity.fdu, 0).id,
+                                      networks=nets)
         found = fog05_compat.fdu_model_problem(descriptor)
         if found is None:
             continue

@@ -115,3 +115,28 @@ def replica_fdu(key: ArchitectureKey, entity: str, fdu: Mapping[str, Any],
 
 def owns(key: ArchitectureKey, descriptor_id: str) -> bool:
     return descriptor_id.startswith(key.prefix)
+
+
+#: the namespace of network and connection point uuids not derived from the user's own
+NETWORK_NAMESPACE = uuid.UUID("0f6c7a52-3b0e-5d4b-9a57-6e7f0c2d1b10")
+
+
+def _namespace(base: str | None) -> uuid.UUID:
+    if base:
+        try:
+            return uuid.UUID(base)
+        except ValueError:  # validation reports it
+            pass
+    return NETWORK_NAMESPACE
+
+
+def network_uuid(key: ArchitectureKey, name: str, base: str | None = None) -> str:
+    """The uuid of the architecture's network ``name``: one per ActiveStrategy and
+    architecture, derived in the network's own ``uuid`` (``base``) when it gives one."""
+    return str(uuid.uuid5(_namespace(base), f"{key.prefix}net.{name}"))
+
+
+def cp_uuid(descriptor_id: str, cp_id: str, base: str | None = None) -> str:
+    """The uuid of connection point ``cp_id`` of the replica whose FDU is
+    ``descriptor_id`` (every replica has its own), in the point's own ``uuid`` if any."""
+    return str(uuid.uuid5(_namespace(base), f"{descriptor_id}.cp.{cp_id}"))

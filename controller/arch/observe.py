@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from controller.api.limits import one_line
 from controller.api.models import Entity
 from controller.arch.fogops import FogOps
 from controller.arch.ids import ArchitectureKey, replica_fdu
+from controller.arch.networks import NetworkPlan, observe_networks
 from controller.arch.record import ArchitectureRecord
 from controller.fog.client import InstanceInfo, InstanceState, NotFound
 
@@ -65,6 +67,8 @@ class ArchitectureSnapshot:
     missing_nodes: tuple[str, ...] = ()
     vanished: tuple[tuple[str, int, str], ...] = ()
     """(entity, replica, instance id) the record knows but the fog no longer has."""
+    networks: tuple[str, ...] = ()
+    """The uuids of the architecture's virtual networks the fog has."""
 
     def phase(self, phase: str) -> list[ObservedReplica]:
         return [r for r in self.replicas if r.phase == phase]
@@ -80,8 +84,27 @@ class ArchitectureSnapshot:
 
     @property
     def exists(self) -> bool:
-        """Anything of the architecture is on the fog (an FDU or an instance)."""
-        return any(r.fdu_exists or r.instances for r in self.replicas)
+        """Anything of the architecture is on the fog (an FDU, an instance or a network)."""
+        return bool(self.networks) or any(r.fdu_exists or r.instances for r in self.replicas)
+
+    @property
+    def in_error(self) -> tuple[ObservedReplica, ...]:
+        """Replicas whose every instance is in ERROR: dead by the fog's own word, which no
+        probe cycle needs to confirm."""
+        return tuple(r for r in self.replicas if r.instances and all(
+            i.state is InstanceState.ERROR for i in r.instances))
+
+    def error_summary(self) -> str:
+        """The replicas in ERROR in one line (the fog's reason for the first), or ""."""
+        failed = self.in_error
+        if not failed:
+            return ""
+        first = failed[0].instances[0]
+        why = one_line(first.error_msg, 200) if first.error_msg else (
+            f"error code {first.error_code}" if first.error_code else "no reason given")
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        return (f"{failed[0].entity} replica {failed[0].replica}: instance "
+                f"{first.instance_id} in ERROR: {why}{more}")
 
     def summary(self) -> str:
         run = sum(1 for r in self.replicas if r.running)
@@ -117,8 +140,10 @@ def observe(
     record: ArchitectureRecord | None = None,
     *,
     phases: Sequence[str] = ("deploy", "serve"),
+    networks: NetworkPlan | None = None,
 ) -> ArchitectureSnapshot:
-    """Read the fog; raises :class:`ArchitectureError` when the fog cannot be read."""
+    """Read the fog; raises :class:`ArchitectureError` when the fog cannot be read.
+    ``networks``: the architecture's networks, looked for too."""
     nodes = tuple(ops.call(None, "list_nodes", ops.fog.list_nodes))
     replicas: list[ObservedReplica] = []
     for ent in entities:
@@ -157,5 +182,6 @@ def observe(
                     missing.append(rec.node_id)
                 if rec.instance_id and rec.instance_id not in seen:
                     vanished.append((ent_name, idx, rec.instance_id))
-    return ArchitectureSnapshot(tuple(replicas), nodes, tuple(missing), tuple(vanished))
+    found = observe_networks(ops, networks) if networks is not None else ()
+    return ArchitectureSnapshot(tuple(replicas), nodes, tuple(missing), tuple(vanished), found)
 

@@ -29,9 +29,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from controller.fog.client import (
+    ConnectionPointInfo,
     FogClient,
     FogError,
     InstanceInfo,
+    NetworkInfo,
     NodeInfo,
     NodeStatus,
     NotFound,
@@ -309,6 +311,37 @@ class CachedFog(FogClient):
 
     def list_fdus(self, *, timeout: float | None = None) -> list[str]:
         return self.inner.list_fdus(timeout=timeout)
+
+    # --- networks (never kept: few calls, and only by deploys and undeploys) -------------
+
+    def add_network(self, descriptor: Mapping[str, Any], *,
+                    timeout: float | None = None) -> str:
+        return self.inner.add_network(descriptor, timeout=timeout)
+
+    def remove_network(self, network_id: str, *, timeout: float | None = None) -> None:
+        self.inner.remove_network(network_id, timeout=timeout)
+
+    def list_networks(self, *, timeout: float | None = None) -> list[NetworkInfo]:
+        return self.inner.list_networks(timeout=timeout)
+
+    def add_connection_point(self, descriptor: Mapping[str, Any], *,
+                             timeout: float | None = None) -> ConnectionPointInfo:
+        return self.inner.add_connection_point(descriptor, timeout=timeout)
+
+    def remove_connection_point(self, cp_id: str, *, timeout: float | None = None) -> None:
+        self.inner.remove_connection_point(cp_id, timeout=timeout)
+
+    def connect_cp(self, cp_id: str, network_id: str, *,
+                   timeout: float | None = None) -> ConnectionPointInfo:
+        return self.inner.connect_cp(cp_id, network_id, timeout=timeout)
+
+    def disconnect_cp(self, cp_id: str, *, timeout: float | None = None
+                      ) -> ConnectionPointInfo:
+        return self.inner.disconnect_cp(cp_id, timeout=timeout)
+
+    def list_connection_points(self, *, timeout: float | None = None
+                               ) -> list[ConnectionPointInfo]:
+        return self.inner.list_connection_points(timeout=timeout)
 
     def close(self) -> None:
         self.inner.close()

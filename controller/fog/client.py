@@ -102,6 +102,28 @@ class InstanceInfo:
     """The fog says nothing really runs (fogsim's non-BARE instances)."""
 
 
+@dataclass(frozen=True)
+class NetworkInfo:
+    """A virtual network in the fog's catalog."""
+
+    uuid: str
+    name: str
+    descriptor: Mapping[str, Any] = field(default_factory=dict)
+    """The network descriptor as the fog holds it."""
+
+
+@dataclass(frozen=True)
+class ConnectionPointInfo:
+    """A connection point (a port an FDU's interface attaches to)."""
+
+    uuid: str
+    name: str = ""
+    network_id: str | None = None
+    """The network it is connected to, if any."""
+    address: str | None = None
+    """Where it is reachable, where the fog says (fogsim: on the network's loopback block)."""
+
+
 # --- the interface ---------------------------------------------------------------------
 
 
@@ -209,6 +231,49 @@ class FogClient(abc.ABC):
     def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
         """The instance's output, where the driver can read it."""
         return ""
+
+    # virtual networks: optional, a driver without them says so
+
+    def _no_networks(self, what: str) -> FogError:
+        return FogError(f"{what}: this fog driver has no virtual networks")
+
+    def add_network(self, descriptor: Mapping[str, Any], *,
+                    timeout: float | None = None) -> str:
+        """Add a fog05 virtual network descriptor (with its ``uuid``) to the catalog;
+        returns the uuid. Adding the same uuid again is a no-op."""
+        raise self._no_networks("add network")
+
+    def remove_network(self, network_id: str, *, timeout: float | None = None) -> None:
+        """Remove a network; NotFound when absent, IllegalTransition while connection
+        points are connected to it."""
+        raise self._no_networks("remove network")
+
+    def list_networks(self, *, timeout: float | None = None) -> list[NetworkInfo]:
+        raise self._no_networks("list networks")
+
+    def add_connection_point(self, descriptor: Mapping[str, Any], *,
+                             timeout: float | None = None) -> ConnectionPointInfo:
+        """Create a connection point (descriptor with its ``uuid``), not connected;
+        idempotent per uuid."""
+        raise self._no_networks("add connection point")
+
+    def remove_connection_point(self, cp_id: str, *, timeout: float | None = None) -> None:
+        """Remove a connection point; NotFound when absent."""
+        raise self._no_networks("remove connection point")
+
+    def connect_cp(self, cp_id: str, network_id: str, *,
+                   timeout: float | None = None) -> ConnectionPointInfo:
+        """Connect a connection point to a network; again to the same one is a no-op,
+        to another one an IllegalTransition."""
+        raise self._no_networks("connect connection point")
+
+    def disconnect_cp(self, cp_id: str, *, timeout: float | None = None
+                      ) -> ConnectionPointInfo:
+        raise self._no_networks("disconnect connection point")
+
+    def list_connection_points(self, *, timeout: float | None = None
+                               ) -> list[ConnectionPointInfo]:
+        raise self._no_networks("list connection points")
 
     def close(self) -> None:  # noqa: B027 - optional hook, most drivers hold nothing
         """Release connections."""

@@ -29,7 +29,6 @@ from controller.api import templates
 from controller.api.limits import one_line
 from controller.fog import fog05_compat
 from controller.fog.client import (
-    FogClient,
     FogError,
     FogTimeout,
     FogUnavailable,
@@ -41,6 +40,7 @@ from controller.fog.client import (
     NodeStatus,
     NotFound,
 )
+from controller.fog.fog05_networks import Fog05Networks
 from controller.fog.node_labels import NodeLabels
 from controller.fog.records import (
     instance_from_record,
@@ -100,7 +100,7 @@ def map_fog05_error(what: str, exc: BaseException) -> FogError:
     return FogError(f"{what}: {text}")
 
 
-class Fog05Client(FogClient):
+class Fog05Client(Fog05Networks):
     """Talks to a fog05 0.2 system through ``fog05.FIMAPI``."""
 
     def __init__(

@@ -28,7 +28,6 @@ from requests.adapters import HTTPAdapter
 
 from controller.api.limits import one_line
 from controller.fog.client import (
-    FogClient,
     FogError,
     FogTimeout,
     FogUnavailable,
@@ -40,6 +39,7 @@ from controller.fog.client import (
     NodeStatus,
     NotFound,
 )
+from controller.fog.fogsim_networks import FogsimNetworks
 from controller.fog.node_labels import NodeLabels
 from controller.fog.records import (
     instance_from_record,
@@ -69,7 +69,7 @@ def _retryable(exc: Exception) -> bool:
     return isinstance(exc, FogUnavailable)
 
 
-class FogsimClient(FogClient):
+class FogsimClient(FogsimNetworks):
     """Talks to one ``fogsim serve`` over a pooled HTTP session."""
 
     def __init__(

@@ -10,7 +10,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.fog import node_labels
-from controller.fog.client import FogError, InstanceInfo, InstanceState, NodeInfo, NodeStatus
+from controller.fog.client import (
+    ConnectionPointInfo,
+    FogError,
+    InstanceInfo,
+    InstanceState,
+    NetworkInfo,
+    NodeInfo,
+    NodeStatus,
+)
 from controller.fog.instance_facts import instance_address, is_simulated
 from controller.fog.node_labels import NodeLabels
 
@@ -74,4 +82,23 @@ def node_status_from_record(rec: Mapping[str, Any]) -> NodeStatus:
         ram_free_mb=float(ram.get("free", 0)),
         disk_total_gb=float(sum(float(d.get("dimension", 0)) for d in disks)),
         disk_free_gb=float(sum(float(d.get("free", 0)) for d in disks)),
+    )
+
+
+def network_from_record(rec: Mapping[str, Any]) -> NetworkInfo:
+    """A network as fog05 keeps it (its descriptor, as ``network.list()`` returns)."""
+    return NetworkInfo(uuid=str(rec.get("uuid") or ""), name=str(rec.get("name") or ""),
+                       descriptor=dict(rec))
+
+
+def cp_from_record(rec: Mapping[str, Any]) -> ConnectionPointInfo:
+    """A connection point record: fog05's port record, with fogsim's ``network`` (the
+    network it is connected to) and ``ip_address``."""
+    net = rec.get("network")
+    address = rec.get("ip_address")
+    return ConnectionPointInfo(
+        uuid=str(rec.get("uuid") or ""),
+        name=str(rec.get("name") or rec.get("id") or ""),
+        network_id=str(net) if net else None,
+        address=str(address) if address else None,
     )

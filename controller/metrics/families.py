@@ -23,6 +23,7 @@ TRANSITION_REASONS: tuple[str, ...] = (
     "Unhealthy",  # the architecture's probes failed failureThreshold cycles in a row
     "QosBelowThreshold",  # only qos probes failed: the service answers, out of bounds
     "Vanished",  # its instances are gone from the fog (process exited, node down)
+    "InstanceError",  # an instance is in ERROR in the fog: failed over without a threshold
     "DeployFailed",  # a deploy or serve action on the target failed
     "DeployTimeout",  # the target was not healthy within deployTimeout
     "RolloutFailed",  # a redeploy after a spec change failed and went to a replacement

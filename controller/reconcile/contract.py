@@ -56,6 +56,13 @@ Rules chosen where more than one would do (see also ``status.py``):
   be placed (it is kept, phase Degraded) -- a half-working service beats none.
 - ``spec.pin`` forces one architecture: while pinned there is no automatic failover or
   failback. A pinned target that fails is not retried until the spec generation changes.
+- Definite failures fail fast: an active architecture that ``vanished`` (an instance or
+  its node is gone) or has an ``instance_error`` (an instance in ERROR) fails over in the
+  step that observes it, without waiting for ``failureThreshold`` probe cycles (reasons
+  ``Vanished``, ``InstanceError``); a transition's target in that state fails at once.
+  Probe failures (HTTP, TCP, QoS, timeouts) are not definite: they keep the threshold.
+  ``policy.failFast`` false makes definite failures wait for the threshold too (a
+  failing state probe counts them); pin, flap guard and placement hold either way.
 - ``maxFailoversPerHour`` counts completed failovers in the last hour; at the limit a
   failing architecture is held (phase Degraded, reason FlapGuard). 0 disables failover.
 - Roll-out: when the fingerprint (``DecisionInput.fingerprints``, default a hash of the
@@ -153,8 +160,10 @@ class Observed:
     ``placeable``: the architecture fits the fog if this strategy's other architectures were
     removed (their resources count as free). ``placeable_alongside``: it fits without
     removing anything. ``served``: its serve step is done for the current instances.
-    ``vanished``: some of its instances or their nodes disappeared. ``error``: the action
-    run on it in the previous batch failed, with this message.
+    ``vanished``: some of its instances or their nodes disappeared. ``instance_error``:
+    some replica has only instances in ERROR, in the fog's words ("" when none; with
+    ``vanished``, a definite failure). ``error``: the action run on it in the previous
+    batch failed, with this message.
     """
 
     exists: bool = False
@@ -164,6 +173,7 @@ class Observed:
     placeable: bool = False
     placeable_alongside: bool = False
     placement_message: str = ""
+    instance_error: str = ""
     error: str | None = None
     placement: Mapping[str, tuple[str, ...]] = field(default_factory=empty)
     instances: Mapping[str, Any] = field(default_factory=empty)

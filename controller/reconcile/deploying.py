@@ -104,13 +104,17 @@ def deploy_target(step: Step, transition: Transition) -> None:
 
 def _target_in_trouble(step: Step, transition: Transition, seen: Observed,
                        arch: ArchitectureStatus) -> bool:
-    """Fail the target if its deploy failed, it vanished or it is unhealthy. True if so."""
+    """Fail the target if its deploy failed, it vanished, is in ERROR or is unhealthy.
+    True if so."""
     target = transition.to
     failure_limit = step.failure_threshold(target)
     if seen.error:
         target_failed(step, transition, "DeployFailed", seen.error)
     elif seen.exists and seen.vanished:
         target_failed(step, transition, "Vanished", f"{target} instances vanished")
+    elif seen.exists and seen.instance_error and step.inputs.strategy.policy.fail_fast:
+        target_failed(step, transition, "InstanceError",
+                      f"{target} in ERROR ({seen.instance_error})")
     elif arch.consecutive_failures >= failure_limit:
         why = f" ({arch.last_probe_message})" if arch.last_probe_message else ""
         target_failed(step, transition, arch.last_probe_reason or "Unhealthy",

@@ -1,20 +1,40 @@
-"""The active architecture vanished or is unhealthy: fail over to the next candidate,
+"""The active architecture vanished, is in ERROR or is unhealthy: fail over to the next candidate,
 break-before-make, unless it is pinned, the flap guard holds or nothing else fits (then
 it is kept: a half-working service beats none)."""
 
 from __future__ import annotations
 
 from controller.reconcile.context import Step
-from controller.reconcile.contract import RECHECK
+from controller.reconcile.contract import RECHECK, Observed
 from controller.reconcile.deploying import drain
 from controller.reconcile.status import RECENT_FAILOVER_WINDOW, Transition
 
 
-def fail_over(step: Step, active: str, reason: str) -> None:
-    arch = step.status.arch(active)
-    what = ("vanished" if reason == "Vanished" else
-            f"unhealthy {arch.consecutive_failures}/{step.failure_threshold(active)} cycles"
+def definite_failure(seen: Observed) -> str | None:
+    """The reason of a failure the fog itself reports (no probe cycle needs to confirm it):
+    ``Vanished`` (instances or their nodes gone), ``InstanceError`` (an instance in ERROR),
+    or None."""
+    if not seen.exists or seen.vanished:
+        return "Vanished"
+    if seen.instance_error:
+        return "InstanceError"
+    return None
+
+
+def failure_words(step: Step, name: str, reason: str) -> str:
+    """What is wrong with ``name``, for a message: ``vanished``, ``in ERROR (...)`` or
+    ``unhealthy n/m cycles (...)``."""
+    if reason == "Vanished":
+        return "vanished"
+    if reason == "InstanceError":
+        return f"in ERROR ({step.observed(name).instance_error})"
+    arch = step.status.arch(name)
+    return (f"unhealthy {arch.consecutive_failures}/{step.failure_threshold(name)} cycles"
             + (f" ({arch.last_probe_message})" if arch.last_probe_message else ""))
+
+
+def fail_over(step: Step, active: str, reason: str) -> None:
+    what = failure_words(step, active, reason)
     if step.inputs.spec.pin == active:
         step.wait(RECHECK)
         step.hold_degraded("PinnedUnhealthy", f"{step.who(active)} {what}, but it is pinned: "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from controller.reconcile.context import Step
 from controller.reconcile.contract import Serve, Undeploy, Unserve
 from controller.reconcile.failback import watch_main
-from controller.reconcile.failover import fail_over
+from controller.reconcile.failover import definite_failure, fail_over, failure_words
 from controller.reconcile.status import Phase
 from controller.reconcile.switching import start_rollout, start_switch
 
@@ -19,13 +19,7 @@ def rest(step: Step, active: str) -> None:
         if name != active:
             step.act(Undeploy(name))
     seen, arch = step.observed(active), step.status.arch(active)
-    trouble: str | None = None
-    if not seen.exists or seen.vanished:
-        trouble = "Vanished"
-    elif arch.consecutive_failures >= step.failure_threshold(active):
-        trouble = arch.last_probe_reason or "Unhealthy"
-    if trouble is not None:
-        fail_over(step, active, trouble)
+    if _in_trouble(step, active):
         return
     if step.inputs.spec.serve and not seen.served:
         step.act(Serve(active))
@@ -50,6 +44,28 @@ def rest(step: Step, active: str) -> None:
         step.update(main_ready_since=None)
         step.resting = True  # unlike a replacement, no main to watch for on every cycle
     _report_steady(step, active)
+
+
+def _in_trouble(step: Step, active: str) -> bool:
+    """Fail over a failing active architecture: at once on a definite failure (unless
+    ``policy.failFast`` is off), after ``failureThreshold`` failed cycles otherwise. True
+    if the step is taken (failing over, or held until the threshold)."""
+    arch = step.status.arch(active)
+    definite = definite_failure(step.observed(active))
+    limit = step.failure_threshold(active)
+    over = arch.consecutive_failures >= limit
+    if definite is not None and (over or step.inputs.strategy.policy.fail_fast):
+        fail_over(step, active, definite)
+    elif over:
+        fail_over(step, active, arch.last_probe_reason or "Unhealthy")
+    elif definite is not None:
+        # nothing to serve or roll out on a broken architecture: hold until the threshold
+        step.hold_degraded(definite, f"{step.who(active)} {failure_words(step, active, definite)}"
+                                     f"; failFast is off: failing over after {limit} failed "
+                                     f"cycles ({arch.consecutive_failures} so far)")
+    else:
+        return False
+    return True
 
 
 def _report_steady(step: Step, active: str) -> None:

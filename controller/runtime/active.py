@@ -415,6 +415,7 @@ class ActiveStrategyReconciler:
         if snap is None:
             exists = complete = handle.running
             vanished, served = False, handle.state is LifecycleState.SERVED
+            instance_error = ""
         else:
             exists = snap.exists
             complete = snap.complete_phase("deploy") if snap.phase("deploy") else exists
@@ -424,6 +425,7 @@ class ActiveStrategyReconciler:
                 # again, which adopts them and fills the record probes and undeploy use.
                 complete = False
             vanished = bool(snap.vanished or snap.missing_nodes)
+            instance_error = snap.error_summary()
             if snap.phase("serve"):
                 served = snap.complete_phase("serve")
             else:
@@ -438,6 +440,7 @@ class ActiveStrategyReconciler:
                      for entity, nodes in record.placement().items()}
         return Observed(
             exists=exists, complete=complete, served=served, vanished=vanished,
+            instance_error=instance_error,
             placeable=check_all[0], placeable_alongside=check_alone[0],
             placement_message=check_all[1], error=mem.errors.get(name),
             placement=placement, instances=record.to_dict() if exists else {},

@@ -7,14 +7,16 @@ wrote it), so two writers can never silently overwrite each other.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller.api.documents import DocumentSyntaxError, decode_json
 from controller.reconcile.status import VOLATILE_ARCH_FIELDS
 from controller.resources import Resources
-from controller.runtime.informer import Informer, ObjectKey
+from controller.runtime.informer import CachedValue, Informer, ObjectKey
 from controller.store import Fence
 
 _VOLATILE_JSON = frozenset(VOLATILE_ARCH_FIELDS.values())
@@ -34,6 +36,10 @@ def significant(status: Mapping[str, Any]) -> bytes:
     return _canonical(status)
 
 
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
 class StatusWriter:
     def __init__(self, resources: Resources, informer: Informer,
                  fence: Callable[[], Fence | None]) -> None:
@@ -41,6 +47,12 @@ class StatusWriter:
         self._informer = informer
         self._fence = fence
         self.writes = 0
+        self._lock = threading.Lock()
+        self._written: dict[ObjectKey, tuple[int, bytes]] = {}
+        """Per key, the mod revision and a digest of the ``significant`` form of the status
+        we last wrote: whether the next one differs then needs no decoding of the stored
+        value, which (checked against hostile input) cost more than the rest of a spec
+        change's reconcile."""
 
     def current(self, key: ObjectKey) -> tuple[dict[str, Any] | None, int]:
         cached = self._informer.status(key)
@@ -63,19 +75,34 @@ class StatusWriter:
         data = _canonical(status)
         if cached is not None and cached.value == data:
             return False
-        if cached is not None:
-            try:
-                if significant(decode_json(cached.value)) == significant(status):
-                    return False
-            except (DocumentSyntaxError, AttributeError):  # not a status written by us
-                pass
+        new = _digest(significant(status))
+        if cached is not None and self._stored_significant(key, cached) == new:
+            return False
         revision = self._resources.put_status(
             key.kind, key.namespace, key.name, status,
-            expect_revision=cached.mod_revision if cached else 0, fence=self._fence())
+            expect_revision=cached.mod_revision if cached else 0, fence=self._fence(),
+            encoded=data)
         self._informer.note_status_written(key, data, revision)
+        with self._lock:
+            self._written[key] = (revision, new)
         self.writes += 1
         return True
+
+    def _stored_significant(self, key: ObjectKey, cached: CachedValue) -> bytes | None:
+        """The digest of the stored status's ``significant`` form: remembered if it is our
+        own last write, else decoded (None: not a status document)."""
+        with self._lock:
+            mine = self._written.get(key)
+        if mine is not None and mine[0] == cached.mod_revision:
+            return mine[1]
+        try:
+            stored = decode_json(cached.value)
+            return _digest(significant(stored)) if isinstance(stored, Mapping) else None
+        except (DocumentSyntaxError, AttributeError):  # not a status written by us
+            return None
 
     def delete(self, key: ObjectKey) -> None:
         self._resources.delete_status(key.kind, key.namespace, key.name, fence=self._fence())
         self._informer.note_status_written(key, None, self._informer.revision)
+        with self._lock:
+            self._written.pop(key, None)

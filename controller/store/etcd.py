@@ -306,11 +306,13 @@ class EtcdStore(Store):
         failure = [txn.Get(k)] + ([txn.Get(_b(fence.key))] if fence else [])
         ok, responses = self._rpc(lambda: self._client.transaction(
             compare=self._compares(k, expect_mod_revision, fence),
-            success=[txn.Put(k, bytes(value)), txn.Get(k)],
+            success=[txn.Put(k, bytes(value))],
             failure=failure), write=True, key=key)
         if not ok:
             raise self._refused(key, expect_mod_revision, fence, responses)
-        return int(responses[1][0][1].mod_revision)
+        # the put's revision is the key's new mod revision: reading the value back to learn
+        # it only sent the value over the wire a second time
+        return int(responses[0].response_put.header.revision)
 
     def grant_lease(self, ttl: int) -> int:
         return int(self._rpc(lambda: self._client.lease(int(ttl)), write=True).id)

@@ -40,6 +40,7 @@ from hack.bench.small import (  # noqa: E402
     measure_quiet_failover,
     quantile,
 )
+from hack.bench.spec_status import measure_spec_status  # noqa: E402
 from tests.support.etcd import EtcdServer  # noqa: E402
 from tests.support.fogsim import FogsimServer  # noqa: E402
 
@@ -55,6 +56,7 @@ class Options:
     scales: list[int]
     nodes: int
     latency_samples: int
+    spec_status_samples: int
     failover_trials: int
     quiet_trials: int
     steady_window: float
@@ -85,6 +87,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(
         quick=a.quick, scales=scales, nodes=a.nodes,
         latency_samples=40 if a.quick else 200,
+        spec_status_samples=40 if a.quick else 200,
         failover_trials=3 if a.quick else 10,  # every node slot: a 2-core VM is noisy
         quiet_trials=1 if a.quick else 3,  # 15 s each
         steady_window=a.steady_window or (20.0 if a.quick else 60.0),
@@ -233,6 +236,18 @@ def main(argv: list[str] | None = None) -> int:
                         f"of the key took median {statistics.median(d):.1f} ms, p99 "
                         f"{quantile(d, 0.99):.0f} ms, max {max(d):.0f} ms (a change arriving "
                         "during a reconcile waits for it)")
+                with FogsimServer(nodes_file, no_processes=True) as sim:
+                    phase("spec change -> status, against raw etcd put -> watch")
+                    spec = measure_spec_status(
+                        etcd.endpoint, f"/bench-{stamp}/spec-status", sim.url,
+                        opts.spec_status_samples, out_dir / "spec-status.log",
+                        profile=out_dir / "spec-status.txt" if opts.profile else None)
+                    rows.append(spec.row())
+                    (out_dir / "spec-status.json").write_text(json.dumps(
+                        {"raw_ms": spec.raw_ms, "ours_ms": spec.ours_ms}))
+                    if opts.profile:
+                        profiles.append(out_dir / "spec-status.txt")
+                with FogsimServer(nodes_file, no_processes=True) as sim:
                     phase("failover overhead")
                     fo = measure_failover(etcd.endpoint, f"/bench-{stamp}/failover", sim.url,
                                           opts.failover_trials, out_dir / "failover.log")

@@ -32,6 +32,7 @@ from typing import Any
 
 from controller.api.cpuarch import normalize_arch
 from fogsim.fog05_compat import DescriptorError, validate_fdu
+from fogsim.networks import Networks
 from fogsim.nodes import NodeSpec
 from fogsim.processes import SpawnError, Supervisor
 
@@ -162,6 +163,14 @@ def _container_network(inst: _Instance) -> dict[str, Any]:
          "scope": "global"}], "state": "up"}}}
 
 
+def _cp_ids(descriptor: Mapping[str, Any]) -> list[str]:
+    """The uuids of the connection points an FDU descriptor names."""
+    cps = descriptor.get("connection_points")
+    if not isinstance(cps, list):
+        return []
+    return [str(cp["uuid"]) for cp in cps if isinstance(cp, Mapping) and cp.get("uuid")]
+
+
 def parse_env(env: Mapping[str, Any] | str | None) -> dict[str, str]:
     """Accept a dict or fog05's ``"A=1,B=2"`` string form."""
     if env is None:
@@ -214,6 +223,14 @@ class Engine:
         self.supervisor = Supervisor(on_exit=self._on_exit, poll_interval=poll_interval)
         self._closed = False
         self._generation = itertools.count(1)
+        self.networks = Networks(on_change=self._forget_stored)
+        """Virtual networks and connection points (fogsim.networks)."""
+
+    def _forget_stored(self) -> None:
+        """A connection point changed: the records showing it are rendered afresh."""
+        with self._lock:
+            for inst in self._instances.values():
+                inst.stored = None
 
     # ------------------------------------------------------------------ nodes
     def _node(self, ref: str, *, include_down: bool = False) -> _Node:
@@ -369,6 +386,19 @@ class Engine:
     def _record(self, inst: _Instance, status: str | None = None) -> dict[str, Any]:
         simulated = self.no_processes or inst.hypervisor != "BARE"
         node = self._nodes[inst.node].spec
+        hypervisor_info: dict[str, Any] = {
+            "pid": inst.pid,
+            "pgid": inst.pid,
+            "cwd": str(inst.cwd) if inst.cwd else None,
+            "log": str(inst.log_path) if inst.log_path else None,
+            "exit_code": inst.exit_code,
+            "simulated": simulated,
+            **_container_network(inst),
+        }
+        cps = _cp_ids(inst.descriptor)
+        ports = self.networks.interfaces(cps) if cps else {}
+        if ports:  # first: the instance's address is its network's, not its node's
+            hypervisor_info["network"] = {**ports, **hypervisor_info.get("network", {})}
         return {
             "uuid": inst.uuid,
             "fdu_id": inst.fdu_id,
@@ -377,15 +407,7 @@ class Engine:
             "error_code": inst.error_code,
             "error_msg": inst.error_msg,
             "hypervisor": inst.hypervisor,
-            "hypervisor_info": {
-                "pid": inst.pid,
-                "pgid": inst.pid,
-                "cwd": str(inst.cwd) if inst.cwd else None,
-                "log": str(inst.log_path) if inst.log_path else None,
-                "exit_code": inst.exit_code,
-                "simulated": simulated,
-                **_container_network(inst),
-            },
+            "hypervisor_info": hypervisor_info,
             "env": dict(inst.env),
             "node_ip": node.ip,
         }
@@ -614,6 +636,8 @@ class Engine:
                 ],
                 "fdus": [copy.deepcopy(d) for d in self._fdus.values()],
                 "instances": [self._record(i) for i in self._instances.values()],
+                "networks": self.networks.list_networks(),
+                "connection_points": self.networks.list_cps(),
                 "options": {
                     "no_processes": self.no_processes,
                     "stop_grace": self.stop_grace,

@@ -32,6 +32,7 @@ from fogsim.engine import (
     NotFound,
     fdu_uuid_for,
 )
+from fogsim.networks import NetworkError, NetworkInUse, NetworkNotFound
 from fogsim.wire import LOG_END_HEADER
 
 log = logging.getLogger("fogsim.server")
@@ -64,8 +65,12 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     """Map engine exceptions to JSON errors; every error body has ``error``."""
     try:
         return await handler(request)
-    except NotFound as exc:
+    except (NotFound, NetworkNotFound) as exc:
         return _error(404, str(exc))
+    except NetworkInUse as exc:
+        return _error(409, str(exc), users=exc.users)
+    except NetworkError as exc:
+        return _error(400, str(exc))
     except IllegalTransition as exc:
         return _error(409, str(exc), current=exc.current, requested=exc.requested)
     except InUse as exc:
@@ -218,6 +223,63 @@ async def instances_list(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json", headers={"ETag": etag})
 
 
+# --------------------------------------------------------------- networks
+async def networks_list(request: web.Request) -> web.Response:
+    return _json(request.app[ENGINE].networks.list_networks())
+
+
+async def network_put(request: web.Request) -> web.Response:
+    body = await _body(request, required=True)
+    if not isinstance(body, dict):
+        raise NetworkError("invalid network descriptor: must be a JSON object")
+    ref = request.match_info["net"]
+    if str(body.get("uuid")) != ref:
+        raise NetworkError(f"path id {ref} is not the descriptor's uuid")
+    return _json(request.app[ENGINE].networks.add_network(body))
+
+
+async def network_get(request: web.Request) -> web.Response:
+    return _json(request.app[ENGINE].networks.network(request.match_info["net"]))
+
+
+async def network_delete(request: web.Request) -> web.Response:
+    return _json(request.app[ENGINE].networks.remove_network(request.match_info["net"]))
+
+
+async def ports_list(request: web.Request) -> web.Response:
+    return _json(request.app[ENGINE].networks.list_cps())
+
+
+async def port_put(request: web.Request) -> web.Response:
+    body = await _body(request, required=True)
+    if not isinstance(body, dict):
+        raise NetworkError("invalid connection point descriptor: must be a JSON object")
+    ref = request.match_info["cp"]
+    if str(body.get("uuid")) != ref:
+        raise NetworkError(f"path id {ref} is not the descriptor's uuid")
+    return _json(request.app[ENGINE].networks.add_cp(body))
+
+
+async def port_get(request: web.Request) -> web.Response:
+    return _json(request.app[ENGINE].networks.cp(request.match_info["cp"]))
+
+
+async def port_delete(request: web.Request) -> web.Response:
+    return _json(request.app[ENGINE].networks.remove_cp(request.match_info["cp"]))
+
+
+async def port_connect(request: web.Request) -> web.Response:
+    body = await _body(request, required=True)
+    net = body.get("network") if isinstance(body, dict) else None
+    if not isinstance(net, str) or not net:
+        raise NetworkError('connect wants a body {"network": "<network uuid>"}')
+    return _json(request.app[ENGINE].networks.connect(request.match_info["cp"], net))
+
+
+async def port_disconnect(request: web.Request) -> web.Response:
+    return _json(request.app[ENGINE].networks.disconnect(request.match_info["cp"]))
+
+
 def _int_query(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
@@ -310,6 +372,16 @@ def make_app(engine: Engine) -> web.Application:
     r.add_get("/fdu/{fdu}/info", fdu_get)
     r.add_delete("/fdu/{fdu}/info", fdu_delete)
     r.add_get("/fdu/{fdu}/instances/list", fdu_instances)
+    r.add_get("/networks/list", networks_list)
+    r.add_get("/networks/ports/list", ports_list)
+    r.add_put("/networks/ports/{cp}/info", port_put)
+    r.add_get("/networks/ports/{cp}/info", port_get)
+    r.add_delete("/networks/ports/{cp}/info", port_delete)
+    r.add_post("/networks/ports/{cp}/connect", port_connect)
+    r.add_post("/networks/ports/{cp}/disconnect", port_disconnect)
+    r.add_put("/networks/{net}/info", network_put)
+    r.add_get("/networks/{net}/info", network_get)
+    r.add_delete("/networks/{net}/info", network_delete)
     r.add_get("/sim/ping", sim_ping)
     r.add_post("/sim/nodes/{node}/down", sim_node_down)
     r.add_post("/sim/nodes/{node}/up", sim_node_up)

@@ -11,7 +11,13 @@ selectors, eval paths and JSON records are exactly the ones fog05 0.2.1 uses:
 * evals ``/agfos/.../nodes/<nid>/agent/exec/{onboard_fdu,define_fdu}?(k=v)`` and
   ``/agfos/.../nodes/*/fdu/*/instances/<iid>/{start?(env=..),log}``,
 * desired writes ``/dgfos/.../nodes/<nid>/fdu/<fid>/instances/<iid>/info`` (status
-  CONFIGURE/RUN/STOP/CLEAN/UNDEFINE) and removal of ``/dgfos/.../catalog/fdu/<fid>/info``.
+  CONFIGURE/RUN/STOP/CLEAN/UNDEFINE) and removal of ``/dgfos/.../catalog/fdu/<fid>/info``,
+* virtual networks: desired ``/dgfos/.../networks/<nid>/info`` (put and remove) and
+  ``/dgfos/.../networks/ports/<cp>/info`` (status ``add``/``remove``), projected as
+  ``/agfos/.../networks/<nid>/info``, ``/agfos/.../networks/ports/<cp>/info`` and the
+  port on the node whose agent took it up, ``/agfos/.../nodes/<nid>/networks/ports/<cp>/info``
+  (the first node up: fog05 0.2 does not let FIMAPI choose); evals
+  ``nodes/<nid>/agent/exec/{add_port_to_network,remove_port_from_network}``.
 
 The "agent" applies desired writes asynchronously on its own long-lived thread (fogsim
 spawns BARE processes on the calling thread; fog05 agents are asynchronous too). Like a
@@ -33,6 +39,7 @@ import threading
 from typing import Any
 
 from fogsim import engine as fs
+from fogsim.networks import NetworkError, NetworkInUse, NetworkNotFound
 
 GLOBAL_ACTUAL = "/agfos"
 GLOBAL_DESIRED = "/dgfos"
@@ -102,6 +109,13 @@ def _parse_query(query: str) -> dict[str, str]:
     return {key: value}
 
 
+def _parse_pairs(query: str) -> dict[str, str]:
+    """``(k1=v1;k2=v2)`` of plain values (uuids), as the network evals send."""
+    q = query.strip().removeprefix("(").removesuffix(")")
+    pairs = (item.partition("=") for item in q.split(";") if item)
+    return {k: v for k, _, v in pairs}
+
+
 def _value_str(value: Any) -> str:
     inner = value.get_value() if hasattr(value, "get_value") else value
     return inner if isinstance(inner, str) else json.dumps(inner)
@@ -122,6 +136,7 @@ class YaksStandin:
         self._subs = itertools.count(1)
         self.ignored: list[tuple[str, str, str]] = []  # (instance, requested, reason)
         self.hang_evals = False  # tests: make every eval block like a dead agent
+        self._port_nodes: dict[str, str] = {}  # connection point -> the node holding it
         self.logins: list[str] = []
 
     # --- yaks.Yaks.login replacement -----------------------------------------------------
@@ -168,6 +183,13 @@ class YaksStandin:
         for rec in self.engine.instances():
             path = f"{base}/nodes/{rec['node']}/fdu/{rec['fdu_id']}/instances/{rec['uuid']}/info"
             kv[path] = json.dumps(self._fog05_record(rec))
+        for net in self.engine.networks.list_networks():
+            kv[f"{base}/networks/{net['uuid']}/info"] = json.dumps(net)
+        for cp in self.engine.networks.list_cps():
+            kv[f"{base}/networks/ports/{cp['uuid']}/info"] = json.dumps(cp)
+            node = self._port_nodes.get(cp["uuid"])
+            if node is not None:
+                kv[f"{base}/nodes/{node}/networks/ports/{cp['uuid']}/info"] = json.dumps(cp)
         return kv
 
     # --- workspace operations ---------------------------------------------------------------
@@ -208,6 +230,9 @@ class YaksStandin:
             record = json.loads(text)
             self._agent.submit(self._apply_desired, rest[5], str(record.get("status")), record)
             return True
+        if segs[: len(des)] == des and rest[:1] == ["networks"] and rest[-1:] == ["info"]:
+            self._agent.submit(self._apply_network, rest, json.loads(text))
+            return True
         with self._lock:
             self._store[path] = text
         return True
@@ -218,6 +243,9 @@ class YaksStandin:
         rest = segs[len(des) :]
         if segs[: len(des)] == des and len(rest) == 4 and rest[:2] == ["catalog", "fdu"]:
             self._agent.submit(self._offload, rest[2])
+            return True
+        if segs[: len(des)] == des and len(rest) == 3 and rest[0] == "networks":
+            self._agent.submit(self._apply_network, rest, None)
             return True
         with self._lock:
             self._store.pop(path, None)
@@ -247,6 +275,8 @@ class YaksStandin:
             if fname == "define_fdu":
                 rec = self.engine.define(params.get("fdu_id", ""), nid)
                 return {"result": self._fog05_record(rec)}
+            if fname in ("add_port_to_network", "remove_port_from_network"):
+                return self._port_exec(fname, _parse_pairs(query))
         except fs.FogsimError as exc:
             return {"result": None, "error": 22, "error_msg": str(exc)}
         return {"result": None, "error": 38, "error_msg": f"function {fname} not implemented"}
@@ -281,6 +311,39 @@ class YaksStandin:
                 self.ignored.append((iid, status, "unsupported state"))
         except fs.FogsimError as exc:
             self.ignored.append((iid, status, str(exc)))
+
+    def _port_exec(self, fname: str, params: dict[str, str]) -> dict[str, Any]:
+        nets = self.engine.networks
+        try:
+            if fname == "add_port_to_network":
+                rec = nets.connect(params.get("cp_uuid", ""), params.get("network_uuid", ""))
+            else:
+                rec = nets.disconnect(params.get("cp_uuid", ""))
+        except (NetworkError, NetworkInUse, NetworkNotFound) as exc:
+            return {"result": None, "error": 22, "error_msg": str(exc)}
+        return {"result": rec}
+
+    def _apply_network(self, rest: list[str], record: dict[str, Any] | None) -> None:
+        """The agent's side of a desired network or port record (``rest``: the path
+        below the tenant; ``record`` None: removed)."""
+        nets = self.engine.networks
+        try:
+            if len(rest) == 3 and record is None:
+                nets.remove_network(rest[1])
+            elif len(rest) == 3:
+                nets.add_network(record)
+            elif len(rest) == 4 and rest[1] == "ports" and record is not None:
+                cp_id = rest[2]
+                if record.get("status") == "remove":
+                    nets.remove_cp(cp_id)
+                    self._port_nodes.pop(cp_id, None)
+                else:
+                    nets.add_cp(record)
+                    nodes = self.engine.node_list()
+                    if nodes:
+                        self._port_nodes.setdefault(cp_id, nodes[0])
+        except (NetworkError, NetworkInUse, NetworkNotFound) as exc:
+            self.ignored.append((rest[-2], "network", str(exc)))
 
     def _offload(self, fid: str) -> None:
         try:

@@ -11,6 +11,7 @@ from controller.api import entity_rules, templates
 from controller.api.limits import excerpt
 from controller.api.validation.common import Sink, known_entities
 from controller.api.validation.health import check_health
+from controller.api.validation.networks import check_connection_points, check_networks
 from controller.api.validation.references import Edge, check_template, cycles
 
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -46,9 +47,22 @@ def check_architecture(spec: Mapping[str, Any], sink: Sink) -> None:
         by_name = _check_entity_names(entities, sink.at("entities"))
         _check_entities(entities, by_name, declared, sink.at("entities"))
 
+    _check_network_use(spec, sink)
+
     health = spec.get("health")
     if isinstance(health, Mapping):
         check_health(health, by_name, plugin is not None and not has_entities, sink.at("health"))
+
+
+def _check_network_use(spec: Mapping[str, Any], sink: Sink) -> None:
+    networks = spec.get("networks")
+    declared = check_networks(networks, sink.at("networks")) if isinstance(networks, list) \
+        else set()
+    entities = spec.get("entities")
+    for index, ent in enumerate(entities if isinstance(entities, list) else ()):
+        fdu = ent.get("fdu") if isinstance(ent, Mapping) else None
+        if isinstance(fdu, Mapping):
+            check_connection_points(fdu, declared, sink.at("entities", index, "fdu"))
 
 
 def _check_parameters(parameters: Mapping[str, Any], sink: Sink) -> None:
