@@ -1,11 +1,11 @@
 """The per-ActiveStrategy gauges, kept as plain values and rendered only when scraped.
 
-A labelled prometheus-client gauge keeps a child object, with its own lock, per series. At
-ten thousand strategies, with a 0/1 series for every phase, that was some 150,000 children:
-creating them was a fifth of a restarted controller's resync, and walking them made one
-scrape take six seconds. Here a strategy's phase is one dict entry with one series (its
-current phase; a 0 series per other phase tripled a scrape), and forgetting a strategy
-drops one entry.
+A labelled prometheus-client gauge keeps a child object, with its own lock, per series,
+and a 0/1 series for every phase makes a dozen of them per strategy: creating them all
+weighs on a restarted controller's resync, and a scrape walks every one. Here a
+strategy's phase is one dict entry with one series (its current phase; a 0 series per
+other phase would multiply what a scrape renders), and forgetting a strategy drops one
+entry. docs/performance.md has the figures.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def by_plural(plural: str) -> Kind:
         raise UnknownKind(f"unknown resource {plural!r}") from None
 
 
-def resolve(name: str) -> Kind:
+def by_typed_name(name: str) -> Kind:
     """Resolve what a user typed (``as``, ``activestrategy``, ``ActiveStrategies``...)."""
     try:
         return _BY_NAME[name.lower()]

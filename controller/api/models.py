@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from controller.api.kinds import DEFAULT_NAMESPACE
 
-Phase = Literal["deploy", "serve"]
+EntityPhase = Literal["deploy", "serve"]
 FailbackMode = Literal["Automatic", "Manual"]
 ProbeKind = Literal["state", "http", "tcp", "qos"]
 
@@ -71,7 +71,7 @@ class Requirements:
 class Entity:
     name: str
     fdu: Mapping[str, Any]
-    phase: Phase = "deploy"
+    phase: EntityPhase = "deploy"
     replicas: int = 1
     requirements: Requirements = field(default_factory=Requirements)
     env: Mapping[str, str] = field(default_factory=dict)
@@ -109,7 +109,7 @@ class QosCheck:
 
 
 @dataclass(frozen=True)
-class Probe:
+class ProbeSpec:
     """One health check. ``entity`` is None only for Prometheus QoS probes."""
 
     name: str
@@ -127,7 +127,7 @@ class HealthSpec:
     timeout: float = 2.0
     failure_threshold: int = 3
     success_threshold: int = 1
-    probes: tuple[Probe, ...] = ()
+    probes: tuple[ProbeSpec, ...] = ()
 
 
 @dataclass(frozen=True)

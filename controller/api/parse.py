@@ -33,8 +33,8 @@ from controller.api.models import (
     Network,
     ObjectMeta,
     Parameter,
-    Probe,
     ProbeKind,
+    ProbeSpec,
     PrometheusQuery,
     QosCheck,
     Requirements,
@@ -170,10 +170,10 @@ def _health(raw: Raw) -> HealthSpec:
     )
 
 
-def _probe(raw: Raw, name: str) -> Probe:
+def _probe(raw: Raw, name: str) -> ProbeSpec:
     kinds: tuple[ProbeKind, ...] = ("state", "http", "tcp", "qos")
     kind = next(k for k in kinds if k in raw)
-    return Probe(
+    return ProbeSpec(
         name=name,
         kind=kind,
         entity=raw.get("entity"),

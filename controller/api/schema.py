@@ -102,8 +102,8 @@ def crds_dir() -> Path:
 
 @functools.lru_cache(maxsize=8)
 def _crds_dir(override: str | None) -> Path:
-    """Found once per setting: resolving paths was half the cost of parsing a document
-    (every document is parsed once after a restart: 10,000 of them at scale)."""
+    """Found once per setting: every document is parsed once after a restart, thousands
+    of them at scale, and resolving the directory each time would rival the parse."""
     if override:
         path = Path(override)
         if not path.is_dir():
@@ -124,8 +124,8 @@ def _crds_dir(override: str | None) -> Path:
 
 
 _CRD_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader where PyYAML has it: the CRDs are a few thousand lines, and the
-pure-Python loader spent ~0.3 s of every start reading them."""
+"""libyaml's safe loader where PyYAML has it: the CRDs are a few thousand lines, read on
+every start, and the pure-Python loader is slow at that size."""
 
 
 @functools.cache

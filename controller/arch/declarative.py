@@ -20,7 +20,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from controller.api.models import ArchitectureDataSpec, Entity, Network, Probe
+from controller.api.models import ArchitectureDataSpec, Entity, Network, ProbeSpec
 from controller.arch.base import Architecture
 from controller.arch.checks import fog_reason
 from controller.arch.context import Inputs, build_context, check_bindings
@@ -62,7 +62,7 @@ class DeclarativeArchitecture(Architecture):
         """The entities to run; called after configure, so it may depend on ``params``."""
         return list(self.spec.entities)
 
-    def probes(self) -> list[Probe]:
+    def probes(self) -> list[ProbeSpec]:
         return list(self.spec.health.probes)
 
     def networks(self) -> list[Network]:
@@ -104,8 +104,8 @@ class DeclarativeArchitecture(Architecture):
     _knows_all = False
     """This object deployed what its record holds, so the record names every FDU of the
     architecture; one restored from status after a restart may lack an FDU a crashed deploy
-    created, and only then does undeploy scan the catalog for orphans (a read of every
-    FDU on the fog: thousands at scale, and a tenth of a failover)."""
+    created, and only then does undeploy scan the catalog for orphans: that reads every
+    FDU on the fog, thousands at scale, while a failover waits."""
 
     def do_deploy(self, data: ArchitectureDataSpec | None) -> None:
         self._run_phase("deploy")

@@ -166,8 +166,8 @@ def read_nodes(
     whose status cannot be read is still returned (placement then assumes it is
     empty), so a flaky status call does not hide capacity the node has. With ``wanted``,
     status is read only for the nodes it accepts (the rest are returned without one): a
-    deploy to a labelled node need not ask 120 nodes how full they are each time the
-    cached capacity expires (one status call per node, 0.2 s on fogsim, in a failover).
+    deploy to a labelled node need not ask every node how full it is each time the
+    cached capacity expires (one status call per node, while a failover waits).
     """
     deadline = Deadline(timeout)
     ops = FogOps(fog, call_timeout=call_timeout or timeout, deadline=deadline)

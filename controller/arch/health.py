@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import partial
 
-from controller.api.models import Probe
+from controller.api.models import ProbeSpec
 from controller.arch import checks
 from controller.arch.probes import Outcome, ProbeResult, Verdict, combine
 from controller.arch.record import ArchitectureRecord, ReplicaRecord
@@ -45,12 +45,12 @@ def shared_executor() -> Executor:
         return _shared
 
 
-def state_probe(entity: str) -> Probe:
+def state_probe(entity: str) -> ProbeSpec:
     """The implicit probe every deployed entity gets: its instances must be ``RUN``."""
-    return Probe(name=f"{entity}-running", kind="state", entity=entity)
+    return ProbeSpec(name=f"{entity}-running", kind="state", entity=entity)
 
 
-def with_state_probes(probes: Sequence[Probe], entities: Sequence[str]) -> list[Probe]:
+def with_state_probes(probes: Sequence[ProbeSpec], entities: Sequence[str]) -> list[ProbeSpec]:
     """``probes`` plus an instance-state probe for each entity that has none."""
     covered = {p.entity for p in probes if p.kind == "state"}
     extra = [state_probe(e) for e in entities if e not in covered]
@@ -58,7 +58,7 @@ def with_state_probes(probes: Sequence[Probe], entities: Sequence[str]) -> list[
 
 
 def _one(
-    probe: Probe, rep: ReplicaRecord | None, fog: FogClient | None, timeout: float
+    probe: ProbeSpec, rep: ReplicaRecord | None, fog: FogClient | None, timeout: float
 ) -> Verdict:
     if probe.kind == "state":
         if fog is None:
@@ -80,7 +80,7 @@ def _one(
     return Outcome.UNKNOWN, f"probe kind {probe.kind} lacks its settings", None
 
 
-def _targets(probe: Probe, record: ArchitectureRecord) -> list[ReplicaRecord | None]:
+def _targets(probe: ProbeSpec, record: ArchitectureRecord) -> list[ReplicaRecord | None]:
     if probe.kind == "qos" and probe.qos is not None and probe.qos.prometheus is not None:
         return [None]
     if probe.entity is None:
@@ -90,7 +90,7 @@ def _targets(probe: Probe, record: ArchitectureRecord) -> list[ReplicaRecord | N
 
 
 def run_probes(
-    probes: Sequence[Probe],
+    probes: Sequence[ProbeSpec],
     record: ArchitectureRecord,
     fog: FogClient | None,
     *,
@@ -119,7 +119,7 @@ def _verdict(check: Callable[[], Verdict]) -> Verdict:
         return Outcome.UNKNOWN, f"probe error: {exc}", None
 
 
-def _combine_row(probe: Probe, verdicts: list[Verdict]) -> ProbeResult:
+def _combine_row(probe: ProbeSpec, verdicts: list[Verdict]) -> ProbeResult:
     per = [ProbeResult(probe.name, probe.entity, outcome, msg, value)
            for outcome, msg, value in verdicts]
     return combine(probe.name, probe.entity, per)

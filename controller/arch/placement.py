@@ -97,7 +97,7 @@ def _static_ok(req: Requirements, info: NodeInfo) -> bool:
 def _hosts_any(reqs: Collection[Requirements]) -> Callable[[NodeInfo], bool]:
     """``info -> any(_static_ok(r, info) for r in reqs)``, each distinct requirement once
     and, for the usual one, without a generator per node: it runs over every node of the
-    fog on each deploy and placement check (120 nodes: 0.25 -> 0.08 ms a plan)."""
+    fog on each deploy and placement check."""
     unique = list({(normalize_arch(r.cpu_arch or ""), r.min_cores,
                     tuple(sorted(r.node_selector.items()))): r for r in reqs}.values())
     if len(unique) == 1:

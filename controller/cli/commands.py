@@ -200,7 +200,7 @@ def apply(args: argparse.Namespace) -> int:
 
 
 def get(args: argparse.Namespace) -> int:
-    kind = kinds.resolve(args.kind)
+    kind = kinds.by_typed_name(args.kind)
     namespace = None if args.all_namespaces else args.namespace
     with _resources(args) as res:
         if args.name:
@@ -273,7 +273,7 @@ def _render_api(objs: list[StoredObject], *, single: bool) -> Mapping[str, Any]:
 
 
 def describe(args: argparse.Namespace) -> int:
-    kind = kinds.resolve(args.kind)
+    kind = kinds.by_typed_name(args.kind)
     with _resources(args) as res:
         obj = res.get(kind, args.namespace, args.name)
         if obj is None:
@@ -322,7 +322,7 @@ def _referrers(res: Resources, target: StoredObject) -> list[str]:
 
 
 def delete(args: argparse.Namespace) -> int:
-    kind = kinds.resolve(args.kind)
+    kind = kinds.by_typed_name(args.kind)
     what = f'{kind.singular} "{args.name}"'
     with _resources(args) as res:
         target = res.get(kind, args.namespace, args.name, with_status=False)

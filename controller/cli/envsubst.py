@@ -23,21 +23,22 @@ class EnvSubstError(ValueError):
 
 
 @dataclass(frozen=True)
-class Reference:
+class EnvReference:
     """One ``${NAME}`` in a document: where it is (``spec.locator``) and its name."""
 
     path: str
     name: str
 
 
-def references(value: Any, path: str = "") -> list[Reference]:
+def env_references(value: Any, path: str = "") -> list[EnvReference]:
     """Every ``${NAME}`` in the strings of ``value``, depth first."""
     if isinstance(value, str):
-        return [Reference(path, m.group(1)) for m in REFERENCE.finditer(value)]
+        return [EnvReference(path, m.group(1)) for m in REFERENCE.finditer(value)]
     if isinstance(value, Mapping):
-        return [r for k, v in value.items() for r in references(v, f"{path}.{k}".lstrip("."))]
+        return [r for k, v in value.items()
+                for r in env_references(v, f"{path}.{k}".lstrip("."))]
     if isinstance(value, list):
-        return [r for i, v in enumerate(value) for r in references(v, f"{path}[{i}]")]
+        return [r for i, v in enumerate(value) for r in env_references(v, f"{path}[{i}]")]
     return []
 
 
@@ -52,7 +53,7 @@ def expand(value: Any, env: Mapping[str, str]) -> Any:
     return value
 
 
-def _where(origin: str, doc: Mapping[str, Any], ref: Reference) -> str:
+def _where(origin: str, doc: Mapping[str, Any], ref: EnvReference) -> str:
     meta = doc.get("metadata")
     name = meta.get("name", "?") if isinstance(meta, Mapping) else "?"
     return f"{origin}: {doc.get('kind', '?')} {name}: {ref.path} refers to ${{{ref.name}}}"
@@ -61,7 +62,7 @@ def _where(origin: str, doc: Mapping[str, Any], ref: Reference) -> str:
 def prepare(docs: list[Located], enabled: bool, env: Mapping[str, str]) -> list[Located]:
     """The documents to apply: expanded when ``enabled``; refused when a reference is
     left that would otherwise be stored as it is."""
-    found = [(origin, doc, ref) for origin, doc in docs for ref in references(doc)]
+    found = [(origin, doc, ref) for origin, doc in docs for ref in env_references(doc)]
     if not enabled:
         if found:
             more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""

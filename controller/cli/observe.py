@@ -76,7 +76,7 @@ def judge(status: Mapping[str, Any] | None, wanted: Mapping[str, str]) -> Verdic
 
 
 def wait(args: argparse.Namespace) -> int:
-    kind = kinds.resolve(args.kind)
+    kind = kinds.by_typed_name(args.kind)
     if kind is not kinds.ACTIVE_STRATEGY:
         raise CommandError(f"wait works on activestrategies, not {kind.plural}")
     wanted = parse_wanted(args.until)
@@ -127,7 +127,7 @@ def replicas(status: Mapping[str, Any], entity: str | None) -> list[Replica]:
 
 
 def logs(args: argparse.Namespace) -> int:
-    if kinds.resolve(args.kind) is not kinds.ACTIVE_STRATEGY:
+    if kinds.by_typed_name(args.kind) is not kinds.ACTIVE_STRATEGY:
         raise CommandError("logs works on activestrategies (fogstrat logs as NAME [ENTITY])")
     with _resources(args) as res:
         obj = res.get(kinds.ACTIVE_STRATEGY, args.namespace, args.name)

@@ -12,9 +12,9 @@ room, which the reconciler retries like any failed deploy.
 Health checks and steady-state observation read instances through
 :meth:`CachedFog.recent_instance_info`: one fog-wide read (``all_instances``) serves every
 strategy for ``instance_ttl`` seconds (longer on a big fog, at most ``MAX_INSTANCE_TTL``),
-so 10,000 strategies probed every 10 s cost one request every 4 s instead of a thousand
-a second; the next read starts in the background before that (``READ_AHEAD``), so no
-health check waits for one. What this client itself did to an instance since
+so the fog answers one request per ``instance_ttl`` however many strategies are probed;
+the next read starts in the background before that (``READ_AHEAD``), so no health check
+waits for one. What this client itself did to an instance since
 that read (define, start, stop...) overrides it. Waiting on a transition still reads the
 instance directly.
 """
@@ -111,8 +111,8 @@ class CachedFog(FogClient):
 
     def node_infos(self, node_ids: Iterable[str], *, timeout: float | None = None
                    ) -> list[NodeInfo]:
-        """Kept infos under one lock, the others read (a deploy and every placement check
-        look at all the fog's nodes: 120 lookups one by one were 0.7 ms of each)."""
+        """Kept infos under one lock, the others read: a deploy and every placement check
+        look at all the fog's nodes, and taking the lock once per node would add up."""
         ids = list(node_ids)
         with self._lock:
             kept = [self._info.get(nid) for nid in ids]
@@ -145,7 +145,8 @@ class CachedFog(FogClient):
         """Cached statuses at once; the others read all at the same time (the first on
         this thread), so a deploy after a quiet spell (when every cached status has
         expired: the usual moment of a failover) waits for one status call, not one per
-        node (120 calls of 20 ms on an edge network was 2.4 s of a failover)."""
+        node: on an edge network each call takes tens of milliseconds, and a fog has
+        a hundred nodes or more."""
         now = self._clock()
         out: dict[str, NodeStatus] = {}
         missing: list[str] = []
@@ -236,7 +237,7 @@ class CachedFog(FogClient):
             own, snap = self._own.get(instance_id), self._instances
         # What we did to it answers while it is as recent as a fog-wide read would be and
         # no read is newer: a deploy's readiness check right after its start needs no read
-        # of every instance (at 10,000 that read was a twentieth of a bring-up).
+        # of every instance, which on a big fog is a large share of a bring-up.
         if own is None or self._clock() - own[0] >= self._instance_ttl or (
                 snap is not None and snap[0] > own[0]):
             taken, instances = self._snapshot(timeout)

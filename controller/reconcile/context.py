@@ -123,8 +123,8 @@ class Step:
 
     def existing(self) -> list[str]:
         """Architectures of this strategy with instances in the fog, candidates first."""
-        others = sorted(n for n in self.inputs.observed if n not in self.names)
-        return [n for n in (*self.names, *others) if self.observed(n).exists]
+        others = sorted(name for name in self.inputs.observed if name not in self.names)
+        return [name for name in (*self.names, *others) if self.observed(name).exists]
 
     def pin(self) -> str | None:
         """The pin in force (None when unpinned or when this pin already failed)."""
@@ -146,18 +146,18 @@ class Step:
         return None
 
     def why_unplaceable(self, skip: tuple[str, ...] = ()) -> str:
-        parts = [f"{n}: {self.observed(n).placement_message or 'no room'}"
-                 for n in self.names if n not in skip]
+        parts = [f"{name}: {self.observed(name).placement_message or 'no room'}"
+                 for name in self.names if name not in skip]
         return "; ".join(parts) or "no candidates"
 
     # status records
 
-    def record_history(self, kind: HistoryKind, from_: str | None, to: str | None,
+    def record_history(self, kind: HistoryKind, from_: str | None, target: str | None,
                        reason: str, message: str, duration: float | None = None) -> None:
-        entry = HistoryEntry(self.now, kind, from_, to, reason, message, duration)
+        entry = HistoryEntry(self.now, kind, from_, target, reason, message, duration)
         last = self.status.history[-1] if self.status.history else None
         if (kind == "degraded" and last is not None
-                and (last.kind, last.from_, last.to, last.reason) == (kind, from_, to, reason)):
+                and (last.kind, last.from_, last.to, last.reason) == (kind, from_, target, reason)):
             # A retry that failed the same way again: one entry, not one per retry, so a
             # long outage cannot push the transitions that matter out of the bounded history.
             self.update(history=(*self.status.history[:-1], entry))

@@ -84,7 +84,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from controller.api.models import ActiveStrategySpec, HealthSpec, StrategySpec
-from controller.reconcile.status import Health, StrategyStatus, empty
+from controller.reconcile.status import HealthName, StrategyStatus, empty
 
 POLL = 2.0
 """Seconds between observations while something is in flight."""
@@ -184,7 +184,7 @@ class ProbeOutcome:
     """One probe cycle of one architecture. ``reason`` (fixed vocabulary) says why an
     Unhealthy cycle failed, e.g. ``Unhealthy`` or ``QosBelowThreshold``."""
 
-    result: Health
+    result: HealthName
     message: str = ""
     values: Mapping[str, float] = field(default_factory=empty)
     reason: str = ""

@@ -40,8 +40,8 @@ from controller.reconcile.contract import (
 from controller.reconcile.deleting import terminate
 from controller.reconcile.deploying import step_transition
 from controller.reconcile.finishing import finish
-from controller.reconcile.holding import hold_invalid, hold_paused, hold_unreachable, validate
-from controller.reconcile.observation import observe
+from controller.reconcile.holding import hold_invalid, hold_paused, hold_unreachable, why_invalid
+from controller.reconcile.observation import fold_observation
 from controller.reconcile.probing import (
     failure_threshold,
     fold_probe,
@@ -83,8 +83,8 @@ __all__ = [
 def decide(inputs: DecisionInput) -> Decision:
     """One reconcile step for one ActiveStrategy (see ``contract.py``)."""
     step = Step(inputs, inputs.status)
-    observe(step)
-    invalid = validate(inputs)
+    fold_observation(step)
+    invalid = why_invalid(inputs)
     if not inputs.fog_reachable:
         hold_unreachable(step)
     elif inputs.deletion_requested:

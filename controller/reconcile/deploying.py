@@ -86,17 +86,17 @@ def prepare_target(step: Step, name: str) -> None:
 def deploy_target(step: Step, transition: Transition) -> None:
     """The ``deploying`` stage: undeploy what is not kept, then wait for the target to be
     complete and healthy, then hand over to it."""
-    to = transition.to
-    keep = {to} | ({transition.from_}
+    target = transition.to
+    keep = {target} | ({transition.from_}
                    if transition.make_before_break and transition.from_ else set())
     draining = [name for name in step.existing() if name not in keep]
     for name in draining:
         step.act(Undeploy(name))
-    seen, arch = step.observed(to), step.status.arch(to)
+    seen, arch = step.observed(target), step.status.arch(target)
     if _target_in_trouble(step, transition, seen, arch):
         return
     if not (seen.exists and seen.complete
-            and arch.consecutive_successes >= step.success_threshold(to)):
+            and arch.consecutive_successes >= step.success_threshold(target)):
         _await_target(step, transition, draining, seen, arch)
         return
     _hand_over(step, transition, seen)
@@ -106,18 +106,19 @@ def _target_in_trouble(step: Step, transition: Transition, seen: Observed,
                        arch: ArchitectureStatus) -> bool:
     """Fail the target if its deploy failed, it vanished, is in ERROR or is unhealthy.
     True if so."""
-    to = transition.to
-    failure_limit = step.failure_threshold(to)
+    target = transition.to
+    failure_limit = step.failure_threshold(target)
     if seen.error:
         target_failed(step, transition, "DeployFailed", seen.error)
     elif seen.exists and seen.vanished:
-        target_failed(step, transition, "Vanished", f"{to} instances vanished")
+        target_failed(step, transition, "Vanished", f"{target} instances vanished")
     elif seen.exists and seen.instance_error and step.inputs.strategy.policy.fail_fast:
-        target_failed(step, transition, "InstanceError", f"{to} in ERROR ({seen.instance_error})")
+        target_failed(step, transition, "InstanceError",
+                      f"{target} in ERROR ({seen.instance_error})")
     elif arch.consecutive_failures >= failure_limit:
         why = f" ({arch.last_probe_message})" if arch.last_probe_message else ""
         target_failed(step, transition, arch.last_probe_reason or "Unhealthy",
-                      f"{to} unhealthy {arch.consecutive_failures}/{failure_limit} "
+                      f"{target} unhealthy {arch.consecutive_failures}/{failure_limit} "
                       f"cycles{why}")
     else:
         return False
@@ -127,11 +128,12 @@ def _target_in_trouble(step: Step, transition: Transition, seen: Observed,
 def _await_target(step: Step, transition: Transition, draining: list[str], seen: Observed,
                   arch: ArchitectureStatus) -> None:
     """The target is not ready yet: (re)deploy and probe it, within the deploy timeout."""
-    to = transition.to
-    success_limit = step.success_threshold(to)
+    target = transition.to
+    success_limit = step.success_threshold(target)
     timeout = step.inputs.strategy.policy.deploy_timeout
     if step.now - transition.stage_since >= timeout:
-        target_failed(step, transition, "DeployTimeout", f"{to} not healthy within {timeout:g}s")
+        target_failed(step, transition, "DeployTimeout",
+                      f"{target} not healthy within {timeout:g}s")
         return
     if not seen.exists or not seen.complete:
         # Deploy is synchronous and idempotent: an incomplete target here is one whose
@@ -139,38 +141,38 @@ def _await_target(step: Step, transition: Transition, draining: list[str], seen:
         # or lost a replica; deploying again adopts what runs and places the rest.
         # Its first probe cycle follows in the same batch (it would be due at once),
         # and, when one healthy cycle makes it ready, serving it: the probe gates it.
-        step.act(Deploy(to))
-        step.act(Probe(to))
+        step.act(Deploy(target))
+        step.act(Probe(target))
         serving = (transition.from_
-                   if transition.make_before_break and transition.from_ != to else None)
+                   if transition.make_before_break and transition.from_ != target else None)
         if (step.inputs.spec.serve and arch.consecutive_successes + 1 >= success_limit
                 and (serving is None or not step.observed(serving).exists)):
-            step.act(Serve(to))
+            step.act(Serve(target))
     step.wait(min(POLL, transition.stage_since + timeout - step.now))
     progress = (f"undeploying {', '.join(draining)}, then deploying" if draining else
                 "deploying" if not seen.exists else
                 "waiting for all replicas to run" if not seen.complete else
                 f"waiting for health {arch.consecutive_successes}/{success_limit} cycles")
-    step.say(f"{_VERB[transition.kind]} to {to}: {progress}", _PHASE[transition.kind])
+    step.say(f"{_VERB[transition.kind]} to {target}: {progress}", _PHASE[transition.kind])
 
 
 def _hand_over(step: Step, transition: Transition, seen: Observed) -> None:
     """The target is healthy: undeploy the old one (make-before-break), serve, complete."""
-    to, kind = transition.to, transition.kind
+    target, kind = transition.to, transition.kind
     old = (transition.from_ if transition.make_before_break and transition.from_
-           and transition.from_ != to else None)
+           and transition.from_ != target else None)
     if old is not None and step.observed(old).exists:
         step.act(Undeploy(old))
         if step.inputs.spec.serve:
-            step.act(Serve(to))
+            step.act(Serve(target))
         step.wait(POLL)
-        step.say(f"{_VERB[kind]} to {to}: {to} healthy, undeploying {old} and serving {to}",
-                 _PHASE[kind])
+        step.say(f"{_VERB[kind]} to {target}: {target} healthy, undeploying {old} and "
+                 f"serving {target}", _PHASE[kind])
         return
     if step.inputs.spec.serve and not seen.served:
-        step.act(Serve(to))
+        step.act(Serve(target))
         step.wait(POLL)
-        step.say(f"{_VERB[kind]} to {to}: {to} healthy, serving it", _PHASE[kind])
+        step.say(f"{_VERB[kind]} to {target}: {target} healthy, serving it", _PHASE[kind])
         return
     complete(step, transition)
 
@@ -178,26 +180,26 @@ def _hand_over(step: Step, transition: Transition, seen: Observed) -> None:
 def target_failed(step: Step, transition: Transition, reason: str, detail: str) -> None:
     """Undeploy the failed target; go back to the old one (make-before-break) or on to
     the next candidate not yet tried, or hold Degraded when none is left."""
-    to, old = transition.to, transition.from_
+    target, old = transition.to, transition.from_
     step.error_handled = True
-    if step.observed(to).exists:
-        step.act(Undeploy(to))
-    step.update_arch(to, message=detail)
+    if step.observed(target).exists:
+        step.act(Undeploy(target))
+    step.update_arch(target, message=detail)
     if transition.kind == "switch":
-        step.update(failed_pin=FailedPin(to, step.inputs.generation))
-    if (transition.make_before_break and old is not None and old != to
+        step.update(failed_pin=FailedPin(target, step.inputs.generation))
+    if (transition.make_before_break and old is not None and old != target
             and step.observed(old).exists):
         _abort(step, transition, old, reason, detail)
         return
-    attempted = (transition.attempted if to in transition.attempted
-                 else (*transition.attempted, to))
+    attempted = (transition.attempted if target in transition.attempted
+                 else (*transition.attempted, target))
     next_target = step.next_candidate(attempted)
     if next_target is None:
         step.update(transition=None, active_architecture=None, active_role=None)
         step.record_history("degraded", old, None, "NoCandidate", detail)
         step.record_error("NoCandidate", f"{detail}; no other candidate can be placed")
-        step.hold_degraded("NoCandidate", f"{_VERB[transition.kind]} to {to} failed ({detail}); "
-                                          "no other candidate can be placed")
+        step.hold_degraded("NoCandidate", f"{_VERB[transition.kind]} to {target} failed "
+                                          f"({detail}); no other candidate can be placed")
         return
     step.update(transition=evolve(transition, to=next_target, attempted=attempted,
                                   stage="draining", stage_since=step.now,
@@ -209,37 +211,37 @@ def target_failed(step: Step, transition: Transition, reason: str, detail: str) 
 
 def _abort(step: Step, transition: Transition, old: str, reason: str, detail: str) -> None:
     """A make-before-break target failed: the old architecture keeps serving."""
-    to, kind = transition.to, transition.kind
+    target, kind = transition.to, transition.kind
     step.update(transition=None, active_architecture=old, active_role=step.role(old),
                 main_ready_since=None)
-    step.record_history("aborted", old, to, reason, f"{kind} to {to} aborted: {detail}")
+    step.record_history("aborted", old, target, reason, f"{kind} to {target} aborted: {detail}")
     step.wait(POLL)
-    step.say(f"{kind} to {to} aborted ({detail}): undeploying {to}, {old} keeps serving",
+    step.say(f"{kind} to {target} aborted ({detail}): undeploying {target}, {old} keeps serving",
              "Serving" if step.observed(old).served else "Deployed")
 
 
 def complete(step: Step, transition: Transition) -> None:
     """The target serves (or is deployed, serve off): count the event and record it."""
-    to, from_ = transition.to, transition.from_
+    target, from_ = transition.to, transition.from_
     duration = max(0.0, step.now - transition.started_at)
     kind: HistoryKind = transition.kind
     reason = transition.reason
-    if transition.kind == "rollout" and to != from_:
+    if transition.kind == "rollout" and target != from_:
         kind, reason = "failover", "RolloutFailed"
-    if transition.kind == "failback" and to != step.main:
+    if transition.kind == "failback" and target != step.main:
         kind, reason = "aborted", "FailbackFailed"
     if kind == "failover":
         step.update(failover_count=step.status.failover_count + 1,
                     recent_failovers=(*step.status.recent_failovers, step.now))
-        step.events.append(TransitionEvent("failover", from_, to, reason, duration))
+        step.events.append(TransitionEvent("failover", from_, target, reason, duration))
     elif kind == "failback":
         step.update(failback_count=step.status.failback_count + 1)
-        step.events.append(TransitionEvent("failback", from_, to, reason, duration))
-    served = step.observed(to).served
-    message = (f"{transition.kind} complete: {step.who(to)} "
+        step.events.append(TransitionEvent("failback", from_, target, reason, duration))
+    served = step.observed(target).served
+    message = (f"{transition.kind} complete: {step.who(target)} "
                f"{'serving' if served else 'deployed'}"
-               f" ({from_ or 'nothing'} -> {to}, {reason}, {duration:.0f}s)")
-    step.record_history(kind, from_, to, reason, message, duration)
-    step.update(transition=None, active_architecture=to, active_role=step.role(to),
+               f" ({from_ or 'nothing'} -> {target}, {reason}, {duration:.0f}s)")
+    step.record_history(kind, from_, target, reason, message, duration)
+    step.update(transition=None, active_architecture=target, active_role=step.role(target),
                 main_ready_since=None, last_error=None)
     step.say(message, "Serving" if served else "Deployed")

@@ -1,9 +1,9 @@
-"""``evolve``: ``dataclasses.replace`` for the reconcile models, at a fifth of the cost.
+"""``evolve``: ``dataclasses.replace`` for the reconcile models, without its overhead.
 
-A probe cycle or a decision builds a status a dozen times, and ``replace`` (every field
-passed by name through ``__init__``) was a fifth of each. ``evolve`` copies the fields and
-runs ``__post_init__`` (which freezes what changed) as ``replace`` would. It is checked
-as ``replace`` itself, so mypy still rejects a field the class does not have.
+A probe cycle or a decision builds a status a dozen times, and ``replace`` passes every
+field by name through ``__init__`` each time. ``evolve`` copies the instance dictionary
+instead and runs ``__post_init__`` (which freezes what changed) as ``replace`` would. It
+is checked as ``replace`` itself, so mypy still rejects a field the class does not have.
 """
 
 from __future__ import annotations

@@ -18,9 +18,11 @@ class Invalid:
     message: str
 
 
-def validate(inputs: DecisionInput) -> Invalid | None:
+def why_invalid(inputs: DecisionInput) -> Invalid | None:
+    """What makes the inputs impossible to act on (None: nothing), beyond what the document
+    validation sees alone: it needs the strategy and the spec together."""
     names = [candidate.architecture for candidate in inputs.strategy.candidates]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted({name for name in names if names.count(name) > 1})
     if dupes:
         return Invalid("DuplicateArchitecture",
                        f"architecture {', '.join(dupes)} appears more than once in the "

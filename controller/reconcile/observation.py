@@ -10,12 +10,12 @@ from controller.reconcile.status import (
     EMPTY,
     RECENT_FAILOVER_WINDOW,
     ArchitectureStatus,
-    LifecycleState,
+    LifecycleStateName,
     freeze,
 )
 
 
-def observe(step: Step) -> None:
+def fold_observation(step: Step) -> None:
     """Fold the fog observation and this cycle's probe results into status."""
     inputs = step.inputs
     recent = tuple(time for time in step.status.recent_failovers
@@ -23,7 +23,7 @@ def observe(step: Step) -> None:
     if recent != step.status.recent_failovers:
         step.update(recent_failovers=recent)
     if inputs.fog_reachable:
-        known = [*step.names, *(n for n in inputs.observed if n not in step.names)]
+        known = [*step.names, *(name for name in inputs.observed if name not in step.names)]
         for name in known:
             _observe_arch(step, name)
     for name, outcome in (inputs.probes or {}).items():
@@ -39,7 +39,7 @@ def _observe_arch(step: Step, name: str) -> None:
     if old is None and not seen.exists and name not in step.names:
         return
     arch = old or ArchitectureStatus()
-    state: LifecycleState | None
+    state: LifecycleStateName | None
     if seen.exists:
         state = "served" if seen.served else "deployed"
     elif arch.state in ("deployed", "served"):
@@ -56,7 +56,8 @@ def _observe_arch(step: Step, name: str) -> None:
                  message=message)
     if new != arch or old is None:
         if not seen.exists and name not in step.names:
-            kept = {k: v for k, v in step.status.architectures.items() if k != name}
+            kept = {other: other_arch for other, other_arch in step.status.architectures.items()
+                    if other != name}
             step.update(architectures=kept)
         else:
             step.status = step.status.with_arch(name, new)

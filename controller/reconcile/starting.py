@@ -9,7 +9,7 @@ from controller.reconcile.status import Transition
 
 
 def start_or_adopt(step: Step) -> None:
-    existing = [n for n in step.existing() if n in step.names]
+    existing = [name for name in step.existing() if name in step.names]
     if existing:
         _adopt(step, existing)
         return
@@ -38,7 +38,7 @@ def start_or_adopt(step: Step) -> None:
 
 def _adopt(step: Step, existing: list[str]) -> None:
     """Take over what runs, preferring a served architecture; undeploy the rest."""
-    served = [n for n in existing if step.observed(n).served]
+    served = [name for name in existing if step.observed(name).served]
     pick = served[0] if served else existing[0]
     step.act(Adopt(pick))
     for name in step.existing():
@@ -46,7 +46,7 @@ def _adopt(step: Step, existing: list[str]) -> None:
             step.act(Undeploy(name))
     step.update(active_architecture=pick, active_role=step.role(pick))
     step.record_history("adopt", None, pick, "Adopted", f"adopted {pick} found in the fog")
-    others = [n for n in step.existing() if n != pick]
+    others = [name for name in step.existing() if name != pick]
     extra = f", undeploying {', '.join(others)}" if others else ""
     step.say(f"adopting {step.who(pick)} found in the fog{extra}",
              "Serving" if step.observed(pick).served else "Deploying")

@@ -9,8 +9,9 @@ Values compare by content: the shell writes status only when ``new != old``. Not
 here changes unless something happened (a probe cycle, an observation, a step): there is no
 "last reconcile time", so an idle controller writes nothing.
 
-``from_json`` is tolerant: missing or malformed fields take their defaults, so an empty or
-older status document reads fine.
+Each field's metadata says how it is stored (``json_fields``). ``from_json`` is tolerant:
+missing or malformed fields take their defaults, so an empty or older status document
+reads fine.
 """
 
 from __future__ import annotations
@@ -18,17 +19,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 from controller.reconcile.evolve import evolve
-from controller.reconcile.json_values import (
-    EMPTY,
-    empty,
-    freeze,
-    read_int,
-    read_opt_str,
-    thaw,
+from controller.reconcile.json_fields import (
+    INT,
+    JSON_MAP,
+    NAME,
+    NAMES_MAP,
+    NUMBER_MAP,
+    OPT_TIME,
+    TEXT,
+    TIMES,
+    choice,
+    read_record,
+    record,
+    record_map,
+    records,
+    stored_as,
+    write_record,
 )
+from controller.reconcile.json_values import EMPTY, empty, freeze, thaw
 from controller.reconcile.status_parts import (
     Condition,
     ConditionStatus,
@@ -41,7 +52,6 @@ from controller.reconcile.status_parts import (
     TransitionKind,
     condition_order,
 )
-from controller.reconcile.times import opt_rfc3339, parse_time, rfc3339
 
 __all__ = [
     "EMPTY",
@@ -54,10 +64,10 @@ __all__ = [
     "ConditionStatus",
     "ErrorInfo",
     "FailedPin",
-    "Health",
+    "HealthName",
     "HistoryEntry",
     "HistoryKind",
-    "LifecycleState",
+    "LifecycleStateName",
     "Phase",
     "Role",
     "Stage",
@@ -86,8 +96,12 @@ Phase = Literal[
 served); ``Serving`` is used only when the active architecture is served. ``Switching``:
 a switch to the pinned architecture (``spec.pin``, ``fogstrat switch``) is under way."""
 
-Health = Literal["Healthy", "Unhealthy", "Unknown"]
-LifecycleState = Literal["configured", "associated", "deployed", "served", "undeployed"]
+HealthName = Literal["Healthy", "Unhealthy", "Unknown"]
+"""An architecture's health as status stores it: the values of ``arch.probes.Health``,
+spelled out because ``reconcile`` sits beside ``arch`` and does not import it."""
+LifecycleStateName = Literal["configured", "associated", "deployed", "served", "undeployed"]
+"""An architecture's lifecycle state as status stores it: the values of
+``arch.lifecycle.LifecycleState`` (``new`` is never stored)."""
 Role = Literal["main", "replacement"]
 
 PHASES: tuple[str, ...] = get_args(Phase)
@@ -107,20 +121,24 @@ class ArchitectureStatus:
     ``fingerprint`` is what the architecture was deployed from (empty = unknown/adopted).
     """
 
-    state: LifecycleState | None = None
-    health: Health = "Unknown"
-    consecutive_failures: int = 0
-    consecutive_successes: int = 0
-    consecutive_unknowns: int = 0
-    last_probe_time: float | None = None
-    last_probe_result: Health | None = None
-    last_probe_reason: str = ""
-    last_probe_message: str = ""
-    last_probe_values: Mapping[str, float] = field(default_factory=empty)
-    placement: Mapping[str, tuple[str, ...]] = field(default_factory=empty)
-    instances: Mapping[str, Any] = field(default_factory=empty)
-    fingerprint: str = ""
-    message: str = ""
+    state: LifecycleStateName | None = field(
+        default=None, metadata=stored_as(choice(get_args(LifecycleStateName))))
+    health: HealthName = field(default="Unknown", metadata=stored_as(choice(get_args(HealthName))))
+    consecutive_failures: int = field(default=0, metadata=stored_as(INT))
+    consecutive_successes: int = field(default=0, metadata=stored_as(INT))
+    consecutive_unknowns: int = field(default=0, metadata=stored_as(INT))
+    last_probe_time: float | None = field(default=None, metadata=stored_as(OPT_TIME))
+    last_probe_result: HealthName | None = field(
+        default=None, metadata=stored_as(choice(get_args(HealthName))))
+    last_probe_reason: str = field(default="", metadata=stored_as(TEXT))
+    last_probe_message: str = field(default="", metadata=stored_as(TEXT))
+    last_probe_values: Mapping[str, float] = field(default_factory=empty,
+                                                   metadata=stored_as(NUMBER_MAP))
+    placement: Mapping[str, tuple[str, ...]] = field(default_factory=empty,
+                                                     metadata=stored_as(NAMES_MAP))
+    instances: Mapping[str, Any] = field(default_factory=empty, metadata=stored_as(JSON_MAP))
+    fingerprint: str = field(default="", metadata=stored_as(TEXT))
+    message: str = field(default="", metadata=stored_as(TEXT))
 
     def __post_init__(self) -> None:
         for name in ("last_probe_values", "placement", "instances"):
@@ -128,86 +146,36 @@ class ArchitectureStatus:
 
     def same_but_volatile(self, other: ArchitectureStatus) -> bool:
         """Equal but for :data:`VOLATILE_ARCH_FIELDS` (a healthy cycle's changes)."""
-        return self is other or all(getattr(self, f) == getattr(other, f)
-                                    for f in _ARCH_FIELDS)
+        return self is other or all(getattr(self, name) == getattr(other, name)
+                                    for name in _ARCH_FIELDS)
 
     def reset_health(self) -> ArchitectureStatus:
         """Counters of a fresh deployment: nothing measured yet."""
         return evolve(self, health="Unknown", consecutive_failures=0, consecutive_successes=0,
                        consecutive_unknowns=0)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "health": self.health,
-            "consecutiveFailures": self.consecutive_failures,
-            "consecutiveSuccesses": self.consecutive_successes,
-            "consecutiveUnknowns": self.consecutive_unknowns,
-            "lastProbeTime": opt_rfc3339(self.last_probe_time),
-            "lastProbeResult": self.last_probe_result,
-            "lastProbeReason": self.last_probe_reason,
-            "lastProbeMessage": self.last_probe_message,
-            "lastProbeValues": thaw(self.last_probe_values),
-            "placement": thaw(self.placement),
-            "instances": thaw(self.instances),
-            "fingerprint": self.fingerprint,
-            "message": self.message,
-        }
-
-    @staticmethod
-    def from_json(data: Any) -> ArchitectureStatus:
-        if not isinstance(data, Mapping):
-            return ArchitectureStatus()
-        state = data.get("state")
-        health = data.get("health")
-        result = data.get("lastProbeResult")
-        values = data.get("lastProbeValues")
-        placement = data.get("placement")
-        instances = data.get("instances")
-        probe_time = data.get("lastProbeTime")
-        return ArchitectureStatus(
-            state=cast(LifecycleState | None,
-                       state if state in get_args(LifecycleState) else None),
-            health=cast(Health, health if health in get_args(Health) else "Unknown"),
-            consecutive_failures=read_int(data.get("consecutiveFailures"), 0),
-            consecutive_successes=read_int(data.get("consecutiveSuccesses"), 0),
-            consecutive_unknowns=read_int(data.get("consecutiveUnknowns"), 0),
-            last_probe_time=parse_time(probe_time),
-            last_probe_result=cast(Health | None,
-                                   result if result in get_args(Health) else None),
-            last_probe_reason=str(data.get("lastProbeReason", "")),
-            last_probe_message=str(data.get("lastProbeMessage", "")),
-            last_probe_values={str(key): float(value) for key, value in values.items()
-                               if isinstance(value, int | float)}
-            if isinstance(values, Mapping) else EMPTY,
-            placement={str(entity): tuple(str(node) for node in nodes)
-                       for entity, nodes in placement.items() if isinstance(nodes, list | tuple)}
-            if isinstance(placement, Mapping) else EMPTY,
-            instances=instances if isinstance(instances, Mapping) else EMPTY,
-            fingerprint=str(data.get("fingerprint", "")),
-            message=str(data.get("message", "")),
-        )
-
 
 @dataclass(frozen=True)
 class StrategyStatus:
-    observed_generation: int = 0
-    phase: Phase = "Pending"
-    active_architecture: str | None = None
-    active_role: Role | None = None
-    architectures: Mapping[str, ArchitectureStatus] = field(default_factory=empty)
-    failover_count: int = 0
-    failback_count: int = 0
-    last_transition_time: float | None = None
+    observed_generation: int = field(default=0, metadata=stored_as(INT))
+    phase: Phase = field(default="Pending", metadata=stored_as(choice(PHASES)))
+    active_architecture: str | None = field(default=None, metadata=stored_as(NAME))
+    active_role: Role | None = field(default=None, metadata=stored_as(choice(get_args(Role))))
+    architectures: Mapping[str, ArchitectureStatus] = field(
+        default_factory=empty, metadata=stored_as(record_map(ArchitectureStatus)))
+    failover_count: int = field(default=0, metadata=stored_as(INT))
+    failback_count: int = field(default=0, metadata=stored_as(INT))
+    last_transition_time: float | None = field(default=None, metadata=stored_as(OPT_TIME))
     """When ``phase`` last changed."""
-    conditions: tuple[Condition, ...] = ()
-    history: tuple[HistoryEntry, ...] = ()
-    transition: Transition | None = None
-    main_ready_since: float | None = None
-    recent_failovers: tuple[float, ...] = ()
-    last_error: ErrorInfo | None = None
-    failed_pin: FailedPin | None = None
-    message: str = ""
+    conditions: tuple[Condition, ...] = field(default=(), metadata=stored_as(records(Condition)))
+    history: tuple[HistoryEntry, ...] = field(default=(),
+                                              metadata=stored_as(records(HistoryEntry)))
+    transition: Transition | None = field(default=None, metadata=stored_as(record(Transition)))
+    main_ready_since: float | None = field(default=None, metadata=stored_as(OPT_TIME))
+    recent_failovers: tuple[float, ...] = field(default=(), metadata=stored_as(TIMES))
+    last_error: ErrorInfo | None = field(default=None, metadata=stored_as(record(ErrorInfo)))
+    failed_pin: FailedPin | None = field(default=None, metadata=stored_as(record(FailedPin)))
+    message: str = field(default="", metadata=stored_as(TEXT))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "architectures", MappingProxyType(dict(self.architectures)))
@@ -253,7 +221,7 @@ class StrategyStatus:
         Compared field by field, without copies: it runs on every probe cycle."""
         if self is other:
             return True
-        if any(getattr(self, f) != getattr(other, f) for f in _STRATEGY_FIELDS):
+        if any(getattr(self, name) != getattr(other, name) for name in _STRATEGY_FIELDS):
             return False
         mine, theirs = self.architectures, other.architectures
         if mine.keys() != theirs.keys():
@@ -263,63 +231,13 @@ class StrategyStatus:
     # --- JSON ------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "observedGeneration": self.observed_generation,
-            "phase": self.phase,
-            "activeArchitecture": self.active_architecture,
-            "activeRole": self.active_role,
-            "architectures": {name: arch.to_json()
-                              for name, arch in sorted(self.architectures.items())},
-            "failoverCount": self.failover_count,
-            "failbackCount": self.failback_count,
-            "lastTransitionTime": opt_rfc3339(self.last_transition_time),
-            "conditions": [condition.to_json() for condition in self.conditions],
-            "history": [entry.to_json() for entry in self.history],
-            "transition": self.transition.to_json() if self.transition else None,
-            "mainReadySince": opt_rfc3339(self.main_ready_since),
-            "recentFailovers": [rfc3339(t) for t in self.recent_failovers],
-            "lastError": self.last_error.to_json() if self.last_error else None,
-            "failedPin": self.failed_pin.to_json() if self.failed_pin else None,
-            "message": self.message,
-        }
+        return write_record(self)
 
     @staticmethod
     def from_json(data: Any) -> StrategyStatus:
-        if not isinstance(data, Mapping):
-            return StrategyStatus()
-        phase = data.get("phase")
-        role = data.get("activeRole")
-        architectures = data.get("architectures")
-        conditions = data.get("conditions")
-        history = data.get("history")
-        recent = data.get("recentFailovers")
-        transition_time = data.get("lastTransitionTime")
-        main_ready = data.get("mainReadySince")
-        return StrategyStatus(
-            observed_generation=read_int(data.get("observedGeneration"), 0),
-            phase=cast(Phase, phase if phase in PHASES else "Pending"),
-            active_architecture=read_opt_str(data.get("activeArchitecture")),
-            active_role=cast(Role | None, role if role in ("main", "replacement") else None),
-            architectures={str(name): ArchitectureStatus.from_json(arch)
-                           for name, arch in architectures.items()}
-            if isinstance(architectures, Mapping) else {},
-            failover_count=read_int(data.get("failoverCount"), 0),
-            failback_count=read_int(data.get("failbackCount"), 0),
-            last_transition_time=parse_time(transition_time),
-            conditions=tuple(Condition.from_json(item) for item in conditions
-                             if isinstance(item, Mapping))
-            if isinstance(conditions, list) else (),
-            history=tuple(HistoryEntry.from_json(item) for item in history
-                          if isinstance(item, Mapping))
-            if isinstance(history, list) else (),
-            transition=Transition.from_json(data.get("transition")),
-            main_ready_since=parse_time(main_ready),
-            recent_failovers=tuple(t for t in map(parse_time, recent) if t is not None)
-            if isinstance(recent, list) else (),
-            last_error=ErrorInfo.from_json(data.get("lastError")),
-            failed_pin=FailedPin.from_json(data.get("failedPin")),
-            message=str(data.get("message", "")),
-        )
+        """The status stored as ``data``; the defaults for what is not usable in it."""
+        status = read_record(StrategyStatus, data)
+        return StrategyStatus() if status is None else status
 
 
 VOLATILE_ARCH_FIELDS = {"last_probe_time": "lastProbeTime",
@@ -329,6 +247,7 @@ VOLATILE_ARCH_FIELDS = {"last_probe_time": "lastProbeTime",
 architecture. A status that differs only in them is not written: with 10,000 strategies
 probed every 10 s that would be 1,000 writes a second of nothing new. They are written
 along with the next real change."""
-_ARCH_FIELDS = tuple(f.name for f in fields(ArchitectureStatus)
-                     if f.name not in VOLATILE_ARCH_FIELDS)
-_STRATEGY_FIELDS = tuple(f.name for f in fields(StrategyStatus) if f.name != "architectures")
+_ARCH_FIELDS = tuple(each.name for each in fields(ArchitectureStatus)
+                     if each.name not in VOLATILE_ARCH_FIELDS)
+_STRATEGY_FIELDS = tuple(each.name for each in fields(StrategyStatus)
+                         if each.name != "architectures")

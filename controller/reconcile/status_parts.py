@@ -1,15 +1,23 @@
 """The small records nested in a ``StrategyStatus``: conditions, history entries, the
-transition in progress, the last error and a failed pin, each with its JSON form (the
-shape of docs/design.md §3)."""
+transition in progress, the last error and a failed pin. Each field's metadata says how
+it is stored (``json_fields``; the shape of docs/design.md §3)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-from controller.reconcile.json_values import read_int, read_opt_float, read_opt_str, read_time
-from controller.reconcile.times import rfc3339
+from controller.reconcile.json_fields import (
+    FLAG,
+    INT,
+    NAME,
+    NAMES,
+    OPT_NUMBER,
+    TEXT,
+    TIME,
+    choice,
+    stored_as,
+)
 
 TransitionKind = Literal["start", "failover", "failback", "switch", "rollout"]
 HistoryKind = Literal["start", "failover", "failback", "switch", "rollout", "adopt", "aborted",
@@ -20,31 +28,12 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 
 @dataclass(frozen=True)
 class Condition:
-    type: str
-    status: ConditionStatus
-    reason: str
-    message: str = ""
-    last_transition_time: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "status": self.status,
-            "reason": self.reason,
-            "message": self.message,
-            "lastTransitionTime": rfc3339(self.last_transition_time),
-        }
-
-    @staticmethod
-    def from_json(data: Mapping[str, Any]) -> Condition:
-        status = data.get("status")
-        return Condition(
-            type=str(data.get("type", "")),
-            status=cast(ConditionStatus, status if status in ("True", "False") else "Unknown"),
-            reason=str(data.get("reason", "")),
-            message=str(data.get("message", "")),
-            last_transition_time=read_time(data.get("lastTransitionTime"), 0.0),
-        )
+    type: str = field(metadata=stored_as(TEXT))
+    status: ConditionStatus = field(
+        metadata=stored_as(choice(get_args(ConditionStatus)), fallback="Unknown"))
+    reason: str = field(metadata=stored_as(TEXT))
+    message: str = field(default="", metadata=stored_as(TEXT))
+    last_transition_time: float = field(default=0.0, metadata=stored_as(TIME))
 
 
 @dataclass(frozen=True)
@@ -52,34 +41,16 @@ class HistoryEntry:
     """One line of the bounded transition history. ``kind`` says which counter it fed:
     only ``failover``/``failback`` entries are counted (one per completed transition)."""
 
-    time: float
-    kind: HistoryKind
-    from_: str | None
-    to: str | None
-    reason: str
-    message: str = ""
-    duration: float | None = None
+    time: float = field(metadata=stored_as(TIME))
+    kind: HistoryKind = field(metadata=stored_as(choice(get_args(HistoryKind)),
+                                              fallback="failover"))
+    from_: str | None = field(metadata=stored_as(NAME))
+    to: str | None = field(metadata=stored_as(NAME))
+    reason: str = field(metadata=stored_as(TEXT))
+    message: str = field(default="", metadata=stored_as(TEXT))
+    duration: float | None = field(default=None, metadata=stored_as(
+        OPT_NUMBER, key="durationSeconds", omit_none=True))
     """Seconds from detection to completion, for a completed transition."""
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"time": rfc3339(self.time), "kind": self.kind, "from": self.from_,
-                               "to": self.to, "reason": self.reason, "message": self.message}
-        if self.duration is not None:
-            out["durationSeconds"] = self.duration
-        return out
-
-    @staticmethod
-    def from_json(data: Mapping[str, Any]) -> HistoryEntry:
-        kind = data.get("kind")
-        return HistoryEntry(
-            time=read_time(data.get("time"), 0.0),
-            kind=cast(HistoryKind, kind if kind in get_args(HistoryKind) else "failover"),
-            from_=read_opt_str(data.get("from")),
-            to=read_opt_str(data.get("to")),
-            reason=str(data.get("reason", "")),
-            message=str(data.get("message", "")),
-            duration=read_opt_float(data.get("durationSeconds")),
-        )
 
 
 @dataclass(frozen=True)
@@ -92,95 +63,40 @@ class Transition:
     ``make_before_break``, ``from_`` keeps serving until ``to`` is healthy).
     ``started_at`` is the detection time (metric duration = completion - started_at);
     ``stage_since`` starts the ``deployTimeout`` of the current target.
+    A stored transition without a target reads as none; an unreadable stage as
+    ``draining``, which undeploys whatever exists before deploying again.
     """
 
-    kind: TransitionKind
-    from_: str | None
-    to: str
-    reason: str
-    started_at: float
-    stage: Stage = "deploying"
-    stage_since: float = 0.0
-    attempted: tuple[str, ...] = ()
-    make_before_break: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "from": self.from_,
-            "to": self.to,
-            "reason": self.reason,
-            "startedAt": rfc3339(self.started_at),
-            "stage": self.stage,
-            "stageSince": rfc3339(self.stage_since),
-            "attempted": list(self.attempted),
-            "makeBeforeBreak": self.make_before_break,
-        }
-
-    @staticmethod
-    def from_json(data: Any) -> Transition | None:
-        if not isinstance(data, Mapping) or not isinstance(data.get("to"), str):
-            return None
-        kind = data.get("kind")
-        stage = data.get("stage")
-        started = read_time(data.get("startedAt"), 0.0)
-        attempted = data.get("attempted")
-        return Transition(
-            kind=cast(TransitionKind, kind if kind in get_args(TransitionKind) else "failover"),
-            from_=read_opt_str(data.get("from")),
-            to=str(data["to"]),
-            reason=str(data.get("reason", "")),
-            started_at=started,
-            stage=cast(Stage, stage if stage in get_args(Stage) else "draining"),
-            stage_since=read_time(data.get("stageSince"), started),
-            attempted=tuple(str(name) for name in attempted) if isinstance(attempted, list) else (),
-            make_before_break=bool(data.get("makeBeforeBreak", False)),
-        )
+    kind: TransitionKind = field(metadata=stored_as(choice(get_args(TransitionKind)),
+                                                 fallback="failover"))
+    from_: str | None = field(metadata=stored_as(NAME))
+    to: str = field(metadata=stored_as(NAME, required=True))
+    reason: str = field(metadata=stored_as(TEXT))
+    started_at: float = field(metadata=stored_as(TIME))
+    stage: Stage = field(default="deploying",
+                         metadata=stored_as(choice(get_args(Stage)), fallback="draining"))
+    stage_since: float = field(default=0.0, metadata=stored_as(TIME, fallback_from="started_at"))
+    attempted: tuple[str, ...] = field(default=(), metadata=stored_as(NAMES))
+    make_before_break: bool = field(default=False, metadata=stored_as(FLAG))
 
 
 @dataclass(frozen=True)
 class ErrorInfo:
     """The last error and its backoff: ``count`` consecutive errors, retry at ``retry_at``."""
 
-    time: float
-    reason: str
-    message: str
-    count: int = 1
-    retry_at: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"time": rfc3339(self.time), "reason": self.reason, "message": self.message,
-                "count": self.count, "retryAt": rfc3339(self.retry_at)}
-
-    @staticmethod
-    def from_json(data: Any) -> ErrorInfo | None:
-        if not isinstance(data, Mapping):
-            return None
-        return ErrorInfo(
-            time=read_time(data.get("time"), 0.0),
-            reason=str(data.get("reason", "")),
-            message=str(data.get("message", "")),
-            count=read_int(data.get("count"), 1),
-            retry_at=read_time(data.get("retryAt"), 0.0),
-        )
+    time: float = field(metadata=stored_as(TIME))
+    reason: str = field(metadata=stored_as(TEXT))
+    message: str = field(metadata=stored_as(TEXT))
+    count: int = field(default=1, metadata=stored_as(INT))
+    retry_at: float = field(default=0.0, metadata=stored_as(TIME))
 
 
 @dataclass(frozen=True)
 class FailedPin:
     """A pinned switch whose target failed: not retried until the spec generation changes."""
 
-    architecture: str
-    generation: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"architecture": self.architecture, "generation": self.generation}
-
-    @staticmethod
-    def from_json(data: Any) -> FailedPin | None:
-        if not isinstance(data, Mapping) or not isinstance(data.get("architecture"), str):
-            return None
-        return FailedPin(str(data["architecture"]), read_int(data.get("generation"), 0))
-
+    architecture: str = field(metadata=stored_as(NAME, required=True))
+    generation: int = field(metadata=stored_as(INT))
 
 
 _CONDITION_ORDER = {"Valid": 0, "Ready": 1, "Serving": 2, "Degraded": 3, "MainReady": 4}

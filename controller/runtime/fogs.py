@@ -60,13 +60,13 @@ class Fogs:
     def nodes(self, fog: CachedFog, timeout: float) -> NodeView:
         """The fog's nodes and their free capacity, one view shared by every strategy on
         the fog for ``node_ttl`` seconds or until this controller changes what runs there
-        (rebuilding it reads every node from the client's cache: 240 lookups at 120
-        nodes, per observation, was a third of a steady controller's CPU).
+        (rebuilding it reads every node from the client's cache, two lookups a node: per
+        observation, that would dominate a steady controller's work).
 
         Once there is a view, an out-of-date one is returned while a new one is read in
         the background: observation only judges whether an architecture could be placed
-        (a deploy plans on nodes it reads itself), and a failover's observation right
-        after its deploy waited 5 ms on re-reading the node it had just used."""
+        (a deploy plans on nodes it reads itself), so a failover's observation right
+        after its deploy need not wait on re-reading the node it has just used."""
         version = fog.capacity_version
         now = time.monotonic()
         with self._lock:

@@ -25,7 +25,7 @@ from controller.store.keys import key_problem, parse_key
 
 _log = logging.getLogger(__name__)
 
-Family = Literal["spec", "status"]
+KeyFamily = Literal["spec", "status"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ObjectKey:
 
     def __post_init__(self) -> None:
         # Keys are hashed on every cache read and queue operation; the generated hash
-        # rehashes the nested Kind each time (a twentieth of a steady reconcile).
+        # would rehash the nested Kind each time, so the hash is computed once here.
         object.__setattr__(self, "_hash", hash((self.kind.kind, self.namespace, self.name)))
 
     def __hash__(self) -> int:
@@ -71,12 +71,12 @@ def cached_value(value: bytes, mod_revision: int, version: int = 0) -> CachedVal
 class Change:
     """A spec or status appeared, changed or disappeared (``value`` None)."""
 
-    family: Family
+    family: KeyFamily
     key: ObjectKey
     value: CachedValue | None
 
 
-def parse(prefix: str, key: str) -> tuple[Family, ObjectKey] | None:
+def parse(prefix: str, key: str) -> tuple[KeyFamily, ObjectKey] | None:
     """Map an etcd key to (family, object); None for keys that are not documents."""
     parsed = parse_key(prefix, key)
     if parsed is None:
@@ -179,7 +179,7 @@ class Informer:
         with self._lock:
             return self._status.get(key)
 
-    def keys(self, kind: Kind | None = None, family: Family = "spec") -> list[ObjectKey]:
+    def keys(self, kind: Kind | None = None, family: KeyFamily = "spec") -> list[ObjectKey]:
         with self._lock:
             source = self._specs if family == "spec" else self._status
             return [k for k in source if kind is None or k.kind == kind]
@@ -239,7 +239,7 @@ class Informer:
         self._malformed.relisted(skipped)
         changes: list[Change] = []
         with self._lock:
-            families: tuple[tuple[Family, dict[ObjectKey, CachedValue],
+            families: tuple[tuple[KeyFamily, dict[ObjectKey, CachedValue],
                                   dict[ObjectKey, CachedValue]], ...] = (
                 ("spec", self._specs, specs), ("status", self._status, status))
             for family, old, new in families:

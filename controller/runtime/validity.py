@@ -24,9 +24,10 @@ from controller.runtime.status_writer import StatusWriter
 PLUGIN_GROUP = "fogstrat.architectures"
 
 
-def set_condition(conditions: list[dict[str, Any]], ctype: str, status: str, reason: str,
-                  message: str, now: float) -> list[dict[str, Any]]:
-    """Kubernetes semantics: ``lastTransitionTime`` moves only when ``status`` flips."""
+def with_stored_condition(conditions: list[dict[str, Any]], ctype: str, status: str,
+                          reason: str, message: str, now: float) -> list[dict[str, Any]]:
+    """Stored ``conditions`` (JSON) with the one of type ``ctype`` set. Kubernetes
+    semantics: ``lastTransitionTime`` moves only when ``status`` flips."""
     out = [dict(c) for c in conditions if c.get("type") != ctype]
     previous = next((c for c in conditions if c.get("type") == ctype), None)
     since = previous.get("lastTransitionTime", rfc3339(now)) if previous and \
@@ -89,10 +90,10 @@ class ValidityReconciler:
             return None
         now = self._clock()
         reason, problems = problems_of(self._docs, parsed)
-        conditions = set_condition(list((current or {}).get("conditions") or []), "Valid",
-                                   "False" if problems else "True", reason,
-                                   summarize(problems) if problems else "document is valid",
-                                   now)
+        conditions = with_stored_condition(list((current or {}).get("conditions") or []),
+                                           "Valid", "False" if problems else "True", reason,
+                                           summarize(problems) if problems else
+                                           "document is valid", now)
         status = {
             "observedGeneration": parsed.generation,
             "createdAt": (current or {}).get("createdAt", rfc3339(now)),

@@ -33,16 +33,17 @@ class WorkQueue(Generic[K]):
         self._max = max_delay
         self._grain = granularity
         """Delayed keys fall due on a grid of this many seconds, so keys due close together
-        are taken in one wake-up: at a thousand probe cycles a second, a wake-up per key
-        cost the queue a third of a core."""
+        are taken in one wake-up: with thousands of probe cycles due every interval, a
+        wake-up per key would keep the queue itself busy."""
         self._clock = clock
         lock = threading.Lock()
         self._cond = threading.Condition(lock)
         """Idle workers wait here for a key to be ready."""
         self._timer = threading.Condition(lock)
         """One idle worker at most waits here, until the earliest delayed key is due: with
-        thousands of strategies requeued for their probe cycles, every idle worker waking
-        for every due key cost a tenth of a steady controller's CPU."""
+        thousands of strategies requeued for their probe cycles, waking every idle worker
+        for every due key would spend the steady controller's CPU on wake-ups that find
+        nothing to take."""
         self._timer_held = False
         self._idle = 0
         self._queue: deque[K] = deque()

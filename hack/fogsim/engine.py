@@ -213,9 +213,8 @@ class Engine:
         self._fdus: dict[str, dict[str, Any]] = {}
         self._instances: dict[str, _Instance] = {}
         self._by_fdu: dict[str, dict[str, None]] = {}
-        """FDU uuid -> its instance ids (in order), as fog05 keys them under the FDU: a
-        scan of every instance per lookup made a 10,000-instance fog slow down its
-        controller's bring-up."""
+        """FDU uuid -> its instance ids (in order), as fog05 keys them under the FDU, so a
+        lookup does not scan every instance of a big fog."""
         self.no_processes = no_processes
         self.stop_grace = stop_grace
         self._own_workdir = workdir is None
@@ -560,8 +559,8 @@ class Engine:
 
     def all_instances_json(self) -> bytes:
         """:meth:`all_instances` as a JSON array, from each record's stored JSON (as fog05's
-        store answers a glob with the values it holds): rendering 10,000 records afresh
-        for every read held fogsim's one event loop, and every call behind it, 0.15 s."""
+        store answers a glob with the values it holds): rendering every record afresh
+        for every read would hold fogsim's one event loop, and every call behind it."""
         with self._lock:
             parts = []
             for inst in self._instances.values():

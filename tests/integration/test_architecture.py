@@ -25,7 +25,7 @@ from controller.api.models import (
     HealthSpec,
     HttpCheck,
     Parameter,
-    Probe,
+    ProbeSpec,
     PrometheusQuery,
     QosCheck,
     Requirements,
@@ -130,9 +130,9 @@ def three_entity_spec(port: int) -> ArchitectureSpec:
         health=HealthSpec(
             timeout=1.0,
             probes=(
-                Probe("store-http", "http", "store", http=HttpCheck(port, "/healthz")),
-                Probe("worker-tcp", "tcp", "worker", tcp=TcpCheck(port)),
-                Probe("store-qos", "qos", "store", qos=QosCheck(
+                ProbeSpec("store-http", "http", "store", http=HttpCheck(port, "/healthz")),
+                ProbeSpec("worker-tcp", "tcp", "worker", tcp=TcpCheck(port)),
+                ProbeSpec("store-qos", "qos", "store", qos=QosCheck(
                     http=HttpCheck(port, "/qos"), field="metrics.accuracy", min=0.8)),
             ),
         ),
@@ -514,16 +514,16 @@ def test_probe_outcomes_on_real_sockets(silent_port: int) -> None:
         {"metric": {}, "value": [1.0, "0.42"]}]}}
     try:
         probes = [
-            Probe("dead-http", "http", "e", http=HttpCheck(dead_port)),
-            Probe("dead-tcp", "tcp", "e", tcp=TcpCheck(dead_port)),
-            Probe("slow-http", "http", "e", http=HttpCheck(silent_port)),
-            Probe("prom-low", "qos", None, qos=QosCheck(
+            ProbeSpec("dead-http", "http", "e", http=HttpCheck(dead_port)),
+            ProbeSpec("dead-tcp", "tcp", "e", tcp=TcpCheck(dead_port)),
+            ProbeSpec("slow-http", "http", "e", http=HttpCheck(silent_port)),
+            ProbeSpec("prom-low", "qos", None, qos=QosCheck(
                 prometheus=PrometheusQuery(prom, "acc"), min=0.5)),
-            Probe("prom-ok", "qos", None, qos=QosCheck(
+            ProbeSpec("prom-ok", "qos", None, qos=QosCheck(
                 prometheus=PrometheusQuery(prom, "acc"), min=0.4, max=0.5)),
-            Probe("prom-down", "qos", None, qos=QosCheck(
+            ProbeSpec("prom-down", "qos", None, qos=QosCheck(
                 prometheus=PrometheusQuery(f"http://127.0.0.1:{dead_port}", "acc"), min=0.5)),
-            Probe("no-instance", "state", "e"),
+            ProbeSpec("no-instance", "state", "e"),
         ]
         start = time.monotonic()
         got = {r.name: r for r in run_probes(probes, record, None, timeout=1.0)}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.api.models import HttpCheck, Probe, PrometheusQuery, QosCheck
+from controller.api.models import HttpCheck, ProbeSpec, PrometheusQuery, QosCheck
 from controller.arch.health import run_probes
 from controller.arch.httpget import MAX_ANSWER_BYTES
 from controller.arch.probes import Outcome, ProbeResult
@@ -121,23 +121,23 @@ def answer(body: bytes, *, chunked: bool = False) -> Behaviour:
     return send
 
 
-def probe(p: Probe, timeout: float = 1.0) -> ProbeResult:
+def probe(p: ProbeSpec, timeout: float = 1.0) -> ProbeResult:
     record = ArchitectureRecord()
     record.put("e", 0, ReplicaRecord("f", "u", node_ip="127.0.0.1"))
     return run_probes([p], record, None, timeout=timeout)[0]
 
 
-def http(port: int) -> Probe:
-    return Probe("p", "http", "e", http=HttpCheck(port))
+def http(port: int) -> ProbeSpec:
+    return ProbeSpec("p", "http", "e", http=HttpCheck(port))
 
 
-def qos(port: int, field: str = "accuracy") -> Probe:
-    return Probe("q", "qos", "e", qos=QosCheck(http=HttpCheck(port, "/qos"), field=field,
+def qos(port: int, field: str = "accuracy") -> ProbeSpec:
+    return ProbeSpec("q", "qos", "e", qos=QosCheck(http=HttpCheck(port, "/qos"), field=field,
                                                 min=0.5))
 
 
-def prom(port: int) -> Probe:
-    return Probe("m", "qos", None, qos=QosCheck(
+def prom(port: int) -> ProbeSpec:
+    return ProbeSpec("m", "qos", None, qos=QosCheck(
         prometheus=PrometheusQuery(f"http://127.0.0.1:{port}", "acc"), min=0.5))
 
 

@@ -18,6 +18,7 @@ from controller.arch.ids import ArchitectureKey
 from controller.fog.fogsim_driver import FogsimClient
 from controller.metrics import Metrics
 from controller.reconcile import decision as core
+from controller.reconcile.status import StrategyStatus
 from controller.reconcile.times import parse_time
 from controller.resources import Resources
 from controller.runtime import active as active_module
@@ -148,3 +149,44 @@ def test_descriptors_prepared_by_a_controller_that_died_go_with_the_strategy(
 
     s.when.fogstrat("delete", "activestrategy", s.name)
     s.then.fog_empty(timeout=20)
+
+
+def test_a_quiet_probe_cycle_neither_reads_nor_writes_status_json(
+        s: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A healthy cycle of a resting strategy works on the status in memory: the stored JSON
+    is parsed when the store holds someone else's write and built when something changes,
+    never on the path every steady strategy takes every interval."""
+    s.given.web_strategy().controller().serving("web-main")
+    s.then.stays(lambda st: st["phase"] == "Serving", "Serving", seconds=1.5)
+    s.when.controller_killed()
+    last_probe = parse_time(s.raw_status()["architectures"]["web-main"]["lastProbeTime"])
+    assert last_probe is not None
+
+    calls: list[str] = []
+    to_json, from_json = StrategyStatus.to_json, StrategyStatus.from_json
+
+    def counted_to_json(self: StrategyStatus) -> dict[str, Any]:
+        calls.append("to_json")
+        return to_json(self)
+
+    def counted_from_json(data: Any) -> StrategyStatus:
+        calls.append("from_json")
+        return from_json(data)
+
+    monkeypatch.setattr(StrategyStatus, "to_json", counted_to_json)
+    monkeypatch.setattr(StrategyStatus, "from_json", staticmethod(counted_from_json))
+    shell = Shell(s)
+    try:
+        decisions = counting_decide(monkeypatch)
+        shell.now = last_probe + 60
+        assert shell.reconciler.reconcile(shell.key) is not None  # the restart's one step
+        assert "from_json" in calls  # what the dead controller stored, read once
+        stepped, calls[:] = len(decisions), []
+        for _ in range(5):
+            shell.now += 1.0  # web-main is probed every second
+            again = shell.reconciler.reconcile(shell.key)
+            assert again is not None and 0 < again <= 1.0
+        assert len(decisions) == stepped, [d.message for d in decisions[stepped:]]
+        assert calls == []
+    finally:
+        shell.close()

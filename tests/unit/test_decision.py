@@ -42,7 +42,7 @@ from controller.reconcile.status import (
     HISTORY_LIMIT,
     RECENT_FAILOVER_WINDOW,
     ArchitectureStatus,
-    Health,
+    HealthName,
     Role,
     StrategyStatus,
     Transition,
@@ -70,7 +70,7 @@ RUNNING, SERVED, GONE = ob(True), ob(True, True), ob()
 UNPLACEABLE = ob(placeable=False, alongside=False, placement_message="no x86_64 node free")
 
 
-def arch(state: str | None = "served", health: Health = "Healthy", ok: int = 2, bad: int = 0,
+def arch(state: str | None = "served", health: HealthName = "Healthy", ok: int = 2, bad: int = 0,
          unknown: int = 0, **kw: Any) -> ArchitectureStatus:
     return ArchitectureStatus(state=state, health=health,  # type: ignore[arg-type]
                               consecutive_successes=ok, consecutive_failures=bad,

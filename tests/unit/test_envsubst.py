@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from controller.api.documents import load_path_located
-from controller.cli.envsubst import EnvSubstError, Reference, expand, prepare, references
+from controller.cli.envsubst import (
+    EnvReference,
+    EnvSubstError,
+    env_references,
+    expand,
+    prepare,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 ENV_DOC = {"kind": "Environment", "metadata": {"name": "lab"},
@@ -15,9 +21,9 @@ ENV_DOC = {"kind": "Environment", "metadata": {"name": "lab"},
 
 
 def test_references_name_their_paths() -> None:
-    assert references(ENV_DOC) == [Reference("spec.locator", "FOGSIM_URL"),
-                                   Reference("spec.info.tags[0]", "SITE")]
-    assert references({"x": "{{ params.port }} $HOME ${1BAD} ${}"}) == []
+    assert env_references(ENV_DOC) == [EnvReference("spec.locator", "FOGSIM_URL"),
+                                       EnvReference("spec.info.tags[0]", "SITE")]
+    assert env_references({"x": "{{ params.port }} $HOME ${1BAD} ${}"}) == []
 
 
 def test_expand_replaces_every_reference_and_keeps_other_values() -> None:

@@ -285,7 +285,7 @@ def test_parse_architecture_with_defaults() -> None:
     assert spec.health.interval == 90.0 and spec.health.timeout == 2.0
     assert spec.health.failure_threshold == 3 and spec.health.success_threshold == 1
     http, qos = spec.health.probes
-    assert http == models.Probe(
+    assert http == models.ProbeSpec(
         name="agg-http", kind="http", entity="agg", http=models.HttpCheck(port=8080)
     )
     assert qos.name == "agg-qos" and qos.kind == "qos"

@@ -140,8 +140,8 @@ def _checked_body(kind: Kind, raw: Mapping[str, Any]
     """:func:`_check_body`, remembered by content (least recently used first out). A
     body's problems and defaults do not depend on the object's metadata (the header is
     checked on its own; the schema says only "an object"), and thousands of
-    ActiveStrategies differ by name alone: a controller's first list validated each
-    one's identical body again."""
+    ActiveStrategies differ by name alone: a controller's first list would otherwise
+    validate the same body once for each of them."""
     try:
         key = (kind, json.dumps(raw, sort_keys=True, separators=(",", ":")))
     except (TypeError, ValueError):  # not JSON data (a caller's own objects): no memo
