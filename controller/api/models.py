@@ -131,6 +131,17 @@ class HealthSpec:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where consumers reach the service while the architecture serves: ``port`` on the
+    address of ``entity``'s first replica (``spec.endpoint``)."""
+
+    entity: str
+    port: int
+    scheme: str = "http"
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class ArchitectureSpec:
     """Either declarative ``entities`` or a ``plugin`` name (entry point), never both."""
 
@@ -139,6 +150,7 @@ class ArchitectureSpec:
     plugin: str | None = None
     health: HealthSpec = field(default_factory=HealthSpec)
     description: str = ""
+    endpoint: Endpoint | None = None
 
 
 # --- ArchitectureData ------------------------------------------------------------------

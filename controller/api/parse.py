@@ -24,6 +24,7 @@ from controller.api.models import (
     ArchitectureRef,
     ArchitectureSpec,
     Document,
+    Endpoint,
     Entity,
     EnvironmentSpec,
     FailbackPolicy,
@@ -109,7 +110,15 @@ def _architecture(spec: Raw) -> ArchitectureSpec:
         plugin=spec.get("plugin"),
         health=_health(spec["health"]),
         description=spec.get("description", ""),
+        endpoint=_endpoint(spec.get("endpoint")),
     )
+
+
+def _endpoint(raw: Raw | None) -> Endpoint | None:
+    if raw is None:
+        return None
+    return Endpoint(entity=raw["entity"], port=raw["port"], scheme=raw.get("scheme", "http"),
+                    path=raw.get("path", ""))
 
 
 def _entity(raw: Raw) -> Entity:

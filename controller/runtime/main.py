@@ -23,6 +23,7 @@ from controller.runtime import logs
 from controller.runtime.active import ActiveStrategyReconciler
 from controller.runtime.contact import EtcdContact, both
 from controller.runtime.documents import Documents
+from controller.runtime.endpoints import EndpointPublisher
 from controller.runtime.environments import EnvironmentReconciler
 from controller.runtime.events import EventRecorder
 from controller.runtime.fogs import Fogs
@@ -105,7 +106,9 @@ def run_controller(args: argparse.Namespace) -> int:
     fogs = Fogs()  # one client per fog, shared by ActiveStrategies and Environments
     active = ActiveStrategyReconciler(docs=docs, status=status, metrics=metrics,
                                       is_leader=lambda: elector.is_leader, clock=time.time,
-                                      events=events, fogs=fogs)
+                                      events=events, fogs=fogs,
+                                      endpoints=EndpointPublisher(store, args.prefix,
+                                                                  lambda: elector.fence))
     manager = Manager(
         informer=informer, documents=docs, elector=elector, metrics=metrics,
         reconcilers={"ActiveStrategy": active,
