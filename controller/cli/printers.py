@@ -75,6 +75,18 @@ def age(value: Any, now: float | None = None) -> str:
     return f"{secs // 86400}d"
 
 
+def endpoint_line(endpoint: Mapping[str, Any], now: float | None = None) -> str:
+    """An ActiveStrategy's published endpoint on one line: its URL and what serves it,
+    or that nothing serves."""
+    held = f"for {age(endpoint.get('since'), now)}"
+    arch, url = endpoint.get("architecture"), endpoint.get("url")
+    if not arch:
+        return f"<none>: nothing serves ({held})"
+    if not url:
+        return f"<none>: {arch} serves, with no address for its endpoint ({held})"
+    return f"{url} ({arch}, {held})"
+
+
 def _condition(o: StoredObject, ctype: str) -> Mapping[str, Any]:
     for c in mappings(_status(o).get("conditions")):
         if c.get("type") == ctype:
@@ -284,6 +296,9 @@ def describe(o: StoredObject) -> str:
                 "lastTransitionTime", "observedGeneration", "message"):
         if key in status:
             _kv(lines, key[0].upper() + key[1:], status.get(key), indent=2)
+    endpoint = mapping(status.get("endpoint"))
+    if endpoint:
+        _kv(lines, "Endpoint", endpoint_line(endpoint), indent=2)
     archs = {name: mapping(a) for name, a in mapping(status.get("architectures")).items()}
     if archs:
         lines.append("Architectures:")
