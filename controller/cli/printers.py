@@ -171,7 +171,7 @@ COLUMNS: dict[str, tuple[list[Column], list[Column]]] = {
             _col("VALID", _valid),
             _col("AGE", _age),
         ],
-        [],  # REACHABLE comes from the ActiveStrategies' status: see `reachability`
+        [],  # REACHABLE: the Environment's Reachable condition (see `columns`)
     ),
 }
 
@@ -206,8 +206,20 @@ def columns(kind: kinds.Kind, *, wide: bool = False, all_namespaces: bool = Fals
         cols.insert(0, _col("NAMESPACE", lambda o: o.namespace, 12))
     if kind is kinds.ENVIRONMENT and wide:
         known = reachable or {}
-        cols.append(_col("REACHABLE", lambda o: known.get((o.namespace, o.name), "<unknown>")))
+        cols.append(_col("REACHABLE", lambda o: _reached(o, known)))
     return cols
+
+
+def _reached(o: StoredObject, known: Reachability) -> str:
+    """The Environment's own ``Reachable`` condition; before the controller wrote one,
+    what its ActiveStrategies recorded."""
+    own = _condition(o, "Reachable")
+    if own.get("status") == "False":
+        since = age(own.get("lastTransitionTime"))
+        return f"False ({_text(own.get('reason'), '')} {since} ago)"
+    if own.get("status"):
+        return str(own["status"])
+    return known.get((o.namespace, o.name), "<unknown>")
 
 
 def rows(kind: kinds.Kind, objs: Sequence[StoredObject], *, wide: bool = False,
