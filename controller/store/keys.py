@@ -146,10 +146,13 @@ def key_problem(prefix: str, key: str) -> str | None:
 
 def permission_scope(key: str) -> str:
     """The key range a permission on ``key`` is best granted for: ``<prefix>/status/`` for
-    a status key (the controller writes them all), the key itself otherwise."""
+    a status key and ``<prefix>/endpoints/`` for an endpoint key (the controller writes
+    them all), the key itself otherwise."""
     parts = key.split("/")
     if len(parts) >= 5 and parts[-4] == STATUS:
         return "/".join(parts[:-3]) + "/"
+    if len(parts) >= 4 and parts[-3] == ENDPOINTS:
+        return "/".join(parts[:-2]) + "/"
     return key
 
 
