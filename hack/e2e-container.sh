@@ -6,7 +6,8 @@
 # Scenarios (FOGSTRAT_E2E_SCENARIO):
 #   smoke (default)  hack/smoke/failover.yaml: self-contained (two `python3 -m http.server`
 #                    architectures); Serving on web-main, then `fogsim node down cloud-1`,
-#                    Serving on web-backup, and /metrics counts the failover.
+#                    Serving on web-backup, /metrics counts the failover, and the published
+#                    endpoint names web-backup and answers.
 #   examples         deploy/examples/ (the prediction service; needs the workloads in
 #                    deploy/examples/workloads/): prediction-lab Serving.
 # Both then apply a `driver: fog05` Environment whose YAKS is not there (and the image has
@@ -174,6 +175,17 @@ run_smoke() {
     'fogstrat_failovers_total\{.*from="web-main".*strategy="web-smoke",to="web-backup"\} 1(\.0)?'
   metric_is 'fogstrat_active_architecture\{.*architecture="web-backup".*strategy="web-smoke"\} 1(\.0)?' ||
     die "/metrics: web-backup is not the active architecture"
+  wait_for "the published endpoint naming web-backup" 30 endpoint_is web-smoke web-backup
+  local url
+  url=$(fogstrat get endpoints web-smoke -o json | "$BIN/python" -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+  curl -sf "$url" | grep -q accuracy || die "the published endpoint $url does not answer"
+  log "published endpoint: $url"
+}
+
+endpoint_is() { # name architecture: <prefix>/endpoints/default/<name> names it, with a URL
+  fogstrat get endpoints "$1" -o json |
+    "$BIN/python" -c 'import json,sys
+d=json.load(sys.stdin); sys.exit(0 if d.get("architecture")==sys.argv[1] and d.get("url") else 1)' "$2"
 }
 
 run_examples() {
