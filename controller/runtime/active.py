@@ -49,9 +49,8 @@ from controller.reconcile.decision import (
 )
 from controller.reconcile.status import StrategyStatus
 from controller.reconcile.times import rfc3339
-from controller.runtime import endpoints
 from controller.runtime.documents import Documents, Parsed
-from controller.runtime.endpoints import EndpointPublisher
+from controller.runtime.endpoints import EndpointPublisher, decided_endpoint
 from controller.runtime.events import EventRecorder, EventType
 from controller.runtime.fogs import Fogs, NodeView
 from controller.runtime.handles import Handle, build, restore
@@ -602,7 +601,7 @@ class ActiveStrategyReconciler:
 
     def _write(self, inputs: Inputs, decision: Decision, previous: Mapping[str, Any],
                mem: Memory) -> None:
-        endpoint = endpoints.decided(inputs, decision.status, previous, self._clock())
+        endpoint = decided_endpoint(inputs, decision.status, previous, self._clock())
         if (mem.status is not None and mem.raw is not None
                 and mem.basis == self._status.revision(inputs.key)
                 and decision.status.same_but_volatile(mem.status)

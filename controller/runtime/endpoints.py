@@ -30,7 +30,7 @@ def encode(endpoint: Mapping[str, Any]) -> bytes:
     return json.dumps(endpoint, sort_keys=True, separators=(",", ":")).encode()
 
 
-def decided(inputs: Inputs, status: StrategyStatus, previous: Mapping[str, Any],
+def decided_endpoint(inputs: Inputs, status: StrategyStatus, previous: Mapping[str, Any],
             now: float) -> dict[str, Any] | None:
     """The endpoint of a decided ``status`` (``previous``: the stored status document)."""
     endpoints = {name: bp.spec.endpoint for name, bp in inputs.blueprints.items()}
