@@ -1,6 +1,7 @@
 """A consumer follows the service through the published endpoint: the real controller on
-real etcd and fogsim; a node goes down, the endpoint moves to the replacement, and a
-watcher of ``<prefix>/endpoints/<namespace>/<name>`` sees exactly the switches."""
+real etcd and fogsim; a node goes down, the endpoint moves to the replacement, the node
+comes back, it moves back to the main, and a watcher of
+``<prefix>/endpoints/<namespace>/<name>`` sees exactly the switches."""
 
 from __future__ import annotations
 
@@ -58,13 +59,13 @@ def _ip_of(s: Scenario, node_name: str) -> str:
     return next(str(n["ip"]) for n in s.state()["nodes"] if n["name"] == node_name)
 
 
-def test_failover_moves_the_endpoint_and_a_watcher_sees_only_the_switches(
+def test_failover_and_failback_move_the_endpoint_a_watcher_sees_only_the_switches(
         s: Scenario, store: Store) -> None:
     s.given.documents(
         environment("lab", s.sim.url),
         _serving_web(s, "web-main", {"tier": "cloud"}),
         _serving_web(s, "web-backup", {"tier": "fog"}),
-        strategy("web", "web-main", ["web-backup"], window="600s"),
+        strategy("web", "web-main", ["web-backup"], window="2s"),
         active_strategy(s.name, "web", "lab"),
     ).controller().serving("web-main")
     main_url = f"http://{_ip_of(s, 'cloud-1')}:{s.port}/healthz"
@@ -89,6 +90,12 @@ def test_failover_moves_the_endpoint_and_a_watcher_sees_only_the_switches(
         "the endpoint naming web-backup")
     with urllib.request.urlopen(backup_url, timeout=5) as resp:
         assert resp.status == 200
+    backup_endpoint = st["endpoint"]
+
+    s.when.node_up("cloud-1")
+    s.then.phase_is("Serving", active="web-main", timeout=60)
+    s.then.status_matches(lambda st: (st.get("endpoint") or {}).get("url") == main_url,
+                          "the endpoint naming web-main again")
 
     s.when.fogstrat("delete", "activestrategy", s.name)
     key = endpoint_key(s.prefix, "default", s.name)
@@ -98,11 +105,13 @@ def test_failover_moves_the_endpoint_and_a_watcher_sees_only_the_switches(
     switches = [(v["architecture"], v["url"]) for v in values]
     nothing = (None, None)
     # nothing serves while web-main deploys; then web-main; while the replacement deploys
-    # nothing may serve (the main's node is gone); then web-backup; nothing again while
-    # the deleted strategy is torn down, and then the key goes
+    # nothing may serve (the main's node is gone); then web-backup; the failback is
+    # make-before-break, so straight back to web-main; nothing again while the deleted
+    # strategy is torn down, and then the key goes
     assert switches[:2] == [nothing, ("web-main", main_url)], switches
-    assert switches[-2:] == [("web-backup", backup_url), nothing], switches
-    assert set(switches[2:-2]) <= {nothing}, switches
+    assert switches[-3:] == [("web-backup", backup_url), ("web-main", main_url), nothing], \
+        switches
+    assert set(switches[2:-3]) <= {nothing}, switches
     # every write is a switch: nothing is written while the endpoint stays the same
     assert all(a != b for a, b in itertools.pairwise(switches)), switches
-    assert values[-2] == st["endpoint"]
+    assert values[-3] == backup_endpoint
