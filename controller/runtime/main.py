@@ -109,10 +109,11 @@ def run_controller(args: argparse.Namespace) -> int:
                                       events=events, fogs=fogs,
                                       endpoints=EndpointPublisher(store, args.prefix,
                                                                   lambda: elector.fence))
+    environments = EnvironmentReconciler(docs, status, fogs, time.time,
+                                         enqueue=lambda key: manager_ref[0].queue.add(key))
     manager = Manager(
         informer=informer, documents=docs, elector=elector, metrics=metrics,
-        reconcilers={"ActiveStrategy": active,
-                     "Environment": EnvironmentReconciler(docs, status, fogs, time.time),
+        reconcilers={"ActiveStrategy": active, "Environment": environments,
                      "*": ValidityReconciler(docs, status, time.time)},
         workers=args.workers, resync=args.resync,
         liveness=Liveness(window=max(60.0, args.resync / 2)),
@@ -142,6 +143,7 @@ def run_controller(args: argparse.Namespace) -> int:
     finally:
         manager.stop(resign=True)
         contact.stop()
+        environments.close()
         active.close()
         events.close()
         server.stop()

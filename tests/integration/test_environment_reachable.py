@@ -4,6 +4,7 @@ fog05/yaks/zenoh stack and a real fogsim."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,3 +83,27 @@ def test_unreachable_fog_flips_back_when_it_answers(s: Scenario) -> None:
     finally:
         later.close()
 
+
+
+def test_fogs_that_never_answer_do_not_hold_the_workers(s: Scenario) -> None:
+    """Eight Environments on a fog that accepts connections and never answers, with a
+    10-minute call deadline. Checked on the workers, they would hold all four and the
+    strategy beside them would not deploy; checked on their own pool (a check waits at
+    most 30 s), it serves, and they are told unreachable."""
+    silent = socket.socket()
+    try:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # the kernel accepts; nobody ever reads or answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        s.given.documents(*(doc("Environment", f"silent-{i}", {
+            "driver": "fogsim", "locator": url, "timeout": "10m"}) for i in range(8)))
+        s.given.web_strategy().controller(workers=4).serving("web-main")
+
+        def one_told() -> dict[str, Any] | None:
+            found = (_reachable(s, f"silent-{i}") for i in range(8))
+            return next((c for c in found if c is not None and c["status"] == "False"), None)
+
+        told = wait_for(one_told, 90, "a silent Environment told unreachable", s.describe)
+        assert told["reason"] == "FogUnreachable" and "30s" in told["message"]
+    finally:
+        silent.close()
