@@ -6,9 +6,13 @@
 # Scenarios (FOGSTRAT_E2E_SCENARIO):
 #   smoke (default)  hack/smoke/failover.yaml: self-contained (two `python3 -m http.server`
 #                    architectures); Serving on web-main, then `fogsim node down cloud-1`,
-#                    Serving on web-backup, and /metrics counts the failover.
+#                    Serving on web-backup, /metrics counts the failover, and the published
+#                    endpoint names web-backup and answers.
 #   examples         deploy/examples/ (the prediction service; needs the workloads in
 #                    deploy/examples/workloads/): prediction-lab Serving.
+# Both then apply a `driver: fog05` Environment whose YAKS is not there (and the image has
+# no native zenoh library): its Reachable condition and the ActiveStrategy's Degraded one
+# must each be one line saying what is missing and where to put it.
 #
 # No image registry is needed: the base image is built from a Debian bookworm rootfs made
 # by debootstrap, with python3 + python3-venv added (a plain minbase rootfs has no Python),
@@ -171,6 +175,17 @@ run_smoke() {
     'fogstrat_failovers_total\{.*from="web-main".*strategy="web-smoke",to="web-backup"\} 1(\.0)?'
   metric_is 'fogstrat_active_architecture\{.*architecture="web-backup".*strategy="web-smoke"\} 1(\.0)?' ||
     die "/metrics: web-backup is not the active architecture"
+  wait_for "the published endpoint naming web-backup" 30 endpoint_is web-smoke web-backup
+  local url
+  url=$(fogstrat get endpoints web-smoke -o json | "$BIN/python" -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+  curl -sf "$url" | grep -q accuracy || die "the published endpoint $url does not answer"
+  log "published endpoint: $url"
+}
+
+endpoint_is() { # name architecture: <prefix>/endpoints/default/<name> names it, with a URL
+  fogstrat get endpoints "$1" -o json |
+    "$BIN/python" -c 'import json,sys
+d=json.load(sys.stdin); sys.exit(0 if d.get("architecture")==sys.argv[1] and d.get("url") else 1)' "$2"
 }
 
 run_examples() {
@@ -180,6 +195,56 @@ run_examples() {
   wait_for "prediction-lab Serving" 240 phase_is prediction-lab Serving
   wait_for "/metrics: prediction-lab Serving" 15 metric_is \
     'fogstrat_strategy_phase\{.*phase="Serving".*strategy="prediction-lab".*\} 1(\.0)?'
+}
+
+condition_of() { # kind name type: the condition as "status reason message" (one line)
+  fogstrat get "$1" "$2" -o json |
+    "$BIN/python" -c 'import json,sys
+d=json.load(sys.stdin); d=d["items"][0] if "items" in d else d
+c=[c for c in (d.get("status") or {}).get("conditions") or [] if c.get("type")==sys.argv[1]]
+sys.exit(1) if not c else print(c[0]["status"], c[0]["reason"], c[0]["message"])' "$3"
+}
+
+condition_is() { # kind name type status reason
+  local got
+  got=$(condition_of "$1" "$2" "$3") || return 1
+  [[ $got == "$4 $5 "* ]]
+}
+
+# A `driver: fog05` Environment the image cannot use: fog05's YAKS is not at the locator
+# and the image has no native zenoh library (no package index ships it). The Environment
+# and the ActiveStrategy deploying there must each say so in one line naming the library
+# and where to put it, and nothing may be deployed.
+run_fog05_error() {
+  local strategy yaks_port=$((20000 + RANDOM % 10000))
+  strategy=$(fogstrat get strategies -o json |
+    "$BIN/python" -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["metadata"]["name"])')
+  log "applying a driver: fog05 Environment (YAKS at 127.0.0.1:$yaks_port, nothing there)"
+  fogstrat apply -f - <<YAML
+apiVersion: fogstrat.io/v1alpha1
+kind: Environment
+metadata: {name: fog05-unreachable}
+spec: {driver: fog05, locator: "127.0.0.1:$yaks_port", timeout: 2s}
+---
+apiVersion: fogstrat.io/v1alpha1
+kind: ActiveStrategy
+metadata: {name: fog05-unreachable}
+spec: {strategy: $strategy, environment: fog05-unreachable}
+YAML
+  wait_for "Environment fog05-unreachable Reachable=False ZenohMissing" 60 \
+    condition_is environment fog05-unreachable Reachable False ZenohMissing
+  wait_for "ActiveStrategy fog05-unreachable Degraded FogUnreachable" 60 \
+    condition_is activestrategy fog05-unreachable Degraded True FogUnreachable
+  local env_line as_line
+  env_line=$(condition_of environment fog05-unreachable Reachable)
+  as_line=$(condition_of activestrategy fog05-unreachable Degraded)
+  for line in "$env_line" "$as_line"; do
+    [[ $line == *"the native zenoh library is missing"* &&
+       $line == *"put it at /usr/local/lib/libzenohc.so, or set FOGSTRAT_ZENOH_LIB"* ]] ||
+      die "the fog05 error does not say what is missing and where to put it: $line"
+  done
+  log "Environment: ${env_line#False ZenohMissing }"
+  phase_is fog05-unreachable Degraded || die "fog05-unreachable should hold, Degraded"
 }
 
 main() {
@@ -222,6 +287,7 @@ main() {
   wait_for "controller /readyz" 60 curl -sf "http://$METRICS_ADDR/readyz"
 
   "run_$SCENARIO"
+  run_fog05_error
 
   log "checking /metrics"
   metric_is 'fogstrat_leader 1(\.0)?' || die "/metrics: fogstrat_leader is not 1"

@@ -158,6 +158,17 @@ class Network:
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where consumers reach the service while the architecture serves: ``port`` on the
+    address of ``entity``'s first replica (``spec.endpoint``)."""
+
+    entity: str
+    port: int
+    scheme: str = "http"
+    path: str = ""
+
+
+@dataclass(frozen=True)
 class ArchitectureSpec:
     """Either declarative ``entities`` or a ``plugin`` name (entry point), never both."""
 
@@ -167,6 +178,7 @@ class ArchitectureSpec:
     health: HealthSpec = field(default_factory=HealthSpec)
     description: str = ""
     networks: tuple[Network, ...] = ()
+    endpoint: Endpoint | None = None
 
 
 # --- ArchitectureData ------------------------------------------------------------------

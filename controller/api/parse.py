@@ -24,6 +24,7 @@ from controller.api.models import (
     ArchitectureRef,
     ArchitectureSpec,
     Document,
+    Endpoint,
     Entity,
     EnvironmentSpec,
     FailbackPolicy,
@@ -112,6 +113,7 @@ def _architecture(spec: Raw) -> ArchitectureSpec:
         health=_health(spec["health"]),
         description=spec.get("description", ""),
         networks=tuple(_network(n) for n in spec.get("networks") or ()),
+        endpoint=_endpoint(spec.get("endpoint")),
     )
 
 
@@ -135,6 +137,13 @@ def _network(raw: Raw) -> Network:
         vlan_id=raw.get("vlan_id"),
         ip_configuration=ipconf,
     )
+
+
+def _endpoint(raw: Raw | None) -> Endpoint | None:
+    if raw is None:
+        return None
+    return Endpoint(entity=raw["entity"], port=raw["port"], scheme=raw.get("scheme", "http"),
+                    path=raw.get("path", ""))
 
 
 def _entity(raw: Raw) -> Entity:

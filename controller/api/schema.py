@@ -50,6 +50,7 @@ PATTERN_HINTS: Mapping[str, str] = {
     "letter or digit",
     "^/": "must be an absolute path starting with '/'",
     "^https?://": "must be an http:// or https:// URL",
+    "^[a-z][a-z0-9+.-]*$": "must be a URL scheme such as http, https or tcp",
     r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$": "must be a dotted field path such as metrics.accuracy",
 }
 

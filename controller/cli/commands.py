@@ -19,7 +19,7 @@ from controller.api.parse import parse_document
 from controller.api.validation import InvalidDocument, is_dns1123_label, validate
 from controller.arch.fdu_model import fog05_model_problems
 from controller.arch.params import strategy_config_problems
-from controller.cli import envsubst, events, printers
+from controller.cli import endpoints, envsubst, events, printers
 from controller.resources import Resources, StoredObject, encode, object_key
 from controller.runtime.informer import ObjectKey
 from controller.runtime.references import known_as, refers_to
@@ -200,6 +200,8 @@ def apply(args: argparse.Namespace) -> int:
 
 
 def get(args: argparse.Namespace) -> int:
+    if args.kind in endpoints.NAMES:
+        return _get_endpoints(args)
     kind = kinds.by_typed_name(args.kind)
     namespace = None if args.all_namespaces else args.namespace
     with _resources(args) as res:
@@ -228,6 +230,32 @@ def get(args: argparse.Namespace) -> int:
             return 0
         print(printers.table(kind, objs, wide=args.output == "wide",
                              all_namespaces=namespace is None, reachable=reachable))
+    return 0
+
+
+def _get_endpoints(args: argparse.Namespace) -> int:
+    """Where each ActiveStrategy's service is (``<prefix>/endpoints/``)."""
+    namespace = None if args.all_namespaces else args.namespace
+    if args.watch:
+        raise CommandError("get endpoints cannot --watch: watch the key itself (etcdctl "
+                           "watch --prefix <prefix>/endpoints/)")
+    with _resources(args) as res:
+        found = endpoints.stored(res.store, args.prefix, namespace)
+    if args.name:
+        found = [p for p in found if p.name == args.name]
+        if not found:
+            raise CommandError(f'no endpoint published for activestrategy "{args.name}" in '
+                               f'namespace "{namespace}"')
+    if args.output in ("json", "yaml"):
+        items = [{"namespace": p.namespace, "name": p.name, **p.value} for p in found]
+        listed: Any = items[0] if args.name else {"items": items}
+        print(json.dumps(listed, indent=2) if args.output == "json" else dump_yaml(listed),
+              end="\n" if args.output == "json" else "")
+    elif not found:
+        where = "any namespace" if namespace is None else f"namespace {namespace}"
+        print(f"No endpoints found in {where}.", file=sys.stderr)
+    else:
+        print(endpoints.table(found))
     return 0
 
 

@@ -133,7 +133,8 @@ def _document_verbs(cmd: Verb) -> None:
 
     p = cmd("get", "list documents, or show one", commands.get)
     p.add_argument("kind", help="kind: activestrategies (as), strategies (st), architectures "
-                   "(arch), architecturedata (ad), environments (env)")
+                   "(arch), architecturedata (ad), environments (env); or endpoints (ep): "
+                   "where each ActiveStrategy's service is")
     p.add_argument("name", nargs="?")
     p.add_argument("-o", "--output", choices=["table", "wide", "yaml", "json"], default="table")
     p.add_argument("-A", "--all-namespaces", action="store_true")

@@ -75,6 +75,18 @@ def age(value: Any, now: float | None = None) -> str:
     return f"{secs // 86400}d"
 
 
+def endpoint_line(endpoint: Mapping[str, Any], now: float | None = None) -> str:
+    """An ActiveStrategy's published endpoint on one line: its URL and what serves it,
+    or that nothing serves."""
+    held = f"for {age(endpoint.get('since'), now)}"
+    arch, url = endpoint.get("architecture"), endpoint.get("url")
+    if not arch:
+        return f"<none>: nothing serves ({held})"
+    if not url:
+        return f"<none>: {arch} serves, with no address for its endpoint ({held})"
+    return f"{url} ({arch}, {held})"
+
+
 def _condition(o: StoredObject, ctype: str) -> Mapping[str, Any]:
     for c in mappings(_status(o).get("conditions")):
         if c.get("type") == ctype:
@@ -159,7 +171,7 @@ COLUMNS: dict[str, tuple[list[Column], list[Column]]] = {
             _col("VALID", _valid),
             _col("AGE", _age),
         ],
-        [],  # REACHABLE comes from the ActiveStrategies' status: see `reachability`
+        [],  # REACHABLE: the Environment's Reachable condition (see `columns`)
     ),
 }
 
@@ -194,8 +206,20 @@ def columns(kind: kinds.Kind, *, wide: bool = False, all_namespaces: bool = Fals
         cols.insert(0, _col("NAMESPACE", lambda o: o.namespace, 12))
     if kind is kinds.ENVIRONMENT and wide:
         known = reachable or {}
-        cols.append(_col("REACHABLE", lambda o: known.get((o.namespace, o.name), "<unknown>")))
+        cols.append(_col("REACHABLE", lambda o: _reached(o, known)))
     return cols
+
+
+def _reached(o: StoredObject, known: Reachability) -> str:
+    """The Environment's own ``Reachable`` condition; before the controller wrote one,
+    what its ActiveStrategies recorded."""
+    own = _condition(o, "Reachable")
+    if own.get("status") == "False":
+        since = age(own.get("lastTransitionTime"))
+        return f"False ({_text(own.get('reason'), '')} {since} ago)"
+    if own.get("status"):
+        return str(own["status"])
+    return known.get((o.namespace, o.name), "<unknown>")
 
 
 def rows(kind: kinds.Kind, objs: Sequence[StoredObject], *, wide: bool = False,
@@ -284,6 +308,9 @@ def describe(o: StoredObject) -> str:
                 "lastTransitionTime", "observedGeneration", "message"):
         if key in status:
             _kv(lines, key[0].upper() + key[1:], status.get(key), indent=2)
+    endpoint = mapping(status.get("endpoint"))
+    if endpoint:
+        _kv(lines, "Endpoint", endpoint_line(endpoint), indent=2)
     archs = {name: mapping(a) for name, a in mapping(status.get("architectures")).items()}
     if archs:
         lines.append("Architectures:")

@@ -56,6 +56,16 @@ class FogUnavailable(FogError):
     """The fog could not be reached (connection refused, injected 503, agent gone)."""
 
 
+class MissingLibrary(FogUnavailable):
+    """The fog's client cannot run here: a library it needs is not installed (the fog05
+    extra, or the native zenoh library); the message says what and where to put it.
+    ``reason``: a CamelCase word for status conditions (``ZenohMissing``)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class FogTimeout(FogError):
     """The call's deadline passed before the fog answered; the outcome is unknown."""
 

@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from controller.fog.client import FogError, InvalidDescriptor
+from controller.fog.client import InvalidDescriptor, MissingLibrary
 
 ZENOH_LIB_ENV = "FOGSTRAT_ZENOH_LIB"
 #: set by the controller from the user's own: never the field at fault
@@ -89,9 +89,9 @@ def load_fog05(zenoh_lib: str | None = None) -> Any:
     try:
         fog05 = importlib.import_module("fog05")
     except ImportError as exc:
-        raise FogError(
-            f"the fog05 driver needs the fog05 extra (pip install 'fogstrat[fog05]'): {exc}"
-        ) from None
+        raise MissingLibrary(
+            f"the fog05 driver needs the fog05 extra (pip install 'fogstrat[fog05]'): {exc}",
+            "Fog05ExtraMissing") from None
     set_zenoh_lib(zenoh_lib)
     return fog05
 

@@ -36,6 +36,7 @@ from controller.fog.client import (
     InstanceInfo,
     InstanceState,
     InvalidDescriptor,
+    MissingLibrary,
     NodeInfo,
     NodeStatus,
     NotFound,
@@ -171,8 +172,8 @@ class Fog05Client(Fog05Networks):
                 except FogError as exc:
                     missing = fog05_compat.zenoh_lib_missing()
                     if missing:  # the cause, whatever zenoh's own error said
-                        raise FogUnavailable(f"{what}: cannot connect to fog05 at {self.locator}: "
-                                             f"{missing}"
+                        raise MissingLibrary(f"{what}: cannot connect to fog05 at "
+                                             f"{self.locator}: {missing}", "ZenohMissing"
                                              ) from None
                     detail = str(exc).removeprefix(f"{what}: connect to {self.locator}: ")
                     detail = detail.removeprefix("fog05 unreachable: ")

@@ -50,6 +50,7 @@ from controller.reconcile.decision import (
 from controller.reconcile.status import StrategyStatus
 from controller.reconcile.times import rfc3339
 from controller.runtime.documents import Documents, Parsed
+from controller.runtime.endpoints import EndpointPublisher, decided_endpoint
 from controller.runtime.events import EventRecorder, EventType
 from controller.runtime.fogs import Fogs, NodeView
 from controller.runtime.handles import Handle, build, restore
@@ -116,8 +117,10 @@ class ActiveStrategyReconciler:
     def __init__(self, *, docs: Documents, status: StatusWriter, metrics: Metrics,
                  is_leader: Callable[[], bool], clock: Callable[[], float],
                  fogs: Fogs | None = None, workdir: Path | None = None,
-                 events: EventRecorder | None = None) -> None:
+                 events: EventRecorder | None = None,
+                 endpoints: EndpointPublisher | None = None) -> None:
         self._docs = docs
+        self._endpoints = endpoints
         self._status = status
         self._metrics = metrics
         self._events = events
@@ -147,6 +150,8 @@ class ActiveStrategyReconciler:
         with self._lock:
             self._memory.pop(key, None)
         self._metrics.forget(key.namespace, key.name)
+        if self._endpoints is not None:
+            self._endpoints.remove(key)
 
     # --- the reconcile -----------------------------------------------------------------
 
@@ -599,16 +604,21 @@ class ActiveStrategyReconciler:
 
     def _write(self, inputs: Inputs, decision: Decision, previous: Mapping[str, Any],
                mem: Memory) -> None:
+        endpoint = decided_endpoint(inputs, decision.status, previous, self._clock())
         if (mem.status is not None and mem.raw is not None
                 and mem.basis == self._status.revision(inputs.key)
                 and decision.status.same_but_volatile(mem.status)
                 and mem.raw.get("strategy") == inputs.spec.strategy
                 and mem.raw.get("environment") == inputs.environment_name
+                and mem.raw.get("endpoint") == endpoint
                 and stored_revisions(mem.raw.get("inputs")) == (
                     inputs.remembered.revisions if inputs.remembered else ())):
             mem.status = decision.status  # nothing to write: no document to build either
+            self._publish(inputs, endpoint, previous)
             return
         doc = decision.status.to_json()
+        if endpoint is not None:
+            doc["endpoint"] = endpoint
         doc["createdAt"] = previous.get("createdAt") or rfc3339(self._clock())
         doc["strategy"] = inputs.spec.strategy
         doc["environment"] = inputs.environment_name
@@ -618,8 +628,15 @@ class ActiveStrategyReconciler:
         self._status.write(inputs.key, doc)
         mem.status, mem.basis = decision.status, self._status.revision(inputs.key)
         mem.raw = doc
+        self._publish(inputs, endpoint, previous)
         # Reported once stored, whichever step made them (see ``reporting``).
         self._history.report(inputs.key, mem.reported.take(decision.status.history))
+
+    def _publish(self, inputs: Inputs, endpoint: Mapping[str, Any] | None,
+                 previous: Mapping[str, Any]) -> None:
+        """The endpoint key follows the status just written (or found unchanged)."""
+        if self._endpoints is not None:
+            self._endpoints.publish(inputs.key, endpoint, previous.get("endpoint"))
 
     def _report(self, inputs: Inputs, decision: Decision, mem: Memory) -> None:
         ns, name = inputs.key.namespace, inputs.key.name

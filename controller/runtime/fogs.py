@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from controller.fog.client import FogClient, NodeInfo, NodeStatus
 from controller.fog.factory import make_fog_client
 
 _log = logging.getLogger("fogstrat.fogs")
+
+MAX_CLIENTS = 256
+"""Fog clients kept for reuse, one per distinct Environment spec."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class Fogs:
         self._factory = factory
         self._ttl = node_ttl
         self._lock = threading.Lock()
-        self._clients: dict[tuple[Any, ...], CachedFog] = {}
+        self._clients: OrderedDict[tuple[Any, ...], CachedFog] = OrderedDict()
         self._views: dict[int, tuple[float, int, NodeView]] = {}
         self._refreshing: set[int] = set()
         self._refresher = ThreadPoolExecutor(1, thread_name_prefix="fogstrat-nodes")
@@ -55,6 +59,13 @@ class Fogs:
                                                  node_labels=env.node_labels),
                                    ttl=self._ttl)
                 self._clients[key] = client
+                while len(self._clients) > MAX_CLIENTS:
+                    # Edited or deleted Environments leave clients behind: the least
+                    # recently used goes (not closed: a strategy may still hold it).
+                    _, old = self._clients.popitem(last=False)
+                    self._views.pop(id(old), None)
+            else:
+                self._clients.move_to_end(key)
             return client
 
     def nodes(self, fog: CachedFog, timeout: float) -> NodeView:
@@ -104,7 +115,7 @@ class Fogs:
     def close(self) -> None:
         self._refresher.shutdown(wait=False, cancel_futures=True)
         with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
+            clients, self._clients = list(self._clients.values()), OrderedDict()
             self._views.clear()
         for client in clients:
             client.close()

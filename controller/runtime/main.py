@@ -23,7 +23,10 @@ from controller.runtime import logs
 from controller.runtime.active import ActiveStrategyReconciler
 from controller.runtime.contact import EtcdContact, both
 from controller.runtime.documents import Documents
+from controller.runtime.endpoints import EndpointPublisher
+from controller.runtime.environments import EnvironmentReconciler
 from controller.runtime.events import EventRecorder
+from controller.runtime.fogs import Fogs
 from controller.runtime.informer import Informer
 from controller.runtime.leader import LeaderElector
 from controller.runtime.manager import Manager
@@ -101,12 +104,17 @@ def run_controller(args: argparse.Namespace) -> int:
     status = StatusWriter(resources, informer, lambda: elector.fence)
     events = EventRecorder(store, args.prefix, metrics, time.time, ttl=args.event_ttl,
                            instance=identity).start()
+    fogs = Fogs()  # one client per fog, shared by ActiveStrategies and Environments
     active = ActiveStrategyReconciler(docs=docs, status=status, metrics=metrics,
                                       is_leader=lambda: elector.is_leader, clock=time.time,
-                                      events=events)
+                                      events=events, fogs=fogs,
+                                      endpoints=EndpointPublisher(store, args.prefix,
+                                                                  lambda: elector.fence))
+    environments = EnvironmentReconciler(docs, status, fogs, time.time,
+                                         enqueue=lambda key: manager_ref[0].queue.add(key))
     manager = Manager(
         informer=informer, documents=docs, elector=elector, metrics=metrics,
-        reconcilers={"ActiveStrategy": active,
+        reconcilers={"ActiveStrategy": active, "Environment": environments,
                      "*": ValidityReconciler(docs, status, time.time)},
         workers=args.workers, resync=args.resync,
         liveness=Liveness(window=max(60.0, args.resync / 2)),
@@ -136,6 +144,7 @@ def run_controller(args: argparse.Namespace) -> int:
     finally:
         manager.stop(resign=True)
         contact.stop()
+        environments.close()
         active.close()
         events.close()
         server.stop()

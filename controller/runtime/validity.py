@@ -7,7 +7,7 @@ references, unknown plugin) and True otherwise. Nothing here can crash on bad in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -88,16 +88,19 @@ class ValidityReconciler:
             if current is not None:
                 self._status.delete(key)
             return None
-        now = self._clock()
-        reason, problems = problems_of(self._docs, parsed)
-        conditions = with_stored_condition(list((current or {}).get("conditions") or []),
-                                           "Valid", "False" if problems else "True", reason,
-                                           summarize(problems) if problems else
-                                           "document is valid", now)
-        status = {
-            "observedGeneration": parsed.generation,
-            "createdAt": (current or {}).get("createdAt", rfc3339(now)),
-            "conditions": conditions,
-        }
-        self._status.write(key, status)
+        self._status.write(key, validity_status(self._docs, parsed, current, self._clock()))
         return None
+
+
+def validity_status(docs: Documents, parsed: Parsed, current: Mapping[str, Any] | None,
+                    now: float) -> dict[str, Any]:
+    """The status of a passive kind: ``current`` with its ``Valid`` condition set."""
+    reason, problems = problems_of(docs, parsed)
+    conditions = with_stored_condition(list((current or {}).get("conditions") or []), "Valid",
+                               "False" if problems else "True", reason,
+                               summarize(problems) if problems else "document is valid", now)
+    return {
+        "observedGeneration": parsed.generation,
+        "createdAt": (current or {}).get("createdAt", rfc3339(now)),
+        "conditions": conditions,
+    }

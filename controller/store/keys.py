@@ -4,8 +4,10 @@
     <prefix>/status/<plural>/<namespace>/<name>   its status (controller only)
     <prefix>/leader                               the leader identity, on a lease
     <prefix>/events/<namespace>/<name>.<id>       an Event about object <name>, on a lease
+    <prefix>/endpoints/<namespace>/<name>         where ActiveStrategy <name>'s service is
 
-No kind has the plural "status" or "leader", so the three families never collide. Prefixes
+No kind has the plural "status", "leader", "events" or "endpoints", so the families never
+collide. Prefixes
 for listing always end with "/", so ``architectures/`` never matches ``architecturedata/``.
 """
 
@@ -17,7 +19,8 @@ DEFAULT_PREFIX = "/fogstrat"
 STATUS = "status"
 LEADER = "leader"
 EVENTS = "events"
-_RESERVED = frozenset({STATUS, LEADER, EVENTS})
+ENDPOINTS = "endpoints"
+_RESERVED = frozenset({STATUS, LEADER, EVENTS, ENDPOINTS})
 #: Longest plural, namespace or name segment of a key: a DNS subdomain's length. A longer
 #: segment would make the status key, written with the status, larger than is sensible.
 MAX_SEGMENT_CHARS = 253
@@ -119,8 +122,8 @@ def key_problem(prefix: str, key: str) -> str | None:
     if not key.startswith(root) or key == leader_key(prefix):
         return None
     parts = key[len(root):].split("/")
-    if parts[0] == EVENTS:
-        return None  # the controller's own Events, not documents
+    if parts[0] in (EVENTS, ENDPOINTS):
+        return None  # the controller's own Events and endpoints, not documents
     if parts[0] == STATUS:
         parts = parts[1:]
     layout = f"not {_root(prefix)}/[status/]<plural>/<namespace>/<name>"
@@ -143,10 +146,13 @@ def key_problem(prefix: str, key: str) -> str | None:
 
 def permission_scope(key: str) -> str:
     """The key range a permission on ``key`` is best granted for: ``<prefix>/status/`` for
-    a status key (the controller writes them all), the key itself otherwise."""
+    a status key and ``<prefix>/endpoints/`` for an endpoint key (the controller writes
+    them all), the key itself otherwise."""
     parts = key.split("/")
     if len(parts) >= 5 and parts[-4] == STATUS:
         return "/".join(parts[:-3]) + "/"
+    if len(parts) >= 4 and parts[-3] == ENDPOINTS:
+        return "/".join(parts[:-2]) + "/"
     return key
 
 
@@ -159,4 +165,16 @@ def event_key(prefix: str, namespace: str, name: str) -> str:
 def event_prefix(prefix: str, namespace: str | None = None) -> str:
     """Where the Events of ``namespace`` (or all) are, ending with "/"."""
     root = f"{_root(prefix)}/{EVENTS}/"
+    return root + (f"{_segment('namespace', namespace)}/" if namespace else "")
+
+
+def endpoint_key(prefix: str, namespace: str, name: str) -> str:
+    """``<prefix>/endpoints/<namespace>/<name>``: ActiveStrategy ``name``'s endpoint."""
+    return "/".join((_root(prefix), ENDPOINTS, _segment("namespace", namespace),
+                     _segment("name", name)))
+
+
+def endpoint_prefix(prefix: str, namespace: str | None = None) -> str:
+    """Where the endpoints of ``namespace`` (or all) are, ending with "/"."""
+    root = f"{_root(prefix)}/{ENDPOINTS}/"
     return root + (f"{_segment('namespace', namespace)}/" if namespace else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,19 @@ def test_make_run_on_other_ports_serves_and_says_where(stacks: Stacks) -> None:
     again = a.shell("fogstrat apply -f deploy/examples/")
     assert again.returncode == 0, again.stderr
     assert "environment.fogstrat.io/lab unchanged" in again.stdout
+
+
+def test_the_example_publishes_where_its_service_is(stacks: Stacks) -> None:
+    a = stacks.a
+    endpoint = status(a)["endpoint"]
+    assert isinstance(endpoint, dict) and endpoint["architecture"] == "federated-learning"
+    url = str(endpoint["url"])
+    assert re.fullmatch(r"http://[0-9.]+:8080/predict", url), url
+    with urllib.request.urlopen(url, timeout=5) as resp:  # the aggregator answers there
+        assert "probability" in json.loads(resp.read())
+    listed = a.shell("fogstrat get endpoints")
+    assert re.search(rf"default +prediction-lab +{re.escape(url)} +federated-learning",
+                     listed.stdout), listed.stdout + listed.stderr
 
 
 def test_readme_etcdctl_snippet_runs_against_the_stack(stacks: Stacks) -> None:

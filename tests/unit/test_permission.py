@@ -36,3 +36,7 @@ def test_each_missing_permission_is_logged_once(caplog: pytest.LogCaptureFixture
     assert len(errors) == 2, errors
     assert "write permission on /p/status/" in errors[0] and "read permission" in errors[1]
     assert len(caplog.records) == 4  # the repeats are still there, at DEBUG
+
+
+def test_an_endpoint_key_is_granted_for_all_endpoints() -> None:
+    assert permission_scope("/a/endpoints/ns/x") == "/a/endpoints/"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.api import entity_rules, templates
-from controller.api.limits import excerpt
+from controller.api.limits import excerpt, one_line
 from controller.api.validation.common import Sink, known_entities
 from controller.api.validation.health import check_health
 from controller.api.validation.networks import check_connection_points, check_networks
@@ -52,6 +52,16 @@ def check_architecture(spec: Mapping[str, Any], sink: Sink) -> None:
     health = spec.get("health")
     if isinstance(health, Mapping):
         check_health(health, by_name, plugin is not None and not has_entities, sink.at("health"))
+    endpoint = spec.get("endpoint")
+    if isinstance(endpoint, Mapping) and has_entities:
+        _check_endpoint(endpoint, by_name, sink.at("endpoint"))
+
+
+def _check_endpoint(endpoint: Mapping[str, Any], by_name: Mapping[str, Any], sink: Sink) -> None:
+    entity = endpoint.get("entity")
+    if isinstance(entity, str) and entity not in by_name:
+        known = ", ".join(sorted(by_name)) or "none"
+        sink.add(f"unknown entity {excerpt(entity)} (entities: {one_line(known, 200)})", "entity")
 
 
 def _check_network_use(spec: Mapping[str, Any], sink: Sink) -> None:
