@@ -186,7 +186,7 @@ class ActiveStrategyReconciler:
                 # A step that only asks for probes changes nothing on the fog: nothing to
                 # write ahead of, and the next step (right after the probes, on the same
                 # observation: probes read the fog, they do not change it) writes and
-                # reports what it carries. Half the work of a steady probe cycle.
+                # reports what it carries, so such a cycle compares and writes once.
                 gate = self._write_ahead(inputs, decision, raw or {}, mem)
                 self._reporter.step(inputs, decision, mem.report)
             if not probing or observation.has_errors:
