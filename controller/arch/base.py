@@ -9,7 +9,7 @@ or cleaned up with ``undeploy``.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +19,10 @@ from controller.arch.ids import ArchitectureKey
 from controller.arch.lifecycle import Lifecycle, LifecycleState, Operation
 from controller.arch.observe import ArchitectureSnapshot
 from controller.arch.params import validate_config
+from controller.arch.placement import PlacementCheck
 from controller.arch.probes import Health, HealthReport
 from controller.arch.record import ArchitectureRecord
-from controller.fog.client import FogClient
+from controller.fog.client import FogClient, NodeInfo, NodeStatus
 
 
 @dataclass(frozen=True)
@@ -112,21 +113,19 @@ class Architecture(abc.ABC):
         self.do_associate()
         self._advance(Operation.ASSOCIATE)
 
-    nothing_there = False
-    """True during a deploy the controller knows the fog holds nothing of (the status it
-    writes before every action records none of it): there is nothing to adopt, and a
-    deploy need not read the fog to find out."""
-
     def deploy(self, data: ArchitectureDataSpec | None = None, *,
                nothing_there: bool = False) -> None:
-        """Start the deploy-phase entities; adopts what already runs. Idempotent."""
+        """Start the deploy-phase entities; adopts what already runs. Idempotent.
+
+        ``nothing_there``: the controller knows the fog holds nothing of this architecture
+        (the status it writes before every action records none of it), so there is
+        nothing to adopt and the deploy need not read the fog to find out."""
         self.lifecycle.require(Operation.DEPLOY)
         self.data = data
-        self.nothing_there = nothing_there
-        try:
+        if nothing_there:
+            self.do_deploy_onto_nothing(data)
+        else:
             self.do_deploy(data)
-        finally:
-            self.nothing_there = False
         self._advance(Operation.DEPLOY)
 
     def prepare(self, data: ArchitectureDataSpec | None = None) -> None:
@@ -166,6 +165,12 @@ class Architecture(abc.ABC):
             return HealthReport(Health.UNKNOWN, (), f"architecture is {self.state.value}")
         return self.do_check_status()
 
+    def placement_check(self, nodes: Sequence[NodeInfo], statuses: dict[str, NodeStatus]
+                        ) -> PlacementCheck:
+        """Could all entities be placed on these nodes now? An architecture that declares
+        no placement rules fits anywhere, as far as the controller can tell."""
+        return PlacementCheck(ok=True)
+
     def get_mapping(self, phase: str = "deploy") -> dict[str, list[str]]:
         """entity → node uuids its replicas would get (or have), for one phase."""
         return self.do_get_mapping(phase)
@@ -204,6 +209,11 @@ class Architecture(abc.ABC):
 
     @abc.abstractmethod
     def do_deploy(self, data: ArchitectureDataSpec | None) -> None: ...
+
+    def do_deploy_onto_nothing(self, data: ArchitectureDataSpec | None) -> None:
+        """``do_deploy`` when nothing of the architecture is on the fog; override to skip
+        looking for instances to adopt. Default: the ordinary deploy."""
+        self.do_deploy(data)
 
     @abc.abstractmethod
     def do_serve(self, data: ArchitectureDataSpec | None) -> None: ...

@@ -111,6 +111,10 @@ class DeclarativeArchitecture(Architecture):
         self._run_phase("deploy")
         self._knows_all = True
 
+    def do_deploy_onto_nothing(self, data: ArchitectureDataSpec | None) -> None:
+        self._run_phase("deploy", nothing_there=True)
+        self._knows_all = True
+
     def do_prepare(self, data: ArchitectureDataSpec | None) -> None:
         """Onboard the deploy-phase descriptors no placement fact goes into (most: an FDU
         template seldom names another entity's address), so the deploy finds them done."""
@@ -139,7 +143,7 @@ class DeclarativeArchitecture(Architecture):
     def do_serve(self, data: ArchitectureDataSpec | None) -> None:
         self._run_phase("serve")
 
-    def _run_phase(self, phase: str) -> None:
+    def _run_phase(self, phase: str, *, nothing_there: bool = False) -> None:
         ents = self.entities()
         by_name = {e.name: e for e in ents}
         order = waves(ents)
@@ -155,7 +159,7 @@ class DeclarativeArchitecture(Architecture):
             wanted=could_host(ents),
         )
         nodes = {n.uuid: n for n in node_list}
-        keep = self._keep_existing(ops, ents, phase, nodes)
+        keep = self._keep_existing(ops, ents, phase, nodes, nothing_there=nothing_there)
         fixed: dict[Slot, str] = {slot: inst.node_id for slot, inst in keep.items()}
         phase_of = self._phase_of()
         for ent_name, reps in self.record.entities.items():
@@ -195,10 +199,11 @@ class DeclarativeArchitecture(Architecture):
             self._wait_ready(ops, current)
 
     def _keep_existing(
-        self, ops: FogOps, ents: Sequence[Entity], phase: str, nodes: dict[str, NodeInfo]
+        self, ops: FogOps, ents: Sequence[Entity], phase: str, nodes: dict[str, NodeInfo],
+        *, nothing_there: bool
     ) -> dict[Slot, InstanceInfo]:
         """The instance worth keeping per replica; duplicates and broken ones are removed."""
-        if self.nothing_there and not self.record.entities:
+        if nothing_there and not self.record.entities:
             return {}  # a replacement's first deploy in a failover: one fog read fewer
         snap = observe(ops, self.key, ents, phases=(phase,))
         keep: dict[Slot, InstanceInfo] = {}

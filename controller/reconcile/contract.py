@@ -150,6 +150,11 @@ Action = Deploy | Serve | Unserve | Undeploy | Probe | Adopt | DeleteStatus
 MUTATING = (Deploy, Serve, Unserve, Undeploy, Adopt, DeleteStatus)
 
 
+def acted_on(action: Action) -> str | None:
+    """The architecture ``action`` acts on; None for the strategy-wide ``DeleteStatus``."""
+    return None if isinstance(action, DeleteStatus) else action.arch
+
+
 # --- inputs ----------------------------------------------------------------------------
 
 

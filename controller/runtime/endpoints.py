@@ -19,7 +19,7 @@ from typing import Any
 from controller.reconcile.endpoint import endpoint_status
 from controller.reconcile.status import StrategyStatus
 from controller.runtime.informer import ObjectKey
-from controller.runtime.resolve import Inputs
+from controller.runtime.resolve import StrategyInputs
 from controller.store import Fence, Store
 from controller.store.keys import endpoint_key
 
@@ -30,7 +30,7 @@ def encode(endpoint: Mapping[str, Any]) -> bytes:
     return json.dumps(endpoint, sort_keys=True, separators=(",", ":")).encode()
 
 
-def decided_endpoint(inputs: Inputs, status: StrategyStatus, previous: Mapping[str, Any],
+def decided_endpoint(inputs: StrategyInputs, status: StrategyStatus, previous: Mapping[str, Any],
             now: float) -> dict[str, Any] | None:
     """The endpoint of a decided ``status`` (``previous``: the stored status document)."""
     endpoints = {name: bp.spec.endpoint for name, bp in inputs.blueprints.items()}

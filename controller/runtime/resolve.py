@@ -2,7 +2,7 @@
 
 The current documents are used when they all resolve; otherwise, if the strategy has
 remembered inputs (``remembered.LastValid``, kept in its status), it runs on those and
-says why (``Inputs.using_last_valid``); otherwise resolution fails with
+says why (``StrategyInputs.using_last_valid``); otherwise resolution fails with
 :class:`Unresolved` and the strategy is held. A deleted strategy is torn down with the
 same rule, and, for a status written before inputs were remembered, with whatever of its
 documents can still be found.
@@ -42,7 +42,7 @@ class Unresolved(Exception):
 
 
 @dataclass(frozen=True)
-class Inputs:
+class StrategyInputs:
     """Everything one reconcile decides from, resolved from the document cache."""
 
     key: ObjectKey
@@ -64,7 +64,7 @@ class Inputs:
 
 
 def resolve(docs: Documents, key: ObjectKey, parsed: Parsed | None,
-            raw: Mapping[str, Any], workdir: Path) -> Inputs:
+            raw: Mapping[str, Any], workdir: Path) -> StrategyInputs:
     """The inputs of ``key`` (``parsed``: its document, None once deleted; ``raw``: its
     stored status); raises Unresolved when there is nothing to run on."""
     if parsed is None:  # deleted: torn down with what it last ran on
@@ -137,7 +137,7 @@ def _strategy_spec(doc: Document) -> StrategySpec:
 
 
 def _inputs(docs: Documents, key: ObjectKey, last: LastValid, raw: Mapping[str, Any],
-            workdir: Path, *, deletion: bool, why: str) -> Inputs:
+            workdir: Path, *, deletion: bool, why: str) -> StrategyInputs:
     spec = _active_spec(last.active.document)
     strategy = _strategy_spec(last.strategy.document)
     environment = last.environment.document.spec
@@ -150,7 +150,7 @@ def _inputs(docs: Documents, key: ObjectKey, last: LastValid, raw: Mapping[str, 
         blueprints[name] = _blueprint(
             key, name, arch, configs.get(name, {}), environment, spec, strategy,
             data.document.spec if data is not None else None, workdir)
-    return Inputs(key, spec, last.active.generation, strategy, spec.environment,
+    return StrategyInputs(key, spec, last.active.generation, strategy, spec.environment,
                   environment, blueprints, deletion, last, why)
 
 
@@ -184,7 +184,7 @@ def _blueprint(key: ObjectKey, name: str, arch: Remembered | None, config: Mappi
 
 
 def _leftovers(docs: Documents, key: ObjectKey, raw: Mapping[str, Any], workdir: Path
-               ) -> Inputs:
+               ) -> StrategyInputs:
     """A deleted strategy with no remembered inputs: tear down what its status records
     with whatever of its documents can still be found (it needs its Environment)."""
     ns = key.namespace
@@ -211,7 +211,7 @@ def _leftovers(docs: Documents, key: ObjectKey, raw: Mapping[str, Any], workdir:
                                    _data_spec(docs, ns, name, spec.data_id), workdir)
                   for name in _names(configs, raw)}
     generation = raw.get("observedGeneration")
-    return Inputs(key, spec, generation if isinstance(generation, int) else 0, strategy,
+    return StrategyInputs(key, spec, generation if isinstance(generation, int) else 0, strategy,
                   spec.environment, environment, blueprints, True)
 
 

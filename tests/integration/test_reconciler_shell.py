@@ -21,8 +21,8 @@ from controller.reconcile import decision as core
 from controller.reconcile.status import StrategyStatus
 from controller.reconcile.times import parse_time
 from controller.resources import Resources
-from controller.runtime import active as active_module
 from controller.runtime.active import ActiveStrategyReconciler
+from controller.runtime.active import reconciler as active_module
 from controller.runtime.documents import Documents
 from controller.runtime.informer import Informer, ObjectKey
 from controller.runtime.status_writer import StatusWriter
@@ -94,8 +94,8 @@ def test_restart_runs_the_due_probe_cycle_before_one_step(
         # the probe ran (the status is written only when more than its volatile fields
         # change, so the shell's memory is where the fresh probe time shows)
         mem = shell.reconciler._memory[shell.key]
-        assert mem.status is not None
-        assert mem.status.arch("web-main").last_probe_time == shell.now
+        assert mem.stored.status is not None
+        assert mem.stored.status.arch("web-main").last_probe_time == shell.now
     finally:
         shell.close()
 
