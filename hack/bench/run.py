@@ -41,6 +41,7 @@ from hack.bench.small import (  # noqa: E402
     quantile,
 )
 from hack.bench.spec_status import measure_spec_status  # noqa: E402
+from hack.bench.story import measure_story  # noqa: E402
 from tests.support.etcd import EtcdServer  # noqa: E402
 from tests.support.fogsim import FogsimServer  # noqa: E402
 
@@ -59,6 +60,7 @@ class Options:
     spec_status_samples: int
     failover_trials: int
     quiet_trials: int
+    story_trials: int
     steady_window: float
     profile: bool
     skip_small: bool
@@ -90,6 +92,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         spec_status_samples=40 if a.quick else 200,
         failover_trials=3 if a.quick else 10,  # every node slot: a 2-core VM is noisy
         quiet_trials=1 if a.quick else 3,  # 15 s each
+        story_trials=1 if a.quick else 3,  # about 40 s each
         steady_window=a.steady_window or (20.0 if a.quick else 60.0),
         profile=a.profile, skip_small=a.skip_small,
         probe_interval=a.probe_interval,
@@ -268,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
                         opts.quiet_trials, out_dir / "failover-quiet.log",
                         fog_latency_ms=FOG_LATENCY_MS)
                     rows.append(quiet_failover_row(quiet, FOG_LATENCY_MS))
+                phase("the seed's story: node down, crash, failback, as its user sees them")
+                story = measure_story(etcd.endpoint, f"/bench-{stamp}/story",
+                                      opts.story_trials, out_dir / "story.log")
+                rows += story.rows()
+                notes.append(f"story: the endpoint-following client got {story.answered} of "
+                             f"{story.requests} requests answered over the whole run")
+                (out_dir / "story.json").write_text(json.dumps(story.figures()))
                 phase("memory under a churn of odd documents")
                 rows.append(churn.measure(20.0 if opts.quick else 60.0).row())
             for n in opts.scales:

@@ -1,0 +1,235 @@
+"""The seed's story, measured as its user sees it: bench row (b) and the service's downtime.
+
+One stack with real processes (etcd, fogsim running ``deploy/examples/workloads``, a
+``fogstrat controller``) serves the example prediction service; an independent client
+(``tests.support.endpoint_client``) knows only the published endpoint key, follows it by
+an etcd watch and asks for a prediction every 50 ms. Each trial, from federated learning
+serving:
+
+1. the replacement, gossip learning, is deployed directly through a fog client of its
+   own with the controller's engine (a second copy under another owner, so nothing the
+   controller runs is touched), timed until its readiness probes pass, then removed: the
+   limit of row (b);
+2. the aggregator's node goes down: until the client's first answer from gossip learning
+   (row (b), and the failover downtime);
+3. the node comes back: the longest outage of the make-before-break failback;
+4. the aggregator's process is killed (fogsim's crash): until the client's next answer;
+5. the failback after it.
+
+The documents are the example's but for a 5 s failback window and a flap guard that
+allows every trial's failovers, so a trial takes about 40 s instead of two minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.api.models import ArchitectureDataSpec, ArchitectureSpec, EnvironmentSpec
+from controller.api.parse import parse_document
+from controller.arch import ArchitectureKey, EngineOptions, Health, build_architecture
+from controller.fog.factory import make_fog_client
+from controller.runtime.handles import absolute_data
+from tests.support.endpoint_client import Answer, EndpointClient
+from tests.support.prediction import (
+    MAIN,
+    NAME,
+    REPLACEMENT,
+    REPO,
+    aggregator_node,
+    descriptor_ids,
+    example_documents,
+    service_key,
+)
+from tests.support.scenario import Scenario
+
+WINDOW = "5s"
+"""The failback stabilization window here (the example's 30 s only makes trials longer:
+nothing is measured while it runs)."""
+TIMEOUT = 120.0
+"""Per wait for the controller or the client (a stuck trial fails the row, not the
+bench's budget)."""
+
+
+@dataclass
+class StoryResult:
+    failover_s: list[float] = field(default_factory=list)
+    """Node down -> the client's first answer from the replacement."""
+    direct_s: list[float] = field(default_factory=list)
+    """The replacement deployed and ready, directly through a fog client."""
+    crash_s: list[float] = field(default_factory=list)
+    """Aggregator process killed -> the client's next answer."""
+    crash_to: list[str] = field(default_factory=list)
+    """What answered after each crash."""
+    failback_s: list[float] = field(default_factory=list)
+    """Longest outage the client saw during a failback."""
+    answered: int = 0
+    requests: int = 0
+
+    def figures(self) -> dict[str, Any]:
+        return {"failover_s": self.failover_s, "direct_s": self.direct_s,
+                "crash_s": self.crash_s, "crash_to": self.crash_to,
+                "failback_s": self.failback_s}
+
+    def ratio(self) -> float:
+        return statistics.median(self.failover_s) / statistics.median(self.direct_s)
+
+    def rows(self) -> list[str]:
+        n, ratio = len(self.failover_s), self.ratio()
+        verdict = "ok" if ratio <= 1.2 else "**over**"
+
+        def ms(values: list[float]) -> str:
+            each = ", ".join(f"{v * 1000:.0f}" for v in values)
+            return f"{statistics.median(values) * 1000:.0f} ms (each: {each})"
+
+        crashed = ", ".join(sorted(set(self.crash_to)))
+        return [
+            f"| (b) node down → replacement serving, as its endpoint-following user sees "
+            f"it (median of {n}) | {ms(self.failover_s)} | replacement deployed and ready "
+            f"directly {ms(self.direct_s)} | {ratio:.2f} | ≤ 1.2 | {verdict} |",
+            f"| story: downtime, aggregator's process crashed → answered by {crashed} "
+            f"(median of {len(self.crash_s)}) | {ms(self.crash_s)} | — | — | — | context |",
+            f"| story: downtime, make-before-break failback (longest outage, median of "
+            f"{len(self.failback_s)}) | {ms(self.failback_s)} | — | — | — | context |",
+        ]
+
+
+def measure_story(endpoint: str, prefix: str, trials: int, log_file: Path) -> StoryResult:
+    """``trials`` rounds of the story (see the module doc) on the etcd at ``endpoint``."""
+    result = StoryResult()
+    with Scenario(endpoint, prefix, name=NAME) as s:
+        docs = example_documents(s.sim.url, window=WINDOW)
+        for d in docs:
+            if d["kind"] == "Strategy":
+                d["spec"]["policy"]["maxFailoversPerHour"] = 4 * trials + 4
+        s.given.documents(*docs)
+        s.controller(cwd=str(REPO), log_path=log_file).start()
+        _wait(lambda: _serving(s, MAIN), "federated learning to serve")
+        direct = DirectDeploy(s.sim.url, docs)
+        with EndpointClient(endpoint, service_key(s)) as client:
+            _wait(lambda: client.answered_since(client.mark(), MAIN) or None,
+                  "the client's first answer")
+            for _ in range(trials):
+                _trial(s, client, direct, result)
+            result.answered = sum(a.ok for a in client.answers)
+            result.requests = len(client.answers)
+    return result
+
+
+def _trial(s: Scenario, client: EndpointClient, direct: DirectDeploy,
+           result: StoryResult) -> None:
+    result.direct_s.append(direct.deploy_and_ready())
+    node = aggregator_node(s)
+    at = time.monotonic()
+    s.when.node_down(node)
+    got = _answer(client, at, REPLACEMENT)
+    result.failover_s.append(got.done - at)
+    _wait(lambda: _serving(s, REPLACEMENT), "gossip learning to serve")
+    s.when.node_up(node)
+    result.failback_s.append(_failback(s, client))
+    at = time.monotonic()
+    _post(s.sim.url, f"/sim/instances/{_aggregator(s)}/crash")
+    got = _answer(client, at, None)
+    result.crash_s.append(got.done - at)
+    result.crash_to.append(got.endpoint.architecture or "?")
+    _wait(lambda: _serving(s, REPLACEMENT) or _serving(s, MAIN), "serving after the crash")
+    if _serving(s, REPLACEMENT):
+        result.failback_s.append(_failback(s, client))
+
+
+def _failback(s: Scenario, client: EndpointClient) -> float:
+    """Wait for the failback to federated learning (after the window) and for the
+    client's answer from it; the longest outage the client saw meanwhile."""
+    start = time.monotonic()
+    _wait(lambda: _serving(s, MAIN), "the failback to federated learning")
+    got = _answer(client, start, MAIN)
+    end = got.done + 0.5
+    time.sleep(max(0.0, end - time.monotonic()))
+    return client.downtime(start, end)
+
+
+def _answer(client: EndpointClient, since: float, architecture: str | None) -> Answer:
+    got = _wait(lambda: client.first_answer(since, architecture),
+                f"an answer from {architecture or 'the service'}", interval=0.01)
+    assert isinstance(got, Answer)
+    return got
+
+
+def _serving(s: Scenario, architecture: str) -> bool:
+    st = s.status(NAME)
+    return st.get("phase") == "Serving" and st.get("activeArchitecture") == architecture
+
+
+def _aggregator(s: Scenario) -> str:
+    """The instance id of federated learning's running aggregator."""
+    state = s.state()
+    ids = descriptor_ids(state)
+    for inst in state["instances"]:
+        if inst["status"] == "RUN" and f".{MAIN}.aggregator." in ids.get(inst["fdu_id"], ""):
+            return str(inst["uuid"])
+    raise RuntimeError("no running aggregator to crash")
+
+
+def _post(fog_url: str, path: str) -> Any:
+    req = urllib.request.Request(fog_url + path, method="POST", data=b"{}",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _wait(pred: Callable[[], Any], what: str, interval: float = 0.1) -> Any:
+    end = time.monotonic() + TIMEOUT
+    while True:
+        got = pred()
+        if got:
+            return got
+        if time.monotonic() > end:
+            raise TimeoutError(f"story: timed out after {TIMEOUT:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class DirectDeploy:
+    """The replacement's own deploy-and-ready time: gossip learning built by the
+    controller's engine (``controller.arch``) on a fog client of its own, deployed,
+    probed until healthy and removed, as one failover would but with nobody deciding."""
+
+    def __init__(self, fog_url: str, docs: list[dict[str, Any]]) -> None:
+        specs = {(d["kind"], d["metadata"]["name"]): parse_document(d).spec for d in docs}
+        self.spec = specs[("Architecture", REPLACEMENT)]
+        self.environment = next(v for (k, _), v in specs.items() if k == "Environment")
+        data = specs[("ArchitectureData", f"{REPLACEMENT}-hydraulic-system")]
+        strategy = next(d for d in docs if d["kind"] == "Strategy")
+        self.config = strategy["spec"]["replacements"][0].get("config") or {}
+        assert isinstance(self.spec, ArchitectureSpec)
+        assert isinstance(self.environment, EnvironmentSpec)
+        assert isinstance(data, ArchitectureDataSpec)
+        self.data = absolute_data(data, REPO)
+        self.fog_url = fog_url
+        self.trial = 0
+
+    def deploy_and_ready(self) -> float:
+        """Seconds from the deploy call to the first healthy probe cycle."""
+        self.trial += 1
+        assert isinstance(self.spec, ArchitectureSpec)
+        assert isinstance(self.environment, EnvironmentSpec)
+        key = ArchitectureKey("default", f"direct-{self.trial}", REPLACEMENT)
+        fog = make_fog_client("fogsim", self.fog_url, timeout=10.0)
+        arch = build_architecture(key, self.spec, options=EngineOptions(deploy_timeout=TIMEOUT))
+        try:
+            arch.configure(self.config)
+            arch.associate(fog, self.environment, {})
+            started = time.monotonic()
+            arch.deploy(self.data, nothing_there=True)
+            _wait(lambda: arch.check_status().health is Health.HEALTHY,
+                  "the direct gossip learning to be healthy", interval=0.02)
+            return time.monotonic() - started
+        finally:
+            if arch.lifecycle.is_deployed:
+                arch.undeploy()
+            fog.close()
