@@ -43,9 +43,10 @@ from tests.support.prediction import (
     REPLACEMENT,
     REPO,
     aggregator_node,
-    descriptor_ids,
     example_documents,
+    running,
     service_key,
+    story_scenario,
 )
 from tests.support.scenario import Scenario
 
@@ -71,6 +72,8 @@ class StoryResult:
     """Longest outage the client saw during a failback."""
     answered: int = 0
     requests: int = 0
+    seconds: float = 0.0
+    """How long the whole measurement took (the bench's budget)."""
 
     def figures(self) -> dict[str, Any]:
         return {"failover_s": self.failover_s, "direct_s": self.direct_s,
@@ -103,7 +106,8 @@ class StoryResult:
 def measure_story(endpoint: str, prefix: str, trials: int, log_file: Path) -> StoryResult:
     """``trials`` rounds of the story (see the module doc) on the etcd at ``endpoint``."""
     result = StoryResult()
-    with Scenario(endpoint, prefix, name=NAME) as s:
+    started = time.monotonic()
+    with story_scenario(endpoint, prefix) as s:
         docs = example_documents(s.sim.url, window=WINDOW)
         for d in docs:
             if d["kind"] == "Strategy":
@@ -113,12 +117,13 @@ def measure_story(endpoint: str, prefix: str, trials: int, log_file: Path) -> St
         _wait(lambda: _serving(s, MAIN), "federated learning to serve")
         direct = DirectDeploy(s.sim.url, docs)
         with EndpointClient(endpoint, service_key(s)) as client:
-            _wait(lambda: client.answered_since(client.mark(), MAIN) or None,
-                  "the client's first answer")
+            since = client.mark()
+            _wait(lambda: client.answered_since(since, MAIN), "the client's first answer")
             for _ in range(trials):
                 _trial(s, client, direct, result)
             result.answered = sum(a.ok for a in client.answers)
             result.requests = len(client.answers)
+    result.seconds = time.monotonic() - started
     return result
 
 
@@ -168,12 +173,10 @@ def _serving(s: Scenario, architecture: str) -> bool:
 
 def _aggregator(s: Scenario) -> str:
     """The instance id of federated learning's running aggregator."""
-    state = s.state()
-    ids = descriptor_ids(state)
-    for inst in state["instances"]:
-        if inst["status"] == "RUN" and f".{MAIN}.aggregator." in ids.get(inst["fdu_id"], ""):
-            return str(inst["uuid"])
-    raise RuntimeError("no running aggregator to crash")
+    found = running(s.state(), MAIN, "aggregator")
+    if not found:
+        raise RuntimeError("no running aggregator to crash")
+    return str(found[0]["uuid"])
 
 
 def _post(fog_url: str, path: str) -> Any:

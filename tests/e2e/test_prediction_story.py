@@ -32,6 +32,7 @@ from tests.support.prediction import (
     node_ips,
     running_of,
     service_key,
+    story_scenario,
 )
 from tests.support.scenario import Scenario, wait_for
 
@@ -60,7 +61,7 @@ def switches(published: list[Published]) -> list[str | None]:
 
 def test_failover_to_gossip_learning_and_failback(etcd: EtcdServer, prefix: str,
                                                   report: list[str]) -> None:
-    with Scenario(etcd.endpoint, prefix, name=NAME) as s:
+    with story_scenario(etcd.endpoint, prefix) as s:
         # Given the example documents and a controller
         s.given.documents(*example_documents(s.sim.url))
         ctl = s.controller(cwd=str(REPO))

@@ -7,12 +7,15 @@ row (``hack/bench/story.py``), so both measure the same service.
 
 from __future__ import annotations
 
+import random
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
+from controller.arch.ids import ArchitectureKey
 from controller.store.keys import endpoint_key
 from tests.support.scenario import Scenario
 
@@ -37,6 +40,33 @@ def example_documents(fog_url: str, window: str | None = None) -> list[dict[str,
     return docs
 
 
+def story_scenario(endpoint: str, prefix: str) -> Scenario:
+    """A Scenario for this story whose fog nodes sit in a loopback /24 nobody else's
+    uses: the example's workloads listen on fixed ports of their node's address, so two
+    stories on one machine in the example's own block would answer each other's users."""
+    s = Scenario(endpoint, prefix, name=NAME)
+    s.sim.extra_args = (*s.sim.extra_args, "--ip-block", free_ip_block())
+    return s
+
+
+def free_ip_block() -> str:
+    """A ``127.0.N`` block where none of the example's service ports is taken."""
+    for n in random.sample(range(100, 250), 150):
+        if all(_bindable(f"127.0.{n}.{host}", port)
+               for host in (11, 21, 22, 32) for port in (8080, 8090, 8099)):
+            return f"127.0.{n}"
+    raise RuntimeError("no free 127.0.N block for the story's fog nodes")
+
+
+def _bindable(address: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
 def service_key(s: Scenario) -> str:
     """Where the controller publishes the prediction service's endpoint."""
     return endpoint_key(s.prefix, "default", NAME)
@@ -59,15 +89,20 @@ def descriptor_ids(state: dict[str, Any]) -> dict[str, str]:
     return {str(d.get("uuid")): str(d.get("id")) for d in state.get("fdus", [])}
 
 
+def running(state: dict[str, Any], architecture: str, entity: str) -> list[dict[str, Any]]:
+    """The fog's running instance records of ``architecture``'s ``entity`` (of this
+    story's ActiveStrategy), from fogsim's ``/sim/state``."""
+    ids = descriptor_ids(state)
+    start = f"{ArchitectureKey('default', NAME, architecture).prefix}{entity}."
+    return [i for i in state.get("instances", [])
+            if i.get("status") == "RUN" and ids.get(i.get("fdu_id", ""), "").startswith(start)]
+
+
 def running_of(s: Scenario, architecture: str, entity: str) -> set[str]:
     """IPs of the nodes where the fog runs ``architecture``'s ``entity`` now."""
     state = s.state()
-    ids = descriptor_ids(state)
     ips = {n["uuid"]: n["ip"] for n in state.get("nodes", [])}
-    marker = f".{architecture}.{entity}."
-    return {ips[i["node"]] for i in state.get("instances", [])
-            if i.get("status") == "RUN" and marker in ids.get(i.get("fdu_id", ""), "")
-            and i.get("node") in ips}
+    return {ips[i["node"]] for i in running(state, architecture, entity) if i.get("node") in ips}
 
 
 def host_of(url: str | None) -> str | None:
