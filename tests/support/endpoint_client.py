@@ -10,6 +10,7 @@ how long the service was down around a fault.
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -166,8 +167,8 @@ class EndpointClient:
         try:
             with urllib.request.urlopen(url, timeout=self.request_timeout) as resp:
                 return resp.status == 200 and "label" in json.loads(resp.read())
-        except (OSError, ValueError):
-            return False
+        except (OSError, ValueError, http.client.HTTPException):
+            return False  # refused, reset, cut short or not JSON: not an answer
 
     # --- reading what happened --------------------------------------------------------
 
