@@ -83,13 +83,8 @@ class Fog:
     names."""
 
     engine: Any
+    standin: Any
     locator: str = "127.0.0.1:7447"
-
-    def node_uuid(self, name: str) -> str:
-        return next(n["uuid"] for n in self.engine.state()["nodes"] if n["name"] == name)
-
-    def node_name(self, uuid: str) -> str:
-        return next(n["name"] for n in self.engine.state()["nodes"] if n["uuid"] == uuid)
 
     def running_entities(self) -> set[str]:
         """``<architecture>.<entity>`` of every instance in RUN (``?``: not the
@@ -127,7 +122,7 @@ def fog(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fog]:
         standin = YaksStandin(engine)
         install(monkeypatch, standin)
         try:
-            yield Fog(engine)
+            yield Fog(engine, standin)
         finally:
             standin.close()
             engine.close()
@@ -152,8 +147,9 @@ class Controller:
         self.informer.start()
         assert self.informer.wait_synced(10)
         self.resources = Resources(self.store, self.prefix)
+        self.docs = Documents(self.informer)
         self.reconciler = ActiveStrategyReconciler(
-            docs=Documents(self.informer),
+            docs=self.docs,
             status=StatusWriter(self.resources, self.informer, lambda: self.fence),
             metrics=Metrics(process_collectors=False), is_leader=lambda: True,
             clock=lambda: time.time() + self.skew, workdir=REPO,
@@ -219,63 +215,86 @@ def apply_examples(cli: Cli, locator: str) -> None:
     cli.ok("apply", "-f", "-", stdin=yaml.safe_dump(env, sort_keys=False))
 
 
+MAIN_ENTITIES = {"federated-learning.aggregator", "federated-learning.worker",
+                 "federated-learning.client"}
+
+
+@pytest.mark.parametrize("fault", ["node-down", "crash"])
 def test_example_strategy_fails_over_and_back_on_the_fog05_path(
-        fog: Fog, etcd: EtcdServer, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        fog: Fog, etcd: EtcdServer, prefix: str, monkeypatch: pytest.MonkeyPatch,
+        fault: str) -> None:
+    """``node-down``: the aggregator's node dies (its agent and instances vanish) and
+    comes back; ``crash``: the aggregator's process dies and fog05 reports the instance
+    in ERROR, on a node that stays up."""
     monkeypatch.chdir(REPO)  # the example's data paths are relative to the controller's
     cli = Cli(etcd.endpoint, prefix)
     apply_examples(cli, fog.locator)
     store = connect(etcd.endpoint)
     ctl = Controller(store, prefix)
     try:
-        _story(fog, ctl, cli)
+        st = _serving_main(fog, ctl)
+        _failover(fog, ctl, st, fault)
+        _failback(fog, ctl, st, fault)
+        _endpoints_follow_the_switches(ctl.endpoints_seen)
+        _delete(fog, ctl, cli)
     finally:
         ctl.close()
         store.close()
 
 
-def _story(fog: Fog, ctl: Controller, cli: Cli) -> None:
-    # start: federated learning serves, its aggregator answers predictions
+def _serving_main(fog: Fog, ctl: Controller) -> dict[str, Any]:
+    """Start: federated learning serves, its aggregator answers predictions."""
     st = ctl.until(serving("federated-learning"), "federated learning serving", advance=1.0)
-    aggregator = first_address(st, "federated-learning", "aggregator")
-    main_url = f"http://{aggregator}:8080/predict"
+    main_url = f"http://{first_address(st, 'federated-learning', 'aggregator')}:8080/predict"
     assert st["endpoint"]["url"] == main_url and ctl.published() == st["endpoint"]
     wait_for(lambda: predicts(main_url), 60, "the aggregator to answer a prediction")
-    assert fog.running_entities() == {"federated-learning.aggregator",
-                                      "federated-learning.worker",
-                                      "federated-learning.client"}
+    assert fog.running_entities() == MAIN_ENTITIES
+    return st
 
-    # the aggregator's node goes down: failover to gossip learning, which answers
-    node = st["architectures"]["federated-learning"]["placement"]["aggregator"][0]
-    fog.engine.node_down(node)
+
+def _failover(fog: Fog, ctl: Controller, before: dict[str, Any], fault: str) -> None:
+    """The fault, then failover to gossip learning, which answers."""
+    aggregator = before["architectures"]["federated-learning"]["instances"]["entities"][
+        "aggregator"]["0"]
+    if fault == "node-down":
+        fog.engine.node_down(aggregator["nodeName"])
+    else:
+        fog.engine.crash(aggregator["instanceId"])
+        assert fog.engine.instance_info(aggregator["instanceId"])["status"] == "ERROR"
     st = ctl.until(serving("gossip-learning"), "failover to gossip learning", advance=1.0)
     assert (st["failoverCount"], st.get("failbackCount", 0)) == (1, 0)
-    over = [e for e in st["history"] if e["kind"] == "failover"]
-    assert [(e["from"], e["to"]) for e in over] == [("federated-learning", "gossip-learning")]
-    peer = first_address(st, "gossip-learning", "peer")
-    backup_url = f"http://{peer}:8090/predict"
+    over = [(e["from"], e["to"], e["reason"]) for e in st["history"] if e["kind"] == "failover"]
+    assert over == [("federated-learning", "gossip-learning", FAILOVER_REASON[fault])]
+    backup_url = f"http://{first_address(st, 'gossip-learning', 'peer')}:8090/predict"
     assert st["endpoint"]["url"] == backup_url and ctl.published() == st["endpoint"]
     wait_for(lambda: predicts(backup_url), 60, "a gossip peer to answer a prediction")
+    assert {e.split(".")[0] for e in fog.running_entities()} == {"gossip-learning"}
 
-    # the node comes back: make-before-break failback to federated learning
-    fog.engine.node_up(node)
+
+def _failback(fog: Fog, ctl: Controller, before: dict[str, Any], fault: str) -> None:
+    """The node comes back (node-down), then the make-before-break failback to
+    federated learning; gossip learning is undeployed only after it."""
+    if fault == "node-down":
+        node = before["architectures"]["federated-learning"]["placement"]["aggregator"][0]
+        fog.engine.node_up(node)
     st = ctl.until(lambda s: serving("federated-learning")(s) and s.get("failbackCount") == 1,
                    "failback to federated learning", advance=2.0)
-    back = [e for e in st["history"] if e["kind"] == "failback"]
-    assert [(e["from"], e["to"]) for e in back] == [("gossip-learning", "federated-learning")]
+    back = [(e["from"], e["to"]) for e in st["history"] if e["kind"] == "failback"]
+    assert back == [("gossip-learning", "federated-learning")]
     assert st["failoverCount"] == 1
     main_url = f"http://{first_address(st, 'federated-learning', 'aggregator')}:8080/predict"
     assert st["endpoint"]["url"] == main_url and ctl.published() == st["endpoint"]
     wait_for(lambda: predicts(main_url), 60, "the aggregator to answer after the failback")
-    st = ctl.until(lambda s: s["architectures"]["gossip-learning"]["state"] == "undeployed",
-                   "gossip learning undeployed after the failback", advance=1.0)
-    assert fog.running_entities() == {"federated-learning.aggregator",
-                                      "federated-learning.worker",
-                                      "federated-learning.client"}
-    _endpoints_follow_the_switches(ctl.endpoints_seen)
+    ctl.until(lambda s: s["architectures"]["gossip-learning"]["state"] == "undeployed",
+              "gossip learning undeployed after the failback", advance=1.0)
+    wait_for(lambda: fog.running_entities() == MAIN_ENTITIES, 30,
+             "only federated learning running", lambda: str(fog.running_entities()))
 
-    # deletion leaves nothing in the fog
+
+def _delete(fog: Fog, ctl: Controller, cli: Cli) -> None:
+    """Deletion leaves nothing in the fog, and no published endpoint."""
     cli.ok("delete", "activestrategy", NAME)
-    wait_for(lambda: ctl.reconciler._docs.get(KEY) is None, 10, "the informer to see it")
+    wait_for(lambda: ctl.docs.get(KEY) is None, 10, "the informer to see it")
 
     def gone() -> bool:
         ctl.step(1.0)
@@ -283,16 +302,22 @@ def _story(fog: Fog, ctl: Controller, cli: Cli) -> None:
         return not state["instances"] and not state["fdus"] and ctl.published() is None
     wait_for(gone, 120, "nothing of the strategy left", lambda: json.dumps(
         fog.engine.state()["instances"])[:3000], interval=0.2)
+    assert ctl.status() == {}
+
+
+FAILOVER_REASON = {"node-down": "Vanished", "crash": "InstanceError"}
 
 
 def _endpoints_follow_the_switches(seen: list[dict[str, Any]]) -> None:
     """Every published value named what served then, on that architecture's port: the
-    main, then (maybe nothing while none served) the replacement, then the main again,
-    never the replacement's port for the main or the other way round."""
+    main, then (after a gap while nothing served: break before make) the replacement,
+    then the main again straight from the replacement (make before break)."""
     ports = {"federated-learning": ":8080/", "gossip-learning": ":8090/"}
     for value in seen:
         if value["url"] is not None:
             assert ports[value["architecture"]] in value["url"], seen
-    order = [v["architecture"] for v in seen if v["url"] is not None]
+    order = [v["architecture"] if v["url"] else None for v in seen]
     collapsed = [a for i, a in enumerate(order) if i == 0 or order[i - 1] != a]
-    assert collapsed == ["federated-learning", "gossip-learning", "federated-learning"], seen
+    assert collapsed[-2:] == ["gossip-learning", "federated-learning"], seen
+    assert [a for a in collapsed if a] == ["federated-learning", "gossip-learning",
+                                         "federated-learning"], seen
