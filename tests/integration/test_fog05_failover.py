@@ -84,6 +84,7 @@ class Fog:
 
     engine: Any
     standin: Any
+    workdir: Path
     locator: str = "127.0.0.1:7447"
 
     def running_entities(self) -> set[str]:
@@ -118,15 +119,15 @@ def fog(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fog]:
 
     with tempfile.TemporaryDirectory(prefix="fogstrat-fog05-failover-") as work:
         nodes = private_nodes(Path(work))
-        engine = Engine(load_nodes(nodes), workdir=Path(work) / "fog", stop_grace=1.0)
+        workdir = Path(work) / "fog"
+        engine = Engine(load_nodes(nodes), workdir=workdir, stop_grace=1.0)
         standin = YaksStandin(engine)
         install(monkeypatch, standin)
         try:
-            yield Fog(engine, standin)
+            yield Fog(engine, standin, workdir)
         finally:
             standin.close()
             engine.close()
-            assert not processes_under(Path(work)), "the fog left processes behind"
 
 
 @dataclass
@@ -299,7 +300,8 @@ def _delete(fog: Fog, ctl: Controller, cli: Cli) -> None:
     def gone() -> bool:
         ctl.step(1.0)
         state = fog.engine.state()
-        return not state["instances"] and not state["fdus"] and ctl.published() is None
+        return (not state["instances"] and not state["fdus"] and ctl.published() is None
+                and not processes_under(fog.workdir))
     wait_for(gone, 120, "nothing of the strategy left", lambda: json.dumps(
         fog.engine.state()["instances"])[:3000], interval=0.2)
     assert ctl.status() == {}
