@@ -141,8 +141,10 @@ class Controller:
     endpoints_seen: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        lead = self.store.campaign(leader_key(self.prefix), "fog05-failover", ttl=30)
+        lead = self.store.campaign(leader_key(self.prefix), "fog05-failover", ttl=10)
         assert lead is not None
+        lead.keep_alive()
+        self.lead = lead
         self.fence = lead.fence
         self.informer = Informer(self.store, self.prefix, lambda _change: None)
         self.informer.start()
@@ -159,6 +161,7 @@ class Controller:
     def close(self) -> None:
         self.reconciler.close()
         self.informer.stop()
+        self.lead.resign()
 
     def status(self) -> dict[str, Any]:
         status, _ = self.resources.get_status(KEY.kind, KEY.namespace, KEY.name)
