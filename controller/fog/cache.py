@@ -29,8 +29,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from controller.fog.client import (
+    FeedCursor,
     FogClient,
     FogError,
+    FogFeed,
     InstanceInfo,
     NodeInfo,
     NodeStatus,
@@ -286,6 +288,10 @@ class CachedFog(FogClient):
 
     def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
         return self.inner.instance_log(instance_id, timeout=timeout)
+
+    def watch_instances(self, since: FeedCursor | None, *, wait: float = 30.0,
+                        timeout: float | None = None) -> FogFeed:
+        return self.inner.watch_instances(since, wait=wait, timeout=timeout)
 
     # --- catalog (descriptors kept until changed) ----------------------------------------
 
