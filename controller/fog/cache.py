@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 
 from controller.fog.client import (
     FeedCursor,
+    FogChange,
+    FogChangeKind,
     FogClient,
     FogError,
     FogFeed,
@@ -175,6 +177,29 @@ class CachedFog(FogClient):
                 self._status.clear()
             else:
                 self._status.pop(node_id, None)
+
+    def observed(self, change: FogChange) -> None:
+        """What the fog's change feed just said: newer than any fog-wide read before it, so
+        it answers :meth:`recent_instance_info` as our own calls do; a node that changed
+        has its capacity (and, gone or back, the node list) read again."""
+        if change.kind is FogChangeKind.INSTANCE:
+            with self._lock:
+                self._own[change.id] = (self._clock(), None if change.gone else change.instance)
+            return
+        self.forget(change.id)
+        with self._lock:
+            self._nodes = None
+
+    def known(self, change: FogChange) -> bool:
+        """Whether this client already knew the instance to be as ``change`` says: our
+        own call left it so (or the feed said so before)."""
+        with self._lock:
+            own = self._own.get(change.id)
+        if own is None:
+            return False
+        if own[1] is None or change.gone or change.instance is None:
+            return own[1] is None and change.gone
+        return own[1].state is change.instance.state
 
     def _changed(self, info: InstanceInfo) -> InstanceInfo:
         self.forget(info.node_id)

@@ -32,8 +32,11 @@ class NodeView:
 
 class Fogs:
     def __init__(self, *, node_ttl: float = 2.0,
-                 factory: Callable[..., FogClient] = make_fog_client) -> None:
+                 factory: Callable[..., FogClient] = make_fog_client,
+                 on_client: Callable[[CachedFog, str], None] | None = None) -> None:
         self._factory = factory
+        self._on_client = on_client
+        """Told of each new client and the fog it talks to (the fog informers follow it)."""
         self._ttl = node_ttl
         self._lock = threading.Lock()
         self._clients: dict[tuple[Any, ...], CachedFog] = {}
@@ -49,13 +52,17 @@ class Fogs:
         key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout, labels)
         with self._lock:
             client = self._clients.get(key)
+            fresh = False
             if client is None:
                 client = CachedFog(self._factory(env.driver, env.locator, sysid=env.sysid,
                                                  tenantid=env.tenantid, timeout=env.timeout,
                                                  node_labels=env.node_labels),
                                    ttl=self._ttl)
                 self._clients[key] = client
-            return client
+                fresh = True
+        if fresh and self._on_client is not None:
+            self._on_client(client, f"{env.driver}:{env.locator}")
+        return client
 
     def nodes(self, fog: CachedFog, timeout: float) -> NodeView:
         """The fog's nodes and their free capacity, one view shared by every strategy on

@@ -36,10 +36,15 @@ def significant(status: Mapping[str, Any]) -> bytes:
 
 class StatusWriter:
     def __init__(self, resources: Resources, informer: Informer,
-                 fence: Callable[[], Fence | None]) -> None:
+                 fence: Callable[[], Fence | None],
+                 on_written: Callable[[ObjectKey, Mapping[str, Any] | None], None] | None = None
+                 ) -> None:
         self._resources = resources
         self._informer = informer
         self._fence = fence
+        self._on_written = on_written
+        """Told of each status written (None: deleted): the informer does not report our
+        own writes back, and the fog informers' owner index is built from them."""
         self.writes = 0
 
     def current(self, key: ObjectKey) -> tuple[dict[str, Any] | None, int]:
@@ -74,8 +79,12 @@ class StatusWriter:
             expect_revision=cached.mod_revision if cached else 0, fence=self._fence())
         self._informer.note_status_written(key, data, revision)
         self.writes += 1
+        if self._on_written is not None:
+            self._on_written(key, status)
         return True
 
     def delete(self, key: ObjectKey) -> None:
         self._resources.delete_status(key.kind, key.namespace, key.name, fence=self._fence())
         self._informer.note_status_written(key, None, self._informer.revision)
+        if self._on_written is not None:
+            self._on_written(key, None)
