@@ -201,6 +201,16 @@ class CachedFog(FogClient):
             return own[1] is None and change.gone
         return own[1].state is change.instance.state
 
+    def own_since(self, instance_id: str) -> float | None:
+        """When this client last learnt the instance's state itself (its own call, or the
+        feed), on its clock; None if it holds no such word."""
+        with self._lock:
+            own = self._own.get(instance_id)
+        return own[0] if own is not None else None
+
+    def now(self) -> float:
+        return self._clock()
+
     def _changed(self, info: InstanceInfo) -> InstanceInfo:
         self.forget(info.node_id)
         with self._lock:

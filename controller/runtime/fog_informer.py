@@ -17,14 +17,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.api import kinds
 from controller.api.documents import DocumentSyntaxError, decode_json
 from controller.api.limits import one_line
 from controller.fog.cache import CachedFog
-from controller.fog.client import FeedCursor, FogChange, FogChangeKind, FogError, FogFeed
+from controller.fog.client import (
+    FeedCursor,
+    FogChange,
+    FogChangeKind,
+    FogError,
+    FogFeed,
+    InstanceState,
+    NotFound,
+)
 from controller.runtime.informer import Change, ObjectKey
 
 _log = logging.getLogger("fogstrat.fog_informer")
@@ -206,6 +214,7 @@ class FogInformer:
     def _run(self) -> None:
         delay = RETRY_MIN
         while not self._stop.is_set():
+            sent = self.fog.now()
             try:
                 feed = self.fog.watch_instances(self.cursor, wait=self._wait)
             except FogError as exc:
@@ -221,20 +230,48 @@ class FogInformer:
             if not self.healthy:
                 _log.info("fog %s: following its change feed", self.name)
             self.healthy, delay = True, RETRY_MIN
-            self.apply(feed)
+            try:
+                self.apply(feed, sent)
+            except FogError as exc:  # a re-read failed: the next answer goes on from here
+                _log.warning("fog %s: %s", self.name, one_line(str(exc)))
+                self.cursor = feed.cursor
 
-    def apply(self, feed: FogFeed) -> None:
-        """Correct the client's view, then queue the owners the answer concerns."""
+    def apply(self, feed: FogFeed, sent: float) -> None:
+        """Correct the client's view, then queue the owners the answer concerns.
+        ``sent``: when the request for ``feed`` was sent (the client's clock)."""
+        changes = tuple(c for c in (self._current(c, sent) for c in feed.changes) if c)
+        feed = replace(feed, changes=changes)
         wakes = wakes_for(self._index, feed, self.fog.known)
         for change in feed.changes:
             # only what someone owns: the client keeps these until its next fog-wide read
             if change.kind is FogChangeKind.NODE or self._index.owners_of(change.id):
                 self.fog.observed(change)
         for wake in wakes:
-            _log.info("%s: %s on fog %s; reconciling now", wake.owner, wake.reason, self.name)
             self._enqueue(wake)
+            _log.info("%s: %s on fog %s; reconciling now", wake.owner, wake.reason, self.name)
         self.cursor = feed.cursor
         self.answers += 1
+
+
+    def _current(self, change: FogChange, sent: float) -> FogChange | None:
+        """The change, unless this client learnt the instance's state itself after the
+        request was sent (a deploy's own calls race the answer): then the feed's word may
+        be older than ours. A definite failure (ERROR, gone) is then read again from the
+        fog; anything else is dropped, ours being at least as new."""
+        if change.kind is not FogChangeKind.INSTANCE or not self._index.owners_of(change.id):
+            return change
+        own = self.fog.own_since(change.id)
+        if own is None or own < sent:
+            return change
+        failed = change.gone or (change.instance is not None
+                                 and change.instance.state is InstanceState.ERROR)
+        if not failed:
+            return None
+        try:
+            info = self.fog.inner.instance_info(change.id)
+        except NotFound:
+            return replace(change, gone=True, instance=None)
+        return replace(change, gone=False, instance=info)
 
 
 class FogInformers:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "hack"))  # `fogsim` for the FogsimServer subprocess
 
 from hack.bench import churn, profile, world  # noqa: E402
+from hack.bench.fogevent import measure_fog_event  # noqa: E402
 from hack.bench.scale import ScaleResult, have_py_spy, run_scale  # noqa: E402
 from hack.bench.small import (  # noqa: E402
     FailoverResult,
@@ -233,6 +234,13 @@ def main(argv: list[str] | None = None) -> int:
                         f"of the key took median {statistics.median(d):.1f} ms, p99 "
                         f"{quantile(d, 0.99):.0f} ms, max {max(d):.0f} ms (a change arriving "
                         "during a reconcile waits for it)")
+                    phase("fog event latency")
+                    fev = measure_fog_event(etcd.endpoint, f"/bench-{stamp}/fog-event",
+                                            sim.url, max(20, opts.latency_samples // 2),
+                                            out_dir / "fog-event.log")
+                    rows.append(fev.row())
+                    (out_dir / "fog-event.json").write_text(json.dumps(
+                        {"feed_ms": fev.feed_ms, "reconcile_ms": fev.reconcile_ms}))
                     phase("failover overhead")
                     fo = measure_failover(etcd.endpoint, f"/bench-{stamp}/failover", sim.url,
                                           opts.failover_trials, out_dir / "failover.log")

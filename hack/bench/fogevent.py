@@ -1,0 +1,153 @@
+"""Fog event → reconcile start, against fogsim's own change feed read directly in the same
+run.
+
+The event: the strategy's instance is stopped behind the controller's back (RUN →
+CONFIGURE, not a failure the controller fails over for: probes are a minute apart and the
+failure threshold is out of reach), then started again (by the controller, which finds it
+stopped, or else here). Per sample: from the stop request
+to the bare feed reader seeing the instance in CONFIGURE (the limit), and to the start of
+the strategy's reconcile that the fog informer queued for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import statistics
+import threading
+import time
+import urllib.error
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from controller.store import connect
+from hack.bench import world
+from hack.bench.inproc import InProcessController
+from hack.bench.small import _main_instance, _sim, quantile, serving, wait_until
+
+FEED_WAIT = 1.0
+"""Seconds one long poll of the bare reader waits (how long closing it may take)."""
+
+
+@dataclass(frozen=True)
+class FogEventResult:
+    samples: int
+    feed_ms: list[float]
+    reconcile_ms: list[float]
+
+    def median_ratio(self) -> float:
+        return statistics.median(self.reconcile_ms) / statistics.median(self.feed_ms)
+
+    def row(self) -> str:
+        ratio = self.median_ratio()
+        verdict = "ok" if ratio <= 1.5 else "**over**"
+        return (f"| fog event → reconcile start, median (n={self.samples}; p99 "
+                f"{quantile(self.reconcile_ms, 0.99):.2f} ms) | "
+                f"{statistics.median(self.reconcile_ms):.2f} ms | bare fog feed "
+                f"{statistics.median(self.feed_ms):.2f} ms | {ratio:.2f} | ≤ 1.5 | {verdict} |")
+
+
+class BareFeed:
+    """fogsim's feed read with one long poll after another, nothing else: records when
+    each (instance, status) arrives."""
+
+    def __init__(self, fog_url: str) -> None:
+        self._url = fog_url + "/fdu/instances/list"
+        self._session = requests.Session()
+        self._session.trust_env = False
+        listing = self._session.get(self._url, timeout=10)
+        listing.raise_for_status()
+        self._since = int(listing.headers["X-Fogsim-Revision"])
+        self._epoch = listing.headers["X-Fogsim-Epoch"]
+        self.arrivals: list[tuple[float, str, str | None]] = []
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bare-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            params: dict[str, Any] = {"since": self._since, "epoch": self._epoch,
+                                      "watch": "true", "timeout": FEED_WAIT}
+            body = self._session.get(self._url, params=params, timeout=10).json()
+            now = time.monotonic()
+            with self._cond:
+                for change in body.get("changes", ()):
+                    record = change.get("record") or {}
+                    self.arrivals.append((now, change["id"], record.get("status")))
+                self._since = int(body["revision"])
+                self._cond.notify_all()
+
+    def wait(self, iid: str, status: str, after: float, timeout: float) -> float | None:
+        def seen() -> float | None:
+            return next((at for at, i, st in self.arrivals
+                         if at >= after and i == iid and st == status), None)
+
+        with self._cond:
+            self._cond.wait_for(lambda: seen() is not None, timeout)
+            return seen()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(FEED_WAIT + 5)
+        self._session.close()
+
+
+def measure_fog_event(endpoint: str, prefix: str, fog_url: str, samples: int,
+                      log_file: Path) -> FogEventResult:
+    store = connect(endpoint)
+    try:
+        world.put_all(store, prefix, [
+            world.environment("bench", fog_url),
+            world.architecture("fev-arch", interval="60s", failure_threshold=1000),
+            world.strategy("fev", "fev-arch"),
+            world.active_strategy("fev", "fev", "bench"),
+        ])
+        with InProcessController(endpoint, prefix, log_file) as ctl:
+            wait_until(lambda: serving(store, prefix, "fev"), 30, "fev to serve")
+            status = world.read_status(store, prefix, "fev") or {}
+            iid = _main_instance(status, "fev-arch")
+            time.sleep(0.5)  # the first probe cycle passes
+            feed = BareFeed(fog_url)
+            try:
+                return _samples(ctl, feed, fog_url, iid, samples)
+            finally:
+                feed.close()
+    finally:
+        store.close()
+
+
+def _samples(ctl: InProcessController, feed: BareFeed, fog_url: str, iid: str,
+             samples: int) -> FogEventResult:
+    hooks = ctl.hooks
+    feed_ms: list[float] = []
+    reconcile_ms: list[float] = []
+    for i in range(samples):
+        seen = len(hooks.starts)
+        t0 = time.monotonic()
+        _sim(fog_url, f"/fdu/instances/{iid}/stop", "POST")
+        arrived = feed.wait(iid, "CONFIGURE", t0, 5)
+
+        def started(skip: int = seen) -> float | None:
+            return next((s.at for s in hooks.starts[skip:] if s.name == "fev"), None)
+
+        hooks.wait_for(lambda: started() is not None, 5)
+        began = started()
+        if arrived is None or began is None:
+            raise TimeoutError(f"fog event sample {i}: no feed event or no reconcile")
+        feed_ms.append((arrived - t0) * 1000)
+        reconcile_ms.append((began - t0) * 1000)
+        _run_again(fog_url, feed, iid, t0, i)
+        time.sleep(0.05 + random.random() * 0.1)
+    return FogEventResult(samples, feed_ms, reconcile_ms)
+
+
+def _run_again(fog_url: str, feed: BareFeed, iid: str, since: float, sample: int) -> None:
+    """Start the instance again, unless the controller, finding it stopped, already did."""
+    with contextlib.suppress(urllib.error.HTTPError):  # 409: it runs already
+        _sim(fog_url, f"/fdu/instances/{iid}/start", "POST", {})
+    if feed.wait(iid, "RUN", since, 5) is None:
+        raise TimeoutError(f"fog event sample {sample}: the instance did not run again")
