@@ -41,6 +41,11 @@ WAIT = 10.0
 """How long one long poll of the feed waits for a change (a stop waits at most this)."""
 RETRY_MIN, RETRY_MAX = 0.2, 5.0
 """Backoff between failed reads of the feed."""
+MIN_INTERVAL = 0.05
+"""At least this long from one read of the feed to the next: a lone event is answered at
+once (the read waiting for it was sent long before), a burst (a bring-up's thousands of
+transitions) comes in batches instead of an answer per change, each costing the fog a
+request and the controller a parse."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,7 @@ class FogInformer:
             except FogError as exc:  # a re-read failed: the next answer goes on from here
                 _log.warning("fog %s: %s", self.name, one_line(str(exc)))
                 self.cursor = feed.cursor
+            self._stop.wait(max(0.0, sent + MIN_INTERVAL - self.fog.now()))
 
     def apply(self, feed: FogFeed, sent: float) -> None:
         """Correct the client's view, then queue the owners the answer concerns.
