@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,7 +31,6 @@ from controller.fog.client import (
     FogChangeKind,
     FogError,
     FogFeed,
-    InstanceState,
     NotFound,
 )
 from controller.runtime.informer import Change, ObjectKey
@@ -245,7 +245,7 @@ class FogInformer:
     def apply(self, feed: FogFeed, sent: float) -> None:
         """Correct the client's view, then queue the owners the answer concerns.
         ``sent``: when the request for ``feed`` was sent (the client's clock)."""
-        changes = tuple(c for c in (self._current(c, sent) for c in feed.changes) if c)
+        changes = tuple(self._current(c, sent) for c in feed.changes)
         feed = replace(feed, changes=changes)
         wakes = wakes_for(self._index, feed, self.fog.known)
         for change in feed.changes:
@@ -254,25 +254,23 @@ class FogInformer:
                 self.fog.observed(change)
         for wake in wakes:
             self._enqueue(wake)
+        if wakes:
+            time.sleep(0)  # let a worker take the GIL and start before we log and read on
+        for wake in wakes:
             _log.info("%s: %s on fog %s; reconciling now", wake.owner, wake.reason, self.name)
         self.cursor = feed.cursor
         self.answers += 1
 
 
-    def _current(self, change: FogChange, sent: float) -> FogChange | None:
-        """The change, unless this client learnt the instance's state itself after the
-        request was sent (a deploy's own calls race the answer): then the feed's word may
-        be older than ours. A definite failure (ERROR, gone) is then read again from the
-        fog; anything else is dropped, ours being at least as new."""
+    def _current(self, change: FogChange, sent: float) -> FogChange:
+        """The change, unless this client learnt otherwise of the instance itself after
+        the request was sent (a deploy's own calls race the answer): then either word may
+        be the newer, and the fog is asked."""
         if change.kind is not FogChangeKind.INSTANCE or not self._index.owners_of(change.id):
             return change
         own = self.fog.own_since(change.id)
-        if own is None or own < sent:
+        if own is None or own < sent or self.fog.known(change):
             return change
-        failed = change.gone or (change.instance is not None
-                                 and change.instance.state is InstanceState.ERROR)
-        if not failed:
-            return None
         try:
             info = self.fog.inner.instance_info(change.id)
         except NotFound:

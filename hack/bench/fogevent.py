@@ -2,21 +2,21 @@
 run.
 
 The event: the strategy's instance is stopped behind the controller's back (RUN →
-CONFIGURE, not a failure the controller fails over for: probes are a minute apart and the
-failure threshold is out of reach), then started again (by the controller, which finds it
-stopped, or else here). Per sample: from the stop request
+CONFIGURE), then started again. The strategy is paused, so the controller observes and
+probes but never acts on what it finds (it would otherwise start the instance itself,
+racing the next sample); probes are a minute apart and the failure threshold is out of
+reach. Per sample: from the stop request
 to the bare feed reader seeing the instance in CONFIGURE (the limit), and to the start of
 the strategy's reconcile that the fog informer queued for it.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import random
 import statistics
 import threading
 import time
-import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,11 @@ def measure_fog_event(endpoint: str, prefix: str, fog_url: str, samples: int,
             wait_until(lambda: serving(store, prefix, "fev"), 30, "fev to serve")
             status = world.read_status(store, prefix, "fev") or {}
             iid = _main_instance(status, "fev-arch")
+            paused = world.active_strategy("fev", "fev", "bench")
+            paused["spec"]["paused"] = True
+            store.put(world.spec_key(prefix, "ActiveStrategy", "fev"), json.dumps(paused).encode())
+            wait_until(lambda: (world.read_status(store, prefix, "fev") or {}).get("phase")
+                       == "Paused", 30, "fev to pause")
             time.sleep(0.5)  # the first probe cycle passes
             feed = BareFeed(fog_url)
             try:
@@ -141,13 +146,11 @@ def _samples(ctl: InProcessController, feed: BareFeed, fog_url: str, iid: str,
         feed_ms.append((arrived - t0) * 1000)
         reconcile_ms.append((began - t0) * 1000)
         _run_again(fog_url, feed, iid, t0, i)
-        time.sleep(0.05 + random.random() * 0.1)
+        time.sleep(0.1 + random.random() * 0.1)  # events apart: the informer reads in batches
     return FogEventResult(samples, feed_ms, reconcile_ms)
 
 
 def _run_again(fog_url: str, feed: BareFeed, iid: str, since: float, sample: int) -> None:
-    """Start the instance again, unless the controller, finding it stopped, already did."""
-    with contextlib.suppress(urllib.error.HTTPError):  # 409: it runs already
-        _sim(fog_url, f"/fdu/instances/{iid}/start", "POST", {})
+    _sim(fog_url, f"/fdu/instances/{iid}/start", "POST", {})
     if feed.wait(iid, "RUN", since, 5) is None:
         raise TimeoutError(f"fog event sample {sample}: the instance did not run again")
