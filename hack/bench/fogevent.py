@@ -13,9 +13,10 @@ the strategy's reconcile that the fog informer queued for it.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import queue
 import random
 import statistics
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,49 +52,58 @@ class FogEventResult:
 
 
 class BareFeed:
-    """fogsim's feed read with one long poll after another, nothing else: records when
-    each (instance, status) arrives."""
+    """fogsim's feed read with one long poll after another, nothing else, in a process of
+    its own (sharing the benchmark's interpreter, it waited for the controller's threads):
+    records when each (instance, status) arrives, on the system's monotonic clock."""
 
     def __init__(self, fog_url: str) -> None:
-        self._url = fog_url + "/fdu/instances/list"
-        self._session = requests.Session()
-        self._session.trust_env = False
-        listing = self._session.get(self._url, timeout=10)
-        listing.raise_for_status()
-        self._since = int(listing.headers["X-Fogsim-Revision"])
-        self._epoch = listing.headers["X-Fogsim-Epoch"]
+        ctx = multiprocessing.get_context("spawn")
+        self._queue: multiprocessing.Queue[tuple[float, str, str | None]] = ctx.Queue()
+        self._stop = ctx.Event()
+        self._process = ctx.Process(target=_read_feed, args=(fog_url, self._queue, self._stop),
+                                    name="bare-feed", daemon=True)
+        self._process.start()
         self.arrivals: list[tuple[float, str, str | None]] = []
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bare-feed", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            params: dict[str, Any] = {"since": self._since, "epoch": self._epoch,
-                                      "watch": "true", "timeout": FEED_WAIT}
-            body = self._session.get(self._url, params=params, timeout=10).json()
-            now = time.monotonic()
-            with self._cond:
-                for change in body.get("changes", ()):
-                    record = change.get("record") or {}
-                    self.arrivals.append((now, change["id"], record.get("status")))
-                self._since = int(body["revision"])
-                self._cond.notify_all()
+        if self._queue.get(timeout=30)[1] != "ready":
+            raise RuntimeError("bare feed reader did not start")
 
     def wait(self, iid: str, status: str, after: float, timeout: float) -> float | None:
-        def seen() -> float | None:
-            return next((at for at, i, st in self.arrivals
+        until = time.monotonic() + timeout
+        while True:
+            seen = next((at for at, i, st in self.arrivals
                          if at >= after and i == iid and st == status), None)
-
-        with self._cond:
-            self._cond.wait_for(lambda: seen() is not None, timeout)
-            return seen()
+            left = until - time.monotonic()
+            if seen is not None or left <= 0:
+                return seen
+            try:
+                self.arrivals.append(self._queue.get(timeout=left))
+            except queue.Empty:
+                return None
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(FEED_WAIT + 5)
-        self._session.close()
+        self._process.join(FEED_WAIT + 5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+
+
+def _read_feed(fog_url: str, out: Any, stop: Any) -> None:
+    url = fog_url + "/fdu/instances/list"
+    session = requests.Session()
+    session.trust_env = False
+    listing = session.get(url, timeout=10)
+    listing.raise_for_status()
+    since, epoch = int(listing.headers["X-Fogsim-Revision"]), listing.headers["X-Fogsim-Epoch"]
+    out.put((time.monotonic(), "ready", None))
+    while not stop.is_set():
+        params: dict[str, Any] = {"since": since, "epoch": epoch, "watch": "true",
+                                  "timeout": FEED_WAIT}
+        body = session.get(url, params=params, timeout=10).json()
+        now = time.monotonic()
+        for change in body.get("changes", ()):
+            out.put((now, change["id"], (change.get("record") or {}).get("status")))
+        since = int(body["revision"])
 
 
 def measure_fog_event(endpoint: str, prefix: str, fog_url: str, samples: int,
