@@ -340,7 +340,9 @@ class Fog05Client(FogClient):
                 requested=op,
             )
         self._call(what, d, call)
-        done_states = {target, InstanceState.ERROR}
+        # ERROR ends the wait only when it is news: a clean from ERROR starts there
+        done_states = {target} if info.state is InstanceState.ERROR else {
+            target, InstanceState.ERROR}
         final = self._poll(what, d, lambda i: i is None or i.state in done_states, iid)
         if final is None:
             raise NotFound(f"{what}: instance {iid} vanished")
