@@ -217,6 +217,16 @@ class FogInformer:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._follow()
+            except Exception as exc:  # a bug must not end the feed for good: start over
+                _log.error("fog %s: change feed stopped (%s: %s); listing again",
+                           self.name, type(exc).__name__, one_line(str(exc)))
+                self.cursor, self.healthy = None, False
+                self._stop.wait(RETRY_MAX)
+
+    def _follow(self) -> None:
         delay = RETRY_MIN
         while not self._stop.is_set():
             sent = self.fog.now()
