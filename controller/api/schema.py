@@ -302,19 +302,7 @@ def _render(error: jsonschema.ValidationError) -> list[Problem]:
             if name not in instance
         ]
     if keyword == "additionalProperties" and isinstance(instance, Mapping):
-        known = list(schema.get("properties", {}))
-        out = []
-        for name in instance:
-            if name in known:
-                continue
-            message = "unknown field"
-            close = difflib.get_close_matches(str(name), known, n=1)
-            if close:
-                message += f" (did you mean {close[0]!r}?)"
-            elif known:
-                message += f"; known fields: {', '.join(known)}"
-            out.append(Problem(format_path([*path, str(name)]), message))
-        return out
+        return _unknown_fields(instance, list(schema.get("properties", {})), path)
     if keyword == "type":
         expected = " or ".join(value) if isinstance(value, list) else str(value)
         hint = PATTERN_HINTS.get(str(schema.get("pattern")))
@@ -348,3 +336,20 @@ def _render(error: jsonschema.ValidationError) -> list[Problem]:
         return [Problem(here, f"must have at most {value} entries (got {len(instance)})")]
     # jsonschema's own messages quote the instance: never echo more than an excerpt of it.
     return [Problem(here, excerpt(error.message, 200))]
+
+
+def _unknown_fields(instance: Mapping[str, Any], known: list[str], path: list[Any]
+                    ) -> list[Problem]:
+    """One problem per field the schema does not know, with the likely intended name."""
+    out = []
+    for name in instance:
+        if name in known:
+            continue
+        message = "unknown field"
+        close = difflib.get_close_matches(str(name), known, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        elif known:
+            message += f"; known fields: {', '.join(known)}"
+        out.append(Problem(format_path([*path, str(name)]), message))
+    return out

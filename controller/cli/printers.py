@@ -311,27 +311,7 @@ def describe(o: StoredObject) -> str:
     endpoint = mapping(status.get("endpoint"))
     if endpoint:
         _kv(lines, "Endpoint", endpoint_line(endpoint), indent=2)
-    archs = {name: mapping(a) for name, a in mapping(status.get("architectures")).items()}
-    if archs:
-        lines.append("Architectures:")
-        rows = []
-        for name, a in archs.items():
-            placement = mapping(a.get("placement"))
-            rows.append([
-                name, _text(a.get("state")), _text(a.get("health")),
-                f"{a.get('consecutiveFailures', 0)}/{a.get('consecutiveSuccesses', 0)}",
-                _text(a.get("lastProbeResult")),
-                _text(",".join(f"{e}@{'+'.join(n) if isinstance(n, list) else n}"
-                               for e, n in placement.items())),
-            ])
-        lines.extend(_grid(["NAME", "STATE", "HEALTH", "FAIL/OK", "LAST PROBE", "PLACEMENT"],
-                           rows))
-        probed = [(n, a) for n, a in archs.items() if a.get("lastProbeMessage")]
-        if probed:
-            lines.append("Last probes:")
-            lines.extend(_grid(["NAME", "AGE", "MESSAGE"], [
-                [n, age(a.get("lastProbeTime")), _text(a.get("lastProbeMessage"), "")]
-                for n, a in probed]))
+    lines.extend(_architecture_lines(status))
     conditions = mappings(status.get("conditions"))
     if conditions:
         lines.append("Conditions:")
@@ -346,3 +326,29 @@ def describe(o: StoredObject) -> str:
             [age(h.get("time")), _text(h.get("from")), _text(h.get("to")),
              _text(h.get("reason"), ""), _text(h.get("message"), "")] for h in history]))
     return "\n".join(lines) + "\n"
+
+
+def _architecture_lines(status: Mapping[str, Any]) -> list[str]:
+    """The per-architecture table of ``describe``, and the last probe of each."""
+    archs = {name: mapping(a) for name, a in mapping(status.get("architectures")).items()}
+    if not archs:
+        return []
+    lines = ["Architectures:"]
+    rows = []
+    for name, a in archs.items():
+        placement = mapping(a.get("placement"))
+        rows.append([
+            name, _text(a.get("state")), _text(a.get("health")),
+            f"{a.get('consecutiveFailures', 0)}/{a.get('consecutiveSuccesses', 0)}",
+            _text(a.get("lastProbeResult")),
+            _text(",".join(f"{e}@{'+'.join(n) if isinstance(n, list) else n}"
+                           for e, n in placement.items())),
+        ])
+    lines.extend(_grid(["NAME", "STATE", "HEALTH", "FAIL/OK", "LAST PROBE", "PLACEMENT"], rows))
+    probed = [(n, a) for n, a in archs.items() if a.get("lastProbeMessage")]
+    if probed:
+        lines.append("Last probes:")
+        lines.extend(_grid(["NAME", "AGE", "MESSAGE"], [
+            [n, age(a.get("lastProbeTime")), _text(a.get("lastProbeMessage"), "")]
+            for n, a in probed]))
+    return lines

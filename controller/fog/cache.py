@@ -30,8 +30,12 @@ from typing import Any, TypeVar
 
 from controller.fog.client import (
     ConnectionPointInfo,
+    FeedCursor,
+    FogChange,
+    FogChangeKind,
     FogClient,
     FogError,
+    FogFeed,
     InstanceInfo,
     NetworkInfo,
     NodeInfo,
@@ -177,6 +181,39 @@ class CachedFog(FogClient):
             else:
                 self._status.pop(node_id, None)
 
+    def observed(self, change: FogChange) -> None:
+        """What the fog's change feed just said: newer than any fog-wide read before it, so
+        it answers :meth:`recent_instance_info` as our own calls do; a node that changed
+        has its capacity (and, gone or back, the node list) read again."""
+        if change.kind is FogChangeKind.INSTANCE:
+            with self._lock:
+                self._own[change.id] = (self._clock(), None if change.gone else change.instance)
+            return
+        self.forget(change.id)
+        with self._lock:
+            self._nodes = None
+
+    def known(self, change: FogChange) -> bool:
+        """Whether this client already knew the instance to be as ``change`` says: our
+        own call left it so (or the feed said so before)."""
+        with self._lock:
+            own = self._own.get(change.id)
+        if own is None:
+            return False
+        if own[1] is None or change.gone or change.instance is None:
+            return own[1] is None and change.gone
+        return own[1].state is change.instance.state
+
+    def own_since(self, instance_id: str) -> float | None:
+        """When this client last learnt the instance's state itself (its own call, or the
+        feed), on its clock; None if it holds no such word."""
+        with self._lock:
+            own = self._own.get(instance_id)
+        return own[0] if own is not None else None
+
+    def now(self) -> float:
+        return self._clock()
+
     def _changed(self, info: InstanceInfo) -> InstanceInfo:
         self.forget(info.node_id)
         with self._lock:
@@ -289,6 +326,10 @@ class CachedFog(FogClient):
 
     def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
         return self.inner.instance_log(instance_id, timeout=timeout)
+
+    def watch_instances(self, since: FeedCursor | None, *, wait: float = 30.0,
+                        timeout: float | None = None) -> FogFeed:
+        return self.inner.watch_instances(since, wait=wait, timeout=timeout)
 
     # --- catalog (descriptors kept until changed) ----------------------------------------
 

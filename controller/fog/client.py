@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -132,6 +133,44 @@ class ConnectionPointInfo:
     """The network it is connected to, if any."""
     address: str | None = None
     """Where it is reachable, where the fog says (fogsim: on the network's loopback block)."""
+class FogChangeKind(StrEnum):
+    INSTANCE = "instance"
+    NODE = "node"
+
+
+@dataclass(frozen=True)
+class FeedCursor:
+    """Where a change feed goes on from: a revision, valid only in its ``epoch`` (one run of
+    the fog's feed; a driver that cannot resume starts a new one)."""
+
+    epoch: str
+    revision: int
+
+
+@dataclass(frozen=True)
+class FogChange:
+    """An instance or node record changed; ``gone``: it no longer exists (a node: down)."""
+
+    kind: FogChangeKind
+    id: str
+    revision: int
+    gone: bool = False
+    instance: InstanceInfo | None = None
+    """``INSTANCE`` and not gone: the record as it is now."""
+    node: NodeStatus | None = None
+    """``NODE`` and not gone: its capacity now, where the fog sent it."""
+
+
+@dataclass(frozen=True)
+class FogFeed:
+    """One answer of :meth:`FogClient.watch_instances`."""
+
+    cursor: FeedCursor
+    changes: tuple[FogChange, ...]
+    relisted: bool = False
+    """The fog could not go on from the cursor given (or none was): ``changes`` is every
+    instance and every node that is up, and whatever the reader knew that is not in it is
+    gone."""
 
 
 # --- the interface ---------------------------------------------------------------------
@@ -284,6 +323,30 @@ class FogClient(abc.ABC):
     def list_connection_points(self, *, timeout: float | None = None
                                ) -> list[ConnectionPointInfo]:
         raise self._no_networks("list connection points")
+    def watch_instances(self, since: FeedCursor | None, *, wait: float = 30.0,
+                        timeout: float | None = None) -> FogFeed:
+        """The instance and node records changed after ``since``, each once as it is now,
+        and the cursor to ask from next; waits up to ``wait`` seconds while nothing
+        changed. When the fog cannot go on from ``since`` (None, expired, another epoch,
+        a subscription lost) the answer is a full listing (``relisted``). ``timeout``
+        bounds the call beyond ``wait``.
+
+        This default has no feed: it waits ``wait`` seconds and lists again, so a reader
+        of a driver without one still converges, at polling speed."""
+        if since is not None:
+            time.sleep(max(0.0, wait))
+        return listed_feed(self, "poll", 0, timeout)
 
     def close(self) -> None:  # noqa: B027 - optional hook, most drivers hold nothing
         """Release connections."""
+
+
+def listed_feed(fog: FogClient, epoch: str, revision: int, timeout: float | None
+                ) -> FogFeed:
+    """A full listing as a feed answer: every instance, then every node that is up."""
+    instances = fog.all_instances(timeout=timeout)
+    changes = [FogChange(FogChangeKind.INSTANCE, iid, revision, instance=info)
+               for iid, info in instances.items()]
+    changes += [FogChange(FogChangeKind.NODE, nid, revision)
+                for nid in fog.list_nodes(timeout=timeout)]
+    return FogFeed(FeedCursor(epoch, revision), tuple(changes), relisted=True)

@@ -29,7 +29,9 @@ from controller.api import templates
 from controller.api.limits import one_line
 from controller.fog import fog05_compat
 from controller.fog.client import (
+    FeedCursor,
     FogError,
+    FogFeed,
     FogTimeout,
     FogUnavailable,
     IllegalTransition,
@@ -40,7 +42,9 @@ from controller.fog.client import (
     NodeInfo,
     NodeStatus,
     NotFound,
+    listed_feed,
 )
+from controller.fog.fog05_feed import YaksFeed, parse_taken
 from controller.fog.fog05_networks import Fog05Networks
 from controller.fog.node_labels import NodeLabels
 from controller.fog.records import (
@@ -126,6 +130,8 @@ class Fog05Client(Fog05Networks):
         self._zenoh_lib = zenoh_lib
         self._api: Any = None
         self._connect_lock = threading.Lock()
+        self._feed: YaksFeed | None = None
+        self._feed_lock = threading.Lock()
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -335,7 +341,9 @@ class Fog05Client(Fog05Networks):
                 requested=op,
             )
         self._call(what, d, call)
-        done_states = {target, InstanceState.ERROR}
+        # ERROR ends the wait only when it is news: a clean from ERROR starts there
+        done_states = {target} if info.state is InstanceState.ERROR else {
+            target, InstanceState.ERROR}
         final = self._poll(what, d, lambda i: i is None or i.state in done_states, iid)
         if final is None:
             raise NotFound(f"{what}: instance {iid} vanished")
@@ -423,12 +431,39 @@ class Fog05Client(Fog05Networks):
                                                                   read))
         return {info.instance_id: info for info in infos}
 
+    def watch_instances(self, since: FeedCursor | None, *, wait: float = 30.0,
+                        timeout: float | None = None) -> FogFeed:
+        """What the YAKS subscription delivered since ``since``; a full listing when it
+        cannot go on from there (see :mod:`controller.fog.fog05_feed`)."""
+        feed = self._subscribed(self._deadline(timeout))
+        if since is not None and feed.resumes(since):
+            taken = feed.take(max(0.0, wait))
+            if taken is not None:
+                return FogFeed(taken[0], parse_taken(feed.base, taken[1]))
+        cursor = feed.relisted()
+        return listed_feed(self, cursor.epoch, cursor.revision, timeout)
+
+    def _subscribed(self, deadline: Deadline) -> YaksFeed:
+        with self._feed_lock:
+            if self._feed is None:
+                def subscribe(api: Any) -> YaksFeed:
+                    conn = api.connector.glob.actual
+                    feed = YaksFeed(f"{conn.prefix}/{api.sysid}/tenants/{api.tenantid}")
+                    feed.subscriptions = [conn.ws.subscribe(sel, feed.on_changes)
+                                          for sel in feed.selectors()]
+                    return feed
+
+                self._feed = self._call("subscribe to fog05 records", deadline, subscribe)
+            return self._feed
+
     def instance_log(self, instance_id: str, *, timeout: float | None = None) -> str:
         what = f"instance log {instance_id}"
         return str(self._call(what, self._deadline(timeout), lambda api: api.fdu.log(instance_id)))
 
     def close(self) -> None:
         api, self._api = self._api, None
+        with self._feed_lock:
+            self._feed = None  # YAKS keeps no history: a new session starts a new feed
         if api is not None:
             with contextlib.suppress(FogError):
                 self._bounded(api.close, "close", Deadline(2.0))

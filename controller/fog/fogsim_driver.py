@@ -28,7 +28,11 @@ from requests.adapters import HTTPAdapter
 
 from controller.api.limits import one_line
 from controller.fog.client import (
+    FeedCursor,
+    FogChange,
+    FogChangeKind,
     FogError,
+    FogFeed,
     FogTimeout,
     FogUnavailable,
     IllegalTransition,
@@ -39,6 +43,7 @@ from controller.fog.client import (
     NodeStatus,
     NotFound,
 )
+from controller.fog.feed_records import change_from_entry, feed_body
 from controller.fog.fogsim_networks import FogsimNetworks
 from controller.fog.node_labels import NodeLabels
 from controller.fog.records import (
@@ -60,6 +65,11 @@ _TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
     "stop": (frozenset({InstanceState.RUN}), InstanceState.CONFIGURE),
     "clean": (frozenset({InstanceState.CONFIGURE, InstanceState.ERROR}), InstanceState.DEFINE),
 }
+
+REVISION_HEADER = "X-Fogsim-Revision"
+EPOCH_HEADER = "X-Fogsim-Epoch"
+MAX_FEED_WAIT = 300.0
+"""The longest long poll fogsim accepts."""
 
 LOG_TAIL_BYTES = 65536
 """The most of an instance log read at once."""
@@ -283,6 +293,49 @@ class FogsimClient(FogsimNetworks):
         if fresh[0]:
             self._listing = fresh
         return dict(fresh[1])
+
+    def watch_instances(self, since: FeedCursor | None, *, wait: float = 30.0,
+                        timeout: float | None = None) -> FogFeed:
+        """fogsim's feed as a long poll; a ``410`` (expired, another epoch) re-lists."""
+        if since is None:
+            return self._relist(timeout)
+        what = "watch instances"
+        wait = min(max(0.0, wait), MAX_FEED_WAIT)
+        deadline = self._deadline((self.timeout if timeout is None else timeout) + wait)
+        params = {"since": str(since.revision), "epoch": since.epoch, "watch": "true",
+                  "timeout": f"{wait:g}"}
+
+        def once() -> Any:
+            resp = self._send("GET", "/fdu/instances/list", what, deadline, params=params)
+            return None if resp.status_code == 410 else self._decode(resp, what, False)
+
+        body = self._retry(once, deadline, what)
+        if body is None:
+            return self._relist(timeout)
+        epoch, revision, entries = feed_body(body)
+        changes = tuple(change_from_entry(entry, revision) for entry in entries)
+        return FogFeed(FeedCursor(epoch, revision), changes)
+
+    def _relist(self, timeout: float | None) -> FogFeed:
+        what = "list all instances"
+        deadline = self._deadline(timeout)
+
+        def once() -> tuple[str, int, list[InstanceInfo]]:
+            resp = self._send("GET", "/fdu/instances/list", what, deadline)
+            records = self._decode(resp, what, text=False)
+            try:
+                revision = int(resp.headers.get(REVISION_HEADER, ""))
+            except ValueError:
+                raise FogError(f"{what}: fogsim sent no revision (too old a fogsim?)") from None
+            epoch = resp.headers.get(EPOCH_HEADER, "")
+            return epoch, revision, [instance_from_record(rec) for rec in records]
+
+        epoch, revision, infos = self._retry(once, deadline, what)
+        changes = [FogChange(FogChangeKind.INSTANCE, i.instance_id, revision, instance=i)
+                   for i in infos]
+        changes += [FogChange(FogChangeKind.NODE, nid, revision)
+                    for nid in self.list_nodes(timeout=timeout)]
+        return FogFeed(FeedCursor(epoch, revision), tuple(changes), relisted=True)
 
     def define(self, fdu_id: str, node_id: str, *, timeout: float | None = None,
                existing: Collection[str] | None = None) -> InstanceInfo:

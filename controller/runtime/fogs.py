@@ -36,8 +36,11 @@ class NodeView:
 
 class Fogs:
     def __init__(self, *, node_ttl: float = 2.0,
-                 factory: Callable[..., FogClient] = make_fog_client) -> None:
+                 factory: Callable[..., FogClient] = make_fog_client,
+                 on_client: Callable[[CachedFog, str], None] | None = None) -> None:
         self._factory = factory
+        self._on_client = on_client
+        """Told of each new client and the fog it talks to (the fog informers follow it)."""
         self._ttl = node_ttl
         self._lock = threading.Lock()
         self._clients: OrderedDict[tuple[Any, ...], CachedFog] = OrderedDict()
@@ -53,12 +56,14 @@ class Fogs:
         key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout, labels)
         with self._lock:
             client = self._clients.get(key)
+            fresh = False
             if client is None:
                 client = CachedFog(self._factory(env.driver, env.locator, sysid=env.sysid,
                                                  tenantid=env.tenantid, timeout=env.timeout,
                                                  node_labels=env.node_labels),
                                    ttl=self._ttl)
                 self._clients[key] = client
+                fresh = True
                 while len(self._clients) > MAX_CLIENTS:
                     # Edited or deleted Environments leave clients behind: the least
                     # recently used goes (not closed: a strategy may still hold it).
@@ -66,7 +71,9 @@ class Fogs:
                     self._views.pop(id(old), None)
             else:
                 self._clients.move_to_end(key)
-            return client
+        if fresh and self._on_client is not None:
+            self._on_client(client, f"{env.driver}:{env.locator}")
+        return client
 
     def nodes(self, fog: CachedFog, timeout: float) -> NodeView:
         """The fog's nodes and their free capacity, one view shared by every strategy on

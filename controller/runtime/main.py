@@ -26,8 +26,10 @@ from controller.runtime.documents import Documents
 from controller.runtime.endpoints import EndpointPublisher
 from controller.runtime.environments import EnvironmentReconciler
 from controller.runtime.events import EventRecorder
+from controller.runtime.fog_informer import FogInformers, OwnerIndex
+from controller.runtime.fog_wakes import Wakes
 from controller.runtime.fogs import Fogs
-from controller.runtime.informer import Informer
+from controller.runtime.informer import Change, Informer
 from controller.runtime.leader import LeaderElector
 from controller.runtime.manager import Manager
 from controller.runtime.status_writer import StatusWriter
@@ -93,7 +95,15 @@ def run_controller(args: argparse.Namespace) -> int:
     metrics = Metrics()
     resources = Resources(store, args.prefix)
     manager_ref: list[Manager] = []
-    informer = Informer(store, args.prefix, lambda ch: manager_ref[0].on_change(ch))
+    owners = OwnerIndex()
+
+    def on_change(change: Change) -> None:
+        owners.on_change(change)
+        manager_ref[0].on_change(change)
+
+    informer = Informer(store, args.prefix, on_change)
+    wakes = Wakes(lambda key: manager_ref[0].queue.add(key))
+    fog_informers = FogInformers(owners, wakes.wake)
     contact = EtcdContact(store, leader_key(args.prefix), request_timeout=args.timeout,
                           on_seen=metrics.mark_etcd_seen)
     elector = LeaderElector(store, leader_key(args.prefix), identity, args.lease_ttl,
@@ -101,13 +111,14 @@ def run_controller(args: argparse.Namespace) -> int:
                             on_change=lambda leading: manager_ref[0].on_leadership(leading),
                             on_contact=contact.report)
     docs = Documents(informer)
-    status = StatusWriter(resources, informer, lambda: elector.fence)
+    status = StatusWriter(resources, informer, lambda: elector.fence, owners.on_written)
     events = EventRecorder(store, args.prefix, metrics, time.time, ttl=args.event_ttl,
                            instance=identity).start()
-    fogs = Fogs()  # one client per fog, shared by ActiveStrategies and Environments
+    fogs = Fogs(on_client=fog_informers.watch)
+    # one client per fog, shared by ActiveStrategies, Environments and the fog informers
     active = ActiveStrategyReconciler(docs=docs, status=status, metrics=metrics,
                                       is_leader=lambda: elector.is_leader, clock=time.time,
-                                      events=events, fogs=fogs,
+                                      events=events, fogs=fogs, woken=wakes.take,
                                       endpoints=EndpointPublisher(store, args.prefix,
                                                                   lambda: elector.fence))
     environments = EnvironmentReconciler(docs, status, fogs, time.time,
@@ -142,6 +153,7 @@ def run_controller(args: argparse.Namespace) -> int:
         while not stopping.wait(1.0):
             pass
     finally:
+        fog_informers.stop()
         manager.stop(resign=True)
         contact.stop()
         environments.close()

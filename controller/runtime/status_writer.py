@@ -42,10 +42,15 @@ def _digest(data: bytes) -> bytes:
 
 class StatusWriter:
     def __init__(self, resources: Resources, informer: Informer,
-                 fence: Callable[[], Fence | None]) -> None:
+                 fence: Callable[[], Fence | None],
+                 on_written: Callable[[ObjectKey, Mapping[str, Any] | None], None] | None = None
+                 ) -> None:
         self._resources = resources
         self._informer = informer
         self._fence = fence
+        self._on_written = on_written
+        """Told of each status written (None: deleted): the informer does not report our
+        own writes back, and the fog informers' owner index is built from them."""
         self.writes = 0
         self._lock = threading.Lock()
         self._written: dict[ObjectKey, tuple[int, bytes]] = {}
@@ -86,6 +91,8 @@ class StatusWriter:
         with self._lock:
             self._written[key] = (revision, new)
         self.writes += 1
+        if self._on_written is not None:
+            self._on_written(key, status)
         return True
 
     def _stored_significant(self, key: ObjectKey, cached: CachedValue) -> bytes | None:
@@ -106,3 +113,5 @@ class StatusWriter:
         self._informer.note_status_written(key, None, self._informer.revision)
         with self._lock:
             self._written.pop(key, None)
+        if self._on_written is not None:
+            self._on_written(key, None)

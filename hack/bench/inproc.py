@@ -1,8 +1,9 @@
 """The controller wired up inside the benchmark process, with hooks instead of log parsing.
 
-Wiring mirrors ``controller.runtime.main.run_controller`` (minus signals and the HTTP
-server; with its garbage-collector settings, whose absence put 20-40 ms collections into
-failover trials). Two instance attributes are wrapped, no controller code is changed:
+Wiring mirrors ``controller.runtime.main.run_controller`` (fog informers included; minus
+signals and the HTTP server; with its garbage-collector settings, whose absence put
+20-40 ms collections into failover trials). Two instance attributes are wrapped, no
+controller code is changed:
 
 * ``Manager._process`` records when each ActiveStrategy's reconcile starts and which spec
   revision it sees (for event latency);
@@ -27,7 +28,10 @@ from controller.metrics import Metrics
 from controller.resources import Resources
 from controller.runtime.active import ActiveStrategyReconciler
 from controller.runtime.documents import Documents
-from controller.runtime.informer import Informer, ObjectKey
+from controller.runtime.fog_informer import FogInformers, OwnerIndex
+from controller.runtime.fog_wakes import Wakes
+from controller.runtime.fogs import Fogs
+from controller.runtime.informer import Change, Informer, ObjectKey
 from controller.runtime.leader import LeaderElector
 from controller.runtime.main import GC_THRESHOLDS
 from controller.runtime.manager import Manager
@@ -79,15 +83,26 @@ class InProcessController:
         self.metrics = Metrics()
         resources = Resources(self.store, prefix)
         ref: list[Manager] = []
-        self.informer = Informer(self.store, prefix, lambda ch: ref[0].on_change(ch))
+        owners = OwnerIndex()
+        wakes = Wakes(lambda key: ref[0].queue.add(key))
+        self.fog_informers = FogInformers(owners, wakes.wake)
+
+        def on_change(change: Change) -> None:
+            owners.on_change(change)
+            ref[0].on_change(change)
+
+        self.informer = Informer(self.store, prefix, on_change)
         self.elector = LeaderElector(self.store, leader_key(prefix), "bench-inproc", 5,
                                      enabled=True,
                                      on_change=lambda leading: ref[0].on_leadership(leading))
         docs = Documents(self.informer)
-        status = StatusWriter(resources, self.informer, lambda: self.elector.fence)
-        self.active = ActiveStrategyReconciler(docs=docs, status=status, metrics=self.metrics,
+        status = StatusWriter(resources, self.informer, lambda: self.elector.fence,
+                              owners.on_written)
+        self.active = ActiveStrategyReconciler(docs=docs, status=status,
+                                               metrics=self.metrics,
                                                is_leader=lambda: self.elector.is_leader,
-                                               clock=time.time)
+                                               clock=time.time, woken=wakes.take,
+                                               fogs=Fogs(on_client=self.fog_informers.watch))
         self.manager = Manager(
             informer=self.informer, documents=docs, elector=self.elector,
             metrics=self.metrics,
@@ -142,6 +157,7 @@ class InProcessController:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         try:
+            self.fog_informers.stop()
             self.manager.stop(resign=True)
             self.active.close()
             self.store.close()

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "hack"))  # `fogsim` for the FogsimServer subprocess
 
 from hack.bench import churn, profile, world  # noqa: E402
+from hack.bench.fogevent import measure_fog_event  # noqa: E402
 from hack.bench.scale import ScaleResult, have_py_spy, run_scale  # noqa: E402
 from hack.bench.small import (  # noqa: E402
     FailoverResult,
@@ -256,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
                     if opts.profile:
                         profiles.append(out_dir / "spec-status.txt")
                 with FogsimServer(nodes_file, no_processes=True) as sim:
+                    phase("fog event latency")
+                    fev = measure_fog_event(etcd.endpoint, f"/bench-{stamp}/fog-event",
+                                            sim.url, max(20, opts.latency_samples // 2),
+                                            out_dir / "fog-event.log")
+                    rows.append(fev.row())
+                    (out_dir / "fog-event.json").write_text(json.dumps(
+                        {"feed_ms": fev.feed_ms, "reconcile_ms": fev.reconcile_ms}))
                     phase("failover overhead")
                     fo = measure_failover(etcd.endpoint, f"/bench-{stamp}/failover", sim.url,
                                           opts.failover_trials, out_dir / "failover.log")

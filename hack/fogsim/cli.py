@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fogsim.changes import DEFAULT_CAPACITY
 from fogsim.wire import LOG_END_HEADER
 
 DEFAULT_URL = "http://127.0.0.1:7070"
@@ -98,8 +99,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"fogsim: {exc}") from None
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s fogsim %(levelname)s %(message)s")
+    if args.feed_capacity < 1:
+        raise SystemExit("fogsim: --feed-capacity must be at least 1")
     engine = Engine(nodes, no_processes=args.no_processes, stop_grace=args.stop_grace,
-                    workdir=args.workdir)
+                    workdir=args.workdir, feed_capacity=args.feed_capacity)
     logging.getLogger("fogsim").info(
         "serving %d nodes on http://%s:%s (workdir %s%s)", len(nodes), host, port,
         engine.workdir, ", no processes" if args.no_processes else "",
@@ -235,21 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("serve", help="run the simulator until SIGTERM/SIGINT")
-    p.add_argument("--nodes", default=str(EXAMPLE_NODES), help="nodes YAML file")
-    p.add_argument("--listen", default="127.0.0.1:7070", help="HOST:PORT")
-    p.add_argument("--ip-block", default=os.environ.get("FOGSIM_IP_BLOCK") or None,
-                   metavar="127.0.N",
-                   help="move every node into 127.0.N.0/24, keeping its last octet, so "
-                        "two fogsims with one nodes file do not collide [$FOGSIM_IP_BLOCK]")
-    p.add_argument("--no-processes", action="store_true",
-                   help="simulate BARE instances without starting processes (benchmarks)")
-    p.add_argument("--stop-grace", type=float, default=5.0,
-                   help="seconds between SIGTERM and SIGKILL on stop (default 5)")
-    p.add_argument("--workdir", default=None,
-                   help="where instance dirs and logs go (default: a temp dir, removed on exit)")
-    p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=_cmd_serve)
+    _add_serve(sub)
 
     p = sub.add_parser("node", help="node fault injection")
     nsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -286,6 +275,28 @@ def build_parser() -> argparse.ArgumentParser:
                        parents=[url_parent])
     p.set_defaults(func=_cmd_state)
     return parser
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``fogsim serve``: its flags are the simulator's configuration."""
+    p = sub.add_parser("serve", help="run the simulator until SIGTERM/SIGINT")
+    p.add_argument("--nodes", default=str(EXAMPLE_NODES), help="nodes YAML file")
+    p.add_argument("--listen", default="127.0.0.1:7070", help="HOST:PORT")
+    p.add_argument("--ip-block", default=os.environ.get("FOGSIM_IP_BLOCK") or None,
+                   metavar="127.0.N",
+                   help="move every node into 127.0.N.0/24, keeping its last octet, so "
+                        "two fogsims with one nodes file do not collide [$FOGSIM_IP_BLOCK]")
+    p.add_argument("--no-processes", action="store_true",
+                   help="simulate BARE instances without starting processes (benchmarks)")
+    p.add_argument("--stop-grace", type=float, default=5.0,
+                   help="seconds between SIGTERM and SIGKILL on stop (default 5)")
+    p.add_argument("--workdir", default=None,
+                   help="where instance dirs and logs go (default: a temp dir, removed on exit)")
+    p.add_argument("--feed-capacity", type=int, default=DEFAULT_CAPACITY, metavar="N",
+                   help="changes the watch can resume across; a reader further behind lists "
+                        f"again (default {DEFAULT_CAPACITY})")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=_cmd_serve)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.api.cpuarch import normalize_arch
+from fogsim.changes import DEFAULT_CAPACITY, INSTANCE, NODE, ChangeKey, ChangeLog
 from fogsim.fog05_compat import DescriptorError, validate_fdu
 from fogsim.networks import Networks
 from fogsim.nodes import NodeSpec
@@ -201,8 +202,11 @@ class Engine:
         stop_grace: float = 5.0,
         workdir: str | Path | None = None,
         poll_interval: float = 0.1,
+        feed_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self._lock = threading.RLock()
+        self.changes = ChangeLog(feed_capacity)
+        """Which records changed, by revision: fogsim's watch (``?since=``)."""
         self._nodes: dict[str, _Node] = {}
         self._by_name: dict[str, str] = {}
         for spec in nodes:
@@ -281,9 +285,13 @@ class Engine:
             n = self._node(node, include_down=True)
             removed = list(n.instances)
             for iid in removed:
-                self._kill(self._instances[iid])
+                inst = self._instances[iid]
+                self._kill(inst)
                 self._drop(iid)
-            n.up = False
+                self.changes.record(ChangeKey(INSTANCE, iid, inst.node, inst.fdu_id))
+            if n.up:
+                n.up = False
+                self.changes.record(ChangeKey(NODE, n.spec.uuid))
             return {"node": n.spec.uuid, "name": n.spec.name, "up": False,
                     "removed_instances": removed}
 
@@ -291,7 +299,9 @@ class Engine:
         """Bring a node back, empty."""
         with self._lock:
             n = self._node(node, include_down=True)
-            n.up = True
+            if not n.up:
+                n.up = True
+                self.changes.record(ChangeKey(NODE, n.spec.uuid))
             return {"node": n.spec.uuid, "name": n.spec.name, "up": True,
                     "removed_instances": []}
 
@@ -429,6 +439,7 @@ class Engine:
             self._instances[iid] = inst
             self._by_fdu.setdefault(inst.fdu_id, {})[iid] = None
             n.instances[iid] = None
+            self._changed(inst, held=False)
             return self._record(inst)
 
     def configure(self, iid: str) -> dict[str, Any]:
@@ -436,6 +447,7 @@ class Engine:
             inst = self._inst(iid)
             self._check(inst, "configure")
             inst.status = State.CONFIGURE
+            self._changed(inst, held=False)
             return self._record(inst)
 
     def start(self, iid: str, env: Mapping[str, Any] | str | None = None) -> dict[str, Any]:
@@ -447,12 +459,14 @@ class Engine:
         with self._lock:
             inst = self._inst(iid)
             self._check(inst, "start")
+            held = inst.status in HOLDING
             inst.env = start_env
             inst.error_code, inst.error_msg, inst.exit_code = 0, "", None
             if inst.hypervisor == "BARE" and not self.no_processes:
                 self._spawn(inst)
             else:
                 inst.status = State.RUN
+            self._changed(inst, held)
             return self._record(inst)
 
     def _spawn(self, inst: _Instance) -> None:
@@ -509,6 +523,7 @@ class Engine:
             self._check(inst, "stop")
             self._kill(inst, graceful=True)
             inst.status = State.CONFIGURE
+            self._changed(inst, held=True)
             return self._record(inst)
 
     def clean(self, iid: str) -> dict[str, Any]:
@@ -516,9 +531,11 @@ class Engine:
         with self._lock:
             inst = self._inst(iid)
             self._check(inst, "clean")
+            held = inst.status in HOLDING
             self._kill(inst)
             inst.status = State.DEFINE
             inst.error_code, inst.error_msg = 0, ""
+            self._changed(inst, held)
             return self._record(inst)
 
     def undefine(self, iid: str, *, force: bool = False) -> dict[str, Any]:
@@ -530,6 +547,7 @@ class Engine:
             self._kill(inst)
             record = self._record(inst, status="UNDEFINE")
             self._drop(iid)
+            self._changed(inst, inst.status in HOLDING, gone=True)
             return record
 
     def _drop(self, iid: str) -> None:
@@ -541,11 +559,36 @@ class Engine:
             if not users:
                 del self._by_fdu[inst.fdu_id]
 
+    def _changed(self, inst: _Instance, held: bool, *, gone: bool = False) -> None:
+        """Log an instance change, and its node's when what the node holds changed."""
+        self.changes.record(ChangeKey(INSTANCE, inst.uuid, inst.node, inst.fdu_id))
+        if held != (not gone and inst.status in HOLDING):
+            self.changes.record(ChangeKey(NODE, inst.node))
+
+    def feed(self, since: int) -> tuple[int, list[dict[str, Any]]]:
+        """The head revision and each record changed after ``since`` as it is now
+        (``record`` None: gone); :class:`fogsim.changes.Expired` past the log's reach."""
+        with self._lock:
+            head, keys = self.changes.since(since)
+            return head, [self._feed_entry(key) for key in keys]
+
+    def _feed_entry(self, key: ChangeKey) -> dict[str, Any]:
+        record: dict[str, Any] | None = None
+        if key.kind == INSTANCE:
+            inst = self._instances.get(key.id)
+            record = self._record(inst) if inst is not None else None
+        elif self._nodes[key.id].up:
+            record = self.node_status(key.id)
+        return {"kind": key.kind, "id": key.id, "node": key.node, "fdu": key.fdu,
+                "record": record}
+
     def crash(self, iid: str) -> dict[str, Any]:
         """Fault injection: SIGKILL the process (if any) and set ERROR."""
         with self._lock:
             inst = self._inst(iid)
+            held = inst.status in HOLDING
             self._fail(inst, CRASH_CODE, "crashed by fault injection")
+            self._changed(inst, held)
             return self._record(inst)
 
     def instance_info(self, iid: str) -> dict[str, Any]:
@@ -556,6 +599,11 @@ class Engine:
         """Every instance's record: fog05's glob over ``nodes/*/fdu/*/instances/*/info``."""
         with self._lock:
             return [self._record(inst) for inst in self._instances.values()]
+
+    def all_instances_json_at(self) -> tuple[int, bytes]:
+        """:meth:`all_instances_json` and the revision it is as of."""
+        with self._lock:
+            return self.changes.head, self.all_instances_json()
 
     def all_instances_json(self) -> bytes:
         """:meth:`all_instances` as a JSON array, from each record's stored JSON (as fog05's
@@ -610,6 +658,7 @@ class Engine:
             inst.pid = None
             inst.exit_code = returncode
             if expected or inst.status != State.RUN:
+                self._changed(inst, inst.status in HOLDING)
                 return
             if returncode < 0:
                 msg = f"process killed by signal {-returncode}"
@@ -617,6 +666,7 @@ class Engine:
                 msg = f"process exited with code {returncode}"
             self._fail(inst, returncode, msg)
             inst.exit_code = returncode
+            self._changed(inst, held=True)
 
     # ------------------------------------------------------------------ misc
     def state(self) -> dict[str, Any]:

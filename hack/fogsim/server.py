@@ -23,6 +23,7 @@ from aiohttp import web
 
 from controller.api.documents import DocumentSyntaxError, decode_json
 from controller.api.limits import LIMITS
+from fogsim import feed_http
 from fogsim.engine import (
     Engine,
     IllegalTransition,
@@ -215,12 +216,18 @@ async def instance_info(request: web.Request) -> web.Response:
 async def instances_list(request: web.Request) -> web.Response:
     """Every instance record, with an ``ETag``: a client that sends it back in
     ``If-None-Match`` gets ``304`` and no body while nothing changed, as a polling
-    controller does most of the time."""
-    body = request.app[ENGINE].all_instances_json()
+    controller does most of the time. The revision it is as of comes in a header, for a
+    watch (``?since=``, :mod:`fogsim.feed_http`) to go on from."""
+    engine = request.app[ENGINE]
+    if "since" in request.query:
+        return await feed_http.feed(request, engine)
+    revision, body = engine.all_instances_json_at()
     etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {"ETag": etag, feed_http.REVISION_HEADER: str(revision),
+               feed_http.EPOCH_HEADER: engine.changes.epoch}
     if request.headers.get("If-None-Match") == etag:
-        return web.Response(status=304, headers={"ETag": etag})
-    return web.Response(body=body, content_type="application/json", headers={"ETag": etag})
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 # --------------------------------------------------------------- networks
@@ -391,6 +398,7 @@ def make_app(engine: Engine) -> web.Application:
     r.add_post("/sim/faults", sim_faults_set)
     r.add_get("/sim/state", sim_state)
     r.add_route("*", "/{tail:.*}", _not_found)
+    feed_http.install(app, engine)
 
     async def _cleanup(app: web.Application) -> None:
         app[ENGINE].close(grace=min(app[ENGINE].stop_grace, 2.0))

@@ -529,3 +529,19 @@ def test_fogsim_lost_responses_neither_duplicate_nor_fail(
     c.undefine(inst.instance_id)
     c.offload(fid)
     c.close()
+
+
+def test_clean_of_a_crashed_instance(fog: Fog) -> None:
+    c = fog.client
+    fid = c.onboard(descriptor("crashclean"))
+    iid = c.define(fid, fog.nodes["alpha"]).instance_id
+    c.configure(iid)
+    c.start(iid)
+    if fog.kind == "fogsim":
+        requests.post(f"{fog.extra.url}/sim/instances/{iid}/crash", timeout=5).raise_for_status()
+    else:
+        fog.extra.engine.crash(iid)
+    assert c.instance_info(iid).state is InstanceState.ERROR
+    assert c.clean(iid).state is InstanceState.DEFINE
+    c.undefine(iid)
+    c.offload(fid)

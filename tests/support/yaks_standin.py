@@ -27,6 +27,11 @@ ignored requests are kept in :attr:`YaksStandin.ignored` for tests.
 
 ``/agfos`` records are a live projection of the engine, so node down/up or crashes done
 on the engine show up immediately, as they would after an agent's next update.
+
+Subscriptions are delivered as YAKS does: every put and remove of a record matching a
+subscribed selector calls the listener with a list of one ``yaks.Change`` (path, kind
+``PUT``/``REMOVE``, a ``yaks.Value``), on a thread of its own (zenoh's, in YAKS). The
+engine's change log says which records changed; each is sent as it is when delivered.
 """
 
 from __future__ import annotations
@@ -34,12 +39,17 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import json
+import queue
 import re
 import threading
+from dataclasses import dataclass
 from typing import Any
 
-from fogsim import engine as fs
+import fogsim.engine as fs
+from fogsim.changes import INSTANCE, ChangeKey
 from fogsim.networks import NetworkError, NetworkInUse, NetworkNotFound
+from yaks.encoding import Encoding
+from yaks.value import Change, ChangeKind, Value
 
 GLOBAL_ACTUAL = "/agfos"
 GLOBAL_DESIRED = "/dgfos"
@@ -121,6 +131,12 @@ def _value_str(value: Any) -> str:
     return inner if isinstance(inner, str) else json.dumps(inner)
 
 
+@dataclass(frozen=True)
+class _Subscription:
+    pattern: re.Pattern[str]
+    listener: Any
+
+
 class YaksStandin:
     """The whole fog as fog05's FIMAPI sees it through YAKS."""
 
@@ -138,6 +154,9 @@ class YaksStandin:
         self.hang_evals = False  # tests: make every eval block like a dead agent
         self._port_nodes: dict[str, str] = {}  # connection point -> the node holding it
         self.logins: list[str] = []
+        self._subscriptions: dict[int, _Subscription] = {}
+        self._changed: queue.Queue[ChangeKey | None] = queue.Queue()
+        self._publisher: threading.Thread | None = None
 
     # --- yaks.Yaks.login replacement -----------------------------------------------------
 
@@ -147,6 +166,10 @@ class YaksStandin:
 
     def close(self) -> None:
         self._agent.shutdown(wait=True, cancel_futures=True)
+        if self._publisher is not None:
+            self.engine.changes.unlisten(self._on_change)
+            self._changed.put(None)
+            self._publisher.join(5)
 
     # --- projection ------------------------------------------------------------------------
 
@@ -252,7 +275,63 @@ class YaksStandin:
         return True
 
     def subscribe(self, selector: str, listener: Any) -> int:
-        return next(self._subs)
+        subid = next(self._subs)
+        with self._lock:
+            self._subscriptions[subid] = _Subscription(_glob_to_re(selector), listener)
+            if self._publisher is None:
+                self._publisher = threading.Thread(target=self._publish, daemon=True,
+                                                   name="yaks-standin-publisher")
+                self._publisher.start()
+                self.engine.changes.listen(self._on_change)
+        return subid
+
+    def unsubscribe(self, subid: int) -> None:
+        with self._lock:
+            self._subscriptions.pop(subid, None)
+
+    def drop_subscriptions(self) -> None:
+        """Tests: the session's subscriptions are lost (nothing is delivered any more)."""
+        with self._lock:
+            self._subscriptions.clear()
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def _on_change(self, revision: int, key: ChangeKey) -> None:
+        self._changed.put(key)  # under the engine's lock: only hand it on
+
+    def _publish(self) -> None:
+        while (key := self._changed.get()) is not None:
+            for path, text in self._records_now(key):
+                self._deliver(path, text)
+
+    def _records_now(self, key: ChangeKey) -> list[tuple[str, str | None]]:
+        """(path, JSON now or None: removed) of what ``key`` names in YAKS."""
+        base = self._base(GLOBAL_ACTUAL)
+        if key.kind == INSTANCE:
+            path = f"{base}/nodes/{key.node}/fdu/{key.fdu}/instances/{key.id}/info"
+            try:
+                return [(path, json.dumps(self._fog05_record(self.engine.instance_info(key.id))))]
+            except fs.NotFound:
+                return [(path, None)]
+        node = f"{base}/nodes/{key.id}"
+        try:
+            info = self.engine.node_info(key.id)
+            status = self.engine.node_status(key.id)
+        except fs.NotFound:
+            return [(f"{node}/info", None), (f"{node}/status", None)]
+        info.pop("labels", None)
+        return [(f"{node}/info", json.dumps(info)), (f"{node}/status", json.dumps(status))]
+
+    def _deliver(self, path: str, text: str | None) -> None:
+        if text is None:
+            change = Change(path, ChangeKind.REMOVE, None, None)
+        else:
+            change = Change(path, ChangeKind.PUT, None, Value(text, encoding=Encoding.STRING))
+        with self._lock:
+            listeners = [s.listener for s in self._subscriptions.values()
+                         if s.pattern.match(path)]
+        for listener in listeners:
+            listener([change])
 
     # --- the agent ---------------------------------------------------------------------------
 
@@ -372,6 +451,7 @@ class _Workspace:
         return self._s.subscribe(selector, listener)
 
     def unsubscribe(self, subid: Any) -> bool:
+        self._s.unsubscribe(subid)
         return True
 
     def register_eval(self, path: str, callback: Any) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,9 +108,13 @@ class ActiveStrategyReconciler:
                  is_leader: Callable[[], bool], clock: Callable[[], float],
                  fogs: Fogs | None = None, workdir: Path | None = None,
                  events: EventRecorder | None = None,
-                 endpoints: EndpointPublisher | None = None) -> None:
+                 endpoints: EndpointPublisher | None = None,
+                 woken: Callable[[ObjectKey], Collection[str]] | None = None) -> None:
         self._docs = docs
         self._endpoints = endpoints
+        self._woken = woken
+        """The architectures of a key that fog events concerned since its last reconcile
+        (the fog informers' wakes), taken on the worker that reconciles the key."""
         self._status = status
         self._is_leader = is_leader
         self._clock = clock
@@ -147,6 +151,8 @@ class ActiveStrategyReconciler:
     def reconcile(self, key: ObjectKey) -> float | None:
         parsed = self._docs.get(key)
         mem = self._mem(key)
+        if self._woken is not None:
+            _wake(mem.pacing, self._woken(key), self._clock)
         raw, status = self._stored(key, mem)
         if parsed is None and raw is None:
             self._forget(key)
@@ -351,3 +357,14 @@ class ActiveStrategyReconciler:
 def _never_deployed(status: StrategyStatus) -> bool:
     """Invalid, with no architecture and no transition on record: nothing was deployed."""
     return status.phase == "Invalid" and not status.architectures and status.transition is None
+
+
+def _wake(pacing: Pacing, architectures: Collection[str], clock: Callable[[], float]) -> None:
+    """A fog event concerned ``architectures``: their probe cycle is due now and a full
+    step follows it. A strategy at rest would otherwise reconcile to nothing until its
+    next cycle, and a definite failure the fog already told of would wait for it."""
+    if not architectures:
+        return
+    if pacing.probes_due is not None:
+        pacing.probes_due = {**pacing.probes_due, **dict.fromkeys(architectures, clock())}
+    pacing.resting = None

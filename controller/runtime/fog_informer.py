@@ -1,0 +1,323 @@
+"""Fog informers: a fog's own change feed turned into reconciles of exactly the owners.
+
+One informer per fog client (per Environment) lists the fog's instances, then follows its
+change feed (:meth:`FogClient.watch_instances`). An :class:`OwnerIndex`, built from the
+ActiveStrategy statuses the etcd informer already holds (each status records the
+instances its architectures run and the state it last saw them in), says which strategies
+own an instance, and which have instances on a node. When an owned instance leaves the
+state its status recorded (it crashed, went to ERROR, vanished) or its node goes down,
+exactly its owners are queued at once, instead of at their next probe cycle; and the fog
+client's recent view of the instance is corrected, so that reconcile sees the change
+without waiting for the next fog-wide read. Polling stays as it was: a lost feed costs
+speed, never correctness.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from controller.api import kinds
+from controller.api.documents import DocumentSyntaxError, decode_json
+from controller.api.limits import one_line
+from controller.fog.cache import CachedFog
+from controller.fog.client import (
+    FeedCursor,
+    FogChange,
+    FogChangeKind,
+    FogError,
+    FogFeed,
+    NotFound,
+)
+from controller.runtime.informer import Change, ObjectKey
+
+_log = logging.getLogger("fogstrat.fog_informer")
+
+WAIT = 10.0
+"""How long one long poll of the feed waits for a change (a stop waits at most this)."""
+RETRY_MIN, RETRY_MAX = 0.2, 5.0
+"""Backoff between failed reads of the feed."""
+MIN_INTERVAL = 0.05
+"""At least this long from one read of the feed to the next: a lone event is answered at
+once (the read waiting for it was sent long before), a burst (a bring-up's thousands of
+transitions) comes in batches instead of an answer per change, each costing the fog a
+request and the controller a parse."""
+
+
+@dataclass(frozen=True)
+class Owned:
+    """An instance one status records: who owns it, where, and in what state it was."""
+
+    owner: ObjectKey
+    state: str | None
+    node: str | None
+    architecture: str = ""
+
+
+def owned_instances(owner: ObjectKey, status: Any) -> dict[str, Owned]:
+    """instance id → :class:`Owned`, from a stored ActiveStrategy status
+    (``architectures.<a>.instances.entities.<e>.<i>.{instanceId,state,node}``); whatever
+    is not shaped so is skipped (a status is ours, but etcd holds what anyone wrote)."""
+    out: dict[str, Owned] = {}
+    archs = status.get("architectures") if isinstance(status, Mapping) else None
+    for name, arch in (archs or {}).items() if isinstance(archs, Mapping) else ():
+        record = arch.get("instances") if isinstance(arch, Mapping) else None
+        entities = record.get("entities") if isinstance(record, Mapping) else None
+        for replicas in (entities or {}).values() if isinstance(entities, Mapping) else ():
+            for rec in replicas.values() if isinstance(replicas, Mapping) else ():
+                iid = rec.get("instanceId") if isinstance(rec, Mapping) else None
+                if isinstance(iid, str) and iid:
+                    state, node = rec.get("state"), rec.get("node")
+                    out[iid] = Owned(owner, state if isinstance(state, str) else None,
+                                     node if isinstance(node, str) else None, str(name))
+    return out
+
+
+class OwnerIndex:
+    """Instance id and node id → the ActiveStrategies whose status records them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_owner: dict[ObjectKey, dict[str, Owned]] = {}
+        self._by_instance: dict[str, dict[ObjectKey, Owned]] = {}
+        self._by_node: dict[str, dict[tuple[ObjectKey, str], Owned]] = {}
+        """node → (owner, architecture) → one of its instances there."""
+
+    def on_change(self, change: Change) -> None:
+        """etcd informer callback: re-index an ActiveStrategy whose status changed."""
+        if change.family != "status" or change.key.kind is not kinds.ACTIVE_STRATEGY:
+            return
+        status: Any = None
+        if change.value is not None and change.value.value:
+            try:
+                status = decode_json(change.value.value)
+            except DocumentSyntaxError:
+                status = None
+        self.update(change.key, owned_instances(change.key, status))
+
+    def on_written(self, key: ObjectKey, status: Mapping[str, Any] | None) -> None:
+        """Status writer callback: our own writes (the etcd informer does not echo them)."""
+        if key.kind is kinds.ACTIVE_STRATEGY:
+            self.update(key, owned_instances(key, status))
+
+    def update(self, owner: ObjectKey, owned: Mapping[str, Owned]) -> None:
+        with self._lock:
+            for iid, old in self._by_owner.pop(owner, {}).items():
+                holders = self._by_instance.get(iid, {})
+                holders.pop(owner, None)
+                if not holders:
+                    self._by_instance.pop(iid, None)
+                if old.node is not None:
+                    self._drop_node(old.node, (owner, old.architecture))
+            if not owned:
+                return
+            self._by_owner[owner] = dict(owned)
+            for iid, rec in owned.items():
+                self._by_instance.setdefault(iid, {})[owner] = rec
+                if rec.node is not None:
+                    self._by_node.setdefault(rec.node, {})[(owner, rec.architecture)] = rec
+
+    def _drop_node(self, node: str, holder: tuple[ObjectKey, str]) -> None:
+        owners = self._by_node.get(node)
+        if owners is not None:
+            owners.pop(holder, None)
+            if not owners:
+                del self._by_node[node]
+
+    def owners_of(self, instance_id: str) -> list[Owned]:
+        with self._lock:
+            return list(self._by_instance.get(instance_id, {}).values())
+
+    def owned_on(self, node_id: str) -> list[Owned]:
+        """One instance per owner and architecture with instances on the node."""
+        with self._lock:
+            return list(self._by_node.get(node_id, {}).values())
+
+    def instance_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._by_instance)
+
+
+@dataclass(frozen=True)
+class Wake:
+    """An owner to reconcile now, the architecture concerned, and why (for the log)."""
+
+    owner: ObjectKey
+    architecture: str
+    reason: str
+
+
+def wakes_for(index: OwnerIndex, feed: FogFeed,
+              known: Callable[[FogChange], bool] = lambda change: False) -> list[Wake]:
+    """The owners a feed answer concerns: an owned instance whose state is no longer the
+    one its status recorded (gone included), a node with owned instances that went down;
+    not a change the fog client already ``known`` (our own stop, clean, undefine). A full
+    listing also reports owned instances it does not contain as gone."""
+    out: list[Wake] = []
+    changes: Iterable[FogChange] = feed.changes
+    if feed.relisted:
+        changes = [*feed.changes, *_unlisted(index, feed)]
+    for change in changes:
+        if change.kind is FogChangeKind.NODE:
+            if change.gone:
+                out += [Wake(o.owner, o.architecture, f"node {change.id} is gone")
+                        for o in index.owned_on(change.id)]
+            continue
+        state = None if change.gone or change.instance is None else change.instance.state.value
+        owners = index.owners_of(change.id)
+        if not owners or known(change):
+            continue
+        for owned in owners:
+            if state != owned.state:
+                what = "is gone" if state is None else f"is {state} (was {owned.state})"
+                out.append(Wake(owned.owner, owned.architecture, f"instance {change.id} {what}"))
+    return out
+
+
+def _unlisted(index: OwnerIndex, feed: FogFeed) -> list[FogChange]:
+    """Owned instances a full listing lacks, on nodes it lists (an index serves every
+    fog, so an instance on a node this fog does not have is some other fog's)."""
+    listed = {c.id for c in feed.changes if c.kind is FogChangeKind.INSTANCE}
+    nodes = {c.id for c in feed.changes if c.kind is FogChangeKind.NODE}
+    return [FogChange(FogChangeKind.INSTANCE, iid, feed.cursor.revision, gone=True)
+            for iid in index.instance_ids()
+            if iid not in listed and any(o.node in nodes for o in index.owners_of(iid))]
+
+
+class FogInformer:
+    """Follows one fog's feed on a thread of its own."""
+
+    def __init__(self, fog: CachedFog, index: OwnerIndex, enqueue: Callable[[Wake], None],
+                 *, name: str, wait: float = WAIT) -> None:
+        self.fog = fog
+        self.name = name
+        self._index = index
+        self._enqueue = enqueue
+        self._wait = wait
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"fog-informer {name}",
+                                        daemon=True)
+        self.cursor: FeedCursor | None = None
+        self.healthy = False
+        """The last read of the feed succeeded."""
+        self.answers = 0
+
+    def start(self) -> FogInformer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._follow()
+            except Exception as exc:  # a bug must not end the feed for good: start over
+                _log.error("fog %s: change feed stopped (%s: %s); listing again",
+                           self.name, type(exc).__name__, one_line(str(exc)))
+                self.cursor, self.healthy = None, False
+                self._stop.wait(RETRY_MAX)
+
+    def _follow(self) -> None:
+        delay = RETRY_MIN
+        while not self._stop.is_set():
+            sent = self.fog.now()
+            try:
+                feed = self.fog.watch_instances(self.cursor, wait=self._wait)
+            except FogError as exc:
+                if self._stop.is_set():
+                    return
+                if self.healthy or delay == RETRY_MIN:
+                    _log.warning("fog %s: change feed unavailable (%s); polling only, "
+                                 "retrying", self.name, one_line(str(exc)))
+                self.healthy = False
+                self._stop.wait(delay)
+                delay = min(RETRY_MAX, delay * 2)
+                continue
+            if not self.healthy:
+                _log.info("fog %s: following its change feed", self.name)
+            self.healthy, delay = True, RETRY_MIN
+            try:
+                self.apply(feed, sent)
+            except FogError as exc:  # a re-read failed: the next answer goes on from here
+                _log.warning("fog %s: %s", self.name, one_line(str(exc)))
+                self.cursor = feed.cursor
+            self._stop.wait(max(0.0, sent + MIN_INTERVAL - self.fog.now()))
+
+    def apply(self, feed: FogFeed, sent: float) -> None:
+        """Correct the client's view, then queue the owners the answer concerns.
+        ``sent``: when the request for ``feed`` was sent (the client's clock)."""
+        changes = tuple(self._current(c, sent) for c in feed.changes)
+        feed = replace(feed, changes=changes)
+        wakes = wakes_for(self._index, feed, self.fog.known)
+        for change in feed.changes:
+            # only what someone owns: the client keeps these until its next fog-wide read
+            if change.kind is FogChangeKind.NODE or self._index.owners_of(change.id):
+                self.fog.observed(change)
+        for wake in wakes:
+            self._enqueue(wake)
+        if wakes:
+            time.sleep(0)  # let a worker take the GIL and start before we log and read on
+        for wake in wakes:
+            _log.info("%s: %s on fog %s; reconciling now", wake.owner, wake.reason, self.name)
+        self.cursor = feed.cursor
+        self.answers += 1
+
+
+    def _current(self, change: FogChange, sent: float) -> FogChange:
+        """The change, unless this client learnt otherwise of the instance itself after
+        the request was sent (a deploy's own calls race the answer): then either word may
+        be the newer, and the fog is asked."""
+        if change.kind is not FogChangeKind.INSTANCE or not self._index.owners_of(change.id):
+            return change
+        own = self.fog.own_since(change.id)
+        if own is None or own < sent or self.fog.known(change):
+            return change
+        try:
+            info = self.fog.inner.instance_info(change.id)
+        except NotFound:
+            return replace(change, gone=True, instance=None)
+        return replace(change, gone=False, instance=info)
+
+
+class FogInformers:
+    """One :class:`FogInformer` per fog client the controller uses."""
+
+    def __init__(self, index: OwnerIndex, enqueue: Callable[[Wake], None], *,
+                 wait: float = WAIT) -> None:
+        self.index = index
+        self._enqueue = enqueue
+        self._wait = wait
+        self._lock = threading.Lock()
+        self._informers: dict[int, FogInformer] = {}
+        self._stopped = False
+
+    def watch(self, fog: CachedFog, name: str) -> None:
+        """Follow ``fog`` (once however often it is asked)."""
+        with self._lock:
+            if self._stopped or id(fog) in self._informers:
+                return
+            informer = FogInformer(fog, self.index, self._enqueue, name=name, wait=self._wait)
+            self._informers[id(fog)] = informer
+        informer.start()
+
+    def informers(self) -> list[FogInformer]:
+        with self._lock:
+            return list(self._informers.values())
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            informers = list(self._informers.values())
+        for informer in informers:
+            informer.stop()
+        for informer in informers:
+            informer.join(1.0)

@@ -1,0 +1,117 @@
+"""The fog informer's pure parts: the owner index from stored statuses, and which owners
+a feed answer wakes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.api import kinds
+from controller.fog.client import (
+    FeedCursor,
+    FogChange,
+    FogChangeKind,
+    FogFeed,
+    InstanceInfo,
+    InstanceState,
+)
+from controller.runtime.fog_informer import OwnerIndex, owned_instances, wakes_for
+from controller.runtime.fog_wakes import Wakes
+from controller.runtime.informer import ObjectKey
+
+WEB = ObjectKey(kinds.ACTIVE_STRATEGY, "default", "web")
+SIDE = ObjectKey(kinds.ACTIVE_STRATEGY, "default", "side")
+CURSOR = FeedCursor("e", 7)
+
+
+def status(arch: str, *replicas: tuple[str, str, str]) -> dict[str, Any]:
+    """A stored status whose ``arch`` runs one ``web`` replica per (instance, node, state)."""
+    entities = {"web": {str(i): {"fduId": "f", "fduUuid": "u", "instanceId": iid,
+                                 "node": node, "state": state}
+                        for i, (iid, node, state) in enumerate(replicas)}}
+    return {"phase": "Serving",
+            "architectures": {arch: {"instances": {"state": "served", "entities": entities}}}}
+
+
+def instance(iid: str, state: InstanceState, node: str = "n1") -> FogChange:
+    info = InstanceInfo(instance_id=iid, fdu_id="u", node_id=node, state=state)
+    return FogChange(FogChangeKind.INSTANCE, iid, 8, instance=info)
+
+
+def feed(*changes: FogChange, relisted: bool = False) -> FogFeed:
+    return FogFeed(CURSOR, changes, relisted=relisted)
+
+
+def index() -> OwnerIndex:
+    idx = OwnerIndex()
+    idx.update(WEB, owned_instances(WEB, status("web-main", ("i1", "n1", "RUN"),
+                                                ("i2", "n2", "RUN"))))
+    idx.update(SIDE, owned_instances(SIDE, status("side-main", ("s1", "n2", "RUN"))))
+    return idx
+
+
+def test_owned_instances_reads_the_stored_status_and_skips_what_is_not_one() -> None:
+    owned = owned_instances(WEB, status("web-main", ("i1", "n1", "RUN")))
+    assert [(i, o.state, o.node, o.architecture) for i, o in owned.items()] == [
+        ("i1", "RUN", "n1", "web-main")]
+    for junk in (None, [], {"architectures": []}, {"architectures": {"a": 3}},
+                 {"architectures": {"a": {"instances": {"entities": {"web": ["x"]}}}}},
+                 {"architectures": {"a": {"instances": {"entities": {"web": {
+                     "0": {"instanceId": 5}}}}}}}):
+        assert owned_instances(WEB, junk) == {}
+
+
+def test_only_the_owner_of_an_instance_that_left_its_recorded_state_wakes() -> None:
+    idx = index()
+    wakes = wakes_for(idx, feed(instance("i1", InstanceState.ERROR),
+                                instance("s1", InstanceState.RUN),
+                                instance("stranger", InstanceState.ERROR)))
+    assert [(w.owner, w.architecture) for w in wakes] == [(WEB, "web-main")]
+    assert "i1" in wakes[0].reason and "ERROR" in wakes[0].reason
+
+
+def test_gone_instances_and_nodes_wake_their_owners() -> None:
+    idx = index()
+    gone = wakes_for(idx, feed(FogChange(FogChangeKind.INSTANCE, "s1", 9, gone=True)))
+    assert [w.owner for w in gone] == [SIDE]
+    down = wakes_for(idx, feed(FogChange(FogChangeKind.NODE, "n2", 9, gone=True)))
+    assert sorted(w.owner.name for w in down) == ["side", "web"]
+    up = wakes_for(idx, feed(FogChange(FogChangeKind.NODE, "n2", 9)))
+    assert up == []
+
+
+def test_a_listing_reports_owned_instances_it_lacks_on_its_nodes_as_gone() -> None:
+    idx = index()
+    listing = feed(instance("i1", InstanceState.RUN),
+                   FogChange(FogChangeKind.NODE, "n1", 7), FogChange(FogChangeKind.NODE, "n2", 7),
+                   relisted=True)
+    assert [(w.owner, "i2" in w.reason) for w in wakes_for(idx, listing)] == [
+        (WEB, True), (SIDE, False)]
+    other_fog = feed(FogChange(FogChangeKind.NODE, "elsewhere", 7), relisted=True)
+    assert wakes_for(idx, other_fog) == []  # its nodes are not ours: nothing is gone
+
+
+def test_what_the_client_already_knew_wakes_no_one() -> None:
+    idx = index()
+    assert wakes_for(idx, feed(instance("i1", InstanceState.ERROR)),
+                     known=lambda change: True) == []
+
+
+def test_a_new_status_replaces_the_owners_entries() -> None:
+    idx = index()
+    idx.update(WEB, owned_instances(WEB, status("web-backup", ("b1", "n3", "RUN"))))
+    assert idx.owners_of("i1") == [] and idx.owned_on("n1") == []
+    assert [o.architecture for o in idx.owners_of("b1")] == ["web-backup"]
+    idx.update(WEB, {})
+    assert idx.owners_of("b1") == [] and idx.owned_on("n3") == []
+    assert sorted(idx.instance_ids()) == ["s1"]
+
+
+def test_wakes_queue_the_owner_and_hand_its_architectures_to_one_reconcile() -> None:
+    queued: list[ObjectKey] = []
+    wakes = Wakes(queued.append)
+    idx = index()
+    for wake in wakes_for(idx, feed(FogChange(FogChangeKind.NODE, "n2", 9, gone=True))):
+        wakes.wake(wake)
+    assert sorted(k.name for k in queued) == ["side", "web"]
+    assert wakes.take(WEB) == {"web-main"}
+    assert wakes.take(WEB) == set()
