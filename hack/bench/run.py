@@ -207,6 +207,22 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def story_rows(endpoint: str, prefix: str, trials: int, out_dir: Path, rows: list[str],
+               notes: list[str]) -> bool:
+    """Add the story's rows (or why it stopped) to ``rows``/``notes``; False if it failed.
+    A failed story leaves the scale rows to run."""
+    try:
+        story = measure_story(endpoint, prefix, trials, out_dir / "story.log")
+    except (TimeoutError, RuntimeError, OSError) as exc:
+        notes.append(f"story stopped early: {type(exc).__name__}: {exc}")
+        return False
+    rows += story.rows()
+    notes.append(f"story: the endpoint-following client got {story.answered} of "
+                 f"{story.requests} requests answered; took {story.seconds:.0f} s")
+    (out_dir / "story.json").write_text(json.dumps(story.figures()))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     if opts.profile and not have_py_spy():
@@ -288,12 +304,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(churn.measure(20.0 if opts.quick else 60.0).row())
             if not opts.skip_small or opts.story_only:
                 phase("the seed's story: node down, crash, failback, as its user sees them")
-                story = measure_story(etcd.endpoint, f"/bench-{stamp}/story",
-                                      opts.story_trials, out_dir / "story.log")
-                rows += story.rows()
-                notes.append(f"story: the endpoint-following client got {story.answered} of "
-                             f"{story.requests} requests answered; {story.seconds:.0f} s")
-                (out_dir / "story.json").write_text(json.dumps(story.figures()))
+                failed = not story_rows(etcd.endpoint, f"/bench-{stamp}/story",
+                                        opts.story_trials, out_dir, rows, notes) or failed
             for n in opts.scales:
                 remaining = BUDGET_S - (time.monotonic() - started)
                 if scale_results:  # project from the last bring-up rate (plus ~2 min fixed)

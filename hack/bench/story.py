@@ -36,13 +36,14 @@ from controller.api.parse import parse_document
 from controller.arch import ArchitectureKey, EngineOptions, Health, build_architecture
 from controller.fog.factory import make_fog_client
 from controller.runtime.handles import absolute_data
+from controller.store import Store, connect
+from hack.bench import world
 from tests.support.endpoint_client import Answer, EndpointClient
 from tests.support.prediction import (
     MAIN,
     NAME,
     REPLACEMENT,
     REPO,
-    aggregator_node,
     example_documents,
     running,
     service_key,
@@ -107,57 +108,86 @@ def measure_story(endpoint: str, prefix: str, trials: int, log_file: Path) -> St
     """``trials`` rounds of the story (see the module doc) on the etcd at ``endpoint``."""
     result = StoryResult()
     started = time.monotonic()
-    with story_scenario(endpoint, prefix) as s:
-        docs = example_documents(s.sim.url, window=WINDOW)
-        for d in docs:
-            if d["kind"] == "Strategy":
-                d["spec"]["policy"]["maxFailoversPerHour"] = 4 * trials + 4
-        s.given.documents(*docs)
-        s.controller(cwd=str(REPO), log_path=log_file).start()
-        _wait(lambda: _serving(s, MAIN), "federated learning to serve")
-        direct = DirectDeploy(s.sim.url, docs)
-        with EndpointClient(endpoint, service_key(s)) as client:
-            since = client.mark()
-            _wait(lambda: client.answered_since(since, MAIN), "the client's first answer")
-            for _ in range(trials):
-                _trial(s, client, direct, result)
-            result.answered = sum(a.ok for a in client.answers)
-            result.requests = len(client.answers)
+    store = connect(endpoint)
+    try:
+        with story_scenario(endpoint, prefix) as s:
+            docs = example_documents(s.sim.url, window=WINDOW)
+            for d in docs:
+                if d["kind"] == "Strategy":
+                    d["spec"]["policy"]["maxFailoversPerHour"] = 4 * trials + 4
+            s.given.documents(*docs)
+            s.controller(cwd=str(REPO), log_path=log_file).start()
+            story = Story(s, store, DirectDeploy(s.sim.url, docs), result)
+            story.wait_serving(MAIN)
+            with EndpointClient(endpoint, service_key(s)) as client:
+                since = client.mark()
+                _wait(lambda: client.answered_since(since, MAIN), "the client's first answer")
+                for _ in range(trials):
+                    story.trial(client)
+                result.answered = sum(a.ok for a in client.answers)
+                result.requests = len(client.answers)
+    finally:
+        store.close()
     result.seconds = time.monotonic() - started
     return result
 
 
-def _trial(s: Scenario, client: EndpointClient, direct: DirectDeploy,
-           result: StoryResult) -> None:
-    result.direct_s.append(direct.deploy_and_ready())
-    node = aggregator_node(s)
-    at = time.monotonic()  # fogsim's own HTTP call: the CLI's start-up is not downtime
-    _post(s.sim.url, f"/sim/nodes/{node}/down")
-    got = _answer(client, at, REPLACEMENT)
-    result.failover_s.append(got.done - at)
-    _wait(lambda: _serving(s, REPLACEMENT), "gossip learning to serve")
-    _post(s.sim.url, f"/sim/nodes/{node}/up")
-    result.failback_s.append(_failback(s, client))
-    aggregator = _aggregator(s)
-    _post(s.sim.url, f"/sim/instances/{aggregator}/crash")
-    at = time.monotonic()  # after the kill: a request sent just before may be answered
-    got = _answer(client, at, None)
-    result.crash_s.append(got.done - at)
-    result.crash_to.append(got.endpoint.architecture or "?")
-    _wait(lambda: _serving(s, REPLACEMENT) or _serving(s, MAIN), "serving after the crash")
-    if _serving(s, REPLACEMENT):
-        result.failback_s.append(_failback(s, client))
+@dataclass
+class Story:
+    """One running story: its stack, a store to read its status cheaply (a CLI process
+    per poll would load the 2 cores being measured), the direct deploy, the figures."""
 
+    s: Scenario
+    store: Store
+    direct: DirectDeploy
+    result: StoryResult
 
-def _failback(s: Scenario, client: EndpointClient) -> float:
-    """Wait for the failback to federated learning (after the window) and for the
-    client's answer from it; the longest outage the client saw meanwhile."""
-    start = time.monotonic()
-    _wait(lambda: _serving(s, MAIN), "the failback to federated learning")
-    got = _answer(client, start, MAIN)
-    end = got.done + 0.5
-    time.sleep(max(0.0, end - time.monotonic()))
-    return client.downtime(start, end)
+    def trial(self, client: EndpointClient) -> None:
+        s, result = self.s, self.result
+        result.direct_s.append(self.direct.deploy_and_ready())
+        node = self.aggregator_node()
+        at = time.monotonic()  # fogsim's own HTTP call: the CLI's start-up is not downtime
+        _post(s.sim.url, f"/sim/nodes/{node}/down")
+        got = _answer(client, at, REPLACEMENT)
+        result.failover_s.append(got.done - at)
+        self.wait_serving(REPLACEMENT)
+        _post(s.sim.url, f"/sim/nodes/{node}/up")
+        result.failback_s.append(self.failback(client))
+        aggregator = _aggregator(s)
+        _post(s.sim.url, f"/sim/instances/{aggregator}/crash")
+        at = time.monotonic()  # after the kill: a request sent just before may be answered
+        got = _answer(client, at, None)
+        result.crash_s.append(got.done - at)
+        result.crash_to.append(got.endpoint.architecture or "?")
+        self.wait_serving(REPLACEMENT, MAIN)
+        if self.serving(REPLACEMENT):
+            result.failback_s.append(self.failback(client))
+
+    def failback(self, client: EndpointClient) -> float:
+        """Wait for the failback to federated learning (after the window) and for the
+        client's answer from it; the longest outage the client saw meanwhile."""
+        start = time.monotonic()
+        self.wait_serving(MAIN)
+        got = _answer(client, start, MAIN)
+        end = got.done + 0.5
+        time.sleep(max(0.0, end - time.monotonic()))
+        return client.downtime(start, end)
+
+    def status(self) -> dict[str, Any]:
+        return world.read_status(self.store, self.s.prefix, NAME) or {}
+
+    def serving(self, *architectures: str) -> bool:
+        st = self.status()
+        return st.get("phase") == "Serving" and st.get("activeArchitecture") in architectures
+
+    def wait_serving(self, *architectures: str) -> None:
+        _wait(lambda: self.serving(*architectures), f"{' or '.join(architectures)} to serve")
+
+    def aggregator_node(self) -> str:
+        """The name of the node federated learning's aggregator runs on."""
+        node = str(self.status()["architectures"][MAIN]["placement"]["aggregator"][0])
+        names = {str(n["uuid"]): str(n["name"]) for n in self.s.state()["nodes"]}
+        return names.get(node, node)
 
 
 def _answer(client: EndpointClient, since: float, architecture: str | None) -> Answer:
@@ -165,11 +195,6 @@ def _answer(client: EndpointClient, since: float, architecture: str | None) -> A
                 f"an answer from {architecture or 'the service'}", interval=0.01)
     assert isinstance(got, Answer)
     return got
-
-
-def _serving(s: Scenario, architecture: str) -> bool:
-    st = s.status(NAME)
-    return st.get("phase") == "Serving" and st.get("activeArchitecture") == architecture
 
 
 def _aggregator(s: Scenario) -> str:
