@@ -30,6 +30,7 @@ from tests.support.prediction import (
     example_documents,
     host_of,
     node_ips,
+    running,
     running_of,
     service_key,
     story_scenario,
@@ -139,6 +140,40 @@ def test_failover_to_gossip_learning_and_failback(etcd: EtcdServer, prefix: str,
                       f"outage during failover {failover_downtime:.2f}s, "
                       f"during failback {failback_downtime:.2f}s (the endpoint moved "
                       f"{back.at - gone:+.2f}s after gossip learning left the fog)")
+
+
+def test_aggregator_crash_fails_over_and_its_user_follows(etcd: EtcdServer,
+                                                         prefix: str,
+                                                         report: list[str]) -> None:
+    with story_scenario(etcd.endpoint, prefix) as s:
+        # Given the example serving on federated learning, and its user
+        s.given.documents(*example_documents(s.sim.url))
+        s.controller(cwd=str(REPO)).start()
+        s.then.phase_is("Serving", active=MAIN, timeout=120)
+        with EndpointClient(etcd.endpoint, service_key(s)) as client:
+            t0 = client.mark()
+            assert _wait(lambda: client.answered_since(t0, MAIN), 30)
+
+            # When the aggregator's process crashes (its node stays up)
+            aggregator = running(s.state(), MAIN, "aggregator")
+            assert len(aggregator) == 1, aggregator
+            s.sim.cli("instance", "crash", str(aggregator[0]["uuid"]))
+            crashed_at = client.mark()
+
+            # Then gossip learning replaces it at once (an instance in ERROR is a definite
+            # failure), and its user follows
+            s.then.phase_is("Serving", active=REPLACEMENT, timeout=120)
+            s.then.history_has(**{"from": MAIN, "to": REPLACEMENT, "reason": "InstanceError"})
+            t1 = client.mark()
+            assert _wait(lambda: client.answered_since(t1, REPLACEMENT), 30)
+            assert host_of(client.current.url) in running_of(s, REPLACEMENT, "peer")
+            outage = client.downtime(crashed_at, client.mark())
+        named = switches(client.published)
+        assert [a for a in named if a] == [MAIN, REPLACEMENT], client.published
+        assert not [a for a in client.answers if a.ok and a.sent > crashed_at
+                    and a.endpoint.architecture == MAIN], "the crashed aggregator answered"
+        report.append(f"prediction service, as its endpoint-following user saw it: longest "
+                      f"outage after the aggregator's crash {outage:.2f}s")
 
 
 def _replacement_gone(s: Scenario) -> float:
