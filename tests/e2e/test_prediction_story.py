@@ -1,7 +1,8 @@
 """The seed's scenario, end to end: federated learning serves predictions; when its
 aggregator's node dies (or the aggregator's process crashes), gossip learning replaces it
-without anyone intervening; when the node returns, federated learning takes over again. Every component is a real process:
-etcd, fogsim running the example workloads, the controller, the CLI.
+without anyone intervening; when the node returns, federated learning takes over again.
+Every component is a real process: etcd, fogsim running the example workloads, the
+controller, the CLI.
 
 The service's user is an independent client that knows only the published endpoint key
 (``tests.support.endpoint_client``): it follows the key with an etcd watch and asks
