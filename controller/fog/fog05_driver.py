@@ -1,19 +1,16 @@
 """FogClient over fog05 0.2's Python ``FIMAPI`` (YAKS/zenoh).
 
-FIMAPI is dangerous to call naively (see ``fog05-notes.md``): its ``wait=True`` loops
-busy-poll forever, a request in the wrong state never completes, a YAKS get to a dead
-agent can block, and errors are bare ``ValueError``/``SystemError`` strings. So this driver
+FIMAPI is dangerous to call naively: its ``wait=True`` loops busy-poll forever, a request
+in the wrong state never completes, a YAKS get to a dead agent can block, and errors are
+bare ``ValueError``/``SystemError`` strings. So this driver
 
-* runs every FIMAPI call on a daemon thread and stops waiting at the call's deadline
-  (:class:`FogTimeout`); a hung call leaks one parked thread, never the caller;
+* runs every FIMAPI call within the call's deadline, its errors typed
+  (:mod:`controller.fog.fog05_fim`);
 * checks the current state before every transition (already in the target state =
   success, wrong state = :class:`IllegalTransition`), calls it with ``wait=False`` (except
   ``start``, see there), then polls ``instance_info`` with a capped backoff until the
   target state or the deadline;
-* encodes the start env in fog05's ``A=1,B=2`` form and rejects what it cannot carry;
-* maps fog05's error strings to the typed errors of :mod:`controller.fog.client`.
-
-Connection is lazy (first call) and retried on the next call after a failure.
+* encodes the start env in fog05's ``A=1,B=2`` form and rejects what it cannot carry.
 """
 
 from __future__ import annotations
@@ -23,28 +20,26 @@ import json
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from controller.api import templates
-from controller.api.limits import one_line
 from controller.fog import fog05_compat
 from controller.fog.client import (
     FeedCursor,
     FogError,
     FogFeed,
     FogTimeout,
-    FogUnavailable,
     IllegalTransition,
     InstanceInfo,
     InstanceState,
     InvalidDescriptor,
-    MissingLibrary,
     NodeInfo,
     NodeStatus,
     NotFound,
     listed_feed,
 )
 from controller.fog.fog05_feed import YaksFeed, parse_taken
+from controller.fog.fog05_fim import DEFAULT_TIMEOUT, Fog05Fim
 from controller.fog.fog05_networks import Fog05Networks
 from controller.fog.node_labels import NodeLabels
 from controller.fog.records import (
@@ -54,9 +49,6 @@ from controller.fog.records import (
 )
 from controller.fog.retry import Deadline, backoff_delays
 
-T = TypeVar("T")
-
-DEFAULT_TIMEOUT = 10.0
 _ENV_FORBIDDEN = templates.ENV_UNCARRIABLE
 
 # op -> (states it may start from, state it ends in); mirrors fog05's agent
@@ -66,9 +58,6 @@ _TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
     "stop": (frozenset({InstanceState.RUN}), InstanceState.CONFIGURE),
     "clean": (frozenset({InstanceState.CONFIGURE, InstanceState.ERROR}), InstanceState.DEFINE),
 }
-
-_NOT_FOUND_HINTS = ("not found", "unable to find", "empty message list", "empty data")
-
 
 def encode_env(env: Mapping[str, str] | None, what: str) -> str:
     """fog05's ``A=1,B=2`` env string; values with ``,`` ``=`` ``;`` cannot be carried."""
@@ -88,24 +77,7 @@ def encode_env(env: Mapping[str, str] | None, what: str) -> str:
     return ",".join(parts)
 
 
-def map_fog05_error(what: str, exc: BaseException) -> FogError:
-    """Turn a fog05/yaks/zenoh exception into a typed, one-line :class:`FogError`."""
-    if isinstance(exc, FogError):
-        return exc
-    text = one_line(exc) or type(exc).__name__
-    low = text.lower()
-    if isinstance(exc, OSError) or "zenoh" in low or "connection" in low:
-        return FogUnavailable(f"{what}: fog05 unreachable: {text}")
-    if isinstance(exc, SystemError) and "no nodes" in low:
-        return FogUnavailable(f"{what}: fog05 has no nodes")
-    if any(h in low for h in _NOT_FOUND_HINTS):
-        return NotFound(f"{what}: not found ({text})")
-    if "onboarding" in low:
-        return InvalidDescriptor(f"{what}: {text}")
-    return FogError(f"{what}: {text}")
-
-
-class Fog05Client(Fog05Networks):
+class Fog05Client(Fog05Fim, Fog05Networks):
     """Talks to a fog05 0.2 system through ``fog05.FIMAPI``."""
 
     def __init__(
@@ -120,81 +92,13 @@ class Fog05Client(Fog05Networks):
         zenoh_lib: str | None = None,
         node_labels: NodeLabels | None = None,
     ) -> None:
+        super().__init__(locator, sysid=sysid, tenantid=tenantid, timeout=timeout,
+                         zenoh_lib=zenoh_lib)
         self.node_labels: NodeLabels = dict(node_labels or {})
-        self.locator = locator
-        self.sysid = sysid
-        self.tenantid = tenantid
-        self.timeout = timeout
         self.poll_interval = poll_interval
         self.poll_cap = poll_cap
-        self._zenoh_lib = zenoh_lib
-        self._api: Any = None
-        self._connect_lock = threading.Lock()
         self._feed: YaksFeed | None = None
         self._feed_lock = threading.Lock()
-
-    # --- plumbing ----------------------------------------------------------------------
-
-    def _deadline(self, timeout: float | None) -> Deadline:
-        return Deadline(self.timeout if timeout is None else timeout)
-
-    @staticmethod
-    def _bounded(fn: Callable[[], T], what: str, deadline: Deadline) -> T:
-        """Run ``fn`` on a daemon thread; give up (not kill) at the deadline."""
-        left = deadline.check(what)
-        box: dict[str, Any] = {}
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                box["value"] = fn()
-            except BaseException as exc:  # re-raised on the caller's thread
-                box["error"] = exc
-            finally:
-                done.set()
-
-        threading.Thread(target=run, name=f"fog05 {what}", daemon=True).start()
-        if not done.wait(left):
-            raise FogTimeout(f"{what}: fog05 gave no answer within {deadline.timeout:g}s")
-        if "error" in box:
-            raise map_fog05_error(what, box["error"]) from None
-        return box["value"]  # type: ignore[no-any-return]
-
-    def _fim(self, what: str, deadline: Deadline) -> Any:
-        """The FIMAPI, connecting on first use."""
-        with self._connect_lock:
-            if self._api is None:
-                fog05 = fog05_compat.load_fog05(self._zenoh_lib)
-
-                def connect() -> Any:
-                    return fog05.FIMAPI(self.locator, sysid=self.sysid, tenantid=self.tenantid)
-
-                try:
-                    self._api = self._bounded(
-                        connect, f"{what}: connect to {self.locator}", deadline
-                    )
-                except FogTimeout as exc:
-                    raise FogUnavailable(str(exc)) from None
-                except FogError as exc:
-                    missing = fog05_compat.zenoh_lib_missing()
-                    if missing:  # the cause, whatever zenoh's own error said
-                        raise MissingLibrary(f"{what}: cannot connect to fog05 at "
-                                             f"{self.locator}: {missing}", "ZenohMissing"
-                                             ) from None
-                    detail = str(exc).removeprefix(f"{what}: connect to {self.locator}: ")
-                    detail = detail.removeprefix("fog05 unreachable: ")
-                    hint = (" (is fog05's YAKS server running there? the Environment's "
-                            "spec.locator says where)")
-                    if "cannot open shared object" in detail or "No such file" in detail:
-                        hint = f" (set {fog05_compat.ZENOH_LIB_ENV} to the libzenohc.so path)"
-                    raise FogUnavailable(
-                        f"{what}: cannot connect to fog05 at {self.locator}: {detail}{hint}"
-                    ) from None
-            return self._api
-
-    def _call(self, what: str, deadline: Deadline, fn: Callable[[Any], T]) -> T:
-        api = self._fim(what, deadline)
-        return self._bounded(lambda: fn(api), what, deadline)
 
     # --- raw reads ---------------------------------------------------------------------
 

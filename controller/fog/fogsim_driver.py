@@ -13,27 +13,21 @@ capped, jittered backoff, inside one deadline per call:
   again and exactly one new instance on the node is adopted as ours. This assumes one
   writer per FDU and node (the controller); with none new, define is sent again.
 
-Only :class:`FogUnavailable` (connection refused/reset, 502/503/504) is retryable. A read
-timeout uses up the deadline by construction (the per-attempt timeout is what is left of
-it) and surfaces as :class:`FogTimeout`.
+What is retryable, and how a request becomes a value or a typed error, is
+:mod:`controller.fog.fogsim_http`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypeVar
+from collections.abc import Collection, Mapping
+from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
-
-from controller.api.limits import one_line
 from controller.fog.client import (
     FeedCursor,
     FogChange,
     FogChangeKind,
     FogError,
     FogFeed,
-    FogTimeout,
     FogUnavailable,
     IllegalTransition,
     InstanceInfo,
@@ -41,9 +35,9 @@ from controller.fog.client import (
     InvalidDescriptor,
     NodeInfo,
     NodeStatus,
-    NotFound,
 )
 from controller.fog.feed_records import change_from_entry, feed_body
+from controller.fog.fogsim_http import DEFAULT_TIMEOUT, FogsimHttp
 from controller.fog.fogsim_networks import FogsimNetworks
 from controller.fog.node_labels import NodeLabels
 from controller.fog.records import (
@@ -51,12 +45,7 @@ from controller.fog.records import (
     node_info_from_record,
     node_status_from_record,
 )
-from controller.fog.retry import Deadline, retry_call
-
-T = TypeVar("T")
-
-DEFAULT_TIMEOUT = 10.0
-_CONNECT_TIMEOUT = 2.0
+from controller.fog.retry import Deadline
 
 # op -> (states it may start from, state it ends in)
 _TRANSITIONS: dict[str, tuple[frozenset[InstanceState], InstanceState]] = {
@@ -75,11 +64,7 @@ LOG_TAIL_BYTES = 65536
 """The most of an instance log read at once."""
 
 
-def _retryable(exc: Exception) -> bool:
-    return isinstance(exc, FogUnavailable)
-
-
-class FogsimClient(FogsimNetworks):
+class FogsimClient(FogsimHttp, FogsimNetworks):
     """Talks to one ``fogsim serve`` over a pooled HTTP session."""
 
     def __init__(
@@ -93,132 +78,12 @@ class FogsimClient(FogsimNetworks):
         backoff_cap: float = 1.0,
         node_labels: NodeLabels | None = None,
     ) -> None:
+        super().__init__(base_url, timeout=timeout, pool_size=pool_size,
+                         max_attempts=max_attempts, backoff_base=backoff_base,
+                         backoff_cap=backoff_cap)
         self.node_labels: NodeLabels = dict(node_labels or {})
-        if "://" not in base_url:
-            base_url = "http://" + base_url
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers["Accept"] = "application/json"
-        # Proxy, netrc and CA-bundle lookups cost more than the request itself on loopback,
-        # and they run on every call: a fog URL is used as given.
-        self._session.trust_env = False
-        if self.base_url.startswith("http://"):
-            self._session.verify = False
         self._listing: tuple[str, dict[str, InstanceInfo]] | None = None
         """The last full instance listing and its ETag (see ``all_instances``)."""
-
-    # --- plumbing ----------------------------------------------------------------------
-
-    def _deadline(self, timeout: float | None) -> Deadline:
-        return Deadline(self.timeout if timeout is None else timeout)
-
-    def _retry(self, fn: Callable[[], T], deadline: Deadline, what: str) -> T:
-        return retry_call(
-            fn,
-            deadline=deadline,
-            what=what,
-            retryable=_retryable,
-            max_attempts=self.max_attempts,
-            base=self.backoff_base,
-            cap=self.backoff_cap,
-        )
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        what: str,
-        deadline: Deadline,
-        *,
-        body: Any = None,
-        params: Mapping[str, str] | None = None,
-        text: bool = False,
-    ) -> Any:
-        """One HTTP attempt; every outcome is a value or a typed :class:`FogError`."""
-        resp = self._send(method, path, what, deadline, body=body, params=params)
-        return self._decode(resp, what, text)
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        what: str,
-        deadline: Deadline,
-        *,
-        body: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        """One HTTP exchange, any status; transport failures become typed FogErrors."""
-        left = deadline.check(what)
-        try:
-            return self._session.request(
-                method,
-                self.base_url + path,
-                json=body,
-                params=params,
-                headers=headers,
-                timeout=(min(_CONNECT_TIMEOUT, left), left),
-            )
-        except requests.exceptions.ConnectTimeout as exc:
-            if deadline.expired():
-                raise FogTimeout(f"{what}: fogsim at {self.base_url} did not answer") from None
-            raise FogUnavailable(f"{what}: fogsim at {self.base_url} unreachable") from exc
-        except requests.exceptions.Timeout:
-            raise FogTimeout(
-                f"{what}: fogsim at {self.base_url} gave no answer within {deadline.timeout:g}s"
-            ) from None
-        except requests.exceptions.ConnectionError:
-            raise FogUnavailable(f"{what}: fogsim at {self.base_url} unreachable") from None
-        except requests.exceptions.RequestException as exc:
-            raise FogError(f"{what}: {one_line(str(exc))}") from None
-
-    @staticmethod
-    def _decode(resp: requests.Response, what: str, text: bool) -> Any:
-        if resp.status_code == 200:
-            if text:
-                return resp.text
-            try:
-                return resp.json()
-            except ValueError:
-                raise FogError(f"{what}: fogsim sent a non-JSON answer") from None
-        try:
-            payload = resp.json()
-        except ValueError:
-            payload = {}
-        if not isinstance(payload, dict):
-            payload = {}
-        reason = one_line(str(payload.get("error") or resp.reason or "error"))
-        msg = f"{what}: {reason}"
-        code = resp.status_code
-        if code == 404:
-            raise NotFound(msg)
-        if code == 409:
-            current = payload.get("current")
-            requested = payload.get("requested")
-            raise IllegalTransition(
-                msg,
-                current=str(current) if current is not None else None,
-                requested=str(requested) if requested is not None else None,
-            )
-        if code == 400:
-            raise InvalidDescriptor(msg)
-        if code in (502, 503, 504):
-            raise FogUnavailable(msg)
-        raise FogError(f"{msg} (HTTP {code})")
-
-    def _get(self, path: str, what: str, timeout: float | None, *, text: bool = False) -> Any:
-        deadline = self._deadline(timeout)
-        return self._retry(
-            lambda: self._request("GET", path, what, deadline, text=text), deadline, what
-        )
 
     # --- nodes -------------------------------------------------------------------------
 
@@ -425,24 +290,6 @@ class FogsimClient(FogsimNetworks):
             f"/fdu/instances/{instance_id}/info", f"undefine instance {instance_id}", timeout
         )
 
-    def _idempotent_delete(self, path: str, what: str, timeout: float | None) -> None:
-        """DELETE, retried; a 404 after a failed attempt means that attempt succeeded."""
-        deadline = self._deadline(timeout)
-        failed = False
-
-        def attempt() -> None:
-            nonlocal failed
-            try:
-                self._request("DELETE", path, what, deadline)
-            except FogUnavailable:
-                failed = True
-                raise
-            except NotFound:
-                if not failed:
-                    raise
-
-        self._retry(attempt, deadline, what)
-
     def instance_info(self, instance_id: str, *, timeout: float | None = None) -> InstanceInfo:
         rec = self._get(
             f"/fdu/instances/{instance_id}/info", f"instance info {instance_id}", timeout
@@ -457,6 +304,3 @@ class FogsimClient(FogsimNetworks):
             f"instance log {instance_id}", timeout, text=True
         )
         return str(out)
-
-    def close(self) -> None:
-        self._session.close()

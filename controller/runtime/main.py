@@ -13,6 +13,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
 
 from controller import webconfig
 from controller.api.limits import limits
@@ -34,9 +35,10 @@ from controller.runtime.leader import LeaderElector
 from controller.runtime.manager import Manager
 from controller.runtime.status_writer import StatusWriter
 from controller.runtime.validity import ValidityReconciler
-from controller.store import connect
+from controller.store import Store, connect
 from controller.store.keys import leader_key
 from controller.store.secrets import etcd_password
+from controller.webconfig import WebConfig
 
 _log = logging.getLogger("fogstrat.controller")
 
@@ -82,6 +84,31 @@ def _tune_malloc() -> None:
     mallopt(M_ARENA_MAX, ARENA_MAX)
 
 
+@dataclass
+class _Parts:
+    """The controller's long-lived pieces."""
+
+    informer: Informer
+    fog_informers: FogInformers
+    contact: EtcdContact
+    manager: Manager
+    environments: EnvironmentReconciler
+    active: ActiveStrategyReconciler
+    events: EventRecorder
+    server: HealthServer
+
+    def stop(self) -> None:
+        """Stop in the order that lets in-flight work finish: no more fog wakes, no more
+        reconciles (resigning the lead), then what the reconciles used."""
+        self.fog_informers.stop()
+        self.manager.stop(resign=True)
+        self.contact.stop()
+        self.environments.close()
+        self.active.close()
+        self.events.close()
+        self.server.stop()
+
+
 def run_controller(args: argparse.Namespace) -> int:
     logs.setup(args.log_format, args.log_level)
     limits()  # a bad FOGSTRAT_MAX_DOCUMENT_BYTES is a one-line error now, not in a thread
@@ -92,9 +119,43 @@ def run_controller(args: argparse.Namespace) -> int:
     web = webconfig.load(web_file) if web_file else None
     store = connect(endpoints, cacert=args.cacert, cert=args.cert, key=args.key,
                     user=args.user, password=etcd_password(args), timeout=args.timeout)
+    parts = _assemble(args, store, identity, web)
+    parts.server.start()
+    _tune_gc(parts.informer)
+    stopping = _stop_on_signals()
+    _log.info("fogstrat controller %s starting: etcd %s, prefix %s, metrics on %s, "
+              "leader election %s", identity, ",".join(endpoints), args.prefix,
+              parts.server.url, "on" if args.leader_elect else "off")
+    parts.contact.start()
+    parts.manager.start()
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        parts.stop()
+        store.close()
+        _log.info("fogstrat controller %s stopped", identity)
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        _log.info("received %s, shutting down", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stopping
+
+
+def _assemble(args: argparse.Namespace, store: Store, identity: str,
+              web: WebConfig | None) -> _Parts:
+    """Every piece wired to the others; nothing started but the event recorder."""
     metrics = Metrics()
-    resources = Resources(store, args.prefix)
-    manager_ref: list[Manager] = []
+    manager_ref: list[Manager] = []  # the pieces built before it reach it through this
     owners = OwnerIndex()
 
     def on_change(change: Change) -> None:
@@ -111,11 +172,12 @@ def run_controller(args: argparse.Namespace) -> int:
                             on_change=lambda leading: manager_ref[0].on_leadership(leading),
                             on_contact=contact.report)
     docs = Documents(informer)
-    status = StatusWriter(resources, informer, lambda: elector.fence, owners.on_written)
+    status = StatusWriter(Resources(store, args.prefix), informer, lambda: elector.fence,
+                          owners.on_written)
     events = EventRecorder(store, args.prefix, metrics, time.time, ttl=args.event_ttl,
                            instance=identity).start()
-    fogs = Fogs(on_client=fog_informers.watch)
     # one client per fog, shared by ActiveStrategies, Environments and the fog informers
+    fogs = Fogs(on_client=fog_informers.watch)
     active = ActiveStrategyReconciler(docs=docs, status=status, metrics=metrics,
                                       is_leader=lambda: elector.is_leader, clock=time.time,
                                       events=events, fogs=fogs, woken=wakes.take,
@@ -133,33 +195,5 @@ def run_controller(args: argparse.Namespace) -> int:
     manager_ref.append(manager)
     server = HealthServer(metrics, manager.liveness, both(manager.readiness, contact.readiness),
                           args.metrics_addr, web)
-    server.start()
-    _tune_gc(informer)
-
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        _log.info("received %s, shutting down", signal.Signals(signum).name)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    _log.info("fogstrat controller %s starting: etcd %s, prefix %s, metrics on %s, "
-              "leader election %s", identity, ",".join(endpoints), args.prefix, server.url,
-              "on" if args.leader_elect else "off")
-    contact.start()
-    manager.start()
-    try:
-        while not stopping.wait(1.0):
-            pass
-    finally:
-        fog_informers.stop()
-        manager.stop(resign=True)
-        contact.stop()
-        environments.close()
-        active.close()
-        events.close()
-        server.stop()
-        store.close()
-        _log.info("fogstrat controller %s stopped", identity)
-    return 0
+    return _Parts(informer, fog_informers, contact, manager, environments, active, events,
+                  server)

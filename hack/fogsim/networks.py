@@ -9,7 +9,7 @@ machine, so each network also gets a loopback block of its own (a /24 of
 :data:`LOOPBACK_POOL`, chosen from its uuid) and the connection point the address at
 the same position there: that one a BARE process can bind, since all of 127/8 routes
 to ``lo``. An instance whose FDU names a connected connection point reports it as an
-interface (see ``engine._record``), so its address is the network's, not the node's.
+interface (see ``records.instance_record``), so its address is the network's, not the node's.
 
 Nodes live in 127.0.0.0/16 and simulated containers in 127.200.0.0/16; the pool stays
 clear of both.

@@ -1,0 +1,193 @@
+"""The HTTP half of :class:`~controller.fog.fogsim_driver.FogsimClient`: one pooled
+session to one ``fogsim serve``, each exchange's outcome a value or a typed
+:class:`~controller.fog.client.FogError`, and the retry of calls that are safe to repeat.
+
+Only :class:`FogUnavailable` (connection refused/reset, 502/503/504) is retryable. A read
+timeout uses up the deadline by construction (the per-attempt timeout is what is left of
+it) and surfaces as :class:`FogTimeout`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from controller.api.limits import one_line
+from controller.fog.client import (
+    FogError,
+    FogTimeout,
+    FogUnavailable,
+    IllegalTransition,
+    InvalidDescriptor,
+    NotFound,
+)
+from controller.fog.retry import Deadline, retry_call
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0
+_CONNECT_TIMEOUT = 2.0
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, FogUnavailable)
+
+
+class FogsimHttp:
+    """Requests to fogsim within a deadline, retried while fogsim is unavailable."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        pool_size: int = 16,
+        max_attempts: int = 6,
+        backoff_base: float = 0.05,
+        backoff_cap: float = 1.0,
+    ) -> None:
+        if "://" not in base_url:
+            base_url = "http://" + base_url
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers["Accept"] = "application/json"
+        # Proxy, netrc and CA-bundle lookups cost more than the request itself on loopback,
+        # and they run on every call: a fog URL is used as given.
+        self._session.trust_env = False
+        if self.base_url.startswith("http://"):
+            self._session.verify = False
+
+    def _deadline(self, timeout: float | None) -> Deadline:
+        return Deadline(self.timeout if timeout is None else timeout)
+
+    def _retry(self, fn: Callable[[], T], deadline: Deadline, what: str) -> T:
+        return retry_call(
+            fn,
+            deadline=deadline,
+            what=what,
+            retryable=_retryable,
+            max_attempts=self.max_attempts,
+            base=self.backoff_base,
+            cap=self.backoff_cap,
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        deadline: Deadline,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        text: bool = False,
+    ) -> Any:
+        """One HTTP attempt; every outcome is a value or a typed :class:`FogError`."""
+        resp = self._send(method, path, what, deadline, body=body, params=params)
+        return self._decode(resp, what, text)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        deadline: Deadline,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """One HTTP exchange, any status; transport failures become typed FogErrors."""
+        left = deadline.check(what)
+        try:
+            return self._session.request(
+                method,
+                self.base_url + path,
+                json=body,
+                params=params,
+                headers=headers,
+                timeout=(min(_CONNECT_TIMEOUT, left), left),
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            if deadline.expired():
+                raise FogTimeout(f"{what}: fogsim at {self.base_url} did not answer") from None
+            raise FogUnavailable(f"{what}: fogsim at {self.base_url} unreachable") from exc
+        except requests.exceptions.Timeout:
+            raise FogTimeout(
+                f"{what}: fogsim at {self.base_url} gave no answer within {deadline.timeout:g}s"
+            ) from None
+        except requests.exceptions.ConnectionError:
+            raise FogUnavailable(f"{what}: fogsim at {self.base_url} unreachable") from None
+        except requests.exceptions.RequestException as exc:
+            raise FogError(f"{what}: {one_line(str(exc))}") from None
+
+    @staticmethod
+    def _decode(resp: requests.Response, what: str, text: bool) -> Any:
+        if resp.status_code == 200:
+            if text:
+                return resp.text
+            try:
+                return resp.json()
+            except ValueError:
+                raise FogError(f"{what}: fogsim sent a non-JSON answer") from None
+        try:
+            payload = resp.json()
+        except ValueError:
+            payload = {}
+        if not isinstance(payload, dict):
+            payload = {}
+        reason = one_line(str(payload.get("error") or resp.reason or "error"))
+        msg = f"{what}: {reason}"
+        code = resp.status_code
+        if code == 404:
+            raise NotFound(msg)
+        if code == 409:
+            current = payload.get("current")
+            requested = payload.get("requested")
+            raise IllegalTransition(
+                msg,
+                current=str(current) if current is not None else None,
+                requested=str(requested) if requested is not None else None,
+            )
+        if code == 400:
+            raise InvalidDescriptor(msg)
+        if code in (502, 503, 504):
+            raise FogUnavailable(msg)
+        raise FogError(f"{msg} (HTTP {code})")
+
+    def _get(self, path: str, what: str, timeout: float | None, *, text: bool = False) -> Any:
+        deadline = self._deadline(timeout)
+        return self._retry(
+            lambda: self._request("GET", path, what, deadline, text=text), deadline, what
+        )
+
+    def _idempotent_delete(self, path: str, what: str, timeout: float | None) -> None:
+        """DELETE, retried; a 404 after a failed attempt means that attempt succeeded."""
+        deadline = self._deadline(timeout)
+        failed = False
+
+        def attempt() -> None:
+            nonlocal failed
+            try:
+                self._request("DELETE", path, what, deadline)
+            except FogUnavailable:
+                failed = True
+                raise
+            except NotFound:
+                if not failed:
+                    raise
+
+        self._retry(attempt, deadline, what)
+
+    def close(self) -> None:
+        self._session.close()
