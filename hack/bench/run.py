@@ -3,6 +3,7 @@
     .venv/bin/python hack/bench/run.py               # latency, failover, scale 1k and 10k
     .venv/bin/python hack/bench/run.py --quick       # 1k only, short windows
     .venv/bin/python hack/bench/run.py --scale 3000 --profile
+    .venv/bin/python hack/bench/run.py --story-only  # the seed's story alone (~3 min)
 
 Prints a markdown table and saves it (plus controller logs and py-spy profiles) under
 ``.bench/<timestamp>/``; ``.bench/latest.md`` is the last table. Everything started here
@@ -42,6 +43,7 @@ from hack.bench.small import (  # noqa: E402
     quantile,
 )
 from hack.bench.spec_status import measure_spec_status  # noqa: E402
+from hack.bench.story import measure_story  # noqa: E402
 from tests.support.etcd import EtcdServer  # noqa: E402
 from tests.support.fogsim import FogsimServer  # noqa: E402
 
@@ -60,9 +62,11 @@ class Options:
     spec_status_samples: int
     failover_trials: int
     quiet_trials: int
+    story_trials: int
     steady_window: float
     profile: bool
     skip_small: bool
+    story_only: bool
     probe_interval: str
 
 
@@ -83,16 +87,20 @@ def parse_args(argv: list[str] | None = None) -> Options:
                         "issue's; e.g. 3s at --scale 3000 loads like 10k at 10s)")
     p.add_argument("--skip-small", action="store_true",
                    help="skip the event-latency and failover measurements")
+    p.add_argument("--story-only", action="store_true",
+                   help="only the seed's story (row (b), downtime as its user sees it)")
     a = p.parse_args(argv)
-    scales = a.scale or ([1000] if a.quick else [1000, 10000])
+    scales = [] if a.story_only else a.scale or ([1000] if a.quick else [1000, 10000])
     return Options(
         quick=a.quick, scales=scales, nodes=a.nodes,
         latency_samples=40 if a.quick else 200,
         spec_status_samples=40 if a.quick else 200,
         failover_trials=3 if a.quick else 10,  # every node slot: a 2-core VM is noisy
         quiet_trials=1 if a.quick else 3,  # 15 s each
+        story_trials=1 if a.quick else 3,  # about 40 s each
         steady_window=a.steady_window or (20.0 if a.quick else 60.0),
-        profile=a.profile, skip_small=a.skip_small,
+        profile=a.profile, skip_small=a.skip_small or a.story_only,
+        story_only=a.story_only,
         probe_interval=a.probe_interval,
     )
 
@@ -199,6 +207,22 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def story_rows(endpoint: str, prefix: str, trials: int, out_dir: Path, rows: list[str],
+               notes: list[str]) -> bool:
+    """Add the story's rows (or why it stopped) to ``rows``/``notes``; False if it failed.
+    A failed story leaves the scale rows to run."""
+    try:
+        story = measure_story(endpoint, prefix, trials, out_dir / "story.log")
+    except (TimeoutError, RuntimeError, OSError) as exc:
+        notes.append(f"story stopped early: {type(exc).__name__}: {exc}")
+        return False
+    rows += story.rows()
+    notes.append(f"story: the endpoint-following client got {story.answered} of "
+                 f"{story.requests} requests answered; took {story.seconds:.0f} s")
+    (out_dir / "story.json").write_text(json.dumps(story.figures()))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     if opts.profile and not have_py_spy():
@@ -278,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(quiet_failover_row(quiet, FOG_LATENCY_MS))
                 phase("memory under a churn of odd documents")
                 rows.append(churn.measure(20.0 if opts.quick else 60.0).row())
+            if not opts.skip_small or opts.story_only:
+                phase("the seed's story: node down, crash, failback, as its user sees them")
+                failed = not story_rows(etcd.endpoint, f"/bench-{stamp}/story",
+                                        opts.story_trials, out_dir, rows, notes) or failed
             for n in opts.scales:
                 remaining = BUDGET_S - (time.monotonic() - started)
                 if scale_results:  # project from the last bring-up rate (plus ~2 min fixed)
