@@ -48,7 +48,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 T = TypeVar("T")
 
 _TRANSITION = frozenset({"namespace", "strategy", "from", "to", "reason"})
-#: Design §5: every metric (as written in PromQL) and its labels (``le`` aside).
+#: docs/design.md §5: every metric (as written in PromQL) and its labels (``le`` aside).
 DOCUMENTED: dict[str, frozenset[str]] = {
     "fogstrat_failovers_total": _TRANSITION,
     "fogstrat_failbacks_total": _TRANSITION,
