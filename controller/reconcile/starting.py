@@ -5,7 +5,7 @@ from __future__ import annotations
 from controller.reconcile.context import Step
 from controller.reconcile.contract import RECHECK, Adopt, Undeploy
 from controller.reconcile.deploying import drain
-from controller.reconcile.status import Transition
+from controller.reconcile.status import Transition, TransitionKind
 
 
 def start_or_adopt(step: Step) -> None:
@@ -29,11 +29,31 @@ def start_or_adopt(step: Step) -> None:
                            f"no candidate can be placed ({step.why_unplaceable()})")
         return
     reason = "Start" if target == step.main else ("Pinned" if target == pin else "Unplaceable")
-    transition = Transition(kind="start", from_=None, to=target, reason=reason,
+    left = _left_behind(step)
+    if left is not None and left != target:
+        # A failover (or failback) that ran out of candidates goes on here: to the user the
+        # service moves from ``left`` to ``target``, and counters and history must say so.
+        kind: TransitionKind = "failback" if target == step.main else "failover"
+        reason = "MainReady" if kind == "failback" else reason
+    else:
+        kind, left = "start", None
+    transition = Transition(kind=kind, from_=left, to=target, reason=reason,
                             started_at=step.now, stage="draining", stage_since=step.now)
     step.update(transition=transition, active_architecture=None, active_role=None,
                 last_error=None)
     drain(step, transition)
+
+
+def _left_behind(step: Step) -> str | None:
+    """The architecture a transition whose candidates all failed left behind (its last
+    error is ``NoCandidate`` and its ``degraded`` history entry names it), or None."""
+    error = step.status.last_error
+    if error is None or error.reason != "NoCandidate":
+        return None
+    for entry in reversed(step.status.history):
+        if entry.kind == "degraded" and entry.reason == "NoCandidate":
+            return entry.from_
+    return None
 
 
 def _adopt(step: Step, existing: list[str]) -> None:

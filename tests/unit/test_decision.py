@@ -284,6 +284,15 @@ CASES = [
          inp(StrategyStatus.from_json({"phase": "Degraded", "lastError": {
              "reason": "NoCandidate", "retryAt": NOW + 7, "message": "x"}})),
          (), "Degraded", "retrying after backoff", lambda d: d.requeue_after == 7.0),
+    Case("degraded-backoff-over-the-failover-goes-on",
+         inp(StrategyStatus.from_json({"phase": "Degraded", "lastError": {
+             "reason": "NoCandidate", "retryAt": NOW - 1, "message": "x"}, "history": [
+             {"time": "2026-01-01T00:00:00Z", "kind": "degraded", "from": A, "to": None,
+              "reason": "NoCandidate", "message": "configure: injected fault"}]}),
+             {A: UNPLACEABLE}), (Deploy(B),), "FailingOver", "failing over to gossip",
+         lambda d: d.status.transition is not None
+         and (d.status.transition.kind, d.status.transition.from_, d.status.transition.to,
+              d.status.transition.reason) == ("failover", A, B, "Unplaceable")),
     Case("failover-completes-counts-once",
          inp(in_transition(tr("failover", A, B, attempted=(A,)), {B: arch()}), {B: SERVED}),
          (), "Serving",
