@@ -14,9 +14,8 @@ from typing import Any
 
 from controller.api.documents import DocumentSyntaxError, decode_value
 from controller.api.kinds import ACTIVE_STRATEGY, Kind
-from controller.api.models import ActiveStrategySpec
 from controller.api.limits import excerpt, limits, summarize
-from controller.api.models import Document
+from controller.api.models import ActiveStrategySpec, Document
 from controller.api.parse import parse_document
 from controller.api.validation import InvalidDocument, is_dns1123_label
 from controller.runtime.informer import CachedValue, Informer, ObjectKey
@@ -127,7 +126,7 @@ def _only_paused_differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool
     if not isinstance(old_spec, dict) or not isinstance(new_spec, dict):
         return None
     paused = new_spec.get("paused", False)
-    if type(paused) is not bool:  # noqa: E721 - 0 and 1 are not booleans to the schema
+    if type(paused) is not bool:
         return None
     if old.keys() != new.keys() or any(old[k] != new[k] for k in old if k != "spec"):
         return None

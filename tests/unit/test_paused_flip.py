@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from controller.api import kinds
-from controller.runtime.documents import Parsed, paused_flip, parse_value
+from controller.runtime.documents import Parsed, parse_value, paused_flip
 from controller.runtime.informer import CachedValue, ObjectKey
 
 KEY = ObjectKey(kinds.ACTIVE_STRATEGY, "default", "web")
