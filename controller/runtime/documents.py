@@ -126,7 +126,7 @@ def _only_paused_differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool
     if not isinstance(old_spec, dict) or not isinstance(new_spec, dict):
         return None
     paused = new_spec.get("paused", False)
-    if type(paused) is not bool:
+    if type(paused) is not bool:  # 0 and 1 are not booleans to the schema
         return None
     if old.keys() != new.keys() or any(old[k] != new[k] for k in old if k != "spec"):
         return None
