@@ -27,8 +27,9 @@ def make_fog_client(
     """
     if driver == "fogsim":
         from controller.fog.fogsim_driver import FogsimClient
+        from controller.fog.fogsim_http import HttpSettings
 
-        return FogsimClient(locator, timeout=timeout, node_labels=node_labels)
+        return FogsimClient(locator, HttpSettings(timeout=timeout), node_labels=node_labels)
     if driver == "fog05":
         from controller.fog.fog05_driver import Fog05Client
 

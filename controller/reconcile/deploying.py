@@ -197,7 +197,8 @@ def target_failed(step: Step, transition: Transition, reason: str, detail: str) 
     if next_target is None:
         step.update(transition=None, active_architecture=None, active_role=None)
         step.record_history("degraded", old, None, "NoCandidate", detail)
-        step.record_error("NoCandidate", f"{detail}; no other candidate can be placed")
+        step.record_error("NoCandidate", f"{detail}; no other candidate can be placed",
+                          left_behind=old)
         step.hold_degraded("NoCandidate", f"{_VERB[transition.kind]} to {target} failed "
                                           f"({detail}); no other candidate can be placed")
         return
