@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -200,3 +201,18 @@ def ask_agent(api: Any, instance_id: str) -> Answer:
     except ValueError as exc:
         return Answer.SILENT if str(exc).startswith("Empty data") else Answer.ANSWERED
     return Answer.ANSWERED
+
+
+def onboard_via(api: Any, fdu: Any, alive: Callable[[str], bool]) -> str:
+    """FIMAPI's ``fdu.onboard``, sent to a live node's agent: FIMAPI's own picks a node at
+    random, a dead one included (whose agent never answers). The FDU's uuid."""
+    conn = api.connector.glob.actual
+    nodes = [n for n in conn.get_all_nodes(api.sysid, api.tenantid) if alive(str(n))]
+    if not nodes:
+        raise SystemError("No nodes in the system!")
+    res = conn.onboard_fdu_from_node(api.sysid, api.tenantid, random.choice(nodes),
+                                     fdu.get_uuid(), fdu.to_json())
+    if res.get("result") is None:
+        raise SystemError(f"Error during onboarding {res.get('error')} with message "
+                          f"{res.get('error_msg')}")
+    return str(res["result"].get("uuid") or "")

@@ -44,6 +44,7 @@ from controller.fog.fog05_agents import (
     AgentWatch,
     StoreRead,
     ask_agent,
+    onboard_via,
     read_store,
 )
 from controller.fog.fog05_feed import Told, YaksFeed, parse_taken
@@ -220,8 +221,9 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         if not isinstance(fid, str) or not fid:
             raise InvalidDescriptor("onboard FDU: descriptor has no 'id'")
         fdu = fog05_compat.fdu_from_descriptor(dict(descriptor))
-        res = self._call(what, self._deadline(timeout), lambda api: api.fdu.onboard(fdu))
-        uuid = res.get_uuid()
+        live = self.agents.liveness
+        uuid = self._call(what, self._deadline(timeout),
+                          lambda api: onboard_via(api, fdu, lambda n: not live.is_dead(n)))
         if not uuid:
             raise FogError(f"{what}: fog05 returned no uuid")
         return str(uuid)
