@@ -12,7 +12,8 @@ round. This module decides from the answers; :mod:`controller.fog.fog05_agents` 
   timeout) is dead from then on, and every instance record on it is stale.
 * A dead node is alive again when its agent answers, when its node records change (a
   restarted agent publishes them anew), or when none of the instance records it had at
-  its death is left (a restarted agent cleaned them).
+  its death is left (a restarted agent cleaned them). Those records, while still there
+  and ``RUN``, stay stale and are not asked about again.
 * A node that could not be asked (no ``RUN`` instance, or the store itself failed) keeps
   its verdict: there is no evidence either way.
 """
@@ -53,39 +54,52 @@ class DeadNode:
 @dataclass(frozen=True)
 class Liveness:
     dead: Mapping[str, DeadNode] = field(default_factory=dict)
+    left_behind: frozenset[str] = frozenset()
+    """``RUN`` records a dead agent left on a node that is back: stale still, and never
+    asked about (nothing answers for them)."""
 
     def is_dead(self, node: str) -> bool:
         return node in self.dead
 
     def stale(self, node: str | None, instance: str) -> bool:
-        """An instance record that nothing runs behind: on a dead node, or one the node
+        """An instance record that nothing runs behind: on a dead node, or one a node
         had when it died."""
         if node is not None and node in self.dead:
             return True
-        return any(instance in d.instances for d in self.dead.values())
+        return instance in self.left_behind or any(
+            instance in d.instances for d in self.dead.values())
 
 
 def to_ask(liveness: Liveness, seen: Seen) -> dict[str, str]:
-    """node → the instance whose agent to ask about it: its first ``RUN`` instance."""
-    return {node: iids[0] for node, iids in seen.running.items()
-            if iids and node in seen.records}
+    """node → the instance whose agent to ask about it: its first ``RUN`` instance that
+    is not left behind."""
+    out = {}
+    for node, iids in seen.running.items():
+        asked = [i for i in iids if i not in liveness.left_behind]
+        if asked and node in seen.records:
+            out[node] = asked[0]
+    return out
 
 
 def judge(before: Liveness, seen: Seen, answers: Mapping[str, Answer]) -> Liveness:
     """The verdicts after one round: ``answers`` for the nodes :func:`to_ask` named."""
     dead: dict[str, DeadNode] = {}
+    left: set[str] = set()
     for node, records in seen.records.items():
         answer = answers.get(node, Answer.UNKNOWN)
         was = before.dead.get(node)
         if answer is Answer.ANSWERED:
             continue
         if was is not None:
-            left = set(seen.running.get(node, ())) & was.instances
-            if records == was.records and left:
+            still = set(seen.running.get(node, ())) & was.instances
+            if records == was.records and still:
                 dead[node] = was
+            else:
+                left |= still
         elif answer is Answer.SILENT:
             dead[node] = DeadNode(records, frozenset(seen.running.get(node, ())))
-    return Liveness(dead)
+    running = {i for iids in seen.running.values() for i in iids}
+    return Liveness(dead, frozenset((before.left_behind | left) & running))
 
 
 def changed(before: Liveness, after: Liveness) -> tuple[list[str], list[str]]:

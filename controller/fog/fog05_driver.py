@@ -369,7 +369,8 @@ class Fog05Client(Fog05Fim, Fog05Networks):
 
     def _live(self, by_node: Mapping[Any, Any]) -> dict[str, list[str]]:
         """FIMAPI's node → instance ids, without the stale records of dead agents."""
-        return {str(n): [str(i) for i in iids if not self._stale(str(n), str(i))]
+        live = self.agents.liveness
+        return {str(n): [str(i) for i in iids if not live.stale(str(n), str(i))]
                 for n, iids in by_node.items()}
 
     def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
@@ -390,8 +391,9 @@ class Fog05Client(Fog05Fim, Fog05Networks):
 
         infos = (instance_from_record(rec) for rec in self._call(what, self._deadline(timeout),
                                                                   read))
+        live = self.agents.liveness
         return {info.instance_id: info for info in infos
-                if not self._stale(info.node_id, info.instance_id)}
+                if not live.stale(info.node_id, info.instance_id)}
 
     def watch_instances(self, since: FeedCursor | None, *, wait: float = 30.0,
                         timeout: float | None = None) -> FogFeed:

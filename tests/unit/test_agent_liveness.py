@@ -62,9 +62,18 @@ def test_a_dead_node_is_back_when_its_agent_answers() -> None:
 
 
 def test_a_dead_node_is_back_when_its_records_are_published_anew() -> None:
+    """Its old records stay stale and are not asked about: the node does not flap."""
     dead = judge(Liveness(), SEEN, {"a": Answer.SILENT})
     again = Seen({**SEEN.records, "a": "info-a, restarted"}, SEEN.running)
-    assert not judge(dead, again, {"a": Answer.SILENT}).is_dead("a")
+    back = judge(dead, again, {"a": Answer.SILENT})
+    assert not back.is_dead("a")
+    assert back.stale("a", "i1") and back.stale("a", "i2") and not back.stale("b", "i3")
+    assert "a" not in to_ask(back, again)
+    assert not judge(back, again, {}).is_dead("a")
+    newer = Seen(again.records, {"a": ("i1", "i2", "i5")})  # something new runs there
+    assert to_ask(back, newer) == {"a": "i5"}
+    cleaned = judge(back, Seen(again.records, {"a": ("i5",)}), {"a": Answer.ANSWERED})
+    assert not cleaned.stale("a", "i1") and cleaned.left_behind == frozenset()
 
 
 def test_a_dead_node_is_back_when_its_stale_records_are_gone() -> None:
