@@ -127,6 +127,9 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         api = self._fim(f"ask the agent of {instance_id}", self._deadline(None))
         return ask_agent(api, instance_id)
 
+    def _node_gone(self, node: str) -> bool:
+        return self.agents.liveness.is_dead(node)
+
     def _stale(self, node: str | None, instance_id: str) -> bool:
         return self.agents.liveness.stale(node, instance_id)
 

@@ -145,3 +145,23 @@ def test_a_hung_agent_counts_as_dead_and_a_node_without_instances_stays(
     assert fog.listed("beta")
     with pytest.raises(NotFound):
         fog.client.instance_info(iid)
+
+
+def test_a_dead_agents_connection_points_are_stale(fog: DeadAgentFog) -> None:
+    """A connection point on the dead node's agent is as good as removed: not listed, and
+    removing it finds nothing to wait for (not found: what an undeploy takes as done)."""
+    c = fog.client
+    net_id = c.add_network({"uuid": str(uuid.uuid4()), "name": "lab", "net_type": "ELAN",
+                            "is_mgmt": False, "ip_configuration": {
+                                "ip_version": "IPV4", "subnet": "10.77.0.0/24"}})
+    port = {"uuid": str(uuid.uuid4()), "id": "cp0", "name": "cp0"}
+    c.add_connection_point(port)
+    c.connect_cp(port["uuid"], net_id)
+    holder = fog.standin.port_node(port["uuid"])
+    name = next(n for n, u in fog.nodes.items() if u == holder)
+    fog.running(name)
+    fog.standin.agent_dies(name)
+    wait_for(lambda: not fog.listed(name), 60, f"{name} to count as gone")
+    assert port["uuid"] not in {p.uuid for p in c.list_connection_points()}
+    with pytest.raises(NotFound):
+        c.remove_connection_point(port["uuid"], timeout=2.0)

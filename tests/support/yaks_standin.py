@@ -189,6 +189,10 @@ class YaksStandin:
                 self._deliver(path, None)
         self.engine.node_up(uuid)
 
+    def port_node(self, cp_id: str) -> str | None:
+        """The uuid of the node whose agent took the connection point up."""
+        return self._port_nodes.get(cp_id)
+
     def _silenced(self, path: str) -> bool:
         """Under a node whose agent is dead: nobody publishes changes there."""
         with self._lock:
