@@ -96,7 +96,10 @@ class AgentWatch:
                 if time.monotonic() - self._used > IDLE:
                     self._thread = None
                     return
-            self.round()
+            try:
+                self.round()
+            except Exception as exc:  # anything: the watch goes on, and says it in one line
+                _log.warning("fog05 agent watch: a round failed: %s", one_line(exc))
             self._stop.wait(self.interval)
 
     def round(self) -> Liveness:
