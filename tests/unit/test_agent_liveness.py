@@ -183,3 +183,24 @@ def test_the_watch_thread_runs_rounds_and_stops(agents: Agents) -> None:
     finally:
         w.stop()
     assert w._thread is None or not w._thread.is_alive()
+
+
+def test_a_round_that_raises_does_not_end_the_watch(agents: Agents) -> None:
+    told: list[tuple[list[str], list[str]]] = []
+    found = threading.Event()
+    reads = iter([RuntimeError("a record fog05 never wrote")])
+
+    def read() -> Seen:
+        for exc in reads:
+            raise exc
+        return agents.read()
+
+    w = AgentWatch(read=read, ask=agents.ask, timeout=0.2, interval=0.01,
+                   on_change=lambda dead, back: (told.append((dead, back)), found.set()))
+    agents.answers["i3"] = Answer.SILENT
+    w.start()
+    try:
+        assert found.wait(30)
+        assert told == [(["b"], [])]
+    finally:
+        w.stop()
