@@ -43,6 +43,8 @@ class EnvironmentSpec:
     timeout: float = 10.0
     node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Labels by node name or uuid, given centrally (``spec.nodeLabels``)."""
+    agent_timeout: float = 2.0
+    """fog05: seconds a node's agent has to answer before the node counts as gone."""
 
 
 # --- Architecture ----------------------------------------------------------------------

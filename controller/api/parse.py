@@ -92,6 +92,7 @@ def _environment(spec: Raw) -> EnvironmentSpec:
         timeout=parse_duration(spec["timeout"]),
         node_labels={str(node): {str(k): str(v) for k, v in labels.items()}
                      for node, labels in (spec.get("nodeLabels") or {}).items()},
+        agent_timeout=parse_duration(spec["agentTimeout"]),
     )
 
 

@@ -51,17 +51,22 @@ class Fog05Networks(NetworkCalls):
         recs = self._call(what, deadline, lambda api: api.network.list())
         return {str(r.get("uuid")): dict(r) for r in recs if isinstance(r, Mapping)}
 
-    def _ports(self, what: str, deadline: Deadline) -> dict[str, dict[str, Any]]:
-        """Every node's connection points, in one glob (as ``connect_cp_to_network``
-        searches them)."""
+    def _node_gone(self, node: str) -> bool:
+        """Whether the node's agent is known dead (its records are then stale)."""
+        return False
 
-        def read(api: Any) -> list[dict[str, Any]]:
+    def _ports(self, what: str, deadline: Deadline) -> dict[str, dict[str, Any]]:
+        """Every live node's connection points, in one glob (as ``connect_cp_to_network``
+        searches them); a dead agent's are stale, as good as removed."""
+
+        def read(api: Any) -> list[tuple[str, Any]]:
             conn = api.connector.glob.actual
             path = conn.get_node_network_ports_selector(api.sysid, api.tenantid)
-            return [json.loads(kv.get_value().get_value()) for kv in conn.ws.get(path)]
+            return [(_node_of(kv.get_path()), json.loads(kv.get_value().get_value()))
+                    for kv in conn.ws.get(path)]
 
-        return {str(r.get("uuid")): r for r in self._call(what, deadline, read)
-                if isinstance(r, Mapping)}
+        return {str(r.get("uuid")): dict(r) for node, r in self._call(what, deadline, read)
+                if isinstance(r, Mapping) and not self._node_gone(node)}
 
     def _network_records(self, what: str, timeout: float | None
                          ) -> Iterable[Mapping[str, Any]]:
@@ -145,3 +150,8 @@ class Fog05Networks(NetworkCalls):
             self._call(what, d, lambda api: api.network.disconnect_cp(cp_id))
             rec = self._port(what, cp_id, d)
         return cp_from_record(rec)
+
+
+def _node_of(path: str) -> str:
+    """The node id in ``.../nodes/<node>/networks/ports/<cp>/info``."""
+    return path.partition("/nodes/")[2].split("/", 1)[0]
