@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 
 from controller.reconcile.evolve import evolve
 from controller.reconcile.json_fields import (
+    FLAG,
     INT,
     JSON_MAP,
     NAME,
@@ -119,6 +120,9 @@ class ArchitectureStatus:
     could not measure; otherwise it keeps its value. Unknown cycles neither count as failures
     nor reset the failure/success counters.
     ``fingerprint`` is what the architecture was deployed from (empty = unknown/adopted).
+    ``started``: it passed a probe cycle since it was last deployed (Kubernetes' container
+    ``started``); until then a transition's target is in its start-up
+    (``reconcile.probing.in_startup``).
     """
 
     state: LifecycleStateName | None = field(
@@ -138,6 +142,7 @@ class ArchitectureStatus:
                                                      metadata=stored_as(NAMES_MAP))
     instances: Mapping[str, Any] = field(default_factory=empty, metadata=stored_as(JSON_MAP))
     fingerprint: str = field(default="", metadata=stored_as(TEXT))
+    started: bool = field(default=False, metadata=stored_as(FLAG))
     message: str = field(default="", metadata=stored_as(TEXT))
 
     def __post_init__(self) -> None:
@@ -152,7 +157,7 @@ class ArchitectureStatus:
     def reset_health(self) -> ArchitectureStatus:
         """Counters of a fresh deployment: nothing measured yet."""
         return evolve(self, health="Unknown", consecutive_failures=0, consecutive_successes=0,
-                       consecutive_unknowns=0)
+                       consecutive_unknowns=0, started=False)
 
 
 @dataclass(frozen=True)
