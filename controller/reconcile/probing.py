@@ -65,7 +65,8 @@ def fold_probe(arch: ArchitectureStatus, outcome: ProbeOutcome, now: float,
     if outcome.result == "Healthy":
         successes = arch.consecutive_successes + 1
         return evolve(arch, consecutive_successes=successes, consecutive_failures=0,
-                      consecutive_unknowns=0, last_probe_reason="", started=True,
+                      consecutive_unknowns=0, last_probe_reason="",
+                      first_pass_time=now if arch.first_pass_time is None else arch.first_pass_time,
                       health="Healthy" if successes >= success_limit else arch.health)
     if outcome.result == "Unhealthy":
         failures = arch.consecutive_failures + 1
