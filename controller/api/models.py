@@ -130,6 +130,10 @@ class HealthSpec:
     failure_threshold: int = 3
     success_threshold: int = 1
     probes: tuple[ProbeSpec, ...] = ()
+    startup_interval: float | None = None
+    """Time between probe cycles of a transition's target until it first passes one
+    (``health.startupInterval``); None: ``reconcile.probing.startup_interval``'s
+    default."""
 
 
 @dataclass(frozen=True)

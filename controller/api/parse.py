@@ -177,6 +177,8 @@ def _health(raw: Raw) -> HealthSpec:
         failure_threshold=raw["failureThreshold"],
         success_threshold=raw["successThreshold"],
         probes=tuple(_probe(p, name) for p, name in zip(probes, probe_names(probes), strict=True)),
+        startup_interval=(parse_duration(raw["startupInterval"]) if "startupInterval" in raw
+                          else None),
     )
 
 

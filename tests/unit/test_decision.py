@@ -72,6 +72,9 @@ UNPLACEABLE = ob(placeable=False, alongside=False, placement_message="no x86_64 
 
 def arch(state: str | None = "served", health: HealthName = "Healthy", ok: int = 2, bad: int = 0,
          unknown: int = 0, **kw: Any) -> ArchitectureStatus:
+    """``started`` (passed a cycle since its deploy) unless told: whenever a cycle passed."""
+    started = kw.pop("started", ok > 0 or health == "Healthy")
+    kw.setdefault("first_pass_time", T0 - 10 if started else None)
     return ArchitectureStatus(state=state, health=health,  # type: ignore[arg-type]
                               consecutive_successes=ok, consecutive_failures=bad,
                               consecutive_unknowns=unknown, last_probe_time=T0, **kw)
