@@ -43,6 +43,8 @@ class EnvironmentSpec:
     timeout: float = 10.0
     node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Labels by node name or uuid, given centrally (``spec.nodeLabels``)."""
+    agent_timeout: float = 2.0
+    """fog05: seconds a node's agent has to answer before the node counts as gone."""
 
 
 # --- Architecture ----------------------------------------------------------------------
@@ -128,6 +130,10 @@ class HealthSpec:
     failure_threshold: int = 3
     success_threshold: int = 1
     probes: tuple[ProbeSpec, ...] = ()
+    startup_interval: float | None = None
+    """Time between probe cycles of a transition's target until it first passes one
+    (``health.startupInterval``); None: ``reconcile.probing.startup_interval``'s
+    default."""
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ def _environment(spec: Raw) -> EnvironmentSpec:
         timeout=parse_duration(spec["timeout"]),
         node_labels={str(node): {str(k): str(v) for k, v in labels.items()}
                      for node, labels in (spec.get("nodeLabels") or {}).items()},
+        agent_timeout=parse_duration(spec["agentTimeout"]),
     )
 
 
@@ -176,6 +177,8 @@ def _health(raw: Raw) -> HealthSpec:
         failure_threshold=raw["failureThreshold"],
         success_threshold=raw["successThreshold"],
         probes=tuple(_probe(p, name) for p, name in zip(probes, probe_names(probes), strict=True)),
+        startup_interval=(parse_duration(raw["startupInterval"]) if "startupInterval" in raw
+                          else None),
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from controller.api import templates
 from controller.fog import fog05_compat
+from controller.fog.agent_liveness import Answer, Seen
 from controller.fog.client import (
     FeedCursor,
     FogError,
@@ -38,7 +39,15 @@ from controller.fog.client import (
     NotFound,
     listed_feed,
 )
-from controller.fog.fog05_feed import YaksFeed, parse_taken
+from controller.fog.fog05_agents import (
+    DEFAULT_AGENT_TIMEOUT,
+    AgentWatch,
+    StoreRead,
+    ask_agent,
+    onboard_via,
+    read_store,
+)
+from controller.fog.fog05_feed import Told, YaksFeed, parse_taken
 from controller.fog.fog05_fim import DEFAULT_TIMEOUT, Fog05Fim
 from controller.fog.fog05_networks import Fog05Networks
 from controller.fog.node_labels import NodeLabels
@@ -91,6 +100,8 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         poll_cap: float = 0.5,
         zenoh_lib: str | None = None,
         node_labels: NodeLabels | None = None,
+        agent_timeout: float = DEFAULT_AGENT_TIMEOUT,
+        agent_interval: float = 1.0,
     ) -> None:
         super().__init__(locator, sysid=sysid, tenantid=tenantid, timeout=timeout,
                          zenoh_lib=zenoh_lib)
@@ -99,6 +110,44 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         self.poll_cap = poll_cap
         self._feed: YaksFeed | None = None
         self._feed_lock = threading.Lock()
+        self._paths: Mapping[str, str] = {}
+        self.agents = AgentWatch(read=self._read_store, ask=self._ask_agent,
+                                 on_change=self._agents_changed, timeout=agent_timeout,
+                                 interval=agent_interval)
+
+    # --- dead agents (see controller.fog.agent_liveness) -----------------------------------
+
+    def _read_store(self) -> Seen:
+        read: StoreRead = self._call("read the agents' records", self._deadline(None),
+                                     read_store)
+        self._paths = read.paths
+        return read.seen
+
+    def _ask_agent(self, instance_id: str) -> Answer:
+        api = self._fim(f"ask the agent of {instance_id}", self._deadline(None))
+        return ask_agent(api, instance_id)
+
+    def _node_gone(self, node: str) -> bool:
+        return self.agents.liveness.is_dead(node)
+
+    def _stale(self, node: str | None, instance_id: str) -> bool:
+        return self.agents.liveness.stale(node, instance_id)
+
+    def _agents_changed(self, dead: list[str], back: list[str]) -> None:
+        """Tell the change feed: a dead agent's node and instances are gone, as if its
+        records had been removed (a dead agent removes nothing, so YAKS says nothing)."""
+        with self._feed_lock:
+            feed = self._feed
+        if feed is None:
+            return
+        liveness = self.agents.liveness
+        changes: list[Any] = []
+        for node in dead:
+            changes += [Told(self._paths[i], None) for i in sorted(liveness.dead[node].instances)
+                        if i in self._paths]
+            changes.append(Told(f"{feed.base}/nodes/{node}/info", None))
+        changes += [Told(f"{feed.base}/nodes/{node}/info", "{}") for node in back]
+        feed.on_changes(changes)
 
     # --- raw reads ---------------------------------------------------------------------
 
@@ -113,7 +162,7 @@ class Fog05Client(Fog05Fim, Fog05Networks):
             return dict(infra.to_json()), node
 
         rec, node = self._call(what, deadline, read)
-        if rec is None:
+        if rec is None or self._stale(node, iid):
             return None
         rec["node"] = node
         return instance_from_record(rec)
@@ -148,7 +197,10 @@ class Fog05Client(Fog05Fim, Fog05Networks):
 
     def list_nodes(self, *, timeout: float | None = None) -> list[str]:
         d = self._deadline(timeout)
-        return [str(n) for n in self._call("list nodes", d, lambda api: api.node.list())]
+        nodes = [str(n) for n in self._call("list nodes", d, lambda api: api.node.list())]
+        self.agents.start()
+        dead = self.agents.liveness
+        return [n for n in nodes if not dead.is_dead(n)]
 
     def node_info(self, node_id: str, *, timeout: float | None = None) -> NodeInfo:
         what = f"node info {node_id}"
@@ -172,8 +224,9 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         if not isinstance(fid, str) or not fid:
             raise InvalidDescriptor("onboard FDU: descriptor has no 'id'")
         fdu = fog05_compat.fdu_from_descriptor(dict(descriptor))
-        res = self._call(what, self._deadline(timeout), lambda api: api.fdu.onboard(fdu))
-        uuid = res.get_uuid()
+        live = self.agents.liveness
+        uuid = self._call(what, self._deadline(timeout),
+                          lambda api: onboard_via(api, fdu, lambda n: not live.is_dead(n)))
         if not uuid:
             raise FogError(f"{what}: fog05 returned no uuid")
         return str(uuid)
@@ -191,7 +244,7 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         what = f"offload FDU {fdu_id}"
         d = self._deadline(timeout)
         self._fdu_exists(fdu_id, what, d)
-        users = self._call(what, d, lambda api: api.fdu.instance_list(fdu_id))
+        users = self._live(self._call(what, d, lambda api: api.fdu.instance_list(fdu_id)))
         if any(users.values()):
             iids = sorted(i for v in users.values() for i in v)
             raise IllegalTransition(
@@ -220,6 +273,8 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         d = self._deadline(timeout)
         if node_id not in self._call(what, d, lambda api: api.node.list()):
             raise NotFound(f"{what}: node {node_id} not found")
+        if self.agents.liveness.is_dead(node_id):
+            raise NotFound(f"{what}: node {node_id} is gone (its agent answers nothing)")
         self._fdu_exists(fdu_id, what, d)
         infra = self._call(what, d, lambda api: api.fdu.define(fdu_id, node_id, wait=False))
         iid = infra.get_uuid()
@@ -312,8 +367,14 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         what = f"list instances of FDU {fdu_id}"
         d = self._deadline(timeout)
         self._fdu_exists(fdu_id, what, d)
-        res = self._call(what, d, lambda api: api.fdu.instance_list(fdu_id))
-        return {str(n): [str(i) for i in iids] for n, iids in res.items() if iids}
+        res = self._live(self._call(what, d, lambda api: api.fdu.instance_list(fdu_id)))
+        return {n: iids for n, iids in res.items() if iids}
+
+    def _live(self, by_node: Mapping[Any, Any]) -> dict[str, list[str]]:
+        """FIMAPI's node → instance ids, without the stale records of dead agents."""
+        live = self.agents.liveness
+        return {str(n): [str(i) for i in iids if not live.stale(str(n), str(i))]
+                for n, iids in by_node.items()}
 
     def all_instances(self, *, timeout: float | None = None) -> dict[str, InstanceInfo]:
         """One glob over every node's instance records (FIMAPI has no such call; its
@@ -333,7 +394,9 @@ class Fog05Client(Fog05Fim, Fog05Networks):
 
         infos = (instance_from_record(rec) for rec in self._call(what, self._deadline(timeout),
                                                                   read))
-        return {info.instance_id: info for info in infos}
+        live = self.agents.liveness
+        return {info.instance_id: info for info in infos
+                if not live.stale(info.node_id, info.instance_id)}
 
     def watch_instances(self, since: FeedCursor | None, *, wait: float = 30.0,
                         timeout: float | None = None) -> FogFeed:
@@ -365,9 +428,11 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         return str(self._call(what, self._deadline(timeout), lambda api: api.fdu.log(instance_id)))
 
     def close(self) -> None:
+        self.agents.stop()
         api, self._api = self._api, None
         with self._feed_lock:
             self._feed = None  # YAKS keeps no history: a new session starts a new feed
         if api is not None:
             with contextlib.suppress(FogError):
                 self._bounded(api.close, "close", Deadline(2.0))
+

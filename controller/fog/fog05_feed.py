@@ -106,6 +106,30 @@ class YaksFeed:
             return FeedCursor(self.epoch, self._delivered), taken
 
 
+@dataclass(frozen=True)
+class Told:
+    """A change the driver tells the feed itself, shaped as YAKS delivers one (a dead
+    agent removes nothing, so YAKS says nothing of its records)."""
+
+    path: str
+    value: str | None
+    """None: removed."""
+
+    def get_path(self) -> str:
+        return self.path
+
+    def get_kind(self) -> Any:
+        return _Kind("REMOVE" if self.value is None else "PUT")
+
+    def get_value(self) -> str | None:
+        return self.value
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str
+
+
 def parse_pending(base: str, path: str, pending: Pending) -> FogChange | None:
     """A filed change as a :class:`FogChange`; None for a path that is no record of ours."""
     rest = path[len(base) + 1:].split("/") if path.startswith(base + "/") else []

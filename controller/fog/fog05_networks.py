@@ -11,25 +11,23 @@ from __future__ import annotations
 import abc
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from controller.fog.client import (
     ConnectionPointInfo,
-    FogClient,
     FogTimeout,
     IllegalTransition,
-    InvalidDescriptor,
-    NetworkInfo,
     NotFound,
 )
-from controller.fog.records import cp_from_record, network_from_record
+from controller.fog.network_calls import NetworkCalls
+from controller.fog.records import cp_from_record
 from controller.fog.retry import Deadline, backoff_delays
 
 T = TypeVar("T")
 
 
-class Fog05Networks(FogClient):
+class Fog05Networks(NetworkCalls):
     """The network calls; the driver supplies its deadline-bound FIMAPI calls."""
 
     poll_interval: float
@@ -53,30 +51,53 @@ class Fog05Networks(FogClient):
         recs = self._call(what, deadline, lambda api: api.network.list())
         return {str(r.get("uuid")): dict(r) for r in recs if isinstance(r, Mapping)}
 
-    def _ports(self, what: str, deadline: Deadline) -> dict[str, dict[str, Any]]:
-        """Every node's connection points, in one glob (as ``connect_cp_to_network``
-        searches them)."""
+    def _node_gone(self, node: str) -> bool:
+        """Whether the node's agent is known dead (its records are then stale)."""
+        return False
 
-        def read(api: Any) -> list[dict[str, Any]]:
+    def _ports(self, what: str, deadline: Deadline) -> dict[str, dict[str, Any]]:
+        """Every live node's connection points, in one glob (as ``connect_cp_to_network``
+        searches them); a dead agent's are stale, as good as removed."""
+
+        def read(api: Any) -> list[tuple[str, Any]]:
             conn = api.connector.glob.actual
             path = conn.get_node_network_ports_selector(api.sysid, api.tenantid)
-            return [json.loads(kv.get_value().get_value()) for kv in conn.ws.get(path)]
+            return [(_node_of(kv.get_path()), json.loads(kv.get_value().get_value()))
+                    for kv in conn.ws.get(path)]
 
-        return {str(r.get("uuid")): r for r in self._call(what, deadline, read)
-                if isinstance(r, Mapping)}
+        return {str(r.get("uuid")): dict(r) for node, r in self._call(what, deadline, read)
+                if isinstance(r, Mapping) and not self._node_gone(node)}
 
-    def add_network(self, descriptor: Mapping[str, Any], *,
-                    timeout: float | None = None) -> str:
-        net_id = descriptor.get("uuid")
-        if not isinstance(net_id, str) or not net_id:
-            raise InvalidDescriptor("add network: descriptor has no 'uuid'")
-        what = f"add network {net_id}"
+    def _network_records(self, what: str, timeout: float | None
+                         ) -> Iterable[Mapping[str, Any]]:
+        return self._networks(what, self._deadline(timeout)).values()
+
+    def _cp_records(self, what: str, timeout: float | None) -> Iterable[Mapping[str, Any]]:
+        return self._ports(what, self._deadline(timeout)).values()
+
+    def _add_once(self, what: str, d: Deadline, present: Callable[[], bool],
+                  add: Callable[[Any], object]) -> None:
+        """Add unless present (fog05 answers a request that changes nothing with silence
+        or a hang), then wait until the agents show it."""
+        if not present():
+            self._call(what, d, add)
+            self._until(what, d, present)
+
+    def _store_network(self, net_id: str, descriptor: dict[str, Any], what: str,
+                       timeout: float | None) -> str:
         d = self._deadline(timeout)
-        if net_id not in self._networks(what, d):
-            desc = json.loads(json.dumps(dict(descriptor)))  # FIMAPI writes into it
-            self._call(what, d, lambda api: api.network.add_network(desc))
-            self._until(what, d, lambda: net_id in self._networks(what, d))
+        desc = json.loads(json.dumps(descriptor))  # FIMAPI writes into it
+        self._add_once(what, d, lambda: net_id in self._networks(what, d),
+                       lambda api: api.network.add_network(desc))
         return net_id
+
+    def _store_cp(self, cp_id: str, descriptor: dict[str, Any], what: str,
+                  timeout: float | None) -> Mapping[str, Any]:
+        d = self._deadline(timeout)
+        desc = json.loads(json.dumps(descriptor))  # FIMAPI writes into it
+        self._add_once(what, d, lambda: cp_id in self._ports(what, d),
+                       lambda api: api.network.add_connection_point(desc))
+        return self._ports(what, d)[cp_id]
 
     def remove_network(self, network_id: str, *, timeout: float | None = None) -> None:
         what = f"remove network {network_id}"
@@ -90,23 +111,6 @@ class Fog05Networks(FogClient):
                                     f"connected to it", requested="remove")
         self._call(what, d, lambda api: api.network.remove_network(network_id))
         self._until(what, d, lambda: network_id not in self._networks(what, d))
-
-    def list_networks(self, *, timeout: float | None = None) -> list[NetworkInfo]:
-        nets = self._networks("list networks", self._deadline(timeout))
-        return [network_from_record(r) for r in nets.values()]
-
-    def add_connection_point(self, descriptor: Mapping[str, Any], *,
-                             timeout: float | None = None) -> ConnectionPointInfo:
-        cp_id = descriptor.get("uuid")
-        if not isinstance(cp_id, str) or not cp_id:
-            raise InvalidDescriptor("add connection point: descriptor has no 'uuid'")
-        what = f"add connection point {cp_id}"
-        d = self._deadline(timeout)
-        if cp_id not in self._ports(what, d):
-            desc = json.loads(json.dumps(dict(descriptor)))
-            self._call(what, d, lambda api: api.network.add_connection_point(desc))
-            self._until(what, d, lambda: cp_id in self._ports(what, d))
-        return cp_from_record(self._ports(what, d)[cp_id])
 
     def remove_connection_point(self, cp_id: str, *, timeout: float | None = None) -> None:
         what = f"remove connection point {cp_id}"
@@ -147,8 +151,7 @@ class Fog05Networks(FogClient):
             rec = self._port(what, cp_id, d)
         return cp_from_record(rec)
 
-    def list_connection_points(self, *, timeout: float | None = None
-                               ) -> list[ConnectionPointInfo]:
-        ports = self._ports("list connection points", self._deadline(timeout))
-        return [cp_from_record(r) for r in ports.values()]
 
+def _node_of(path: str) -> str:
+    """The node id in ``.../nodes/<node>/networks/ports/<cp>/info``."""
+    return path.partition("/nodes/")[2].split("/", 1)[0]

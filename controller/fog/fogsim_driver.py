@@ -37,7 +37,7 @@ from controller.fog.client import (
     NodeStatus,
 )
 from controller.fog.feed_records import change_from_entry, feed_body
-from controller.fog.fogsim_http import DEFAULT_TIMEOUT, FogsimHttp
+from controller.fog.fogsim_http import FogsimHttp, HttpSettings
 from controller.fog.fogsim_networks import FogsimNetworks
 from controller.fog.node_labels import NodeLabels
 from controller.fog.records import (
@@ -67,20 +67,9 @@ LOG_TAIL_BYTES = 65536
 class FogsimClient(FogsimHttp, FogsimNetworks):
     """Talks to one ``fogsim serve`` over a pooled HTTP session."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        pool_size: int = 16,
-        max_attempts: int = 6,
-        backoff_base: float = 0.05,
-        backoff_cap: float = 1.0,
-        node_labels: NodeLabels | None = None,
-    ) -> None:
-        super().__init__(base_url, timeout=timeout, pool_size=pool_size,
-                         max_attempts=max_attempts, backoff_base=backoff_base,
-                         backoff_cap=backoff_cap)
+    def __init__(self, base_url: str, settings: HttpSettings | None = None, *,
+                 node_labels: NodeLabels | None = None) -> None:
+        super().__init__(base_url, settings)
         self.node_labels: NodeLabels = dict(node_labels or {})
         self._listing: tuple[str, dict[str, InstanceInfo]] | None = None
         """The last full instance listing and its ETag (see ``all_instances``)."""
@@ -166,7 +155,7 @@ class FogsimClient(FogsimHttp, FogsimNetworks):
             return self._relist(timeout)
         what = "watch instances"
         wait = min(max(0.0, wait), MAX_FEED_WAIT)
-        deadline = self._deadline((self.timeout if timeout is None else timeout) + wait)
+        deadline = self._deadline((self.settings.timeout if timeout is None else timeout) + wait)
         params = {"since": str(since.revision), "epoch": since.epoch, "watch": "true",
                   "timeout": f"{wait:g}"}
 

@@ -10,6 +10,7 @@ it) and surfaces as :class:`FogTimeout`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -36,28 +37,29 @@ def _retryable(exc: Exception) -> bool:
     return isinstance(exc, FogUnavailable)
 
 
+@dataclass(frozen=True)
+class HttpSettings:
+    """How calls to fogsim are bounded and retried: ``timeout`` is each call's deadline
+    (unless the call names one), ``max_attempts`` and the backoff bound its retries."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    pool_size: int = 16
+    max_attempts: int = 6
+    backoff_base: float = 0.05
+    backoff_cap: float = 1.0
+
+
 class FogsimHttp:
     """Requests to fogsim within a deadline, retried while fogsim is unavailable."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        pool_size: int = 16,
-        max_attempts: int = 6,
-        backoff_base: float = 0.05,
-        backoff_cap: float = 1.0,
-    ) -> None:
+    def __init__(self, base_url: str, settings: HttpSettings | None = None) -> None:
         if "://" not in base_url:
             base_url = "http://" + base_url
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.settings = settings or HttpSettings()
         self._session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.settings.pool_size,
+                              max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["Accept"] = "application/json"
@@ -68,7 +70,7 @@ class FogsimHttp:
             self._session.verify = False
 
     def _deadline(self, timeout: float | None) -> Deadline:
-        return Deadline(self.timeout if timeout is None else timeout)
+        return Deadline(self.settings.timeout if timeout is None else timeout)
 
     def _retry(self, fn: Callable[[], T], deadline: Deadline, what: str) -> T:
         return retry_call(
@@ -76,9 +78,9 @@ class FogsimHttp:
             deadline=deadline,
             what=what,
             retryable=_retryable,
-            max_attempts=self.max_attempts,
-            base=self.backoff_base,
-            cap=self.backoff_cap,
+            max_attempts=self.settings.max_attempts,
+            base=self.settings.backoff_base,
+            cap=self.settings.backoff_cap,
         )
 
     def _request(

@@ -164,10 +164,11 @@ class Step:
             return
         self.status = self.status.append_history(entry)
 
-    def record_error(self, reason: str, message: str) -> None:
+    def record_error(self, reason: str, message: str, left_behind: str | None = None) -> None:
         """Remember the error and back off: exponentially while it recurs."""
         previous = self.status.last_error
         count = previous.count + 1 if previous is not None and previous.reason == reason else 1
         delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (count - 1))
-        self.update(last_error=ErrorInfo(self.now, reason, message, count, self.now + delay))
+        self.update(last_error=ErrorInfo(self.now, reason, message, count, self.now + delay,
+                                         left_behind))
         self.backoff = delay

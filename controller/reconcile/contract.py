@@ -23,10 +23,11 @@ Contract (read this, not the code, to drive it):
   ``Undeploy`` of instances that are already gone succeeds.
 - ``Probe(arch)`` asks the shell to run that architecture's health checks and pass the
   outcome as ``probes[arch]`` in the next call (a probe cycle); it is emitted when a probe
-  is due (``health.interval``) for the active architecture or the transition target. In a
-  batch it gates what follows: a cycle that is not Healthy stops the batch like a failure
-  (a target just deployed is served in the same batch only after its first healthy cycle,
-  when one is enough).
+  is due (``health.interval``; ``health.startupInterval`` for a transition's target that
+  has not passed a cycle since its deploy) for the active architecture or the transition
+  target. In a batch it gates what follows: a cycle that is not Healthy stops the batch
+  like a failure (a target just deployed is served in the same batch only after its first
+  healthy cycle, when one is enough).
   ``Decision.probes_due`` says when each next cycle is due, so a shell may run a cycle as
   soon as it is due and pass it in ``probes`` without a step asking for it (the steady
   state then costs one step per cycle, not two).
@@ -63,6 +64,10 @@ Rules chosen where more than one would do (see also ``status.py``):
   Probe failures (HTTP, TCP, QoS, timeouts) are not definite: they keep the threshold.
   ``policy.failFast`` false makes definite failures wait for the threshold too (a
   failing state probe counts them); pin, flap guard and placement hold either way.
+- A transition's target in its start-up (no cycle passed since its deploy,
+  ``ArchitectureStatus.first_pass_time`` unset) is failed by time, not by count: when its
+  last cycle failed and ``failureThreshold x interval`` has passed since its deploying
+  stage began (``probing.startup_budget``). From its first pass the threshold applies.
 - ``maxFailoversPerHour`` counts completed failovers in the last hour; at the limit a
   failing architecture is held (phase Degraded, reason FlapGuard). 0 disables failover.
 - Roll-out: when the fingerprint (``DecisionInput.fingerprints``, default a hash of the

@@ -20,6 +20,7 @@ from controller.reconcile.contract import (
     Undeploy,
 )
 from controller.reconcile.evolve import evolve
+from controller.reconcile.probing import in_startup, startup_budget
 from controller.reconcile.status import (
     ArchitectureStatus,
     FailedPin,
@@ -104,10 +105,9 @@ def deploy_target(step: Step, transition: Transition) -> None:
 
 def _target_in_trouble(step: Step, transition: Transition, seen: Observed,
                        arch: ArchitectureStatus) -> bool:
-    """Fail the target if its deploy failed, it vanished, is in ERROR or is unhealthy.
-    True if so."""
+    """Fail the target if its deploy failed, it vanished, is in ERROR or its probe cycles
+    failed it (``_probes_failed``). True if so."""
     target = transition.to
-    failure_limit = step.failure_threshold(target)
     if seen.error:
         target_failed(step, transition, "DeployFailed", seen.error)
     elif seen.exists and seen.vanished:
@@ -115,13 +115,33 @@ def _target_in_trouble(step: Step, transition: Transition, seen: Observed,
     elif seen.exists and seen.instance_error and step.inputs.strategy.policy.fail_fast:
         target_failed(step, transition, "InstanceError",
                       f"{target} in ERROR ({seen.instance_error})")
-    elif arch.consecutive_failures >= failure_limit:
-        why = f" ({arch.last_probe_message})" if arch.last_probe_message else ""
-        target_failed(step, transition, arch.last_probe_reason or "Unhealthy",
-                      f"{target} unhealthy {arch.consecutive_failures}/{failure_limit} "
-                      f"cycles{why}")
     else:
+        return _probes_failed(step, transition, arch)
+    return True
+
+
+def _probes_failed(step: Step, transition: Transition, arch: ArchitectureStatus) -> bool:
+    """Fail the target on its probe cycles. In its start-up (no cycle passed since its
+    deploy, probed at the start-up cadence) by time: its last cycle failed and the
+    start-up budget since the deploy is spent -- counting those quick cycles against
+    ``failureThreshold`` would fail a target that is merely still starting. After its
+    first pass, by count: ``failureThreshold`` failed cycles in a row. True if failed."""
+    target = transition.to
+    why = f" ({arch.last_probe_message})" if arch.last_probe_message else ""
+    reason = arch.last_probe_reason or "Unhealthy"
+    if in_startup(step.status, target):
+        budget = startup_budget(step.inputs.strategy, step.health_spec(target))
+        if arch.consecutive_failures == 0 or step.now - transition.stage_since < budget:
+            return False
+        target_failed(step, transition, reason,
+                      f"{target} did not pass a probe cycle within {budget:g}s of its deploy "
+                      f"({arch.consecutive_failures} failed start-up cycles{why})")
+        return True
+    limit = step.failure_threshold(target)
+    if arch.consecutive_failures < limit:
         return False
+    target_failed(step, transition, reason,
+                  f"{target} unhealthy {arch.consecutive_failures}/{limit} cycles{why}")
     return True
 
 
@@ -152,6 +172,8 @@ def _await_target(step: Step, transition: Transition, draining: list[str], seen:
     progress = (f"undeploying {', '.join(draining)}, then deploying" if draining else
                 "deploying" if not seen.exists else
                 "waiting for all replicas to run" if not seen.complete else
+                "starting up: waiting for its first healthy cycle"
+                if in_startup(step.status, target) else
                 f"waiting for health {arch.consecutive_successes}/{success_limit} cycles")
     step.say(f"{_VERB[transition.kind]} to {target}: {progress}", _PHASE[transition.kind])
 
@@ -197,7 +219,8 @@ def target_failed(step: Step, transition: Transition, reason: str, detail: str) 
     if next_target is None:
         step.update(transition=None, active_architecture=None, active_role=None)
         step.record_history("degraded", old, None, "NoCandidate", detail)
-        step.record_error("NoCandidate", f"{detail}; no other candidate can be placed")
+        step.record_error("NoCandidate", f"{detail}; no other candidate can be placed",
+                          left_behind=old)
         step.hold_degraded("NoCandidate", f"{_VERB[transition.kind]} to {target} failed "
                                           f"({detail}); no other candidate can be placed")
         return

@@ -26,6 +26,37 @@ def success_threshold(health: HealthSpec) -> int:
     return max(1, health.success_threshold)
 
 
+STARTUP_INTERVAL = 0.25
+"""The longest default start-up cadence (``startup_interval``). A target's first cycle
+runs right after its deploy, so a service that needs a moment to become ready (peers
+training, a cache warming) is seen ready at most this long after it is, for a few probe
+cycles a second during one architecture's start-up; the steady state is untouched."""
+
+
+def startup_interval(health: HealthSpec) -> float:
+    """Seconds between probe cycles of a transition's target in its start-up: the
+    architecture's ``health.startupInterval``, else the shorter of ``interval`` and
+    :data:`STARTUP_INTERVAL` (as Kubernetes' startupProbe, a cadence of its own that
+    ends with the first success)."""
+    if health.startup_interval is not None:
+        return health.startup_interval
+    return min(health.interval, STARTUP_INTERVAL)
+
+
+def startup_budget(strategy: StrategySpec, health: HealthSpec) -> float:
+    """Seconds from a target's deploy within which it must pass a first probe cycle: the
+    wall-clock time ``failureThreshold`` cycles at ``interval`` would have taken."""
+    return failure_threshold(strategy, health) * health.interval
+
+
+def in_startup(status: StrategyStatus, name: str) -> bool:
+    """``name`` is the target of the transition in progress and has not yet passed a probe
+    cycle since it was deployed: its failed cycles are judged by time, not counted."""
+    transition = status.transition
+    return (transition is not None and transition.to == name
+            and not status.arch(name).started)
+
+
 def fold_probe(arch: ArchitectureStatus, outcome: ProbeOutcome, now: float,
                failure_limit: int, success_limit: int) -> ArchitectureStatus:
     """``arch`` after one probe cycle, with the failure and success thresholds given."""
@@ -35,6 +66,7 @@ def fold_probe(arch: ArchitectureStatus, outcome: ProbeOutcome, now: float,
         successes = arch.consecutive_successes + 1
         return evolve(arch, consecutive_successes=successes, consecutive_failures=0,
                       consecutive_unknowns=0, last_probe_reason="",
+                      first_pass_time=now if arch.first_pass_time is None else arch.first_pass_time,
                       health="Healthy" if successes >= success_limit else arch.health)
     if outcome.result == "Unhealthy":
         failures = arch.consecutive_failures + 1
@@ -60,14 +92,16 @@ def quiet_probe(status: StrategyStatus, name: str, outcome: ProbeOutcome, *, now
 
 def probes_due(status: StrategyStatus, health: Mapping[str, HealthSpec]) -> dict[str, float]:
     """When the next probe cycle of each probed architecture (the active one, a
-    transition's target) is due by ``status`` alone (-inf: never probed). A shell with no
-    decision to go by yet (after a restart) may run the due ones before its first step,
-    as ``Decision.probes_due`` lets it later."""
+    transition's target) is due by ``status`` alone (-inf: never probed): a target in its
+    start-up (``in_startup``) at its ``startup_interval``, else every ``interval``. A
+    shell with no decision to go by yet (after a restart) may run the due ones before its
+    first step, as ``Decision.probes_due`` lets it later."""
     transition = status.transition
     due: dict[str, float] = {}
     for name in (status.active_architecture, transition.to if transition else None):
         if name is not None and name not in due:
             last = status.arch(name).last_probe_time
-            interval = health.get(name, HealthSpec()).interval
+            spec = health.get(name, HealthSpec())
+            interval = startup_interval(spec) if in_startup(status, name) else spec.interval
             due[name] = -math.inf if last is None else last + interval
     return due

@@ -29,7 +29,7 @@ def start_or_adopt(step: Step) -> None:
                            f"no candidate can be placed ({step.why_unplaceable()})")
         return
     reason = "Start" if target == step.main else ("Pinned" if target == pin else "Unplaceable")
-    left = _left_behind(step)
+    left = error.left_behind if error is not None else None
     if left is not None and left != target:
         # A failover (or failback) that ran out of candidates goes on here: to the user the
         # service moves from ``left`` to ``target``, and counters and history must say so.
@@ -42,18 +42,6 @@ def start_or_adopt(step: Step) -> None:
     step.update(transition=transition, active_architecture=None, active_role=None,
                 last_error=None)
     drain(step, transition)
-
-
-def _left_behind(step: Step) -> str | None:
-    """The architecture a transition whose candidates all failed left behind (its last
-    error is ``NoCandidate`` and its ``degraded`` history entry names it), or None."""
-    error = step.status.last_error
-    if error is None or error.reason != "NoCandidate":
-        return None
-    for entry in reversed(step.status.history):
-        if entry.kind == "degraded" and entry.reason == "NoCandidate":
-            return entry.from_
-    return None
 
 
 def _adopt(step: Step, existing: list[str]) -> None:

@@ -119,6 +119,9 @@ class ArchitectureStatus:
     could not measure; otherwise it keeps its value. Unknown cycles neither count as failures
     nor reset the failure/success counters.
     ``fingerprint`` is what the architecture was deployed from (empty = unknown/adopted).
+    ``first_pass_time``: when it first passed a probe cycle since it was last deployed
+    (None: not yet, ``started`` is false); until then a transition's target is in its
+    start-up (``reconcile.probing.in_startup``).
     """
 
     state: LifecycleStateName | None = field(
@@ -138,6 +141,8 @@ class ArchitectureStatus:
                                                      metadata=stored_as(NAMES_MAP))
     instances: Mapping[str, Any] = field(default_factory=empty, metadata=stored_as(JSON_MAP))
     fingerprint: str = field(default="", metadata=stored_as(TEXT))
+    first_pass_time: float | None = field(default=None,
+                                         metadata=stored_as(OPT_TIME, omit_none=True))
     message: str = field(default="", metadata=stored_as(TEXT))
 
     def __post_init__(self) -> None:
@@ -149,10 +154,15 @@ class ArchitectureStatus:
         return self is other or all(getattr(self, name) == getattr(other, name)
                                     for name in _ARCH_FIELDS)
 
+    @property
+    def started(self) -> bool:
+        """Passed a probe cycle since it was last deployed (Kubernetes' ``started``)."""
+        return self.first_pass_time is not None
+
     def reset_health(self) -> ArchitectureStatus:
         """Counters of a fresh deployment: nothing measured yet."""
         return evolve(self, health="Unknown", consecutive_failures=0, consecutive_successes=0,
-                       consecutive_unknowns=0)
+                       consecutive_unknowns=0, first_pass_time=None)
 
 
 @dataclass(frozen=True)

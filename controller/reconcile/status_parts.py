@@ -82,13 +82,19 @@ class Transition:
 
 @dataclass(frozen=True)
 class ErrorInfo:
-    """The last error and its backoff: ``count`` consecutive errors, retry at ``retry_at``."""
+    """The last error and its backoff: ``count`` consecutive errors, retry at ``retry_at``.
+
+    ``left_behind``: of a ``NoCandidate`` error, the architecture the transition that ran
+    out of candidates moved away from; bringing up another one after the backoff goes on
+    with that failover (or failback). Absent in statuses stored before it was kept.
+    """
 
     time: float = field(metadata=stored_as(TIME))
     reason: str = field(metadata=stored_as(TEXT))
     message: str = field(metadata=stored_as(TEXT))
     count: int = field(default=1, metadata=stored_as(INT))
     retry_at: float = field(default=0.0, metadata=stored_as(TIME))
+    left_behind: str | None = field(default=None, metadata=stored_as(NAME, omit_none=True))
 
 
 @dataclass(frozen=True)

@@ -53,14 +53,16 @@ class Fogs:
     def client(self, env: EnvironmentSpec) -> CachedFog:
         labels = tuple(sorted((node, tuple(sorted(kv.items())))
                               for node, kv in env.node_labels.items()))
-        key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout, labels)
+        key = (env.driver, env.locator, env.sysid, env.tenantid, env.timeout, labels,
+               env.agent_timeout)
         with self._lock:
             client = self._clients.get(key)
             fresh = False
             if client is None:
                 client = CachedFog(self._factory(env.driver, env.locator, sysid=env.sysid,
                                                  tenantid=env.tenantid, timeout=env.timeout,
-                                                 node_labels=env.node_labels),
+                                                 node_labels=env.node_labels,
+                                                 agent_timeout=env.agent_timeout),
                                    ttl=self._ttl)
                 self._clients[key] = client
                 fresh = True

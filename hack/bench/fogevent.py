@@ -19,15 +19,16 @@ import random
 import statistics
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from controller.store import connect
 from hack.bench import world
 from hack.bench.inproc import InProcessController
-from hack.bench.small import _main_instance, _sim, quantile, serving, wait_until
+from hack.bench.small import _main_instance, _sim, quantile, wait_until
+from hack.bench.stack import OneStrategy, serving_one
 
 FEED_WAIT = 1.0
 """Seconds one long poll of the bare reader waits (how long closing it may take)."""
@@ -106,33 +107,27 @@ def _read_feed(fog_url: str, out: Any, stop: Any) -> None:
         since = int(body["revision"])
 
 
+FEV = OneStrategy("fev", "fev", "fev-arch", {"interval": "60s", "failure_threshold": 1000})
+
+
 def measure_fog_event(endpoint: str, prefix: str, fog_url: str, samples: int,
                       log_file: Path) -> FogEventResult:
-    store = connect(endpoint)
-    try:
-        world.put_all(store, prefix, [
-            world.environment("bench", fog_url),
-            world.architecture("fev-arch", interval="60s", failure_threshold=1000),
-            world.strategy("fev", "fev-arch"),
-            world.active_strategy("fev", "fev", "bench"),
-        ])
-        with InProcessController(endpoint, prefix, log_file) as ctl:
-            wait_until(lambda: serving(store, prefix, "fev"), 30, "fev to serve")
-            status = world.read_status(store, prefix, "fev") or {}
-            iid = _main_instance(status, "fev-arch")
-            paused = world.active_strategy("fev", "fev", "bench")
-            paused["spec"]["paused"] = True
-            store.put(world.spec_key(prefix, "ActiveStrategy", "fev"), json.dumps(paused).encode())
-            wait_until(lambda: (world.read_status(store, prefix, "fev") or {}).get("phase")
-                       == "Paused", 30, "fev to pause")
-            time.sleep(0.5)  # the first probe cycle passes
-            feed = BareFeed(fog_url)
-            try:
-                return _samples(ctl, feed, fog_url, iid, samples)
-            finally:
-                feed.close()
-    finally:
-        store.close()
+    in_process = partial(InProcessController, endpoint, prefix, log_file)
+    with serving_one(endpoint, prefix, fog_url, FEV, in_process) as (store, ctl):
+        status = world.read_status(store, prefix, FEV.name) or {}
+        iid = _main_instance(status, FEV.arch)
+        paused = world.active_strategy(FEV.name, FEV.strategy, "bench")
+        paused["spec"]["paused"] = True
+        store.put(world.spec_key(prefix, "ActiveStrategy", FEV.name),
+                  json.dumps(paused).encode())
+        wait_until(lambda: (world.read_status(store, prefix, FEV.name) or {}).get("phase")
+                   == "Paused", 30, "fev to pause")
+        time.sleep(0.5)  # the first probe cycle passes
+        feed = BareFeed(fog_url)
+        try:
+            return _samples(ctl, feed, fog_url, iid, samples)
+        finally:
+            feed.close()
 
 
 def _samples(ctl: InProcessController, feed: BareFeed, fog_url: str, iid: str,

@@ -18,17 +18,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pyetcd
 
-from controller.store import connect
 from hack.bench import world
 from hack.bench.scale import PY_SPY, Controller
-from hack.bench.small import quantile, serving, wait_until
+from hack.bench.small import quantile
+from hack.bench.stack import OneStrategy, controller_process, serving_one
 
 NAME = "spec-status"
+SS = OneStrategy(NAME, "ss", "ss-arch", {"interval": "10s"})
 
 
 @dataclass(frozen=True)
@@ -113,23 +115,10 @@ def _phase(value: bytes) -> str:
 def measure_spec_status(endpoint: str, prefix: str, fog_url: str, samples: int,
                         log_file: Path, profile: Path | None = None) -> SpecStatusResult:
     """``samples`` pairs of (raw put → watch, pause flip → status on a watch)."""
-    store = connect(endpoint)
-    try:
-        world.put_all(store, prefix, [
-            world.environment("bench", fog_url),
-            world.architecture("ss-arch", interval="10s"),
-            world.strategy("ss", "ss-arch"),
-            world.active_strategy(NAME, "ss", "bench"),
-        ])
-        ctl = Controller(endpoint, prefix, log_file).start(wait=True)
-        try:
-            wait_until(lambda: serving(store, prefix, NAME), 30, f"{NAME} to serve")
-            time.sleep(0.5)  # the first probe cycle passes
-            return _samples(store, endpoint, prefix, samples, ctl, profile)
-        finally:
-            ctl.stop()
-    finally:
-        store.close()
+    process = partial(controller_process, endpoint, prefix, log_file)
+    with serving_one(endpoint, prefix, fog_url, SS, process) as (store, ctl):
+        time.sleep(0.5)  # the first probe cycle passes
+        return _samples(store, endpoint, prefix, samples, ctl, profile)
 
 
 def _samples(store: Any, endpoint: str, prefix: str, samples: int, ctl: Controller,

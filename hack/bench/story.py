@@ -8,7 +8,8 @@ serving:
 
 1. the replacement, gossip learning, is deployed directly through a fog client of its
    own with the controller's engine (a second copy under another owner, so nothing the
-   controller runs is touched), timed until its readiness probes pass, then removed: the
+   controller runs is touched), probed at the controller's start-up cadence
+   (``health.startupInterval``) until its readiness probes pass, then removed: the
    limit of row (b);
 2. the aggregator's node goes down: until the client's first answer from gossip learning
    (row (b), and the failover downtime);
@@ -35,6 +36,7 @@ from controller.api.models import ArchitectureDataSpec, ArchitectureSpec, Enviro
 from controller.api.parse import parse_document
 from controller.arch import ArchitectureKey, EngineOptions, Health, build_architecture
 from controller.fog.factory import make_fog_client
+from controller.reconcile.probing import startup_interval
 from controller.runtime.handles import absolute_data
 from controller.store import Store, connect
 from hack.bench import world
@@ -255,8 +257,11 @@ class DirectDeploy:
             arch.associate(fog, self.environment, {})
             started = time.monotonic()
             arch.deploy(self.data, nothing_there=True)
+            # probed at the cadence the controller probes a target still starting up, so
+            # both wait alike for the cycle after the replacement becomes ready
             _wait(lambda: arch.check_status().health is Health.HEALTHY,
-                  "the direct gossip learning to be healthy", interval=0.02)
+                  "the direct gossip learning to be healthy",
+                  interval=startup_interval(self.spec.health))
             return time.monotonic() - started
         finally:
             if arch.lifecycle.is_deployed:

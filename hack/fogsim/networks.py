@@ -22,14 +22,29 @@ import ipaddress
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 #: where networks' loopback blocks come from: 16,384 /24 blocks
 LOOPBACK_POOL = ipaddress.IPv4Network("127.64.0.0/10")
+#: the prefix length of one network's loopback block
+LOOPBACK_PREFIX = 24
 #: addresses one network can give out in fogsim (its loopback /24, less network and
 #: broadcast)
 MAX_ADDRESSES = 254
 NET_TYPES = ("ELAN", "ELINE")
+
+
+@dataclass(frozen=True)
+class ConnectedPort:
+    """A connection point connected to a network: what an instance naming it reports."""
+
+    name: str
+    address: str
+    """Its loopback address, which a BARE process can bind."""
+    network: str
+    network_address: str | None
+    """Its address in the network's own subnet."""
 
 
 class NetworkError(Exception):
@@ -131,7 +146,7 @@ class Networks:
         start = uuid.UUID(net_id).int % count
         for step in range(count):
             base = LOOPBACK_POOL.network_address + ((start + step) % count) * 256
-            block = ipaddress.IPv4Network(f"{base}/24")
+            block = ipaddress.IPv4Network(f"{base}/{LOOPBACK_PREFIX}")
             if str(block) not in taken:
                 return block
         raise NetworkError("no loopback block left for another network")
@@ -248,18 +263,16 @@ class Networks:
             self._on_change()
         return cp
 
-    def interfaces(self, cp_ids: list[str]) -> dict[str, Any]:
-        """The ``hypervisor_info.network`` entries of the connected connection points
-        among ``cp_ids``, the way fog05's plugins report interfaces."""
-        out: dict[str, Any] = {}
+    def connected(self, cp_ids: list[str]) -> list[ConnectedPort]:
+        """The connection points among ``cp_ids`` that are connected, in that order."""
+        out: list[ConnectedPort] = []
         with self._lock:
             for cp_id in cp_ids:
                 cp = self._cps.get(cp_id)
                 if cp is None or not cp.get("ip_address"):
                     continue
-                name = str(cp.get("name") or cp.get("id") or cp_id)
-                out[name] = {"addresses": [{"family": "inet", "address": cp["ip_address"],
-                                            "netmask": "24", "scope": "global"}],
-                             "state": "up", "network": cp["network"],
-                             "network_address": cp["network_address"]}
+                out.append(ConnectedPort(
+                    name=str(cp.get("name") or cp.get("id") or cp_id),
+                    address=str(cp["ip_address"]), network=str(cp["network"]),
+                    network_address=cp["network_address"]))
         return out

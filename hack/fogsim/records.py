@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fogsim.instances import Instance, State
-from fogsim.networks import Networks
+from fogsim.networks import LOOPBACK_PREFIX, ConnectedPort, Networks
 from fogsim.nodes import NodeSpec
 
 #: where simulated containers' addresses come from (a loopback block no node uses)
@@ -26,9 +26,21 @@ def container_network(inst: Instance) -> dict[str, Any]:
         return {}
     offset = uuid.UUID(inst.uuid).int % (CONTAINER_BLOCK.num_addresses - 2) + 1
     address = str(CONTAINER_BLOCK[offset])
-    return {"network": {"eth0": {"addresses": [
-        {"family": "inet", "address": address, "netmask": str(CONTAINER_BLOCK.prefixlen),
-         "scope": "global"}], "state": "up"}}}
+    return {"network": {"eth0": interface(address, CONTAINER_BLOCK.prefixlen)}}
+
+
+def interface(address: str, prefixlen: int, **extra: Any) -> dict[str, Any]:
+    """One interface as fog05's plugins report it in ``hypervisor_info.network``."""
+    return {"addresses": [{"family": "inet", "address": address, "netmask": str(prefixlen),
+                           "scope": "global"}], "state": "up", **extra}
+
+
+def port_interfaces(ports: Iterable[ConnectedPort]) -> dict[str, Any]:
+    """The interfaces of an instance's connected connection points, by their names; each
+    says which network it is on and its address there."""
+    return {port.name: interface(port.address, LOOPBACK_PREFIX, network=port.network,
+                                 network_address=port.network_address)
+            for port in ports}
 
 
 def cp_ids(descriptor: Mapping[str, Any]) -> list[str]:
@@ -52,7 +64,7 @@ def instance_record(inst: Instance, node: NodeSpec, networks: Networks, *,
         **container_network(inst),
     }
     cps = cp_ids(inst.descriptor)
-    ports = networks.interfaces(cps) if cps else {}
+    ports = port_interfaces(networks.connected(cps)) if cps else {}
     if ports:  # first: the instance's address is its network's, not its node's
         hypervisor_info["network"] = {**ports, **hypervisor_info.get("network", {})}
     return {

@@ -231,17 +231,22 @@ async def instances_list(request: web.Request) -> web.Response:
 
 
 # --------------------------------------------------------------- networks
+async def _descriptor_at(request: web.Request, ref: str, what: str) -> dict[str, Any]:
+    """The descriptor a PUT stores at ``ref``: a JSON object whose uuid is ``ref``."""
+    body = await _body(request, required=True)
+    if not isinstance(body, dict):
+        raise NetworkError(f"invalid {what} descriptor: must be a JSON object")
+    if str(body.get("uuid")) != ref:
+        raise NetworkError(f"path id {ref} is not the descriptor's uuid")
+    return body
+
+
 async def networks_list(request: web.Request) -> web.Response:
     return _json(request.app[ENGINE].networks.list_networks())
 
 
 async def network_put(request: web.Request) -> web.Response:
-    body = await _body(request, required=True)
-    if not isinstance(body, dict):
-        raise NetworkError("invalid network descriptor: must be a JSON object")
-    ref = request.match_info["net"]
-    if str(body.get("uuid")) != ref:
-        raise NetworkError(f"path id {ref} is not the descriptor's uuid")
+    body = await _descriptor_at(request, request.match_info["net"], "network")
     return _json(request.app[ENGINE].networks.add_network(body))
 
 
@@ -258,12 +263,7 @@ async def ports_list(request: web.Request) -> web.Response:
 
 
 async def port_put(request: web.Request) -> web.Response:
-    body = await _body(request, required=True)
-    if not isinstance(body, dict):
-        raise NetworkError("invalid connection point descriptor: must be a JSON object")
-    ref = request.match_info["cp"]
-    if str(body.get("uuid")) != ref:
-        raise NetworkError(f"path id {ref} is not the descriptor's uuid")
+    body = await _descriptor_at(request, request.match_info["cp"], "connection point")
     return _json(request.app[ENGINE].networks.add_cp(body))
 
 
@@ -275,16 +275,19 @@ async def port_delete(request: web.Request) -> web.Response:
     return _json(request.app[ENGINE].networks.remove_cp(request.match_info["cp"]))
 
 
-async def port_connect(request: web.Request) -> web.Response:
-    body = await _body(request, required=True)
-    net = body.get("network") if isinstance(body, dict) else None
-    if not isinstance(net, str) or not net:
-        raise NetworkError('connect wants a body {"network": "<network uuid>"}')
-    return _json(request.app[ENGINE].networks.connect(request.match_info["cp"], net))
-
-
-async def port_disconnect(request: web.Request) -> web.Response:
-    return _json(request.app[ENGINE].networks.disconnect(request.match_info["cp"]))
+async def port_action(request: web.Request) -> web.Response:
+    networks = request.app[ENGINE].networks
+    cp = request.match_info["cp"]
+    action = request.match_info["action"]
+    if action == "connect":
+        body = await _body(request, required=True)
+        net = body.get("network") if isinstance(body, dict) else None
+        if not isinstance(net, str) or not net:
+            raise NetworkError('connect wants a body {"network": "<network uuid>"}')
+        return _json(networks.connect(cp, net))
+    if action == "disconnect":
+        return _json(networks.disconnect(cp))
+    raise web.HTTPNotFound(reason=f"unknown action {action}")
 
 
 def _int_query(request: web.Request, name: str) -> int | None:
@@ -384,8 +387,7 @@ def make_app(engine: Engine) -> web.Application:
     r.add_put("/networks/ports/{cp}/info", port_put)
     r.add_get("/networks/ports/{cp}/info", port_get)
     r.add_delete("/networks/ports/{cp}/info", port_delete)
-    r.add_post("/networks/ports/{cp}/connect", port_connect)
-    r.add_post("/networks/ports/{cp}/disconnect", port_disconnect)
+    r.add_post("/networks/ports/{cp}/{action}", port_action)
     r.add_put("/networks/{net}/info", network_put)
     r.add_get("/networks/{net}/info", network_get)
     r.add_delete("/networks/{net}/info", network_delete)

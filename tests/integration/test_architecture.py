@@ -48,6 +48,7 @@ from controller.arch.ids import fdu_id
 from controller.arch.record import ArchitectureRecord, ReplicaRecord
 from controller.fog.client import NodeStatus
 from controller.fog.fogsim_driver import FogsimClient
+from controller.fog.fogsim_http import HttpSettings
 from tests.support.fogsim import FogsimServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -76,7 +77,7 @@ def sim() -> Iterator[FogsimServer]:
 
 @pytest.fixture
 def fog(sim: FogsimServer) -> Iterator[FogsimClient]:
-    client = FogsimClient(sim.url, timeout=5.0)
+    client = FogsimClient(sim.url, HttpSettings(timeout=5.0))
     yield client
     client.close()
 
@@ -307,7 +308,7 @@ def test_a_deploy_with_nothing_there_does_not_look_for_instances_to_adopt(
     port = free_port()
     key = ArchitectureKey("default", "lab", "fresh")
     spec = three_entity_spec(port)
-    fog = ListCountingFog(sim.url, timeout=5.0)
+    fog = ListCountingFog(sim.url, HttpSettings(timeout=5.0))
     try:
         fresh = new_arch(sim, fog, key, spec, {"port": port})
         fresh.deploy(DATA, nothing_there=True)
@@ -337,7 +338,7 @@ def test_prepare_onboards_ahead_what_needs_no_placement(sim: FogsimServer) -> No
         APP, "server", "{{ params.port }}", "store at {{ entities.store.ip }}"]}}
     spec = replace(spec, entities=(store, replace(spec.entities[1], fdu=placed_fdu),
                                    spec.entities[2]))
-    fog = ListCountingFog(sim.url, timeout=5.0)
+    fog = ListCountingFog(sim.url, HttpSettings(timeout=5.0))
     try:
         arch = new_arch(sim, fog, key, spec, {"port": port})
         arch.prepare(DATA)
@@ -355,8 +356,8 @@ def test_prepare_onboards_ahead_what_needs_no_placement(sim: FogsimServer) -> No
 class StatusCountingFog(FogsimClient):
     """The fogsim driver, recording which nodes' status (free capacity) was read."""
 
-    def __init__(self, url: str, *, timeout: float) -> None:
-        super().__init__(url, timeout=timeout)
+    def __init__(self, url: str, settings: HttpSettings) -> None:
+        super().__init__(url, settings)
         self.status_reads: list[str] = []
 
     def node_status(self, node_id: str, *, timeout: float | None = None) -> NodeStatus:
@@ -374,7 +375,7 @@ def test_a_deploy_reads_the_capacity_of_the_nodes_it_could_use_only(sim: FogsimS
     pinned = ArchitectureSpec(entities=(Entity(
         name="svc", fdu=SLEEPER,
         requirements=Requirements(node_selector={"tier": "cloud"})),))
-    fog = StatusCountingFog(sim.url, timeout=5.0)
+    fog = StatusCountingFog(sim.url, HttpSettings(timeout=5.0))
     try:
         arch = new_arch(sim, fog, key, pinned, {})
         arch.deploy(DATA)

@@ -223,13 +223,15 @@ MAIN_ENTITIES = {"federated-learning.aggregator", "federated-learning.worker",
                  "federated-learning.client"}
 
 
-@pytest.mark.parametrize("fault", ["node-down", "crash"])
+@pytest.mark.parametrize("fault", ["node-down", "crash", "agent-dies"])
 def test_example_strategy_fails_over_and_back_on_the_fog05_path(
         fog: Fog, etcd: EtcdServer, prefix: str, monkeypatch: pytest.MonkeyPatch,
         fault: str) -> None:
     """``node-down``: the aggregator's node dies (its agent and instances vanish) and
     comes back; ``crash``: the aggregator's process dies and fog05 reports the instance
-    in ERROR, on a node that stays up."""
+    in ERROR, on a node that stays up; ``agent-dies``: the node dies with its agent as on
+    a real fog05 0.2, its records left in the store as they were (instances ``RUN``), and
+    a fresh agent comes back."""
     monkeypatch.chdir(REPO)  # the example's data paths are relative to the controller's
     cli = Cli(etcd.endpoint, prefix)
     apply_examples(cli, fog.locator)
@@ -262,6 +264,9 @@ def _failover(fog: Fog, ctl: Controller, before: dict[str, Any], fault: str) -> 
         "aggregator"]["0"]
     if fault == "node-down":
         fog.engine.node_down(aggregator["nodeName"])
+    elif fault == "agent-dies":
+        fog.standin.agent_dies(aggregator["nodeName"])
+        assert _stored_state(fog, aggregator["instanceId"]) == "RUN"
     else:
         fog.engine.crash(aggregator["instanceId"])
         assert fog.engine.instance_info(aggregator["instanceId"])["status"] == "ERROR"
@@ -273,14 +278,19 @@ def _failover(fog: Fog, ctl: Controller, before: dict[str, Any], fault: str) -> 
     assert st["endpoint"]["url"] == backup_url and ctl.published() == st["endpoint"]
     wait_for(lambda: predicts(backup_url), 60, "a gossip peer to answer a prediction")
     assert {e.split(".")[0] for e in fog.running_entities()} == {"gossip-learning"}
+    if fault == "agent-dies":  # the dead agent's records stayed: stale, never in the way
+        assert _stored_state(fog, aggregator["instanceId"]) == "RUN"
+        assert aggregator["nodeName"] not in _placed_nodes(st, "gossip-learning")
 
 
 def _failback(fog: Fog, ctl: Controller, before: dict[str, Any], fault: str) -> None:
     """The node comes back (node-down), then the make-before-break failback to
     federated learning; gossip learning is undeployed only after it."""
+    node = before["architectures"]["federated-learning"]["placement"]["aggregator"][0]
     if fault == "node-down":
-        node = before["architectures"]["federated-learning"]["placement"]["aggregator"][0]
         fog.engine.node_up(node)
+    elif fault == "agent-dies":
+        fog.standin.agent_returns(node)
     st = ctl.until(lambda s: serving("federated-learning")(s) and s.get("failbackCount") == 1,
                    "failback to federated learning", advance=2.0)
     back = [(e["from"], e["to"]) for e in st["history"] if e["kind"] == "failback"]
@@ -310,7 +320,18 @@ def _delete(fog: Fog, ctl: Controller, cli: Cli) -> None:
     assert ctl.status() == {}
 
 
-FAILOVER_REASON = {"node-down": "Vanished", "crash": "InstanceError"}
+FAILOVER_REASON = {"node-down": "Vanished", "crash": "InstanceError", "agent-dies": "Vanished"}
+
+
+def _stored_state(fog: Fog, instance_id: str) -> str | None:
+    """The instance's status as fog05's global store holds it (what FIMAPI reads)."""
+    entries = fog.standin.get(f"/agfos/0/tenants/0/nodes/*/fdu/*/instances/{instance_id}/info")
+    return json.loads(entries[0].get_value().get_value())["status"] if entries else None
+
+
+def _placed_nodes(st: dict[str, Any], arch: str) -> set[str]:
+    """The names of the nodes ``arch``'s replicas are placed on."""
+    return {node for nodes in st["architectures"][arch]["placement"].values() for node in nodes}
 
 
 def _endpoints_follow_the_switches(seen: list[dict[str, Any]]) -> None:

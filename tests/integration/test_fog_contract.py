@@ -32,6 +32,7 @@ from controller.fog.client import (
 )
 from controller.fog.factory import make_fog_client
 from controller.fog.fogsim_driver import FogsimClient
+from controller.fog.fogsim_http import HttpSettings
 from tests.support.fogsim import FogsimServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -375,7 +376,7 @@ def _timed(limit: float, fn: Callable[[], Any]) -> Any:
 
 def test_fogsim_survives_error_rate_and_latency(sim: FogsimServer, fogsim_fog: Fog) -> None:
     timeout = 8.0
-    c = FogsimClient(sim.url, timeout=timeout, max_attempts=12, backoff_cap=0.5)
+    c = FogsimClient(sim.url, HttpSettings(timeout=timeout, max_attempts=12, backoff_cap=0.5))
     _set_faults(sim, error_rate=0.3, latency_ms=200)
     try:
         node = fogsim_fog.nodes["alpha"]
@@ -399,7 +400,7 @@ def test_fogsim_survives_error_rate_and_latency(sim: FogsimServer, fogsim_fog: F
 
 
 def test_fogsim_deadline_is_respected(sim: FogsimServer, fogsim_fog: Fog) -> None:
-    c = FogsimClient(sim.url, timeout=0.6)
+    c = FogsimClient(sim.url, HttpSettings(timeout=0.6))
     _set_faults(sim, latency_ms=1500)
     try:
         with pytest.raises(FogTimeout) as ei:
@@ -413,7 +414,7 @@ def test_fogsim_deadline_is_respected(sim: FogsimServer, fogsim_fog: Fog) -> Non
 
 
 def test_fogsim_persistent_503_is_unavailable(sim: FogsimServer, fogsim_fog: Fog) -> None:
-    c = FogsimClient(sim.url, timeout=3.0)
+    c = FogsimClient(sim.url, HttpSettings(timeout=3.0))
     _set_faults(sim, error_rate=1.0)
     try:
         with pytest.raises(FogUnavailable) as ei:
@@ -498,7 +499,7 @@ def test_fogsim_lost_responses_neither_duplicate_nor_fail(
     """A request that reached fogsim but whose answer was lost (the ambiguous case): define
     adopts the instance it created instead of defining a second one, and a transition
     re-reads the state and finds it already done."""
-    c = FogsimClient(sim.url, timeout=5.0)
+    c = FogsimClient(sim.url, HttpSettings(timeout=5.0))
     real = c._session.request
     lose = {"define", "configure", "start"}
 

@@ -132,6 +132,19 @@ def test_unknown_network_ids_are_not_found(net_fog: Fog) -> None:
     c.remove_connection_point(port["uuid"])
 
 
+@pytest.mark.parametrize("bad_uuid", [None, "", 7])
+def test_a_descriptor_without_a_uuid_is_refused_before_the_fog_is_asked(
+        net_fog: Fog, bad_uuid: Any) -> None:
+    c = net_fog.client
+    with pytest.raises(InvalidDescriptor) as net_error:
+        c.add_network({**network(), "uuid": bad_uuid})
+    assert str(net_error.value) == "add network: descriptor has no 'uuid'"
+    with pytest.raises(InvalidDescriptor) as cp_error:
+        c.add_connection_point({**cp(), "uuid": bad_uuid})
+    assert str(cp_error.value) == "add connection point: descriptor has no 'uuid'"
+    assert c.list_networks() == [] and c.list_connection_points() == []
+
+
 def test_fogsim_refuses_a_bad_network_descriptor(request: pytest.FixtureRequest) -> None:
     client = request.getfixturevalue("fogsim_fog").client
     bad = network("bad", subnet="10.1.2.3/24")  # host bits set
@@ -153,7 +166,13 @@ def test_fogsim_network_routes_answer_bad_requests_with_an_error(
          {**network(dhcp_range="10.77.0.10,10.99.0.20"), "uuid": ghost}, 400, "dhcp_range"),
         ("PUT", "/networks/not-a-uuid/info", {**network(), "uuid": "not-a-uuid"}, 400,
          "bad uuid"),
+        ("PUT", f"/networks/ports/{ghost}/info", "x", 400,
+         "invalid connection point descriptor: must be a JSON object"),
+        ("PUT", f"/networks/ports/{ghost}/info", {"uuid": str(uuid.uuid4())}, 400,
+         "is not the descriptor's uuid"),
         ("POST", f"/networks/ports/{ghost}/connect", {"net": 1}, 400, "network"),
+        ("POST", f"/networks/ports/{ghost}/teleport", None, 404, "unknown action teleport"),
+        ("POST", f"/networks/ports/{ghost}/disconnect", None, 404, "not found"),
         ("POST", f"/networks/ports/{ghost}/connect", {"network": ghost}, 404, "not found"),
         ("DELETE", f"/networks/{ghost}/info", None, 404, "not found"),
         ("GET", f"/networks/ports/{ghost}/info", None, 404, "not found"),

@@ -16,6 +16,7 @@ import pytest
 from controller.api import kinds
 from controller.arch.ids import ArchitectureKey
 from controller.fog.fogsim_driver import FogsimClient
+from controller.fog.fogsim_http import HttpSettings
 from controller.metrics import Metrics
 from controller.reconcile import decision as core
 from controller.reconcile.status import StrategyStatus
@@ -142,7 +143,7 @@ def test_descriptors_prepared_by_a_controller_that_died_go_with_the_strategy(
               if str(f["id"]).startswith(ArchitectureKey("default", s.name, "web-main").prefix)]
     left = {k: v for k, v in main.items() if k != "uuid"}
     left["id"] = ArchitectureKey("default", s.name, "web-backup").prefix + "web.0"
-    fog = FogsimClient(s.sim.url, timeout=5.0)
+    fog = FogsimClient(s.sim.url, HttpSettings(timeout=5.0))
     try:
         fog.onboard(left)
     finally:

@@ -157,6 +157,47 @@ class YaksStandin:
         self._subscriptions: dict[int, _Subscription] = {}
         self._changed: queue.Queue[ChangeKey | None] = queue.Queue()
         self._publisher: threading.Thread | None = None
+        self._dead: dict[str, dict[str, str]] = {}  # node -> its last /agfos records
+
+    # --- a dead agent ------------------------------------------------------------------------
+
+    def agent_dies(self, node: str) -> str:
+        """The node dies with its agent, which cleans nothing up: fog05 0.2's agents only
+        mirror their own records into the global store, so the node's last info, status
+        and instance records stay there as they were (instances still ``RUN``) while its
+        processes are gone, its evals answer nothing and no change of its records is
+        published. Returns the node's uuid."""
+        uuid = str(self.engine.node_info(node)["uuid"])
+        mine = f"{self._base(GLOBAL_ACTUAL)}/nodes/{uuid}/"
+        frozen = {k: v for k, v in self._actual().items() if k.startswith(mine)}
+        with self._lock:
+            self._dead[uuid] = frozen
+        self.engine.node_down(uuid)
+        return uuid
+
+    def agent_returns(self, node: str) -> None:
+        """The node and a fresh agent come back (``node``: its name or uuid): the agent
+        publishes its node records anew and removes the instance records its predecessor
+        left."""
+        base = f"{self._base(GLOBAL_ACTUAL)}/nodes"
+        with self._lock:
+            uuid = next(u for u, recs in self._dead.items() if node in (
+                u, json.loads(recs[f"{base}/{u}/info"]).get("name")))
+            frozen = self._dead.pop(uuid)
+        for path in sorted(frozen):
+            if "/fdu/" in path:
+                self._deliver(path, None)
+        self.engine.node_up(uuid)
+
+    def port_node(self, cp_id: str) -> str | None:
+        """The uuid of the node whose agent took the connection point up."""
+        return self._port_nodes.get(cp_id)
+
+    def _silenced(self, path: str) -> bool:
+        """Under a node whose agent is dead: nobody publishes changes there."""
+        with self._lock:
+            return any(path.startswith(f"{self._base(GLOBAL_ACTUAL)}/nodes/{u}/")
+                       for u in self._dead)
 
     # --- yaks.Yaks.login replacement -----------------------------------------------------
 
@@ -213,6 +254,9 @@ class YaksStandin:
             node = self._port_nodes.get(cp["uuid"])
             if node is not None:
                 kv[f"{base}/nodes/{node}/networks/ports/{cp['uuid']}/info"] = json.dumps(cp)
+        with self._lock:
+            for records in self._dead.values():
+                kv.update(records)
         return kv
 
     # --- workspace operations ---------------------------------------------------------------
@@ -323,6 +367,8 @@ class YaksStandin:
         return [(f"{node}/info", json.dumps(info)), (f"{node}/status", json.dumps(status))]
 
     def _deliver(self, path: str, text: str | None) -> None:
+        if self._silenced(path):
+            return
         if text is None:
             change = Change(path, ChangeKind.REMOVE, None, None)
         else:

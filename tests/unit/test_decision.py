@@ -72,6 +72,9 @@ UNPLACEABLE = ob(placeable=False, alongside=False, placement_message="no x86_64 
 
 def arch(state: str | None = "served", health: HealthName = "Healthy", ok: int = 2, bad: int = 0,
          unknown: int = 0, **kw: Any) -> ArchitectureStatus:
+    """``started`` (passed a cycle since its deploy) unless told: whenever a cycle passed."""
+    started = kw.pop("started", ok > 0 or health == "Healthy")
+    kw.setdefault("first_pass_time", T0 - 10 if started else None)
     return ArchitectureStatus(state=state, health=health,  # type: ignore[arg-type]
                               consecutive_successes=ok, consecutive_failures=bad,
                               consecutive_unknowns=unknown, last_probe_time=T0, **kw)
@@ -279,20 +282,34 @@ CASES = [
          "no other candidate can be placed",
          lambda d: d.status.transition is None and d.status.history[-1].kind == "degraded"
          and d.status.last_error is not None and d.status.last_error.reason == "NoCandidate"
-         and no_events(d)),
+         and d.status.last_error.left_behind == A and no_events(d)),
     Case("degraded-backoff-then-waits",
          inp(StrategyStatus.from_json({"phase": "Degraded", "lastError": {
              "reason": "NoCandidate", "retryAt": NOW + 7, "message": "x"}})),
          (), "Degraded", "retrying after backoff", lambda d: d.requeue_after == 7.0),
     Case("degraded-backoff-over-the-failover-goes-on",
          inp(StrategyStatus.from_json({"phase": "Degraded", "lastError": {
-             "reason": "NoCandidate", "retryAt": NOW - 1, "message": "x"}, "history": [
-             {"time": "2026-01-01T00:00:00Z", "kind": "degraded", "from": A, "to": None,
-              "reason": "NoCandidate", "message": "configure: injected fault"}]}),
+             "reason": "NoCandidate", "retryAt": NOW - 1, "message": "x", "leftBehind": A}}),
              {A: UNPLACEABLE}), (Deploy(B),), "FailingOver", "failing over to gossip",
          lambda d: d.status.transition is not None
          and (d.status.transition.kind, d.status.transition.from_, d.status.transition.to,
-              d.status.transition.reason) == ("failover", A, B, "Unplaceable")),
+              d.status.transition.reason) == ("failover", A, B, "Unplaceable")
+         and d.status.last_error is None),
+    Case("degraded-backoff-over-the-failback-goes-on",
+         inp(StrategyStatus.from_json({"phase": "Degraded", "lastError": {
+             "reason": "NoCandidate", "retryAt": NOW - 1, "message": "x", "leftBehind": B}})),
+         (Deploy(A),), "FailingBack", "failing back to fl",
+         lambda d: d.status.transition is not None
+         and (d.status.transition.kind, d.status.transition.from_, d.status.transition.to,
+              d.status.transition.reason) == ("failback", B, A, "MainReady")),
+    Case("degraded-backoff-over-stored-without-left-behind-starts",
+         inp(StrategyStatus.from_json({"phase": "Degraded", "lastError": {
+             "reason": "NoCandidate", "retryAt": NOW - 1, "message": "x"}, "history": [
+             {"time": "2026-01-01T00:00:00Z", "kind": "degraded", "from": A, "to": None,
+              "reason": "NoCandidate", "message": "configure: injected fault"}]}),
+             {A: UNPLACEABLE}), (Deploy(B),), "Deploying", "gossip",
+         lambda d: d.status.transition is not None
+         and (d.status.transition.kind, d.status.transition.from_) == ("start", None)),
     Case("failover-completes-counts-once",
          inp(in_transition(tr("failover", A, B, attempted=(A,)), {B: arch()}), {B: SERVED}),
          (), "Serving",
@@ -775,6 +792,26 @@ def test_story_restart_mid_failover_never_deploys_twice() -> None:
     assert Deploy(B) not in d.actions
     restarted.until(serving_arch(B))
     assert restarted.status.failover_count == 1
+
+
+def test_story_restart_after_candidates_ran_out_still_counts_the_failover() -> None:
+    """The failover's every candidate fails and the status rests Degraded/NoCandidate; a new
+    controller, from the stored status alone, goes on with it when a candidate works again:
+    one failover from the main, not a fresh start."""
+    r = Run(World(deploy_fails={B, C}))
+    r.until(serving_arch(A))
+    r.world.up.discard(A)
+    # ran out twice: the failover that goes on after the backoff runs out again
+    r.until(lambda r: sum("no other candidate" in m for m in r.messages) == 2)
+    assert r.status.failover_count == 0 and r.world.deployed == {}
+    assert r.stored.last_error is not None and r.stored.last_error.left_behind == A
+    r.world.deploy_fails.clear()
+    r.world.errors.clear()  # the failed deploys were undeployed: nothing of them is left
+    restarted = Run(r.world, status=r.stored, now=r.now, stored=r.stored)
+    restarted.until(serving_arch(B))
+    assert restarted.status.failover_count == 1
+    assert [(e.kind, e.from_, e.to) for e in restarted.events] == [("failover", A, B)]
+    assert restarted.status.last_error is None
 
 
 @pytest.mark.parametrize("health", [HEALTH, ONE_CYCLE], ids=["two-cycles", "one-cycle"])

@@ -85,6 +85,28 @@ def test_every_stored_shape_reads_and_writes_as_before(case: dict[str, Any]) -> 
     assert StrategyStatus.from_json(json.loads(json.dumps(status.to_json()))) == status
 
 
+LEFT_BEHIND = json.loads((Path(__file__).parent / "fixtures" / "status" / "left_behind.json")
+                         .read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", LEFT_BEHIND["reads"],
+                         ids=lambda case: json.dumps(case["raw"]["lastError"])[-40:])
+def test_left_behind_is_stored_and_an_error_without_it_still_reads(case: dict[str, Any]
+                                                                   ) -> None:
+    status = StrategyStatus.from_json(case["raw"])
+    assert stored_bytes(status.to_json()["lastError"]) == stored_bytes(case["lastError"])
+    assert StrategyStatus.from_json(json.loads(json.dumps(status.to_json()))) == status
+    assert status.last_error is not None
+    assert status.last_error.left_behind == case["lastError"].get("leftBehind")
+
+
+def test_left_behind_round_trips_through_the_stored_json() -> None:
+    error = ErrorInfo(1796286799.0, "NoCandidate", "x", 3, 1796286807.0, left_behind="gossip")
+    stored = json.loads(stored_bytes(StrategyStatus(last_error=error).to_json()))
+    assert stored["lastError"]["leftBehind"] == "gossip"
+    assert StrategyStatus.from_json(stored).last_error == error
+
+
 def test_keys_come_in_field_order_and_camel_case() -> None:
     keys = list(rich().to_json())
     assert keys[:4] == ["observedGeneration", "phase", "activeArchitecture", "activeRole"]

@@ -294,6 +294,28 @@ def test_parse_architecture_with_defaults() -> None:
     )
 
 
+@pytest.mark.parametrize(("value", "expected"), [
+    ("0s", "spec.health.startupInterval: must be longer than zero (got '0s')"),
+    ("2s", "spec.health.startupInterval: must not be longer than interval (1s)"),
+    ("soon", "spec.health.startupInterval: "),
+])
+def test_bad_startup_interval_is_one_line(value: str, expected: str) -> None:
+    raw = architecture(entity("web"), health={"interval": "1s", "timeout": "1s",
+                                              "startupInterval": value})
+    (problem,) = messages(raw)
+    assert problem.startswith(expected) and "\n" not in problem
+
+
+def test_startup_interval_parsed_or_left_to_the_default() -> None:
+    def health(**fields: str) -> models.HealthSpec:
+        spec = parse_document(architecture(entity("web"), health=fields)).spec
+        assert isinstance(spec, models.ArchitectureSpec)
+        return spec.health
+
+    assert health(interval="5s", startupInterval="100ms").startup_interval == 0.1
+    assert health(interval="5s").startup_interval is None
+
+
 def test_parse_strategy_environment_and_active_strategy_defaults() -> None:
     head = {"apiVersion": "fogstrat.io/v1alpha1", "metadata": {"name": "n", "namespace": "ns"}}
     strategy = parse_document({**head, "kind": "Strategy", "spec": {"main": {"architecture": "a"}}})
@@ -303,6 +325,9 @@ def test_parse_strategy_environment_and_active_strategy_defaults() -> None:
     )
     env = parse_document({**head, "kind": "Environment", "spec": {"locator": "http://h:1"}})
     assert env.spec == models.EnvironmentSpec(driver="fogsim", locator="http://h:1")
+    fog05 = parse_document({**head, "kind": "Environment", "spec": {
+        "driver": "fog05", "locator": "10.0.0.2:7447", "agentTimeout": "500ms"}})
+    assert fog05.spec.agent_timeout == 0.5
     active = parse_document(
         {
             **head,

@@ -15,6 +15,9 @@ from controller.api.validation.common import (
     check_string_map,
 )
 
+MIN_AGENT_TIMEOUT = 0.1
+"""Seconds: shorter, a busy but live fog05 agent would count as dead."""
+
 
 def check_environment(spec: Mapping[str, Any], sink: Sink) -> None:
     locator = spec.get("locator")
@@ -30,6 +33,10 @@ def check_environment(spec: Mapping[str, Any], sink: Sink) -> None:
                 "locator",
             )
     check_positive_duration(spec, "timeout", sink)
+    agent = check_positive_duration(spec, "agentTimeout", sink)
+    if agent is not None and agent < MIN_AGENT_TIMEOUT:
+        sink.add(f"must be at least {MIN_AGENT_TIMEOUT * 1000:g}ms: a live agent needs "
+                 f"time to answer (got {excerpt(spec['agentTimeout'])})", "agentTimeout")
     node_labels = spec.get("nodeLabels")
     if isinstance(node_labels, Mapping):
         for node, labels in node_labels.items():

@@ -22,6 +22,9 @@ def check_health(
     timeout = check_positive_duration(health, "timeout", sink)
     if interval is not None and timeout is not None and timeout > interval:
         sink.add(f"must not be longer than interval ({health['interval']})", "timeout")
+    startup = check_positive_duration(health, "startupInterval", sink)
+    if interval is not None and startup is not None and startup > interval:
+        sink.add(f"must not be longer than interval ({health['interval']})", "startupInterval")
     probes = health.get("probes")
     if not isinstance(probes, list):
         return

@@ -1,0 +1,167 @@
+"""The fog05 driver facing a node that died with its agent, as a real fog05 0.2 leaves
+it: its records stay in the store (instances ``RUN``), no change of them is published and
+its evals answer nothing (or hang). The REAL ``fog05.FIMAPI`` runs over the YAKS stand-in
+(:mod:`tests.support.yaks_standin`); the driver's agent watch runs on its own thread, so
+every wait polls a state with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.fog.client import FeedCursor, FogChange, FogChangeKind, NotFound
+from controller.fog.fog05_driver import Fog05Client
+from tests.support.scenario import wait_for
+
+pytestmark = pytest.mark.integration
+
+NODES_YAML = """\
+nodes:
+  - {name: alpha, ip: 127.0.10.101, arch: x86_64, cores: 4, ramMB: 4096, diskGB: 40}
+  - {name: beta, ip: 127.0.10.102, arch: x86_64, cores: 2, ramMB: 2048, diskGB: 20}
+"""
+
+
+@dataclass
+class DeadAgentFog:
+    client: Fog05Client
+    standin: Any
+    nodes: dict[str, str]  # name -> uuid
+
+    def running(self, name: str) -> tuple[str, str]:
+        """A new FDU with an instance in RUN on node ``name``: (fdu id, instance id)."""
+        fid = self.client.onboard(descriptor())
+        iid = self.client.define(fid, self.nodes[name]).instance_id
+        self.client.configure(iid)
+        self.client.start(iid)
+        return fid, iid
+
+    def stored_state(self, iid: str) -> str | None:
+        entries = self.standin.get(f"/agfos/0/tenants/0/nodes/*/fdu/*/instances/{iid}/info")
+        return json.loads(entries[0].get_value().get_value())["status"] if entries else None
+
+    def listed(self, name: str) -> bool:
+        return self.nodes[name] in self.client.list_nodes(timeout=5.0)
+
+
+def descriptor() -> dict[str, Any]:
+    fid = f"dead-agent-{uuid.uuid4().hex[:8]}"
+    return {"id": fid, "name": fid, "hypervisor": "BARE", "migration_kind": "LIVE",
+            "computation_requirements": {"cpu_arch": "x86_64", "ram_size_mb": 64},
+            "command": {"binary": "/bin/sleep", "args": ["30"]}}
+
+
+@pytest.fixture
+def fog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeadAgentFog]:
+    from controller.fog import fog05_compat
+
+    fog05_compat.install_collections_shim()
+    from fogsim.engine import Engine
+    from fogsim.nodes import load_nodes
+
+    from tests.support.yaks_standin import YaksStandin, install
+
+    nodes = tmp_path / "nodes.yaml"
+    nodes.write_text(NODES_YAML)
+    engine = Engine(load_nodes(nodes), no_processes=True)
+    standin = YaksStandin(engine)
+    install(monkeypatch, standin)
+    client = Fog05Client("127.0.0.1:7447", timeout=5.0, agent_timeout=0.5)
+    names = {engine.node_info(n)["name"]: n for n in engine.node_list()}
+    try:
+        yield DeadAgentFog(client, standin, names)
+    finally:
+        standin.hang_evals = False
+        client.close()
+        standin.close()
+        engine.close()
+
+
+def _changes_until(client: Fog05Client, cursor: FeedCursor, wanted: set[tuple[str, str]]
+                   ) -> list[FogChange]:
+    """Read the feed on from ``cursor`` until it told every (kind, id) in ``wanted`` as
+    gone."""
+    seen: list[FogChange] = []
+
+    def told() -> bool:
+        nonlocal cursor
+        feed = client.watch_instances(cursor, wait=0.5, timeout=5.0)
+        cursor = feed.cursor
+        seen.extend(feed.changes)
+        return wanted <= {(c.kind.value, c.id) for c in seen if c.gone}
+
+    wait_for(told, 60, "the feed to tell the dead agent's node and instance gone",
+             lambda: repr(seen)[:3000])
+    return seen
+
+
+def test_a_dead_agents_node_is_gone_and_its_records_are_stale(fog: DeadAgentFog) -> None:
+    c = fog.client
+    fid, iid = fog.running("alpha")
+    _, other = fog.running("beta")
+    cursor = c.watch_instances(None, wait=0, timeout=5.0).cursor
+    assert fog.listed("alpha")
+
+    fog.standin.agent_dies("alpha")
+    wait_for(lambda: not fog.listed("alpha"), 60, "alpha to count as gone")
+    assert fog.stored_state(iid) == "RUN"  # the store still says so: stale
+
+    with pytest.raises(NotFound):
+        c.instance_info(iid)
+    assert iid not in c.all_instances() and other in c.all_instances()
+    assert c.instances(fid) == {}
+    with pytest.raises(NotFound):  # an undeploy finds nothing left to stop
+        c.stop(iid)
+    c.offload(fid)  # the stale record is no user of the FDU
+    assert fid not in c.list_fdus()
+    with pytest.raises(NotFound, match="is gone"):
+        c.define(c.onboard(descriptor()), fog.nodes["alpha"])
+    assert fog.listed("beta") and c.instance_info(other).state.value == "RUN"
+
+    _changes_until(c, cursor, {(FogChangeKind.NODE.value, fog.nodes["alpha"]),
+                               (FogChangeKind.INSTANCE.value, iid)})
+
+    fog.standin.agent_returns("alpha")
+    wait_for(lambda: fog.listed("alpha"), 60, "alpha back with a fresh agent")
+    _, again = fog.running("alpha")
+    assert c.instance_info(again).state.value == "RUN"
+
+
+def test_a_hung_agent_counts_as_dead_and_a_node_without_instances_stays(
+        fog: DeadAgentFog) -> None:
+    """Evals that never return: the node with a RUN instance is gone once its question
+    outlives the agent timeout; the one with nothing to ask about keeps its place."""
+    _, iid = fog.running("alpha")
+    assert fog.listed("alpha")
+    fog.standin.hang_evals = True
+    wait_for(lambda: not fog.listed("alpha"), 60, "alpha to count as gone")
+    assert fog.listed("beta")
+    with pytest.raises(NotFound):
+        fog.client.instance_info(iid)
+
+
+def test_a_dead_agents_connection_points_are_stale(fog: DeadAgentFog) -> None:
+    """A connection point on the dead node's agent is as good as removed: not listed, and
+    removing it finds nothing to wait for (not found: what an undeploy takes as done)."""
+    c = fog.client
+    net_id = c.add_network({"uuid": str(uuid.uuid4()), "name": "lab", "net_type": "ELAN",
+                            "is_mgmt": False, "ip_configuration": {
+                                "ip_version": "IPV4", "subnet": "10.77.0.0/24"}})
+    port = {"uuid": str(uuid.uuid4()), "id": "cp0", "name": "cp0"}
+    c.add_connection_point(port)
+    c.connect_cp(port["uuid"], net_id)
+    holder = fog.standin.port_node(port["uuid"])
+    name = next(n for n, u in fog.nodes.items() if u == holder)
+    fog.running(name)
+    fog.standin.agent_dies(name)
+    wait_for(lambda: not fog.listed(name), 60, f"{name} to count as gone")
+    assert port["uuid"] not in {p.uuid for p in c.list_connection_points()}
+    with pytest.raises(NotFound):
+        c.remove_connection_point(port["uuid"], timeout=2.0)
