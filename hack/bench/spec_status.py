@@ -180,7 +180,7 @@ def _reap(spy: subprocess.Popen[bytes]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Row (c) alone: ``python hack/bench/spec_status.py [--samples N] [--runs N]``, each
+    """Row (c) alone: ``python -m hack.bench.spec_status [--samples N] [--runs N]``, each
     run on a fresh etcd, fogsim and controller."""
     import argparse
     import tempfile
