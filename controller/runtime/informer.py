@@ -258,7 +258,10 @@ class Informer:
         return revision
 
     def _watch_from(self, start: int) -> None:
-        watch = self._store.watch(self._watch_prefix, start)
+        # Events are applied on the watch's own thread as they arrive: handed over to this
+        # one, each change would wait for it to be scheduled before its key is queued.
+        # This thread keeps the watch's health (synced, contact) and re-lists when it ends.
+        watch = self._store.watch(self._watch_prefix, start, deliver=self._delivered)
         try:
             while not self._stop.is_set():
                 try:
@@ -266,23 +269,25 @@ class Informer:
                 except Compacted as exc:
                     _log.info("watch history compacted (%s); re-listing", exc)
                     return
-                if event is None:
-                    if watch.closed:
-                        return
-                    if watch.connected:
-                        # gRPC keepalive pings an idle watch, so connected means reachable.
-                        self._synced.set()
-                        self.last_error = None
-                        self._on_contact()
-                    else:
-                        self._synced.clear()
-                        self.last_error = "watch disconnected from etcd, reconnecting"
-                    continue
-                self._synced.set()
-                self._on_contact()
-                self._apply(event)
+                if event is not None:  # a store that does not deliver
+                    self._delivered(event)
+                elif watch.closed:
+                    return
+                elif watch.connected:
+                    # gRPC keepalive pings an idle watch, so connected means reachable.
+                    self._synced.set()
+                    self.last_error = None
+                    self._on_contact()
+                else:
+                    self._synced.clear()
+                    self.last_error = "watch disconnected from etcd, reconnecting"
         finally:
             watch.close()
+
+    def _delivered(self, event: WatchEvent) -> None:
+        self._synced.set()
+        self._on_contact()
+        self._apply(event)
 
     def _apply(self, event: WatchEvent) -> None:
         parsed = parse(self._prefix, event.key)

@@ -74,20 +74,28 @@ class StatusWriter:
         cached = self._informer.status(key)
         return cached.mod_revision if cached is not None else 0
 
-    def write(self, key: ObjectKey, status: Mapping[str, Any]) -> bool:
-        """Write ``status`` unless it equals the stored one but for volatile fields."""
+    def write(self, key: ObjectKey, status: Mapping[str, Any], *, changed: bool = False
+              ) -> bool:
+        """Write ``status`` unless it equals the stored one but for volatile fields.
+
+        ``changed``: the caller knows it differs from the stored one beyond them, so the
+        comparison is skipped and the digest the next write compares with is taken after
+        the put, not before it (a spec change waits for this write)."""
         cached = self._informer.status(key)
         data = _canonical(status)
         if cached is not None and cached.value == data:
             return False
-        new = _digest(significant(status))
-        if cached is not None and self._stored_significant(key, cached) == new:
+        new = None if changed else _digest(significant(status))
+        if new is not None and cached is not None and self._stored_significant(
+                key, cached) == new:
             return False
         revision = self._resources.put_status(
             key.kind, key.namespace, key.name, status,
             expect_revision=cached.mod_revision if cached else 0, fence=self._fence(),
             encoded=data)
         self._informer.note_status_written(key, data, revision)
+        if new is None:
+            new = _digest(significant(status))
         with self._lock:
             self._written[key] = (revision, new)
         self.writes += 1

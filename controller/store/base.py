@@ -406,11 +406,16 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def watch(self, prefix: str, start_revision: int) -> Watch:
+    def watch(self, prefix: str, start_revision: int,
+              deliver: Callable[[WatchEvent], None] | None = None) -> Watch:
         """Watch ``prefix`` (ending with "/") from ``start_revision`` inclusive.
 
         List-then-watch: ``records, rev = store.list(p); w = store.watch(p, rev + 1)``.
-        ``start_revision`` 0 means "from now on".
+        ``start_revision`` 0 means "from now on". With ``deliver``, each event is handed
+        to it on the watch's own thread, in order, as it arrives, and `get` returns only
+        the end of the watch (None once closed, or `Compacted`): a consumer that only
+        files events into memory then waits for no thread hand-off. ``deliver`` must not
+        block; while it runs, nothing more is read from the store.
         """
 
     @abc.abstractmethod

@@ -41,6 +41,7 @@ from controller.store.base import (
     StoreError,
     StoreUnavailable,
     UnknownOutcome,
+    WatchEvent,
     Write,
 )
 from controller.store.etcd_watch import EtcdWatch
@@ -354,11 +355,12 @@ class EtcdStore(Store):
 
     # ------------------------------------------------------------------ watch
 
-    def watch(self, prefix: str, start_revision: int) -> EtcdWatch:
+    def watch(self, prefix: str, start_revision: int,
+              deliver: Callable[[WatchEvent], None] | None = None) -> EtcdWatch:
         _check_prefix(prefix)
         if self._closed:
             raise StoreError("store is closed")
-        w = EtcdWatch(self, prefix, start_revision, *self._watch_backoff)
+        w = EtcdWatch(self, prefix, start_revision, *self._watch_backoff, deliver=deliver)
         self._watches.add(w)
         return w
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -36,8 +37,10 @@ class EtcdWatch(Watch):
     """
 
     def __init__(self, store: EtcdStore, prefix: str, start_revision: int,
-                 backoff_initial: float = 0.1, backoff_cap: float = 2.0) -> None:
+                 backoff_initial: float = 0.1, backoff_cap: float = 2.0,
+                 deliver: Callable[[WatchEvent], None] | None = None) -> None:
         self._store = store
+        self._deliver = deliver
         self._key = prefix.encode("utf-8", "surrogateescape")
         self._range_end = prefix_range_end(self._key)
         self._next_rev = max(int(start_revision), 0)
@@ -154,6 +157,14 @@ class EtcdWatch(Watch):
                 break
             delay = min(delay * 2, cap)
 
+    def _hand(self, deliver: Callable[[WatchEvent], None], event: WatchEvent) -> None:
+        self._last = event.mod_revision
+        try:
+            deliver(event)
+        except Exception:  # a consumer's bug must not end the watch
+            _log.exception("etcd watch: handling the event at revision %d failed",
+                           event.mod_revision)
+
     def _stream(self, ep: Any) -> bool:
         """One Watch RPC; True if it ended with compaction."""
         c = self._store._client
@@ -199,11 +210,14 @@ class EtcdWatch(Watch):
                 if rev < self._next_rev:
                     continue  # already delivered before a reconnect
                 value = b"" if ev.type == ev.DELETE else bytes(ev.kv.value)
-                self._queue.put(WatchEvent(
+                event = WatchEvent(
                     type="DELETE" if ev.type == ev.DELETE else "PUT",
                     key=bytes(ev.kv.key).decode("utf-8", "surrogateescape"),
-                    value=value, mod_revision=rev, version=int(ev.kv.version)),
-                    len(value) + len(ev.kv.key), self._stop)
+                    value=value, mod_revision=rev, version=int(ev.kv.version))
+                if self._deliver is not None:
+                    self._hand(self._deliver, event)
+                else:
+                    self._queue.put(event, len(value) + len(ev.kv.key), self._stop)
                 if self._stop.is_set():
                     return False
             self._next_rev = max(self._next_rev, int(resp.events[-1].kv.mod_revision) + 1)

@@ -177,3 +177,39 @@ def _reap(spy: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             spy.kill()
             spy.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Row (c) alone: ``python -m hack.bench.spec_status [--samples N] [--runs N]``, each
+    run on a fresh etcd, fogsim and controller."""
+    import argparse
+    import tempfile
+
+    from tests.support.etcd import EtcdServer
+    from tests.support.fogsim import FogsimServer
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--samples", type=int, default=200)
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--profile", type=Path, help="py-spy raw output of the last run")
+    a = p.parse_args(argv)
+    out = Path(tempfile.mkdtemp(prefix="fogstrat-spec-status-"))
+    nodes = world.write_nodes_file(out / "nodes.yaml", 12)
+    for run in range(a.runs):
+        with EtcdServer(name="fogstrat-bench") as etcd, FogsimServer(
+                nodes, no_processes=True) as sim:
+            result = measure_spec_status(
+                etcd.endpoint, f"/bench/spec-status-{run}", sim.url, a.samples,
+                out / f"spec-status-{run}.log",
+                profile=a.profile if run == a.runs - 1 else None)
+        print(result.row(), flush=True)
+        (out / f"spec-status-{run}.json").write_text(json.dumps(
+            {"raw_ms": result.raw_ms, "ours_ms": result.ours_ms}))
+    print(f"logs and samples in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

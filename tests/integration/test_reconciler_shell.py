@@ -111,10 +111,11 @@ def test_a_failover_whose_status_write_fails_takes_back_what_it_prepared(
 
     write = StatusWriter.write
 
-    def refused(self: StatusWriter, key: ObjectKey, status: Mapping[str, Any]) -> bool:
+    def refused(self: StatusWriter, key: ObjectKey, status: Mapping[str, Any], *,
+                changed: bool = False) -> bool:
         if status.get("transition"):
             raise Conflict(str(key), 1, 2)  # someone else wrote it meanwhile
-        return write(self, key, status)
+        return write(self, key, status, changed=changed)
 
     monkeypatch.setattr(StatusWriter, "write", refused)
     shell = Shell(s)

@@ -58,6 +58,18 @@ def test_only_significant_changes_are_written(writer: StatusWriter, store: Store
     assert writer.writes == 2
 
 
+def test_a_change_the_caller_vouches_for_is_written_and_remembered(
+        writer: StatusWriter, store: Store, prefix: str) -> None:
+    assert writer.write(KEY, status("Serving", "2026-12-03T08:00:00.000Z"))
+    assert writer.write(KEY, status("Paused", "2026-12-03T08:00:10.000Z"), changed=True)
+    written, revision = stored(store, prefix)
+    assert written["phase"] == "Paused"
+    # what it wrote is what the next write is compared with: a probe time alone is not news
+    assert not writer.write(KEY, status("Paused", "2026-12-03T08:00:20.000Z"))
+    assert stored(store, prefix) == (written, revision)
+    assert writer.writes == 2
+
+
 def test_after_someone_elses_write_it_compares_with_what_the_store_holds(
         writer: StatusWriter, store: Store, prefix: str) -> None:
     assert writer.write(KEY, status("Serving", "2026-12-03T08:00:00.000Z"))

@@ -179,6 +179,50 @@ def test_list_then_watch_delivers_events_in_order(store: Store, prefix: str) -> 
     assert_no_store_threads()
 
 
+def test_a_delivering_watch_hands_each_event_over_on_its_own_thread(store: Store,
+                                                                    prefix: str) -> None:
+    root = keys.spec_prefix(prefix, "strategies")
+    _, rev = store.list(root)
+    got: list[tuple[str, bytes, str]] = []
+    arrived = threading.Condition()
+
+    def deliver(event: WatchEvent) -> None:
+        if event.value == b"boom":
+            raise RuntimeError("a consumer's bug")
+        with arrived:
+            got.append((event.key, event.value, threading.current_thread().name))
+            arrived.notify_all()
+
+    with store.watch(root, rev + 1, deliver=deliver) as w:
+        store.put(root + "default/a", b"1")
+        store.put(root + "default/b", b"boom")  # logged; the watch goes on
+        store.put(root + "default/a", b"2")
+        with arrived:
+            assert arrived.wait_for(lambda: len(got) == 2, 10)
+        assert [(k, v) for k, v, _ in got] == [(root + "default/a", b"1"),
+                                               (root + "default/a", b"2")]
+        assert all(t.startswith("etcd-watch:") for _, _, t in got)
+        assert w.get(timeout=0.3) is None  # nothing is queued besides
+        assert w.last_revision == store.revision()
+    assert w.closed
+    assert_no_store_threads()
+
+
+def test_a_delivering_watch_still_tells_of_compaction(fresh_etcd: EtcdServer,
+                                                      prefix: str) -> None:
+    root = keys.root_prefix(prefix)
+    with connect(fresh_etcd.endpoint) as store:
+        _, rev = store.list(root)
+        for i in range(3):
+            store.put(f"{root}k{i}", b"x")
+        fresh_etcd.etcdctl("compact", str(store.revision()))
+        w = store.watch(root, rev + 1, deliver=lambda _event: None)  # compacted away
+        with pytest.raises(Compacted):
+            w.get(timeout=5)
+        assert w.closed
+    assert_no_store_threads()
+
+
 def test_watch_resumes_after_etcd_sigkill(fresh_etcd: EtcdServer, prefix: str) -> None:
     root = keys.root_prefix(prefix)
     # A slow first retry makes sure the write below lands while the watch is disconnected,

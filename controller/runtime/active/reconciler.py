@@ -324,10 +324,11 @@ class ActiveStrategyReconciler:
                mem: Memory) -> None:
         stored = mem.stored
         endpoint = decided_endpoint(inputs, decision.status, previous, self._clock())
-        if (stored.status is not None and stored.raw is not None
-                and stored.basis == self._status.revision(inputs.key)
-                and decision.status.same_but_volatile(stored.status)
-                and stored.raw.get("endpoint") == endpoint
+        based = (stored.status is not None and stored.raw is not None
+                 and stored.basis == self._status.revision(inputs.key))
+        same = based and stored.status is not None and decision.status.same_but_volatile(
+            stored.status)
+        if (same and stored.raw is not None and stored.raw.get("endpoint") == endpoint
                 and remembered_unchanged(inputs, stored.raw)):
             stored.status = decision.status  # nothing to write: no document to build either
             self._publish(inputs, endpoint, previous)
@@ -341,7 +342,7 @@ class ActiveStrategyReconciler:
         kept = remembered(inputs, previous)
         if kept is not None:
             doc["inputs"] = kept
-        self._status.write(inputs.key, doc)
+        self._status.write(inputs.key, doc, changed=based and not same)
         stored.status, stored.basis = decision.status, self._status.revision(inputs.key)
         stored.raw = doc
         self._publish(inputs, endpoint, previous)
