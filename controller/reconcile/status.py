@@ -58,6 +58,7 @@ __all__ = [
     "HISTORY_LIMIT",
     "PHASES",
     "RECENT_FAILOVER_WINDOW",
+    "STARTUP_VOLATILE_ARCH_FIELDS",
     "VOLATILE_ARCH_FIELDS",
     "ArchitectureStatus",
     "Condition",
@@ -154,6 +155,12 @@ class ArchitectureStatus:
         return self is other or all(getattr(self, name) == getattr(other, name)
                                     for name in _ARCH_FIELDS)
 
+    def same_but_startup_volatile(self, other: ArchitectureStatus) -> bool:
+        """Equal but for :data:`VOLATILE_ARCH_FIELDS` and
+        :data:`STARTUP_VOLATILE_ARCH_FIELDS` (a start-up cycle's changes)."""
+        return self is other or all(getattr(self, name) == getattr(other, name)
+                                    for name in _STARTUP_ARCH_FIELDS)
+
     @property
     def started(self) -> bool:
         """Passed a probe cycle since it was last deployed (Kubernetes' ``started``)."""
@@ -236,7 +243,15 @@ class StrategyStatus:
         mine, theirs = self.architectures, other.architectures
         if mine.keys() != theirs.keys():
             return False
-        return all(arch.same_but_volatile(theirs[name]) for name, arch in mine.items())
+        starting = self.transition.to if self.transition is not None else None
+        for name, arch in mine.items():
+            their = theirs[name]
+            if name == starting and not arch.started and not their.started:
+                if not arch.same_but_startup_volatile(their):
+                    return False
+            elif not arch.same_but_volatile(their):
+                return False
+        return True
 
     # --- JSON ------------------------------------------------------------------------
 
@@ -257,7 +272,19 @@ VOLATILE_ARCH_FIELDS = {"last_probe_time": "lastProbeTime",
 architecture. A status that differs only in them is not written: with 10,000 strategies
 probed every 10 s that would be 1,000 writes a second of nothing new. They are written
 along with the next real change."""
+STARTUP_VOLATILE_ARCH_FIELDS = {"consecutive_failures": "consecutiveFailures",
+                                "consecutive_unknowns": "consecutiveUnknowns",
+                                "last_probe_result": "lastProbeResult",
+                                "last_probe_reason": "lastProbeReason",
+                                "last_probe_message": "lastProbeMessage"}
+"""Further fields that a transition's target in its start-up (no cycle passed since its
+deploy) changes on every cycle it fails. It is probed a few times a second and failed by
+time, not by count, so such a cycle is not news: writing each one would be several writes
+a second per starting architecture, thousands in a fleet-wide failover. They are written
+with the next real change (its first pass, its health turning, its failure)."""
 _ARCH_FIELDS = tuple(each.name for each in fields(ArchitectureStatus)
                      if each.name not in VOLATILE_ARCH_FIELDS)
+_STARTUP_ARCH_FIELDS = tuple(name for name in _ARCH_FIELDS
+                             if name not in STARTUP_VOLATILE_ARCH_FIELDS)
 _STRATEGY_FIELDS = tuple(each.name for each in fields(StrategyStatus)
                          if each.name != "architectures")

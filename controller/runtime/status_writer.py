@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller.api.documents import DocumentSyntaxError, decode_json
-from controller.reconcile.status import VOLATILE_ARCH_FIELDS
+from controller.reconcile.status import STARTUP_VOLATILE_ARCH_FIELDS, VOLATILE_ARCH_FIELDS
 from controller.resources import Resources
 from controller.runtime.informer import CachedValue, Informer, ObjectKey
 from controller.store import Fence
 
 _VOLATILE_JSON = frozenset(VOLATILE_ARCH_FIELDS.values())
+_STARTUP_VOLATILE_JSON = _VOLATILE_JSON | frozenset(STARTUP_VOLATILE_ARCH_FIELDS.values())
 
 
 def _canonical(status: Mapping[str, Any]) -> bytes:
@@ -27,13 +28,23 @@ def _canonical(status: Mapping[str, Any]) -> bytes:
 
 
 def significant(status: Mapping[str, Any]) -> bytes:
-    """The canonical form of ``status`` without its volatile probe fields."""
+    """The canonical form of ``status`` without its volatile probe fields (as
+    ``StrategyStatus.same_but_volatile`` compares: a transition's target not yet started
+    has more of them)."""
     archs = status.get("architectures")
     if isinstance(archs, Mapping):
+        transition = status.get("transition")
+        starting = transition.get("to") if isinstance(transition, Mapping) else None
         status = {**status, "architectures": {
-            name: {k: v for k, v in a.items() if k not in _VOLATILE_JSON}
-            if isinstance(a, Mapping) else a for name, a in archs.items()}}
+            name: _without_volatile(a, name == starting) if isinstance(a, Mapping) else a
+            for name, a in archs.items()}}
     return _canonical(status)
+
+
+def _without_volatile(arch: Mapping[str, Any], starting: bool) -> dict[str, Any]:
+    volatile = (_STARTUP_VOLATILE_JSON if starting and arch.get("firstPassTime") is None
+                else _VOLATILE_JSON)
+    return {k: v for k, v in arch.items() if k not in volatile}
 
 
 def _digest(data: bytes) -> bytes:

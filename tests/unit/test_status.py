@@ -167,6 +167,41 @@ def test_significant_agrees_with_the_status_writer(change: dict[str, Any],
     assert (significant(s.to_json()) == significant(t.to_json())) is volatile
 
 
+@pytest.mark.parametrize("change, volatile", [
+    ({"consecutive_failures": 4}, True),
+    ({"consecutive_unknowns": 1}, True),
+    ({"last_probe_result": "Unhealthy"}, True),
+    ({"last_probe_reason": "QosBelowThreshold"}, True),
+    ({"last_probe_message": "accuracy 0.41 < 0.6"}, True),
+    ({"health": "Unhealthy"}, False),
+    ({"first_pass_time": 120.0}, False),
+    ({"state": "served"}, False),
+])
+def test_a_starting_targets_failed_cycles_are_volatile(change: dict[str, Any],
+                                                        volatile: bool) -> None:
+    """``gossip`` is the transition's target, not started: a failed start-up cycle is not
+    news (it is failed by time), its first pass or a health change is. Model and JSON
+    agree."""
+    from controller.runtime.status_writer import significant
+
+    s = full_status()
+    assert s.transition is not None and s.transition.to == "gossip"
+    t = s.with_arch("gossip", replace(s.arch("gossip"), **change))
+    assert s.same_but_volatile(t) is volatile and t.same_but_volatile(s) is volatile
+    assert (significant(s.to_json()) == significant(t.to_json())) is volatile
+
+
+def test_a_started_target_or_the_active_architecture_keeps_its_failures_news() -> None:
+    from controller.runtime.status_writer import significant
+
+    s = full_status()
+    started = s.with_arch("gossip", replace(s.arch("gossip"), first_pass_time=110.0))
+    for base, name in ((started, "gossip"), (s, "fl")):
+        t = base.with_arch(name, replace(base.arch(name), consecutive_failures=9))
+        assert not base.same_but_volatile(t)
+        assert significant(base.to_json()) != significant(t.to_json())
+
+
 def test_same_but_volatile_sees_strategy_fields_and_architectures() -> None:
     s = full_status()
     assert not s.same_but_volatile(replace(s, phase="Degraded"))
