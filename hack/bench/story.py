@@ -71,6 +71,8 @@ class StoryResult:
     """What answered after each crash."""
     failback_s: list[float] = field(default_factory=list)
     """Longest outage the client saw during a failback."""
+    failback_failed: list[int] = field(default_factory=list)
+    """Requests that got no answer during each failback."""
     answered: int = 0
     requests: int = 0
     seconds: float = 0.0
@@ -79,7 +81,7 @@ class StoryResult:
     def figures(self) -> dict[str, Any]:
         return {"failover_s": self.failover_s, "direct_s": self.direct_s,
                 "crash_s": self.crash_s, "crash_to": self.crash_to,
-                "failback_s": self.failback_s}
+                "failback_s": self.failback_s, "failback_failed": self.failback_failed}
 
     def ratio(self) -> float:
         return statistics.median(self.failover_s) / statistics.median(self.direct_s)
@@ -100,7 +102,8 @@ class StoryResult:
             f"| story: downtime, aggregator's process crashed → answered by {crashed} "
             f"(median of {len(self.crash_s)}) | {ms(self.crash_s)} | — | — | — | context |",
             f"| story: downtime, make-before-break failback (longest outage, median of "
-            f"{len(self.failback_s)}) | {ms(self.failback_s)} | — | — | — | context |",
+            f"{len(self.failback_s)}) | {ms(self.failback_s)}; requests failed: "
+            f"{sum(self.failback_failed)} | — | — | — | context |",
         ]
 
 
@@ -171,6 +174,8 @@ class Story:
         got = _answer(client, start, MAIN)
         end = got.done + 0.5
         time.sleep(max(0.0, end - time.monotonic()))
+        self.result.failback_failed.append(
+            sum(not a.ok for a in list(client.answers) if start <= a.sent <= end))
         return client.downtime(start, end)
 
     def status(self) -> dict[str, Any]:
