@@ -5,10 +5,10 @@ architecture serves when its recorded state is ``served`` (the observation says 
 serve step is done), so the endpoint names a new architecture in the very status that
 first records it serving -- in a make-before-break hand-over while the old one still
 runs, so the old one is undeployed only after consumers were sent away from it -- and
-says that nothing serves while none does. The result is the
-ActiveStrategy's ``status.endpoint`` and the value of its watchable endpoint key; it
-changes only when the URL or the architecture does (``since`` is when that happened), so
-a consumer watching the key sees exactly the switches.
+says that nothing serves while none does. The result is the ActiveStrategy's
+``status.endpoint`` and the value of its watchable endpoint key; it changes only when the
+URL or the architecture does (``since`` is when that happened), so a consumer watching the
+key sees exactly the switches.
 """
 
 from __future__ import annotations
