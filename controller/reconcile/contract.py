@@ -40,7 +40,11 @@ Contract (read this, not the code, to drive it):
   else or ``steady_until`` passing calls for a step as usual. The state probe every
   deployed entity has covers what the skipped observation would have seen: instances
   still ``RUN`` where they were placed.
-- Never two served architectures: an old one is undeployed before a new one is served.
+- Never two served architectures, but for one step of a make-before-break hand-over:
+  its target is served while the old one still runs, and the next step (at once), whose
+  status records the target served and so names it as the endpoint, undeploys the old one
+  -- that status is stored before the undeploy runs. Otherwise an old one is undeployed
+  before a new one is served.
 - Nothing destructive happens when the fog is unreachable, the object is paused or invalid.
 - ``events`` are completed failovers/failbacks: the shell increments each counter once per
   event and observes ``duration`` (detection -> new architecture serving) in the histogram.

@@ -3,8 +3,10 @@
 Every change of the active architecture (start, failover, failback, switch, roll-out) is a
 ``Transition`` in the status, taken one stage per step: ``draining`` undeploys what is in
 the way (break-before-make), ``deploying`` deploys the target, waits for it to become
-healthy, serves it and completes. A target that fails is undeployed and the next
-candidate is tried, or, make-before-break, the old architecture keeps serving.
+healthy, serves it and completes. Make-before-break serves the target while the old
+architecture still runs and undeploys the old one only once the status (and so the
+endpoint) names the target. A target that fails is undeployed and the next candidate is
+tried, or, make-before-break, the old architecture keeps serving.
 """
 
 from __future__ import annotations
@@ -179,22 +181,30 @@ def _await_target(step: Step, transition: Transition, draining: list[str], seen:
 
 
 def _hand_over(step: Step, transition: Transition, seen: Observed) -> None:
-    """The target is healthy: undeploy the old one (make-before-break), serve, complete."""
+    """The target is healthy: serve it, then complete.
+
+    Make-before-break takes two steps while the old architecture still runs: serve the
+    target alongside it, then -- once the status records the target served, which moves
+    the endpoint to it (see ``endpoint.serving_architecture``) in the write ahead of the
+    step's actions -- undeploy the old one. Consumers are pointed at the target before
+    the old one stops, so they never follow the endpoint to an architecture that is gone.
+    A restart between the steps finds both running and the target served: it goes on.
+    """
     target, kind = transition.to, transition.kind
     old = (transition.from_ if transition.make_before_break and transition.from_
            and transition.from_ != target else None)
-    if old is not None and step.observed(old).exists:
-        step.act(Undeploy(old))
-        if step.inputs.spec.serve:
-            step.act(Serve(target))
-        step.wait(POLL)
-        step.say(f"{_VERB[kind]} to {target}: {target} healthy, undeploying {old} and "
-                 f"serving {target}", _PHASE[kind])
-        return
     if step.inputs.spec.serve and not seen.served:
         step.act(Serve(target))
         step.wait(POLL)
-        step.say(f"{_VERB[kind]} to {target}: {target} healthy, serving it", _PHASE[kind])
+        alongside = f" alongside {old}" if old is not None and step.observed(old).exists else ""
+        step.say(f"{_VERB[kind]} to {target}: {target} healthy, serving it{alongside}",
+                 _PHASE[kind])
+        return
+    if old is not None and step.observed(old).exists:
+        step.act(Undeploy(old))
+        step.wait(POLL)
+        now = f"{target} serving" if seen.served else f"{target} healthy"
+        step.say(f"{_VERB[kind]} to {target}: {now}, undeploying {old}", _PHASE[kind])
         return
     complete(step, transition)
 

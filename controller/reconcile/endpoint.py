@@ -3,10 +3,12 @@
 Pure: from the status a step decided and each candidate's ``spec.endpoint``. An
 architecture serves when its recorded state is ``served`` (the observation says its
 serve step is done), so the endpoint names a new architecture in the very status that
-first records it serving, and says that nothing serves while none does. The result is the
-ActiveStrategy's ``status.endpoint`` and the value of its watchable endpoint key; it
-changes only when the URL or the architecture does (``since`` is when that happened), so
-a consumer watching the key sees exactly the switches.
+first records it serving -- in a make-before-break hand-over while the old one still
+runs, so the old one is undeployed only after consumers were sent away from it -- and
+says that nothing serves while none does. The result is the ActiveStrategy's
+``status.endpoint`` and the value of its watchable endpoint key; it changes only when the
+URL or the architecture does (``since`` is when that happened), so a consumer watching the
+key sees exactly the switches.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ from controller.reconcile.times import rfc3339
 
 
 def serving_architecture(status: StrategyStatus) -> str | None:
-    """The architecture recorded as served (the active one first: there is never more
-    than one, but a status read from the store is not ours to trust)."""
+    """The architecture consumers should use: the one recorded as served.
+
+    Two are served only in a make-before-break hand-over, between serving the target and
+    undeploying the old one: the transition's target wins as soon as it is recorded
+    served, so consumers move to it before the old one stops. Otherwise the active one
+    comes first (a status read from the store is not ours to trust), then any served one.
+    """
     served = [name for name, arch in status.architectures.items() if arch.state == "served"]
+    transition = status.transition
+    if transition is not None and transition.to in served:
+        return transition.to
     if status.active_architecture in served:
         return status.active_architecture
     return min(served) if served else None

@@ -15,6 +15,7 @@ from controller.reconcile.contract import (
     Undeploy,
     Unserve,
 )
+from controller.reconcile.endpoint import serving_architecture
 from controller.reconcile.evolve import evolve
 from controller.reconcile.probing import probes_due
 from controller.reconcile.status import (
@@ -55,15 +56,23 @@ def _write_before(step: Step) -> int:
     stored status records leaves it recorded (a restart finds what is left and goes on);
     serving the recorded transition target or active architecture creates only what a
     restart observes there anyway; probes change nothing. A deploy may create what no
-    stored status names yet: the write must be stored before it."""
+    stored status names yet: the write must be stored before it. So must removing an
+    architecture recorded served while the decided status sends consumers to another
+    (the end of a make-before-break hand-over): the endpoint moves with that write. (The
+    status decided from need not be the one stored: a step that only probes or serves
+    may leave its write to the next.)"""
     stored = step.inputs.status
     transition = stored.transition
     active = {stored.active_architecture, transition.to if transition else None}
     recorded = {*active, transition.from_ if transition else None, *stored.architectures}
+    serving = serving_architecture(step.status)
+    left = {name for name, arch in stored.architectures.items()
+            if arch.state == "served" and serving not in (None, name)}
     for i, action in enumerate(step.actions):
         if not (isinstance(action, Probe)
                 or (isinstance(action, Serve | Unserve) and action.arch in active)
-                or (isinstance(action, Undeploy) and action.arch in recorded)):
+                or (isinstance(action, Undeploy) and action.arch in recorded
+                    and action.arch not in left)):
             return i
     return len(step.actions)
 

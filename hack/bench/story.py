@@ -73,6 +73,11 @@ class StoryResult:
     """What answered after each crash."""
     failback_s: list[float] = field(default_factory=list)
     """Longest outage the client saw during a failback."""
+    failback_failed: list[int] = field(default_factory=list)
+    """Requests that got no answer during each failback."""
+    switch_s: list[float] = field(default_factory=list)
+    """The client's gap in answers across the endpoint's move to the main in a failback:
+    from its last answer before it saw the move to its first after."""
     answered: int = 0
     requests: int = 0
     seconds: float = 0.0
@@ -81,7 +86,8 @@ class StoryResult:
     def figures(self) -> dict[str, Any]:
         return {"failover_s": self.failover_s, "direct_s": self.direct_s,
                 "crash_s": self.crash_s, "crash_to": self.crash_to,
-                "failback_s": self.failback_s}
+                "failback_s": self.failback_s, "failback_failed": self.failback_failed,
+                "switch_s": self.switch_s}
 
     def ratio(self) -> float:
         return statistics.median(self.failover_s) / statistics.median(self.direct_s)
@@ -91,6 +97,8 @@ class StoryResult:
         verdict = "ok" if ratio <= 1.2 else "**over**"
 
         def ms(values: list[float]) -> str:
+            if not values:
+                return "—"
             each = ", ".join(f"{v * 1000:.0f}" for v in values)
             return f"{statistics.median(values) * 1000:.0f} ms (each: {each})"
 
@@ -102,7 +110,11 @@ class StoryResult:
             f"| story: downtime, aggregator's process crashed → answered by {crashed} "
             f"(median of {len(self.crash_s)}) | {ms(self.crash_s)} | — | — | — | context |",
             f"| story: downtime, make-before-break failback (longest outage, median of "
-            f"{len(self.failback_s)}) | {ms(self.failback_s)} | — | — | — | context |",
+            f"{len(self.failback_s)}) | {ms(self.failback_s)}; requests failed: "
+            f"{sum(self.failback_failed)} | — | — | — | context |",
+            f"| story: make-before-break failback, the client's gap across the endpoint's "
+            f"move (median of {len(self.switch_s)}) | {ms(self.switch_s)} | — | — | — "
+            f"| context |",
         ]
 
 
@@ -173,6 +185,15 @@ class Story:
         got = _answer(client, start, MAIN)
         end = got.done + 0.5
         time.sleep(max(0.0, end - time.monotonic()))
+        answers = list(client.answers)
+        self.result.failback_failed.append(
+            sum(not a.ok for a in answers if start <= a.sent <= end))
+        moved = next(p.at for p in list(client.published)
+                     if p.at >= start and p.architecture == MAIN)
+        before = [a.done for a in answers if a.ok and start <= a.done <= moved]
+        after = [a.done for a in answers if a.ok and a.done > moved]
+        if before and after:
+            self.result.switch_s.append(min(after) - max(before))
         return client.downtime(start, end)
 
     def status(self) -> dict[str, Any]:

@@ -100,7 +100,8 @@ def test_failover_to_gossip_learning_and_failback(etcd: EtcdServer, prefix: str,
             s.then.history_has(**{"from": REPLACEMENT, "to": MAIN})
             t2 = client.mark()
             assert _wait(lambda: client.answered_since(t2, MAIN), 30)
-            failback_downtime = client.downtime(up_at, client.mark())
+            back_at = client.mark()
+            failback_downtime = client.downtime(up_at, back_at)
         finally:
             client.stop()
 
@@ -136,11 +137,15 @@ def test_failover_to_gossip_learning_and_failback(etcd: EtcdServer, prefix: str,
         assert running == {"aggregator", "worker", "client"}, running
 
         answered = sum(a.ok for a in client.answers)
+        # reported, not asserted: a request already on its way to gossip learning when the
+        # endpoint moved may still meet it stopping (the watch and the undeploy race)
+        failed = sum(not a.ok for a in client.answers if up_at <= a.sent <= back_at)
         report.append(f"prediction service, as its endpoint-following user saw it: "
                       f"{answered}/{len(client.answers)} requests answered; longest "
                       f"outage during failover {failover_downtime:.2f}s, "
-                      f"during failback {failback_downtime:.2f}s (the endpoint moved "
-                      f"{back.at - gone:+.2f}s after gossip learning left the fog)")
+                      f"during failback {failback_downtime:.2f}s with {failed} failed "
+                      f"requests (the endpoint moved "
+                      f"{gone - back.at:.2f}s before gossip learning was seen gone)")
 
 
 def test_aggregator_crash_fails_over_and_its_user_follows(etcd: EtcdServer,

@@ -5,10 +5,12 @@ comes back, it moves back to the main, and a watcher of
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,3 +117,49 @@ def test_failover_and_failback_move_the_endpoint_a_watcher_sees_only_the_switche
     # every write is a switch: nothing is written while the endpoint stays the same
     assert all(a != b for a, b in itertools.pairwise(switches)), switches
     assert values[-3] == backup_endpoint
+
+
+def test_make_before_break_failback_moves_the_endpoint_before_the_old_one_stops(
+        s: Scenario, store: Store, etcd: EtcdServer, tmp_path: Path) -> None:
+    """The replacement's instance, stopped by the failback, reads the endpoint key from
+    etcd as its SIGTERM arrives: the key already names the main, so a consumer following
+    it was sent to the main while the replacement still ran (causal order, no clock)."""
+    key = endpoint_key(s.prefix, "default", s.name)
+    record = tmp_path / "endpoint-at-stop.json"
+    backup = _serving_web(s, "web-backup", {"tier": "fog"})
+    backup["spec"]["entities"][0]["env"].update({
+        "ON_STOP_URL": f"{etcd.client_url}/v3/kv/range",
+        "ON_STOP_BODY": json.dumps({"key": base64.b64encode(key.encode()).decode()}),
+        "ON_STOP_FILE": str(record)})
+    s.given.documents(
+        environment("lab", s.sim.url),
+        _serving_web(s, "web-main", {"tier": "cloud"}),
+        backup,
+        strategy("web", "web-main", ["web-backup"], window="1s"),
+        active_strategy(s.name, "web", "lab"),
+    ).controller().serving("web-main")
+    main_url = f"http://{_ip_of(s, 'cloud-1')}:{s.port}/healthz"
+    s.when.node_down("cloud-1")
+    s.then.phase_is("Serving", active="web-backup", timeout=60)
+    s.then.status_matches(
+        lambda st: (st.get("endpoint") or {}).get("architecture") == "web-backup",
+        "the endpoint naming web-backup")
+    assert not record.exists()
+    s.when.node_up("cloud-1")
+    s.then.phase_is("Serving", active="web-main", timeout=60)
+    assert s.status()["history"][-1]["kind"] == "failback"
+    answer = json.loads(wait_for(lambda: record.read_bytes() if record.exists() else None,
+                                 30, "the stopped replacement's record"))
+    stored = json.loads(base64.b64decode(answer["kvs"][0]["value"]))
+    assert (stored["architecture"], stored["url"]) == ("web-main", main_url), stored
+    # and straight from the replacement to the main: never nothing in between
+    seen: list[str | None] = []
+    with store.watch(key.rsplit("/", 1)[0] + "/", 1) as watch:
+        def back_on_main() -> bool | None:
+            event = watch.get(timeout=1.0)
+            if event is not None and event.key == key and event.type == "PUT":
+                seen.append(json.loads(event.value)["architecture"])
+            return ("web-backup" in seen and seen[-1] == "web-main") or None
+
+        wait_for(back_on_main, 30, "the endpoint's switches", interval=0)
+    assert seen[-2:] == ["web-backup", "web-main"], seen

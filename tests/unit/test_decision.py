@@ -38,6 +38,7 @@ from controller.reconcile.decision import (
     probes_due,
     quiet_probe,
 )
+from controller.reconcile.endpoint import serving_architecture
 from controller.reconcile.status import (
     HISTORY_LIMIT,
     RECENT_FAILOVER_WINDOW,
@@ -343,10 +344,38 @@ CASES = [
              strategy=replace(STRATEGY, policy=replace(POLICY, failback=FailbackPolicy(
                  make_before_break=False)))), (Undeploy(B), Deploy(A)), "FailingBack",
          "break-before-make"),
-    Case("mbb-main-healthy-hands-over",
+    Case("mbb-main-healthy-served-alongside-the-old",
          inp(in_transition(MBB_FAILBACK, {A: arch("deployed"), B: arch()}, active=B),
-             {A: RUNNING, B: SERVED}), (Undeploy(B), Serve(A)), "FailingBack",
-         "fl healthy, undeploying gossip and serving fl"),
+             {A: RUNNING, B: SERVED}), (Serve(A),), "FailingBack",
+         "fl healthy, serving it alongside gossip",
+         lambda d: serving_architecture(d.status) == B and d.write_before == 1),
+    Case("mbb-main-served-endpoint-moves-then-old-undeployed",
+         inp(in_transition(MBB_FAILBACK, {A: arch("deployed"), B: arch()}, active=B),
+             {A: SERVED, B: SERVED}), (Undeploy(B),), "FailingBack",
+         "fl serving, undeploying gossip",
+         lambda d: serving_architecture(d.status) == A and d.write_before == 0
+         and d.status.transition is not None and no_events(d)),
+    Case("restart-mid-hand-over-undeploys-the-old",  # the endpoint already names fl
+         inp(in_transition(MBB_FAILBACK, {A: arch(), B: arch()}, active=B),
+             {A: SERVED, B: SERVED}), (Undeploy(B),), "FailingBack",
+         "fl serving, undeploying gossip",
+         lambda d: serving_architecture(d.status) == A and d.write_before == 0),
+    Case("mbb-old-fails-to-undeploy-retries-endpoint-stays-on-target",
+         inp(in_transition(MBB_FAILBACK, {A: arch(), B: arch()}, active=B),
+             {A: SERVED, B: ob(True, True, error="fog05: 500")}), (Undeploy(B),),
+         "FailingBack", "last action failed: gossip: fog05: 500",
+         lambda d: serving_architecture(d.status) == A and d.requeue_after == 5.0
+         and d.status.last_error is not None and d.status.transition is not None),
+    Case("mbb-served-target-fails-before-hand-over-endpoint-back-to-old",
+         inp(in_transition(MBB_FAILBACK, {A: arch(), B: arch()}, active=B),
+             {A: ob(True, True, vanished=True), B: SERVED}), (Undeploy(A),), "Serving",
+         "aborted", lambda d: serving_architecture(d.status) == B
+         and d.status.transition is None),
+    Case("mbb-serve-off-undeploys-old-then-completes",
+         inp(in_transition(MBB_FAILBACK, {A: arch("deployed"), B: arch("deployed")},
+                           active=B), {A: RUNNING, B: RUNNING},
+             spec=replace(SPEC, serve=False)), (Undeploy(B),), "FailingBack",
+         "fl healthy, undeploying gossip"),
     Case("mbb-main-waits-replacement-keeps-serving",
          inp(in_transition(MBB_FAILBACK, {A: arch("deployed", ok=1), B: arch()}, active=B),
              {A: RUNNING, B: SERVED}), (), "FailingBack", "waiting for health 1/2",
@@ -570,9 +599,7 @@ class World:
                 self.errors[action.arch] = "deploy failed"
                 return False
             self.deployed.setdefault(action.arch, False)
-        elif isinstance(action, Serve):
-            assert not any(s for n, s in self.deployed.items() if n != action.arch), \
-                f"two served: {self.deployed} + {action.arch}"
+        elif isinstance(action, Serve):  # Run.step checks who may serve alongside whom
             self.deployed[action.arch] = True
         elif isinstance(action, Undeploy):
             self.deployed.pop(action.arch, None)
@@ -621,6 +648,10 @@ class Run:
             if i == d.write_before:
                 self._store(d)
                 pending = False
+            if isinstance(action, Undeploy) and any(
+                    served for name, served in w.deployed.items() if name != action.arch):
+                # something else serves: consumers were sent there before this one goes
+                assert serving_architecture(self.stored) != action.arch, (action, self.stored)
             if not w.apply(action):
                 break
         if pending:
@@ -628,7 +659,16 @@ class Run:
         self.events += d.events
         self.messages.append(d.message)
         self.now += max(0.5, min(d.requeue_after, 30.0))
-        assert len([n for n, s in w.deployed.items() if s]) <= 1
+        served = {n for n, s in w.deployed.items() if s}
+        t = self.status.transition
+        if t is not None and t.make_before_break and len(served) == 2:
+            assert served == {t.from_, t.to}, served  # the hand-over's one step
+        else:
+            assert len(served) <= 1, served
+        stored_t = self.stored.transition
+        if stored_t is not None and stored_t.make_before_break and w.deployed:
+            # never an endpoint to nothing (or to what is gone) during a make-before-break
+            assert serving_architecture(self.stored) in w.deployed, (self.stored, w.deployed)
         kinds = [e.kind for e in self.events]
         assert self.status.failover_count == kinds.count("failover")
         assert self.status.failback_count == kinds.count("failback")
@@ -835,6 +875,50 @@ def test_story_crash_anywhere_in_a_failover_converges_once(
     restarted = Run(r.world, status=r.stored, now=r.now, stored=r.stored, health=health)
     restarted.until(serving_arch(B))
     assert restarted.status.failover_count == 1
+
+
+@pytest.mark.parametrize("lives", range(6))
+def test_story_crash_anywhere_in_a_make_before_break_failback_converges_once(
+        lives: int) -> None:
+    """A controller dies before any action of a make-before-break failback (the hand-over
+    included: after serving the main, before undeploying the replacement); the next one
+    finishes it from what etcd holds: one failback, the endpoint never on what is gone
+    (asserted in every step)."""
+    strategy = replace(STRATEGY, policy=replace(POLICY, failback=FailbackPolicy(
+        stabilization_window=5.0)))
+    r = Run(World(), strategy=strategy)
+    r.until(serving_arch(A))
+    r.world.healthy[A] = False
+    r.until(serving_arch(B))
+    r.world.healthy[A] = True
+    r.until(lambda r: r.status.phase == "FailingBack")
+    r.lives = lives
+    try:
+        r.until(serving_arch(A))
+    except Crash:
+        restarted = Run(r.world, status=r.stored, now=r.now, stored=r.stored,
+                        strategy=strategy, events=list(r.events))
+        restarted.until(serving_arch(A))
+        r = restarted
+    assert r.status.failback_count == 1 and r.status.history[-1].kind == "failback"
+
+
+def test_make_before_break_hand_over_moves_the_endpoint_before_the_old_goes() -> None:
+    """Serve the main alongside the replacement; the next step's status names the main
+    (stored before its undeploy runs); then the transition completes."""
+    r = Run(World(), strategy=replace(STRATEGY, policy=replace(POLICY, failback=FailbackPolicy(
+        stabilization_window=5.0))))
+    r.until(serving_arch(A))
+    r.world.healthy[A] = False
+    r.until(serving_arch(B))
+    r.world.healthy[A] = True
+    r.until(lambda r: Serve(A) in r.step().actions)
+    assert r.world.deployed == {A: True, B: True}
+    assert serving_architecture(r.stored) == B  # A is not yet recorded served
+    hand_over = r.step()
+    assert hand_over.actions == (Undeploy(B),) and hand_over.write_before == 0
+    assert serving_architecture(r.stored) == A and r.world.deployed == {A: True}
+    assert r.step().status.phase == "Serving" and serving_arch(A)(r)
 
 
 def test_what_the_stored_status_names_needs_no_write_ahead() -> None:

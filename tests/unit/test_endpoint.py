@@ -6,7 +6,7 @@ from typing import Any
 
 from controller.api.models import Endpoint
 from controller.reconcile.endpoint import endpoint_status, first_address, url_of
-from controller.reconcile.status import ArchitectureStatus, StrategyStatus
+from controller.reconcile.status import ArchitectureStatus, StrategyStatus, Transition
 from controller.reconcile.times import rfc3339
 
 MAIN = Endpoint(entity="agg", port=8080, path="/predict")
@@ -47,6 +47,31 @@ def test_the_instance_s_own_address_wins_over_its_node_s() -> None:
 def test_the_replacement_as_soon_as_it_is_recorded_serving() -> None:
     # a failover's target is served before the transition completes (active still main)
     ep = endpoint_status(_status("backup", active="main"), ENDPOINTS, None, 100.0)
+    assert ep is not None and ep["architecture"] == "backup"
+
+
+def _both_served(transition_to: str | None) -> StrategyStatus:
+    """A make-before-break hand-over from backup to main: both served for one step."""
+    both = _status("backup")
+    both = both.with_arch("main", ArchitectureStatus(state="served",
+                                                     instances=_instances("agg", "10.0.0.1")))
+    if transition_to is None:
+        return both
+    transition = Transition("failback", "backup", transition_to, "MainReady", 1.0,
+                            "deploying", 1.0, (), True)
+    return StrategyStatus(active_architecture="backup", architectures=both.architectures,
+                          transition=transition)
+
+
+def test_a_hand_over_s_target_wins_once_recorded_served() -> None:
+    # consumers move to the target before the old one, still served, is undeployed
+    ep = endpoint_status(_both_served("main"), ENDPOINTS, None, 100.0)
+    assert ep is not None and (ep["url"], ep["architecture"]) == (
+        "http://10.0.0.1:8080/predict", "main")
+
+
+def test_two_served_without_a_transition_the_active_one_wins() -> None:
+    ep = endpoint_status(_both_served(None), ENDPOINTS, None, 100.0)
     assert ep is not None and ep["architecture"] == "backup"
 
 
