@@ -183,15 +183,22 @@ class CachedFog(FogClient):
 
     def observed(self, change: FogChange) -> None:
         """What the fog's change feed just said: newer than any fog-wide read before it, so
-        it answers :meth:`recent_instance_info` as our own calls do; a node that changed
-        has its capacity (and, gone or back, the node list) read again."""
+        it answers :meth:`recent_instance_info` as our own calls do. A node that went, or
+        one the kept list lacks (new, or back), has the node list and its capacity read
+        again; a listed node whose capacity changed keeps its cached status until
+        ``status_ttl``: nearly every such change is one of this client's own deploys,
+        which forgot that capacity already, and forgetting every node a burst of deploys
+        touches would make every deploy list the nodes and read their statuses again."""
         if change.kind is FogChangeKind.INSTANCE:
             with self._lock:
                 self._own[change.id] = (self._clock(), None if change.gone else change.instance)
             return
-        self.forget(change.id)
         with self._lock:
+            listed = self._nodes is not None and change.id in self._nodes[1]
+            if listed and not change.gone:
+                return
             self._nodes = None
+        self.forget(change.id)
 
     def known(self, change: FogChange) -> bool:
         """Whether this client already knew the instance to be as ``change`` says: our

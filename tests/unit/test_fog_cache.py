@@ -11,6 +11,8 @@ import pytest
 
 from controller.fog.cache import CachedFog
 from controller.fog.client import (
+    FogChange,
+    FogChangeKind,
     FogClient,
     FogUnavailable,
     InstanceInfo,
@@ -379,3 +381,24 @@ def test_node_view_is_served_while_a_new_one_is_read() -> None:
     fog.configure("i")
     changed = _settled(fogs, fog, first)
     assert changed is not first and changed.statuses["n1"].ram_free_mb == 100
+
+
+def test_the_feed_reads_the_node_list_again_only_for_a_node_gone_or_new() -> None:
+    inner, clock = CountingFog(), Clock()
+    fog = CachedFog(inner, clock=clock)
+    fog.list_nodes()
+    fog.node_status("n1")
+    version = fog.capacity_version
+    # a deploy's own change comes back through the feed: nothing is read again
+    fog.observed(FogChange(FogChangeKind.NODE, "n1", 5, node=NodeStatus("n1", 1000, 500)))
+    fog.list_nodes()
+    fog.node_status("n1")
+    assert inner.calls == {"list_nodes": 1, "node_status": 1}
+    assert fog.capacity_version == version
+    fog.observed(FogChange(FogChangeKind.NODE, "n2", 6, gone=True))
+    fog.list_nodes()
+    assert inner.calls["list_nodes"] == 2 and fog.capacity_version > version
+    inner.nodes = ["n1", "n2", "n3"]
+    fog.observed(FogChange(FogChangeKind.NODE, "n3", 7))  # not in the kept list: new
+    assert fog.list_nodes() == ["n1", "n2", "n3"]
+    assert inner.calls["list_nodes"] == 3
