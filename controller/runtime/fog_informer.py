@@ -2,7 +2,7 @@
 
 One informer per fog client (per Environment) lists the fog's instances, then follows its
 change feed (:meth:`FogClient.watch_instances`). An :class:`OwnerIndex`, built from the
-ActiveStrategy statuses the etcd informer already holds (each status records the
+ActiveStrategy statuses the reconciler reads and writes (each status records the
 instances its architectures run and the state it last saw them in), says which strategies
 own an instance, and which have instances on a node. When an owned instance leaves the
 state its status recorded (it crashed, went to ERROR, vanished) or its node goes down,
@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.api import kinds
-from controller.api.documents import DocumentSyntaxError, decode_json
 from controller.api.limits import one_line
 from controller.fog.cache import CachedFog
 from controller.fog.client import (
@@ -33,7 +32,7 @@ from controller.fog.client import (
     FogFeed,
     NotFound,
 )
-from controller.runtime.informer import Change, ObjectKey
+from controller.runtime.informer import ObjectKey
 
 _log = logging.getLogger("fogstrat.fog_informer")
 
@@ -87,20 +86,13 @@ class OwnerIndex:
         self._by_node: dict[str, dict[tuple[ObjectKey, str], Owned]] = {}
         """node → (owner, architecture) → one of its instances there."""
 
-    def on_change(self, change: Change) -> None:
-        """etcd informer callback: re-index an ActiveStrategy whose status changed."""
-        if change.family != "status" or change.key.kind is not kinds.ACTIVE_STRATEGY:
-            return
-        status: Any = None
-        if change.value is not None and change.value.value:
-            try:
-                status = decode_json(change.value.value)
-            except DocumentSyntaxError:
-                status = None
-        self.update(change.key, owned_instances(change.key, status))
-
-    def on_written(self, key: ObjectKey, status: Mapping[str, Any] | None) -> None:
-        """Status writer callback: our own writes (the etcd informer does not echo them)."""
+    def on_status(self, key: ObjectKey, status: Mapping[str, Any] | None) -> None:
+        """A status the controller decides from: one the reconciler read from the store
+        (it decodes it anyway: the index takes the instance ids from that, not from a
+        decode of its own of every status the etcd informer lists), or one the status
+        writer wrote (None: none, or deleted). An owner is indexed from its first
+        reconcile on; until then its reconcile, queued by the etcd informer, is due
+        anyway."""
         if key.kind is kinds.ACTIVE_STRATEGY:
             self.update(key, owned_instances(key, status))
 
