@@ -8,8 +8,10 @@ own an instance, and which have instances on a node. When an owned instance leav
 state its status recorded (it crashed, went to ERROR, vanished) or its node goes down,
 exactly its owners are queued at once, instead of at their next probe cycle; and the fog
 client's recent view of the instance is corrected, so that reconcile sees the change
-without waiting for the next fog-wide read. Polling stays as it was: a lost feed costs
-speed, never correctness.
+without waiting for the next fog-wide read. Polling stays as the safety net: while the
+feed is followed without a gap, the client's fog-wide reads come seldom
+(:data:`controller.fog.cache.FEED_RESYNC`); a lost feed brings back their ordinary rate,
+so it costs speed, never correctness.
 """
 
 from __future__ import annotations
@@ -216,6 +218,7 @@ class FogInformer:
                 _log.error("fog %s: change feed stopped (%s: %s); listing again",
                            self.name, type(exc).__name__, one_line(str(exc)))
                 self.cursor, self.healthy = None, False
+                self.fog.feed_lost()
                 self._stop.wait(RETRY_MAX)
 
     def _follow(self) -> None:
@@ -225,6 +228,7 @@ class FogInformer:
             try:
                 feed = self.fog.watch_instances(self.cursor, wait=self._wait)
             except FogError as exc:
+                self.fog.feed_lost()
                 if self._stop.is_set():
                     return
                 if self.healthy or delay == RETRY_MIN:
@@ -241,7 +245,11 @@ class FogInformer:
                 self.apply(feed, sent)
             except FogError as exc:  # a re-read failed: the next answer goes on from here
                 _log.warning("fog %s: %s", self.name, one_line(str(exc)))
+                self.fog.feed_lost()  # what this answer said was not all taken in
                 self.cursor = feed.cursor
+            else:
+                if not feed.relisted:  # a driver without a feed answers by listing
+                    self.fog.feed_followed(sent, self._wait)
             self._stop.wait(max(0.0, sent + MIN_INTERVAL - self.fog.now()))
 
     def apply(self, feed: FogFeed, sent: float) -> None:
@@ -250,10 +258,8 @@ class FogInformer:
         changes = tuple(self._current(c, sent) for c in feed.changes)
         feed = replace(feed, changes=changes)
         wakes = wakes_for(self._index, feed, self.fog.known)
-        for change in feed.changes:
-            # only what someone owns: the client keeps these until its next fog-wide read
-            if change.kind is FogChangeKind.NODE or self._index.owners_of(change.id):
-                self.fog.observed(change)
+        for change in feed.changes:  # every one: the client's fog-wide reads rely on it
+            self.fog.observed(change)
         for wake in wakes:
             self._enqueue(wake)
         if wakes:

@@ -402,3 +402,42 @@ def test_the_feed_reads_the_node_list_again_only_for_a_node_gone_or_new() -> Non
     fog.observed(FogChange(FogChangeKind.NODE, "n3", 7))  # not in the kept list: new
     assert fog.list_nodes() == ["n1", "n2", "n3"]
     assert inner.calls["list_nodes"] == 3
+
+
+def _changed(iid: str, state: InstanceState) -> FogChange:
+    return FogChange(FogChangeKind.INSTANCE, iid, 1,
+                     instance=InstanceInfo(iid, "f", "n1", state))
+
+
+def test_a_followed_feed_keeps_the_read_fresh_and_a_lost_one_brings_polling_back() -> None:
+    inner, clock = CountingFog(), Clock()
+    inner.states = {"i": InstanceState.RUN, "j": InstanceState.RUN}
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    fog.feed_followed(sent=0.0, wait=10.0)
+    fog.recent_instance_info("i")  # read at 0, after the feed was joined: covered
+    for t in (3.0, 9.0):
+        clock.now = t
+        fog.feed_followed(sent=t, wait=10.0)
+    inner.states["i"] = InstanceState.ERROR  # someone else's change, told by the feed
+    fog.observed(_changed("i", InstanceState.ERROR))
+    clock.now = 12.0
+    assert fog.recent_instance_info("i").state is InstanceState.ERROR
+    assert fog.recent_instance_info("j").state is InstanceState.RUN
+    assert inner.calls == {"all_instances": 1}
+    clock.now = 25.0  # no answer since 9 s, for longer than a long poll: polling again
+    fog.recent_instance_info("j")
+    assert inner.calls == {"all_instances": 2}
+    fog.feed_followed(sent=25.5, wait=10.0)  # it answers again, nothing lost
+    clock.now = 26.5
+    fog.recent_instance_info("j")
+    assert inner.calls == {"all_instances": 2}
+    fog.feed_lost()  # a failed read, or an answer not taken in whole
+    fog.feed_followed(sent=27.0, wait=10.0)  # back, but the last read came before it
+    clock.now = 27.5
+    fog.recent_instance_info("j")
+    assert inner.calls == {"all_instances": 3}
+    for t in (35.0, 43.0, 47.0):
+        clock.now = t
+        fog.feed_followed(sent=t, wait=10.0)
+        fog.recent_instance_info("j")
+    assert inner.calls == {"all_instances": 3}
