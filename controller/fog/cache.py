@@ -247,12 +247,17 @@ class CachedFog(FogClient):
         return (since is not None and since <= taken and self._clock() < until
                 and kept <= MAX_OBSERVED)
 
-    def own_since(self, instance_id: str) -> float | None:
-        """When this client last learnt the instance's state itself (its own call, or the
-        feed), on its clock; None if it holds no such word."""
+    def learnt_since(self, instance_id: str) -> float | None:
+        """When this client last learnt the instance's state (its own call, the feed, or a
+        fog-wide read, which tells of every instance, there or not), on its clock; None
+        if it holds no such word. A read counts because it forgets the own calls before
+        it: without it, a feed answer computed before a deploy's own calls and read after
+        them would pass for news."""
         with self._lock:
-            own = self._own.get(instance_id)
-        return own[0] if own is not None else None
+            own, snap = self._own.get(instance_id), self._instances
+        times = [t for t in (own[0] if own else None, snap[0] if snap else None)
+                 if t is not None]
+        return max(times) if times else None
 
     def now(self) -> float:
         return self._clock()

@@ -271,12 +271,12 @@ class FogInformer:
 
 
     def _current(self, change: FogChange, sent: float) -> FogChange:
-        """The change, unless this client learnt otherwise of the instance itself after
-        the request was sent (a deploy's own calls race the answer): then either word may
-        be the newer, and the fog is asked."""
+        """The change, unless this client learnt of the instance after the request was
+        sent (a deploy's own calls race the answer) and not as the change says: then
+        either word may be the newer, and the fog is asked."""
         if change.kind is not FogChangeKind.INSTANCE or not self._index.owners_of(change.id):
             return change
-        own = self.fog.own_since(change.id)
+        own = self.fog.learnt_since(change.id)
         if own is None or own < sent or self.fog.known(change):
             return change
         try:

@@ -115,3 +115,26 @@ def test_wakes_queue_the_owner_and_hand_its_architectures_to_one_reconcile() -> 
     assert sorted(k.name for k in queued) == ["side", "web"]
     assert wakes.take(WEB) == {"web-main"}
     assert wakes.take(WEB) == set()
+
+
+def test_an_answer_older_than_a_deploy_and_the_read_after_it_wakes_no_one() -> None:
+    """The feed's answer was computed before the deploy's own calls and is read after
+    them, and after a fog-wide read that forgot those calls: the fog is asked."""
+    from controller.fog.cache import CachedFog
+    from controller.runtime.fog_informer import FogInformer, Wake
+    from tests.unit.test_fog_cache import Clock, CountingFog
+
+    inner, clock = CountingFog(), Clock()
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    idx = index()
+    woken: list[Wake] = []
+    informer = FogInformer(fog, idx, woken.append, name="test")
+    sent = 0.5  # the long poll goes out, then the deploy defines, starts, records RUN
+    inner.states.update(i1=InstanceState.RUN, i2=InstanceState.RUN)
+    clock.now = 1.0
+    fog.start("i1")
+    clock.now = 2.0
+    fog.recent_instance_info("i2")  # a fog-wide read: it forgets the start before it
+    informer.apply(feed(instance("i1", InstanceState.DEFINE)), sent)
+    assert woken == [] and inner.calls["instance_info"] == 1
+    assert fog.recent_instance_info("i1").state is InstanceState.RUN
