@@ -273,8 +273,10 @@ class FogInformer:
     def _current(self, change: FogChange, sent: float) -> FogChange:
         """The change, unless this client learnt of the instance after the request was
         sent (a deploy's own calls race the answer) and not as the change says: then
-        either word may be the newer, and the fog is asked."""
-        if change.kind is not FogChangeKind.INSTANCE or not self._index.owners_of(change.id):
+        either word may be the newer, and the fog is asked. Owned or not: the client's
+        view takes every change, and a deploy's instances are owned only once its status
+        is written, after its readiness check read that view."""
+        if change.kind is not FogChangeKind.INSTANCE:
             return change
         own = self.fog.learnt_since(change.id)
         if own is None or own < sent or self.fog.known(change):

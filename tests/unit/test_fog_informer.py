@@ -138,3 +138,22 @@ def test_an_answer_older_than_a_deploy_and_the_read_after_it_wakes_no_one() -> N
     informer.apply(feed(instance("i1", InstanceState.DEFINE)), sent)
     assert woken == [] and inner.calls["instance_info"] == 1
     assert fog.recent_instance_info("i1").state is InstanceState.RUN
+
+
+def test_an_answer_older_than_a_deploys_own_calls_does_not_overwrite_them() -> None:
+    """The instance is not owned yet (its status is written after the deploy), but the
+    client's view, which the deploy's readiness check reads, must not go back."""
+    from controller.fog.cache import CachedFog
+    from controller.runtime.fog_informer import FogInformer, Wake
+    from tests.unit.test_fog_cache import Clock, CountingFog
+
+    inner, clock = CountingFog(), Clock()
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    woken: list[Wake] = []
+    informer = FogInformer(fog, OwnerIndex(), woken.append, name="test")
+    inner.states["new"] = InstanceState.RUN
+    clock.now = 1.0
+    fog.start("new")  # after the long poll went out at 0.5
+    informer.apply(feed(instance("new", InstanceState.CONFIGURE)), 0.5)
+    assert fog.recent_instance_info("new").state is InstanceState.RUN
+    assert woken == [] and inner.calls["instance_info"] == 1
