@@ -197,17 +197,22 @@ class CachedFog(FogClient):
             else:
                 self._status.pop(node_id, None)
 
-    def observed(self, change: FogChange) -> None:
+    def observed(self, change: FogChange, unless_since: float | None = None) -> None:
         """What the fog's change feed just said: newer than any fog-wide read before it, so
         it answers :meth:`recent_instance_info` as our own calls do. A node that went, or
         one the kept list lacks (new, or back), has the node list and its capacity read
         again; a listed node whose capacity changed keeps its cached status until
         ``status_ttl``: nearly every such change is one of this client's own deploys,
         which forgot that capacity already, and forgetting every node a burst of deploys
-        touches would make every deploy list the nodes and read their statuses again."""
+        touches would make every deploy list the nodes and read their statuses again.
+        ``unless_since``: an instance this client's own calls changed after then keeps
+        their word (the change was checked before them)."""
         if change.kind is FogChangeKind.INSTANCE:
             with self._lock:
-                self._own[change.id] = (self._clock(), None if change.gone else change.instance)
+                own = self._own.get(change.id)
+                if unless_since is None or own is None or own[0] <= unless_since:
+                    self._own[change.id] = (self._clock(),
+                                            None if change.gone else change.instance)
             return
         with self._lock:
             listed = self._nodes is not None and change.id in self._nodes[1]
@@ -246,6 +251,12 @@ class CachedFog(FogClient):
             since, until, kept = self._feed_since, self._feed_until, len(self._own)
         return (since is not None and since <= taken and self._clock() < until
                 and kept <= MAX_OBSERVED)
+
+    def own_since(self, instance_id: str) -> float | None:
+        """When this client's own call (or the feed) last said how the instance is."""
+        with self._lock:
+            own = self._own.get(instance_id)
+        return own[0] if own is not None else None
 
     def learnt_since(self, instance_id: str) -> float | None:
         """When this client last learnt the instance's state (its own call, the feed, or a

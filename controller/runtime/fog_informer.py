@@ -255,11 +255,22 @@ class FogInformer:
     def apply(self, feed: FogFeed, sent: float) -> None:
         """Correct the client's view, then queue the owners the answer concerns.
         ``sent``: when the request for ``feed`` was sent (the client's clock)."""
-        changes = tuple(self._current(c, sent) for c in feed.changes)
-        feed = replace(feed, changes=changes)
-        wakes = wakes_for(self._index, feed, self.fog.known)
+        # Checking takes a while (it may ask the fog): what the client's own calls did to
+        # an instance after its change was checked (a deploy finishing) is newer.
+        checked: dict[str, float] = {}
+        changes = []
+        for change in feed.changes:
+            changes.append(self._current(change, sent))
+            checked[change.id] = self.fog.now()
+        feed = replace(feed, changes=tuple(changes))
+
+        def known(change: FogChange) -> bool:
+            own = self.fog.own_since(change.id)
+            return self.fog.known(change) or (own is not None and own > checked[change.id])
+
+        wakes = wakes_for(self._index, feed, known)
         for change in feed.changes:  # every one: the client's fog-wide reads rely on it
-            self.fog.observed(change)
+            self.fog.observed(change, unless_since=checked[change.id])
         for wake in wakes:
             self._enqueue(wake)
         if wakes:

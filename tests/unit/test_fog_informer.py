@@ -157,3 +157,34 @@ def test_an_answer_older_than_a_deploys_own_calls_does_not_overwrite_them() -> N
     informer.apply(feed(instance("new", InstanceState.CONFIGURE)), 0.5)
     assert fog.recent_instance_info("new").state is InstanceState.RUN
     assert woken == [] and inner.calls["instance_info"] == 1
+
+
+def test_a_deploy_finishing_while_an_answer_is_checked_is_not_woken_nor_overwritten() -> None:
+    """The answer says CONFIGURE, as the client's own configure did; while the informer
+    checks the rest of the answer, the deploy starts the instance and records RUN."""
+    from controller.fog.cache import CachedFog
+    from controller.runtime.fog_informer import FogInformer, Wake
+    from tests.unit.test_fog_cache import Clock, CountingFog
+
+    class DeployMeanwhile(CountingFog):
+        def instance_info(self, instance_id: str, *, timeout: float | None = None
+                          ) -> InstanceInfo:
+            clock.now = 3.0
+            self.states["i1"] = InstanceState.RUN
+            fog.start("i1")  # the deploy goes on while the informer asks about "other"
+            clock.now = 4.0
+            return super().instance_info(instance_id)
+
+    clock = Clock()
+    inner = DeployMeanwhile()
+    fog = CachedFog(inner, instance_ttl=10.0, clock=clock)
+    inner.states.update(i1=InstanceState.CONFIGURE, other=InstanceState.RUN)
+    clock.now = 1.0
+    fog.configure("i1")  # CONFIGURE, after the long poll went out at 0.5
+    fog.start("other")
+    woken: list[Wake] = []
+    informer = FogInformer(fog, index(), woken.append, name="test")  # i1 recorded RUN
+    informer.apply(feed(instance("i1", InstanceState.CONFIGURE),
+                        instance("other", InstanceState.CONFIGURE)), 0.5)
+    assert woken == []
+    assert fog.recent_instance_info("i1").state is InstanceState.RUN
