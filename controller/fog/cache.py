@@ -15,8 +15,10 @@ strategy for ``instance_ttl`` seconds (longer on a big fog, at most ``MAX_INSTAN
 so the fog answers one request per ``instance_ttl`` however many strategies are probed;
 the next read starts in the background before that (``READ_AHEAD``), so no health check
 waits for one. What this client itself did to an instance since
-that read (define, start, stop...) overrides it. Waiting on a transition still reads the
-instance directly.
+that read (define, start, stop...) overrides it, and so does what the fog's change feed
+reported since (:meth:`CachedFog.observed`): while the feed is followed without a gap, the
+fog-wide read is a slow safety net (``FEED_RESYNC``). Waiting on a transition still reads
+the instance directly.
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ _FANOUT = ThreadPoolExecutor(16, thread_name_prefix="fogstrat-fog-read")
 16 of them cost the interpreter little)."""
 MAX_INSTANCE_TTL = 5.0
 """However big the fog, a health check sees no state older than this (plus the read)."""
+FEED_RESYNC = 30.0
+"""While the fog's change feed is followed without a gap since the last fog-wide read,
+every change after that read has reached this client (:meth:`CachedFog.observed`): the
+next read is only a safety net, this often. A gap (a failed or lost answer) brings back
+the ordinary period at once, until a read taken after the feed is followed again."""
+FEED_GRACE = 5.0
+"""A followed feed answers at least once per long poll; this long past one it is lost."""
+MAX_OBSERVED = 100_000
+"""Instances changed since the last fog-wide read that this client keeps; past it the
+ordinary period applies (a read forgets them), whatever the feed."""
 READ_AHEAD = 0.8
 """Once the last fog-wide read is this fraction of its ttl old, the next one starts in the
 background and callers keep the last (still fresh) one meanwhile. Waited for at expiry,
@@ -75,6 +87,10 @@ class CachedFog(FogClient):
         self._refresh = threading.Lock()  # one fog-wide read at a time
         self.reading_ahead: Future[None] | None = None
         """The fog-wide read started ahead of expiry, while it runs (or last ran)."""
+        self._feed_since: float | None = None
+        """When the feed's unbroken run of answers began (the first one's request)."""
+        self._feed_until = 0.0
+        """Until when the feed counts as followed without a new answer."""
         self.capacity_version = 0
         """Bumped whenever cached capacity is forgotten: views built from it are stale."""
         self._clock = clock
@@ -181,17 +197,29 @@ class CachedFog(FogClient):
             else:
                 self._status.pop(node_id, None)
 
-    def observed(self, change: FogChange) -> None:
+    def observed(self, change: FogChange, unless_since: float | None = None) -> None:
         """What the fog's change feed just said: newer than any fog-wide read before it, so
-        it answers :meth:`recent_instance_info` as our own calls do; a node that changed
-        has its capacity (and, gone or back, the node list) read again."""
+        it answers :meth:`recent_instance_info` as our own calls do. A node that went, or
+        one the kept list lacks (new, or back), has the node list and its capacity read
+        again; a listed node whose capacity changed keeps its cached status until
+        ``status_ttl``: nearly every such change is one of this client's own deploys,
+        which forgot that capacity already, and forgetting every node a burst of deploys
+        touches would make every deploy list the nodes and read their statuses again.
+        ``unless_since``: an instance this client's own calls changed after then keeps
+        their word (the change was checked before them)."""
         if change.kind is FogChangeKind.INSTANCE:
             with self._lock:
-                self._own[change.id] = (self._clock(), None if change.gone else change.instance)
+                own = self._own.get(change.id)
+                if unless_since is None or own is None or own[0] <= unless_since:
+                    self._own[change.id] = (self._clock(),
+                                            None if change.gone else change.instance)
             return
-        self.forget(change.id)
         with self._lock:
+            listed = self._nodes is not None and change.id in self._nodes[1]
+            if listed and not change.gone:
+                return
             self._nodes = None
+        self.forget(change.id)
 
     def known(self, change: FogChange) -> bool:
         """Whether this client already knew the instance to be as ``change`` says: our
@@ -204,12 +232,43 @@ class CachedFog(FogClient):
             return own[1] is None and change.gone
         return own[1].state is change.instance.state
 
+    def feed_followed(self, sent: float, wait: float) -> None:
+        """The feed answered a request sent at ``sent`` (this client's clock) and every
+        change in it was ``observed``; the next answer is due within ``wait``."""
+        with self._lock:
+            if self._feed_since is None:
+                self._feed_since = sent
+            self._feed_until = sent + wait + FEED_GRACE
+
+    def feed_lost(self) -> None:
+        """The feed failed, or an answer was not observed whole: changes may be missed."""
+        with self._lock:
+            self._feed_since = None
+
+    def _feed_covers(self, taken: float) -> bool:
+        """Whether the feed has reported every change since a read ``taken`` then."""
+        with self._lock:
+            since, until, kept = self._feed_since, self._feed_until, len(self._own)
+        return (since is not None and since <= taken and self._clock() < until
+                and kept <= MAX_OBSERVED)
+
     def own_since(self, instance_id: str) -> float | None:
-        """When this client last learnt the instance's state itself (its own call, or the
-        feed), on its clock; None if it holds no such word."""
+        """When this client's own call (or the feed) last said how the instance is."""
         with self._lock:
             own = self._own.get(instance_id)
         return own[0] if own is not None else None
+
+    def learnt_since(self, instance_id: str) -> float | None:
+        """When this client last learnt the instance's state (its own call, the feed, or a
+        fog-wide read, which tells of every instance, there or not), on its clock; None
+        if it holds no such word. A read counts because it forgets the own calls before
+        it: without it, a feed answer computed before a deploy's own calls and read after
+        them would pass for news."""
+        with self._lock:
+            own, snap = self._own.get(instance_id), self._instances
+        times = [t for t in (own[0] if own else None, snap[0] if snap else None)
+                 if t is not None]
+        return max(times) if times else None
 
     def now(self) -> float:
         return self._clock()
@@ -225,9 +284,10 @@ class CachedFog(FogClient):
     def _read_ttl(self, snap: tuple[float, dict[str, InstanceInfo]]) -> float:
         """How long a read stays fresh: ``instance_ttl``, longer for a big fog (a read of
         10,000 instances costs the controller ~0.15 CPU-s and fogsim more), up to
-        ``MAX_INSTANCE_TTL``."""
-        return min(max(self._instance_ttl, len(snap[1]) / INSTANCES_PER_SECOND),
-                   max(self._instance_ttl, MAX_INSTANCE_TTL))
+        ``MAX_INSTANCE_TTL``; ``FEED_RESYNC`` while the feed covers it."""
+        ttl = min(max(self._instance_ttl, len(snap[1]) / INSTANCES_PER_SECOND),
+                  max(self._instance_ttl, MAX_INSTANCE_TTL))
+        return max(ttl, FEED_RESYNC) if self._feed_covers(snap[0]) else ttl
 
     def _snapshot(self, timeout: float | None) -> tuple[float, dict[str, InstanceInfo]]:
         with self._lock:

@@ -2,14 +2,16 @@
 
 One informer per fog client (per Environment) lists the fog's instances, then follows its
 change feed (:meth:`FogClient.watch_instances`). An :class:`OwnerIndex`, built from the
-ActiveStrategy statuses the etcd informer already holds (each status records the
+ActiveStrategy statuses the reconciler reads and writes (each status records the
 instances its architectures run and the state it last saw them in), says which strategies
 own an instance, and which have instances on a node. When an owned instance leaves the
 state its status recorded (it crashed, went to ERROR, vanished) or its node goes down,
 exactly its owners are queued at once, instead of at their next probe cycle; and the fog
 client's recent view of the instance is corrected, so that reconcile sees the change
-without waiting for the next fog-wide read. Polling stays as it was: a lost feed costs
-speed, never correctness.
+without waiting for the next fog-wide read. Polling stays as the safety net: while the
+feed is followed without a gap, the client's fog-wide reads come seldom
+(:data:`controller.fog.cache.FEED_RESYNC`); a lost feed brings back their ordinary rate,
+so it costs speed, never correctness.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.api import kinds
-from controller.api.documents import DocumentSyntaxError, decode_json
 from controller.api.limits import one_line
 from controller.fog.cache import CachedFog
 from controller.fog.client import (
@@ -33,7 +34,7 @@ from controller.fog.client import (
     FogFeed,
     NotFound,
 )
-from controller.runtime.informer import Change, ObjectKey
+from controller.runtime.informer import ObjectKey
 
 _log = logging.getLogger("fogstrat.fog_informer")
 
@@ -87,20 +88,13 @@ class OwnerIndex:
         self._by_node: dict[str, dict[tuple[ObjectKey, str], Owned]] = {}
         """node → (owner, architecture) → one of its instances there."""
 
-    def on_change(self, change: Change) -> None:
-        """etcd informer callback: re-index an ActiveStrategy whose status changed."""
-        if change.family != "status" or change.key.kind is not kinds.ACTIVE_STRATEGY:
-            return
-        status: Any = None
-        if change.value is not None and change.value.value:
-            try:
-                status = decode_json(change.value.value)
-            except DocumentSyntaxError:
-                status = None
-        self.update(change.key, owned_instances(change.key, status))
-
-    def on_written(self, key: ObjectKey, status: Mapping[str, Any] | None) -> None:
-        """Status writer callback: our own writes (the etcd informer does not echo them)."""
+    def on_status(self, key: ObjectKey, status: Mapping[str, Any] | None) -> None:
+        """A status the controller decides from: one the reconciler read from the store
+        (it decodes it anyway: the index takes the instance ids from that, not from a
+        decode of its own of every status the etcd informer lists), or one the status
+        writer wrote (None: none, or deleted). An owner is indexed from its first
+        reconcile on; until then its reconcile, queued by the etcd informer, is due
+        anyway."""
         if key.kind is kinds.ACTIVE_STRATEGY:
             self.update(key, owned_instances(key, status))
 
@@ -224,6 +218,7 @@ class FogInformer:
                 _log.error("fog %s: change feed stopped (%s: %s); listing again",
                            self.name, type(exc).__name__, one_line(str(exc)))
                 self.cursor, self.healthy = None, False
+                self.fog.feed_lost()
                 self._stop.wait(RETRY_MAX)
 
     def _follow(self) -> None:
@@ -233,6 +228,7 @@ class FogInformer:
             try:
                 feed = self.fog.watch_instances(self.cursor, wait=self._wait)
             except FogError as exc:
+                self.fog.feed_lost()
                 if self._stop.is_set():
                     return
                 if self.healthy or delay == RETRY_MIN:
@@ -249,19 +245,32 @@ class FogInformer:
                 self.apply(feed, sent)
             except FogError as exc:  # a re-read failed: the next answer goes on from here
                 _log.warning("fog %s: %s", self.name, one_line(str(exc)))
+                self.fog.feed_lost()  # what this answer said was not all taken in
                 self.cursor = feed.cursor
+            else:
+                if not feed.relisted:  # a driver without a feed answers by listing
+                    self.fog.feed_followed(sent, self._wait)
             self._stop.wait(max(0.0, sent + MIN_INTERVAL - self.fog.now()))
 
     def apply(self, feed: FogFeed, sent: float) -> None:
         """Correct the client's view, then queue the owners the answer concerns.
         ``sent``: when the request for ``feed`` was sent (the client's clock)."""
-        changes = tuple(self._current(c, sent) for c in feed.changes)
-        feed = replace(feed, changes=changes)
-        wakes = wakes_for(self._index, feed, self.fog.known)
+        # Checking takes a while (it may ask the fog): what the client's own calls did to
+        # an instance after its change was checked (a deploy finishing) is newer.
+        checked: dict[str, float] = {}
+        changes = []
         for change in feed.changes:
-            # only what someone owns: the client keeps these until its next fog-wide read
-            if change.kind is FogChangeKind.NODE or self._index.owners_of(change.id):
-                self.fog.observed(change)
+            changes.append(self._current(change, sent))
+            checked[change.id] = self.fog.now()
+        feed = replace(feed, changes=tuple(changes))
+
+        def known(change: FogChange) -> bool:
+            own = self.fog.own_since(change.id)
+            return self.fog.known(change) or (own is not None and own > checked[change.id])
+
+        wakes = wakes_for(self._index, feed, known)
+        for change in feed.changes:  # every one: the client's fog-wide reads rely on it
+            self.fog.observed(change, unless_since=checked[change.id])
         for wake in wakes:
             self._enqueue(wake)
         if wakes:
@@ -273,12 +282,14 @@ class FogInformer:
 
 
     def _current(self, change: FogChange, sent: float) -> FogChange:
-        """The change, unless this client learnt otherwise of the instance itself after
-        the request was sent (a deploy's own calls race the answer): then either word may
-        be the newer, and the fog is asked."""
-        if change.kind is not FogChangeKind.INSTANCE or not self._index.owners_of(change.id):
+        """The change, unless this client learnt of the instance after the request was
+        sent (a deploy's own calls race the answer) and not as the change says: then
+        either word may be the newer, and the fog is asked. Owned or not: the client's
+        view takes every change, and a deploy's instances are owned only once its status
+        is written, after its readiness check read that view."""
+        if change.kind is not FogChangeKind.INSTANCE:
             return change
-        own = self.fog.own_since(change.id)
+        own = self.fog.learnt_since(change.id)
         if own is None or own < sent or self.fog.known(change):
             return change
         try:

@@ -30,7 +30,7 @@ from controller.runtime.events import EventRecorder
 from controller.runtime.fog_informer import FogInformers, OwnerIndex
 from controller.runtime.fog_wakes import Wakes
 from controller.runtime.fogs import Fogs
-from controller.runtime.informer import Change, Informer
+from controller.runtime.informer import Informer
 from controller.runtime.leader import LeaderElector
 from controller.runtime.manager import Manager
 from controller.runtime.status_writer import StatusWriter
@@ -157,12 +157,7 @@ def _assemble(args: argparse.Namespace, store: Store, identity: str,
     metrics = Metrics()
     manager_ref: list[Manager] = []  # the pieces built before it reach it through this
     owners = OwnerIndex()
-
-    def on_change(change: Change) -> None:
-        owners.on_change(change)
-        manager_ref[0].on_change(change)
-
-    informer = Informer(store, args.prefix, on_change)
+    informer = Informer(store, args.prefix, lambda change: manager_ref[0].on_change(change))
     wakes = Wakes(lambda key: manager_ref[0].queue.add(key))
     fog_informers = FogInformers(owners, wakes.wake)
     contact = EtcdContact(store, leader_key(args.prefix), request_timeout=args.timeout,
@@ -173,7 +168,7 @@ def _assemble(args: argparse.Namespace, store: Store, identity: str,
                             on_contact=contact.report)
     docs = Documents(informer)
     status = StatusWriter(Resources(store, args.prefix), informer, lambda: elector.fence,
-                          owners.on_written)
+                          owners.on_status)
     events = EventRecorder(store, args.prefix, metrics, time.time, ttl=args.event_ttl,
                            instance=identity).start()
     # one client per fog, shared by ActiveStrategies, Environments and the fog informers
@@ -181,6 +176,7 @@ def _assemble(args: argparse.Namespace, store: Store, identity: str,
     active = ActiveStrategyReconciler(docs=docs, status=status, metrics=metrics,
                                       is_leader=lambda: elector.is_leader, clock=time.time,
                                       events=events, fogs=fogs, woken=wakes.take,
+                                      on_stored=owners.on_status,
                                       endpoints=EndpointPublisher(store, args.prefix,
                                                                   lambda: elector.fence))
     environments = EnvironmentReconciler(docs, status, fogs, time.time,

@@ -31,7 +31,7 @@ from controller.runtime.documents import Documents
 from controller.runtime.fog_informer import FogInformers, OwnerIndex
 from controller.runtime.fog_wakes import Wakes
 from controller.runtime.fogs import Fogs
-from controller.runtime.informer import Change, Informer, ObjectKey
+from controller.runtime.informer import Informer, ObjectKey
 from controller.runtime.leader import LeaderElector
 from controller.runtime.main import GC_THRESHOLDS
 from controller.runtime.manager import Manager
@@ -87,21 +87,18 @@ class InProcessController:
         wakes = Wakes(lambda key: ref[0].queue.add(key))
         self.fog_informers = FogInformers(owners, wakes.wake)
 
-        def on_change(change: Change) -> None:
-            owners.on_change(change)
-            ref[0].on_change(change)
-
-        self.informer = Informer(self.store, prefix, on_change)
+        self.informer = Informer(self.store, prefix, lambda change: ref[0].on_change(change))
         self.elector = LeaderElector(self.store, leader_key(prefix), "bench-inproc", 5,
                                      enabled=True,
                                      on_change=lambda leading: ref[0].on_leadership(leading))
         docs = Documents(self.informer)
         status = StatusWriter(resources, self.informer, lambda: self.elector.fence,
-                              owners.on_written)
+                              owners.on_status)
         self.active = ActiveStrategyReconciler(docs=docs, status=status,
                                                metrics=self.metrics,
                                                is_leader=lambda: self.elector.is_leader,
                                                clock=time.time, woken=wakes.take,
+                                               on_stored=owners.on_status,
                                                fogs=Fogs(on_client=self.fog_informers.watch))
         self.manager = Manager(
             informer=self.informer, documents=docs, elector=self.elector,

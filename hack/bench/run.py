@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                                   out_dir, steady_window=opts.steady_window,
                                   profile=opts.profile,
                                   probe_interval=opts.probe_interval,
-                                  bringup_timeout=max(120.0, remaining - 120))
+                                  bringup_timeout=max(120.0, remaining - 120),
+                                  others={"fogsim": sim.pid, "etcd": etcd.pid})
                 scale_results.append(r)
                 notes += [f"{n}: {note}" for note in r.notes]
                 profiles += sorted(out_dir.glob(f"*-{n}.txt"))

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -216,6 +217,9 @@ class ScaleResult:
     apply_s: float = 0.0
     bringup_s: float = 0.0
     bringup_cpu_s: float = 0.0
+    bringup_others_cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU-s the other processes (fogsim, etcd) spent during the bring-up: where its time
+    goes when the controller's own CPU does not fill it."""
     steady_window_s: float = 0.0
     steady_cores: float = 0.0
     steady_reconciles_per_s: float = 0.0
@@ -244,10 +248,18 @@ def _progress(label: str, watch: StatusWatch, n: int) -> None:
     print(f"  {label}: {watch.count('Serving')}/{n} Serving", flush=True)
 
 
+def _cpu_of(pids: Mapping[str, int | None]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items() if pid is not None}
+
+
 def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *,
               steady_window: float, profile: bool, bringup_timeout: float,
-              probe_interval: str = "10s") -> ScaleResult:
+              probe_interval: str = "10s",
+              others: Mapping[str, int | None] | None = None) -> ScaleResult:
+    """``others``: name -> pid of the processes serving the controller (fogsim, etcd),
+    whose CPU during the bring-up is reported beside the controller's."""
     result = ScaleResult(n)
+    others = others or {}
     store: Store = connect(endpoint, timeout=30)
     watch = StatusWatch(endpoint, prefix)
     ctl = Controller(endpoint, prefix, out_dir / f"controller-{n}.log")
@@ -263,6 +275,7 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
 
         # Bring-up: from the first ActiveStrategy written to all Serving.
         cpu0, t0 = cpu_seconds(ctl.running_pid), time.monotonic()
+        others0 = _cpu_of(others)
         if profile:
             ctl.profile(out_dir / f"bringup-{n}.txt", seconds=min(60, bringup_timeout))
         result.apply_s = world.put_all(store, prefix, (
@@ -278,6 +291,11 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
             time.sleep(0.2)
         result.bringup_s = time.monotonic() - t0
         result.bringup_cpu_s = cpu_seconds(ctl.running_pid) - cpu0
+        result.bringup_others_cpu_s = {name: cpu - others0[name]
+                                       for name, cpu in _cpu_of(others).items()}
+        result.notes.append("bring-up CPU-s: " + ", ".join(
+            [f"controller {result.bringup_cpu_s:.0f}",
+             *(f"{name} {cpu:.0f}" for name, cpu in result.bringup_others_cpu_s.items())]))
         ctl.wait_profiles(timeout=max(1.0, 65 - result.bringup_s))
 
         # Steady state: every strategy probed every 10 s, nothing else changes. First a

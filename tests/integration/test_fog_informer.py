@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from controller.api import documents
+from controller.cli.main import build_parser
 from controller.reconcile.times import parse_time
+from controller.runtime import main as main_module
+from controller.store import connect
 from tests.support.etcd import EtcdServer
 from tests.support.process import free_port
 from tests.support.scenario import (
@@ -107,3 +112,52 @@ def test_node_down_wakes_the_owner_of_what_ran_there(s: Scenario) -> None:
                      10, "the feed's log line", s.describe)
     assert all("activestrategy/default/web:" in line for line in lines), lines
     assert not any("/side:" in line for line in _feed_lines(s))
+
+
+def _restarted_in_process(s: Scenario) -> Any:
+    """The controller's own parts (``fogstrat controller``'s wiring) in this process, so
+    that what they decode can be counted; their health server is never started."""
+    args = build_parser().parse_args([
+        "controller", "--endpoints", s.endpoint, "--prefix", s.prefix, "--resync", "3600",
+        "--lease-ttl", "3", "--metrics-addr", f"127.0.0.1:{free_port()}"])
+    store = connect(s.endpoint)
+    return store, main_module._assemble(args, store, "restarted-in-process", None)
+
+
+def test_a_restart_decodes_each_status_once_and_still_wakes_the_owner(
+        s: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
+    _setup(s)
+    s.controllers[0].stop()
+    with connect(s.endpoint) as reader:
+        records, _ = reader.list(f"{s.prefix}/status/activestrategies/default/")
+    statuses = {rec.key.rsplit("/", 1)[1]: rec.value for rec in records}
+    assert sorted(statuses) == ["side", "web"]
+    decoded: list[bytes] = []
+    real = documents.decode_json
+
+    def counting(data: bytes, source: str = "value") -> Any:
+        # a write compares with the stored status when it is not our own last write:
+        # that is the writer's check, not a read of the status
+        if sys._getframe(1).f_code.co_name != "_stored_significant":
+            decoded.append(data)
+        return real(data, source)
+
+    for module in list(sys.modules.values()):  # wherever the controller imported it
+        if getattr(module, "decode_json", None) is real:
+            monkeypatch.setattr(module, "decode_json", counting)
+    store, parts = _restarted_in_process(s)
+    try:
+        parts.manager.start()
+        inst = _web_instance(s)
+        index = parts.fog_informers.index
+        wait_for(lambda: {o.owner.name for iid in index.instance_ids()
+                          for o in index.owners_of(iid)} == {"web", "side"} or None,
+                 20, "both owners indexed after the restart", s.describe)
+        for name, raw in statuses.items():
+            assert decoded.count(raw) == 1, (name, decoded.count(raw))
+        probed = _last_probe(s)
+        os.kill(inst["hypervisor_info"]["pid"], signal.SIGKILL)
+        _reacted_in_time(s, probed)
+    finally:
+        parts.stop()
+        store.close()

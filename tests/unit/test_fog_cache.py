@@ -11,6 +11,8 @@ import pytest
 
 from controller.fog.cache import CachedFog
 from controller.fog.client import (
+    FogChange,
+    FogChangeKind,
     FogClient,
     FogUnavailable,
     InstanceInfo,
@@ -379,3 +381,63 @@ def test_node_view_is_served_while_a_new_one_is_read() -> None:
     fog.configure("i")
     changed = _settled(fogs, fog, first)
     assert changed is not first and changed.statuses["n1"].ram_free_mb == 100
+
+
+def test_the_feed_reads_the_node_list_again_only_for_a_node_gone_or_new() -> None:
+    inner, clock = CountingFog(), Clock()
+    fog = CachedFog(inner, clock=clock)
+    fog.list_nodes()
+    fog.node_status("n1")
+    version = fog.capacity_version
+    # a deploy's own change comes back through the feed: nothing is read again
+    fog.observed(FogChange(FogChangeKind.NODE, "n1", 5, node=NodeStatus("n1", 1000, 500)))
+    fog.list_nodes()
+    fog.node_status("n1")
+    assert inner.calls == {"list_nodes": 1, "node_status": 1}
+    assert fog.capacity_version == version
+    fog.observed(FogChange(FogChangeKind.NODE, "n2", 6, gone=True))
+    fog.list_nodes()
+    assert inner.calls["list_nodes"] == 2 and fog.capacity_version > version
+    inner.nodes = ["n1", "n2", "n3"]
+    fog.observed(FogChange(FogChangeKind.NODE, "n3", 7))  # not in the kept list: new
+    assert fog.list_nodes() == ["n1", "n2", "n3"]
+    assert inner.calls["list_nodes"] == 3
+
+
+def _changed(iid: str, state: InstanceState) -> FogChange:
+    return FogChange(FogChangeKind.INSTANCE, iid, 1,
+                     instance=InstanceInfo(iid, "f", "n1", state))
+
+
+def test_a_followed_feed_keeps_the_read_fresh_and_a_lost_one_brings_polling_back() -> None:
+    inner, clock = CountingFog(), Clock()
+    inner.states = {"i": InstanceState.RUN, "j": InstanceState.RUN}
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    fog.feed_followed(sent=0.0, wait=10.0)
+    fog.recent_instance_info("i")  # read at 0, after the feed was joined: covered
+    for t in (3.0, 9.0):
+        clock.now = t
+        fog.feed_followed(sent=t, wait=10.0)
+    inner.states["i"] = InstanceState.ERROR  # someone else's change, told by the feed
+    fog.observed(_changed("i", InstanceState.ERROR))
+    clock.now = 12.0
+    assert fog.recent_instance_info("i").state is InstanceState.ERROR
+    assert fog.recent_instance_info("j").state is InstanceState.RUN
+    assert inner.calls == {"all_instances": 1}
+    clock.now = 25.0  # no answer since 9 s, for longer than a long poll: polling again
+    fog.recent_instance_info("j")
+    assert inner.calls == {"all_instances": 2}
+    fog.feed_followed(sent=25.5, wait=10.0)  # it answers again, nothing lost
+    clock.now = 26.5
+    fog.recent_instance_info("j")
+    assert inner.calls == {"all_instances": 2}
+    fog.feed_lost()  # a failed read, or an answer not taken in whole
+    fog.feed_followed(sent=27.0, wait=10.0)  # back, but the last read came before it
+    clock.now = 27.5
+    fog.recent_instance_info("j")
+    assert inner.calls == {"all_instances": 3}
+    for t in (35.0, 43.0, 47.0):
+        clock.now = t
+        fog.feed_followed(sent=t, wait=10.0)
+        fog.recent_instance_info("j")
+    assert inner.calls == {"all_instances": 3}

@@ -115,3 +115,76 @@ def test_wakes_queue_the_owner_and_hand_its_architectures_to_one_reconcile() -> 
     assert sorted(k.name for k in queued) == ["side", "web"]
     assert wakes.take(WEB) == {"web-main"}
     assert wakes.take(WEB) == set()
+
+
+def test_an_answer_older_than_a_deploy_and_the_read_after_it_wakes_no_one() -> None:
+    """The feed's answer was computed before the deploy's own calls and is read after
+    them, and after a fog-wide read that forgot those calls: the fog is asked."""
+    from controller.fog.cache import CachedFog
+    from controller.runtime.fog_informer import FogInformer, Wake
+    from tests.unit.test_fog_cache import Clock, CountingFog
+
+    inner, clock = CountingFog(), Clock()
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    idx = index()
+    woken: list[Wake] = []
+    informer = FogInformer(fog, idx, woken.append, name="test")
+    sent = 0.5  # the long poll goes out, then the deploy defines, starts, records RUN
+    inner.states.update(i1=InstanceState.RUN, i2=InstanceState.RUN)
+    clock.now = 1.0
+    fog.start("i1")
+    clock.now = 2.0
+    fog.recent_instance_info("i2")  # a fog-wide read: it forgets the start before it
+    informer.apply(feed(instance("i1", InstanceState.DEFINE)), sent)
+    assert woken == [] and inner.calls["instance_info"] == 1
+    assert fog.recent_instance_info("i1").state is InstanceState.RUN
+
+
+def test_an_answer_older_than_a_deploys_own_calls_does_not_overwrite_them() -> None:
+    """The instance is not owned yet (its status is written after the deploy), but the
+    client's view, which the deploy's readiness check reads, must not go back."""
+    from controller.fog.cache import CachedFog
+    from controller.runtime.fog_informer import FogInformer, Wake
+    from tests.unit.test_fog_cache import Clock, CountingFog
+
+    inner, clock = CountingFog(), Clock()
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    woken: list[Wake] = []
+    informer = FogInformer(fog, OwnerIndex(), woken.append, name="test")
+    inner.states["new"] = InstanceState.RUN
+    clock.now = 1.0
+    fog.start("new")  # after the long poll went out at 0.5
+    informer.apply(feed(instance("new", InstanceState.CONFIGURE)), 0.5)
+    assert fog.recent_instance_info("new").state is InstanceState.RUN
+    assert woken == [] and inner.calls["instance_info"] == 1
+
+
+def test_a_deploy_finishing_while_an_answer_is_checked_is_not_woken_nor_overwritten() -> None:
+    """The answer says CONFIGURE, as the client's own configure did; while the informer
+    checks the rest of the answer, the deploy starts the instance and records RUN."""
+    from controller.fog.cache import CachedFog
+    from controller.runtime.fog_informer import FogInformer, Wake
+    from tests.unit.test_fog_cache import Clock, CountingFog
+
+    class DeployMeanwhile(CountingFog):
+        def instance_info(self, instance_id: str, *, timeout: float | None = None
+                          ) -> InstanceInfo:
+            clock.now = 3.0
+            self.states["i1"] = InstanceState.RUN
+            fog.start("i1")  # the deploy goes on while the informer asks about "other"
+            clock.now = 4.0
+            return super().instance_info(instance_id)
+
+    clock = Clock()
+    inner = DeployMeanwhile()
+    fog = CachedFog(inner, instance_ttl=10.0, clock=clock)
+    inner.states.update(i1=InstanceState.CONFIGURE, other=InstanceState.RUN)
+    clock.now = 1.0
+    fog.configure("i1")  # CONFIGURE, after the long poll went out at 0.5
+    fog.start("other")
+    woken: list[Wake] = []
+    informer = FogInformer(fog, index(), woken.append, name="test")  # i1 recorded RUN
+    informer.apply(feed(instance("i1", InstanceState.CONFIGURE),
+                        instance("other", InstanceState.CONFIGURE)), 0.5)
+    assert woken == []
+    assert fog.recent_instance_info("i1").state is InstanceState.RUN

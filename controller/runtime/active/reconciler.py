@@ -109,12 +109,17 @@ class ActiveStrategyReconciler:
                  fogs: Fogs | None = None, workdir: Path | None = None,
                  events: EventRecorder | None = None,
                  endpoints: EndpointPublisher | None = None,
-                 woken: Callable[[ObjectKey], Collection[str]] | None = None) -> None:
+                 woken: Callable[[ObjectKey], Collection[str]] | None = None,
+                 on_stored: Callable[[ObjectKey, Mapping[str, Any] | None], None] | None = None
+                 ) -> None:
         self._docs = docs
         self._endpoints = endpoints
         self._woken = woken
         """The architectures of a key that fog events concerned since its last reconcile
         (the fog informers' wakes), taken on the worker that reconciles the key."""
+        self._on_stored = on_stored
+        """Told of each stored status this reconciler decodes (the fog informers' owner
+        index learns the instances from it: one decode of a status, not two)."""
         self._status = status
         self._is_leader = is_leader
         self._clock = clock
@@ -225,6 +230,8 @@ class ActiveStrategyReconciler:
         if stored.status is not None and stored.raw is not None and revision == stored.basis:
             return stored.raw, stored.status
         raw, revision = self._status.current(key)
+        if self._on_stored is not None:
+            self._on_stored(key, raw)
         status = StrategyStatus.from_json(raw or {})
         mem.report.reported.found(status.history)
         if raw is not None:  # what the store holds: a decision equal to it writes nothing
