@@ -17,6 +17,7 @@ import requests
 from controller.fog.cache import CachedFog
 from controller.fog.client import FogError, InstanceInfo, InstanceState
 from controller.fog.fogsim_driver import FogsimClient
+from controller.fog.fogsim_http import HttpSettings
 from controller.runtime.fog_informer import FogInformer, OwnerIndex
 from tests.integration import test_fog_contract as contract
 from tests.support.fogsim import FogsimServer
@@ -55,7 +56,7 @@ def _faults(sim: FogsimServer, error_rate: float) -> None:
 def running(sim: FogsimServer) -> Iterator[str]:
     """An instance in RUN on fogsim; forced away afterwards."""
     _faults(sim, 0.0)
-    c = FogsimClient(sim.url, timeout=5.0)
+    c = FogsimClient(sim.url, HttpSettings(timeout=5.0))
     fid = c.onboard(contract.descriptor("resync"))
     node = next(n["uuid"] for n in sim.state()["nodes"] if n["name"] == "alpha")
     iid = c.define(fid, node).instance_id
@@ -70,7 +71,7 @@ def running(sim: FogsimServer) -> Iterator[str]:
 
 def test_a_followed_feed_replaces_polling_and_a_broken_one_brings_it_back(
         sim: FogsimServer, running: str) -> None:
-    clock, inner = Clock(), CountingFogsim(sim.url, timeout=5.0, max_attempts=1)
+    clock, inner = Clock(), CountingFogsim(sim.url, HttpSettings(timeout=5.0, max_attempts=1))
     fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
     informer = FogInformer(fog, OwnerIndex(), lambda _wake: None, name="fogsim",
                            wait=0.5).start()
