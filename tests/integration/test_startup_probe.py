@@ -13,6 +13,7 @@ replacement's quality comes from a file the test writes (``websvc.py``'s ``/qos`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -90,69 +91,79 @@ def start_failover(s: Scenario, shell: Shell) -> float | None:
     return again
 
 
-def test_a_target_still_starting_is_probed_at_the_startup_cadence_then_serves(
-        s: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@dataclass
+class Failover:
+    """The main failed, its backup deployed and in its start-up (its accuracy file says
+    it has not trained past the floor yet); what the shell decided is recorded."""
+
+    qos: Path
+    shell: Shell
+    seen: Recorder
+    again: float | None
+    """When the shell asked to be called again after starting the failover."""
+
+
+@pytest.fixture
+def failover(s: Scenario, monkeypatch: pytest.MonkeyPatch,
+             tmp_path: Path) -> Iterator[Failover]:
     qos = tmp_path / "accuracy"
     bring_up(s, qos)
     shell = Shell(s)
     try:
         seen = Recorder(monkeypatch)
-        decisions = seen.decisions
-        again = start_failover(s, shell)
-        # the next cycle is due a start-up interval later, not a probe interval
-        assert again is not None and 0 < again <= STARTUP_INTERVAL
-        for _ in range(2 * THRESHOLD):  # twice the failed cycles the threshold allows
-            shell.now += STARTUP_INTERVAL
-            again = shell.reconciler.reconcile(shell.key)
-            assert again is not None and 0 < again <= STARTUP_INTERVAL
-        assert seen.cycles == ["Unhealthy"] * (1 + 2 * THRESHOLD)
-        last = decisions[-1]
-        assert last.status.transition is not None and last.status.transition.to == BACKUP
-        assert "starting up: waiting for its first healthy cycle" in last.message
-        assert last.status.arch(BACKUP).consecutive_failures == 1 + 2 * THRESHOLD
-
-        qos.write_text("0.9")  # trained past the floor
-        shell.now += STARTUP_INTERVAL
-        shell.reconciler.reconcile(shell.key)
-        assert seen.cycles[-1] == "Healthy"
-        stored = shell.reconciler._status.current(shell.key)[0]
-        assert stored is not None
-        assert (stored["phase"], stored["activeArchitecture"]) == ("Serving", BACKUP)
-        assert stored["architectures"][BACKUP]["firstPassTime"]
-        assert stored["history"][-1]["kind"] == "failover"
-        assert [d.status.transition.to for d in decisions
-                if d.status.transition is not None] == [BACKUP] * len(
-                    [d for d in decisions if d.status.transition is not None])
+        yield Failover(qos, shell, seen, start_failover(s, shell))
     finally:
         shell.close()
+
+
+def test_a_target_still_starting_is_probed_at_the_startup_cadence_then_serves(
+        failover: Failover) -> None:
+    qos, shell, seen, again = failover.qos, failover.shell, failover.seen, failover.again
+    decisions = seen.decisions
+    # the next cycle is due a start-up interval later, not a probe interval
+    assert again is not None and 0 < again <= STARTUP_INTERVAL
+    for _ in range(2 * THRESHOLD):  # twice the failed cycles the threshold allows
+        shell.now += STARTUP_INTERVAL
+        again = shell.reconciler.reconcile(shell.key)
+        assert again is not None and 0 < again <= STARTUP_INTERVAL
+    assert seen.cycles == ["Unhealthy"] * (1 + 2 * THRESHOLD)
+    last = decisions[-1]
+    assert last.status.transition is not None and last.status.transition.to == BACKUP
+    assert "starting up: waiting for its first healthy cycle" in last.message
+    assert last.status.arch(BACKUP).consecutive_failures == 1 + 2 * THRESHOLD
+
+    qos.write_text("0.9")  # trained past the floor
+    shell.now += STARTUP_INTERVAL
+    shell.reconciler.reconcile(shell.key)
+    assert seen.cycles[-1] == "Healthy"
+    stored = shell.reconciler._status.current(shell.key)[0]
+    assert stored is not None
+    assert (stored["phase"], stored["activeArchitecture"]) == ("Serving", BACKUP)
+    assert stored["architectures"][BACKUP]["firstPassTime"]
+    assert stored["history"][-1]["kind"] == "failover"
+    assert [d.status.transition.to for d in decisions
+            if d.status.transition is not None] == [BACKUP] * len(
+                [d for d in decisions if d.status.transition is not None])
 
 
 def test_a_target_never_passing_fails_once_its_startup_budget_is_spent(
-        s: Scenario, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    qos = tmp_path / "accuracy"
-    bring_up(s, qos)
-    shell = Shell(s)
-    try:
-        seen = Recorder(monkeypatch)
-        decisions = seen.decisions
-        start_failover(s, shell)
-        deployed_at = shell.now
-        for _ in range(2 * THRESHOLD):
-            shell.now += STARTUP_INTERVAL
-            shell.reconciler.reconcile(shell.key)
-        assert not any("did not pass" in d.message for d in decisions)
-        backup = instance_id(s.raw_status(), BACKUP)
-        assert any(i["uuid"] == backup for i in s.instances())
-        shell.now = deployed_at + BUDGET  # the budget spent: the next failed cycle ends it
+        s: Scenario, failover: Failover) -> None:
+    shell, decisions = failover.shell, failover.seen.decisions
+    deployed_at = shell.now
+    for _ in range(2 * THRESHOLD):
+        shell.now += STARTUP_INTERVAL
         shell.reconciler.reconcile(shell.key)
-        failed = next(d for d in decisions if "did not pass a probe cycle" in d.message)
-        assert (f"web-backup did not pass a probe cycle within {BUDGET:g}s of its deploy "
-                f"({2 * THRESHOLD + 2} failed start-up cycles") in failed.message
-        stored = shell.reconciler._status.current(shell.key)[0]
-        assert stored is not None
-        # no other candidate to try (the main was the failed one): held, nothing serving
-        assert stored["phase"] == "Degraded", stored["phase"]
-        assert "did not pass a probe cycle" in stored["lastError"]["message"]
-        assert not any(i["uuid"] == backup for i in s.instances()), "left deployed"
-    finally:
-        shell.close()
+    assert not any("did not pass" in d.message for d in decisions)
+    backup = instance_id(s.raw_status(), BACKUP)
+    assert any(i["uuid"] == backup for i in s.instances())
+    shell.now = deployed_at + BUDGET  # the budget spent: the next failed cycle ends it
+    shell.reconciler.reconcile(shell.key)
+    failed = next(d for d in decisions if "did not pass a probe cycle" in d.message)
+    assert (f"web-backup did not pass a probe cycle within {BUDGET:g}s of its deploy "
+            f"({2 * THRESHOLD + 2} failed start-up cycles") in failed.message
+    stored = shell.reconciler._status.current(shell.key)[0]
+    assert stored is not None
+    # no other candidate to try (the main was the failed one): held, nothing serving
+    assert stored["phase"] == "Degraded", stored["phase"]
+    assert "did not pass a probe cycle" in stored["lastError"]["message"]
+    assert not any(i["uuid"] == backup for i in s.instances()), "left deployed"
