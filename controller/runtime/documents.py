@@ -18,7 +18,7 @@ from controller.api.limits import excerpt, limits, summarize
 from controller.api.models import ActiveStrategySpec, Document
 from controller.api.parse import parse_document
 from controller.api.validation import InvalidDocument, is_dns1123_label
-from controller.runtime.informer import CachedValue, Informer, ObjectKey
+from controller.runtime.informer import CachedValue, Informer, ObjectKey, Refusal
 
 _log = logging.getLogger(__name__)
 
@@ -49,7 +49,10 @@ class Parsed:
 
 def parse_cached(key: ObjectKey, cached: CachedValue) -> Parsed:
     """:func:`parse_value` of a cached value, which may be only the size of one too large
-    to keep."""
+    to keep, or only why it was refused."""
+    if cached.refusal is not None:
+        return Parsed(key, cached.version, None, cached.refusal.problems,
+                      cached.refusal.reason, cached.mod_revision)
     if cached.dropped_bytes:
         limit = limits().max_document_bytes
         return Parsed(key, cached.version, None,
@@ -62,7 +65,31 @@ def parse_value(key: ObjectKey, value: bytes, generation: int, revision: int = 0
     """Decode, check against the key and validate; never raises: whatever is wrong with
     the value is the user's document to fix, reported as problems."""
     parsed = _parse(key, value, generation)
+    if not parsed.valid:
+        parsed = replace(parsed, problems=bounded(parsed.problems))
     return replace(parsed, revision=revision) if revision else parsed
+
+
+def bounded(problems: tuple[str, ...]) -> tuple[str, ...]:
+    """The problems a status message shows (:func:`summarize`), and how many more there
+    were: a document of ten thousand unknown fields is refused with a record of a few
+    KiB, not one string per field."""
+    limit = limits().max_message_chars - _MORE_RESERVE
+    kept: list[str] = []
+    used = 0
+    for problem in problems:
+        used += len(problem) + 2
+        if used > limit:
+            break
+        kept.append(problem)
+    if not kept and problems:
+        kept.append(problems[0][:limit])
+    left = len(problems) - len(kept)
+    return tuple(kept) + ((f"… and {left} more problem(s)",) if left else ())
+
+
+_MORE_RESERVE = 64
+"""Room left in a status message for ``bounded``'s last item, so it is shown whole."""
 
 
 def _parse(key: ObjectKey, value: bytes, generation: int) -> Parsed:
@@ -189,6 +216,9 @@ class Documents:
             return hit
         parsed = (None if hit is None else paused_flip(hit, cached)) or parse_cached(key,
                                                                                      cached)
+        if not parsed.valid and cached.refusal is None:
+            self._informer.refuse(key, cached.mod_revision,
+                                  Refusal(parsed.reason, parsed.problems))
         with self._lock:
             self._parsed[key] = parsed
         return parsed

@@ -49,6 +49,14 @@ class ObjectKey:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a stored spec is not a usable document: all that is kept of a refused value."""
+
+    reason: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CachedValue:
     value: bytes
     mod_revision: int
@@ -57,6 +65,10 @@ class CachedValue:
     dropped_bytes: int = 0
     """The size of a value too large to be a document, which is not kept (``value`` is
     empty): holding it would let a few oversized keys pin the controller's memory."""
+    refusal: Refusal | None = None
+    """Set (and ``value`` empty) once the value was parsed and refused: nothing reads a
+    refused value again, and a churn of large invalid documents must cost a bounded
+    record each, not their bytes."""
 
 
 def cached_value(value: bytes, mod_revision: int, version: int = 0) -> CachedValue:
@@ -184,6 +196,23 @@ class Informer:
             source = self._specs if family == "spec" else self._status
             return [k for k in source if kind is None or k.kind == kind]
 
+    def refuse(self, key: ObjectKey, mod_revision: int, refusal: Refusal) -> bool:
+        """Keep only ``refusal`` of the spec at ``mod_revision`` (a later one is left as
+        it is); whether it was dropped."""
+        with self._lock:
+            current = self._specs.get(key)
+            if current is None or current.mod_revision != mod_revision:
+                return False
+            self._specs[key] = CachedValue(b"", mod_revision, current.version,
+                                           current.dropped_bytes, refusal)
+            return True
+
+    def held_bytes(self) -> int:
+        """The bytes of stored values the cache holds (a figure for tests and the bench)."""
+        with self._lock:
+            return sum(len(v.value) for table in (self._specs, self._status)
+                       for v in table.values())
+
     def note_status_written(self, key: ObjectKey, value: bytes | None, revision: int) -> None:
         """Record our own status write at once, so the next reconcile's CAS is not stale."""
         with self._lock:
@@ -239,6 +268,10 @@ class Informer:
         self._malformed.relisted(skipped)
         changes: list[Change] = []
         with self._lock:
+            for key, old_spec in self._specs.items():
+                if old_spec.refusal is not None and key in specs and \
+                        specs[key].mod_revision == old_spec.mod_revision:
+                    specs[key] = old_spec  # the same value, already refused
             families: tuple[tuple[KeyFamily, dict[ObjectKey, CachedValue],
                                   dict[ObjectKey, CachedValue]], ...] = (
                 ("spec", self._specs, specs), ("status", self._status, status))
