@@ -8,9 +8,11 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from google.protobuf.unknown_fields import UnknownFieldSet
 from pyetcd import etcdrpc
 from pyetcd.utils import prefix_range_end
 
@@ -26,6 +28,43 @@ _ENDPOINT_FAILING_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE
 
 _CLOSED = object()
 
+# etcd (3.4+) splits a watch response larger than its --max-request-bytes into fragments
+# when asked to (WatchCreateRequest.fragment, field 8; WatchResponse.fragment, field 7).
+# pyetcd's generated messages predate the field, so it travels as an unknown field.
+_FRAGMENT_REQUEST = b"\x40\x01"
+_FRAGMENT_FIELD = 7
+
+
+def _create_request(key: bytes, range_end: bytes, start_revision: int) -> Any:
+    create = etcdrpc.WatchCreateRequest(key=key, range_end=range_end,
+                                        start_revision=start_revision, progress_notify=True)
+    return etcdrpc.WatchCreateRequest.FromString(create.SerializeToString() +
+                                                 _FRAGMENT_REQUEST)
+
+
+def _is_fragment(resp: Any) -> bool:
+    """Whether more of this response's events follow in the next one."""
+    return any(f.field_number == _FRAGMENT_FIELD and f.data
+               for f in UnknownFieldSet(resp))
+
+
+@dataclass
+class _Resume:
+    """Where a broken stream resumes: etcd may split one revision's events across
+    fragments, so a stream that broke between two of them resumes at that revision and
+    skips the events of it already handed on."""
+
+    revision: int = 0
+    """The revision of the last event handed on."""
+    handed: int = 0
+    """How many events of ``revision`` were handed on."""
+
+    def seen(self, revision: int) -> None:
+        if revision == self.revision:
+            self.handed += 1
+        else:
+            self.revision, self.handed = revision, 1
+
 
 class EtcdWatch(Watch):
     """Resumable prefix watch driven on its own thread over the raw Watch RPC.
@@ -33,7 +72,10 @@ class EtcdWatch(Watch):
     The thread keeps ``_next_rev`` = last received revision + 1 and, whenever the stream
     breaks, re-creates the server-side watch from it, trying each endpoint in turn with
     capped exponential backoff. etcd never splits one revision's events across responses,
-    so resuming at a revision boundary neither loses nor repeats an event.
+    so resuming at a revision boundary neither loses nor repeats an event; a response
+    larger than etcd's request limit comes in fragments (otherwise a watcher that fell
+    behind is sent up to a thousand revisions in one response, however large), and
+    a stream broken between two fragments resumes inside the revision it split.
     """
 
     def __init__(self, store: EtcdStore, prefix: str, start_revision: int,
@@ -55,6 +97,11 @@ class EtcdWatch(Watch):
         self._ep_index = 0
         self._created = False
         self._refused = ""  # the last refusal logged, so a retry does not repeat it
+        self._resume = _Resume()
+        self.max_response_bytes = 0
+        """The most bytes of keys and values one response of etcd's stream brought: the
+        watch holds a response whole while it hands its events on, and etcd sends at
+        most its request limit (``--max-request-bytes``) or one event in one."""
         self._thread = threading.Thread(target=self._run, name=f"etcd-watch:{prefix}",
                                         daemon=True)
         self._thread.start()
@@ -159,6 +206,7 @@ class EtcdWatch(Watch):
 
     def _hand(self, deliver: Callable[[WatchEvent], None], event: WatchEvent) -> None:
         self._last = event.mod_revision
+        self._resume.seen(event.mod_revision)
         try:
             deliver(event)
         except Exception:  # a consumer's bug must not end the watch
@@ -168,9 +216,10 @@ class EtcdWatch(Watch):
     def _stream(self, ep: Any) -> bool:
         """One Watch RPC; True if it ended with compaction."""
         c = self._store._client
-        create = etcdrpc.WatchCreateRequest(
-            key=self._key, range_end=self._range_end, start_revision=self._next_rev,
-            progress_notify=True)
+        create = _create_request(self._key, self._range_end, self._next_rev)
+        resume = self._resume
+        skip = _Resume(resume.revision, resume.handed if resume.revision == self._next_rev
+                       else 0)
         # A single request then half-close: etcd keeps serving the stream, and no gRPC
         # request-consumer thread is left blocked on our iterator after cancel().
         call = etcdrpc.WatchStub(ep.channel).Watch(
@@ -205,20 +254,37 @@ class EtcdWatch(Watch):
                 # Progress notification: everything up to header.revision was delivered.
                 self._next_rev = max(self._next_rev, int(resp.header.revision) + 1)
                 continue
-            for ev in resp.events:
-                rev = int(ev.kv.mod_revision)
-                if rev < self._next_rev:
-                    continue  # already delivered before a reconnect
-                value = b"" if ev.type == ev.DELETE else bytes(ev.kv.value)
-                event = WatchEvent(
-                    type="DELETE" if ev.type == ev.DELETE else "PUT",
-                    key=bytes(ev.kv.key).decode("utf-8", "surrogateescape"),
-                    value=value, mod_revision=rev, version=int(ev.kv.version))
-                if self._deliver is not None:
-                    self._hand(self._deliver, event)
-                else:
-                    self._queue.put(event, len(value) + len(ev.kv.key), self._stop)
-                if self._stop.is_set():
-                    return False
-            self._next_rev = max(self._next_rev, int(resp.events[-1].kv.mod_revision) + 1)
+            if not self._events(resp, skip):
+                return False
+            last = int(resp.events[-1].kv.mod_revision)
+            # A fragment may end inside a revision: resume at it, not after it.
+            self._next_rev = max(self._next_rev, last if _is_fragment(resp) else last + 1)
         return False
+
+    def _events(self, resp: Any, skip: _Resume) -> bool:
+        """Hand on (or queue) the events of one response, leaving out the first
+        ``skip.handed`` of ``skip.revision`` (handed on before the stream broke); False
+        once the watch is stopped."""
+        held = 0
+        for ev in resp.events:
+            rev = int(ev.kv.mod_revision)
+            if rev < self._next_rev or (rev == skip.revision and skip.handed > 0):
+                skip.handed -= rev == skip.revision
+                held += len(ev.kv.key) + len(ev.kv.value)
+                continue  # already delivered before a reconnect
+            value = b"" if ev.type == ev.DELETE else bytes(ev.kv.value)
+            key = bytes(ev.kv.key)
+            held += len(key) + len(value)
+            event = WatchEvent(
+                type="DELETE" if ev.type == ev.DELETE else "PUT",
+                key=key.decode("utf-8", "surrogateescape"),
+                value=value, mod_revision=rev, version=int(ev.kv.version))
+            if self._deliver is not None:
+                self._hand(self._deliver, event)
+            else:
+                self._queue.put(event, len(value) + len(key), self._stop)
+                self._resume.seen(rev)
+            if self._stop.is_set():
+                return False
+        self.max_response_bytes = max(self.max_response_bytes, held)
+        return True
