@@ -14,10 +14,13 @@ one that remembers deleted keys or caches by content grows with every round.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
+import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,16 +47,30 @@ class ChurnResult:
     rss_max_mb: float
     rss_end_mb: float
     rss_last_quarter_growth_mb: float
-    """Growth over the last quarter of the run: near zero when memory is flat."""
+    """The last sample minus the first of the last quarter (two samples: noisy)."""
+    rss_quarter_medians_mb: tuple[float, ...]
+    """The median RSS of each quarter of the run."""
+    max_queue_depth: int
+    """The most keys the controller's work queue held at a sample."""
+
+    @property
+    def levelling_mb(self) -> float:
+        """The last quarter's median RSS minus the third's: near zero when memory is
+        flat. RSS swings by tens of MiB from one second to the next while documents of
+        hundreds of KB pass, so a difference of two samples says little."""
+        return self.rss_quarter_medians_mb[-1] - self.rss_quarter_medians_mb[-2]
 
     def row(self) -> str:
         """A row of ``make bench``'s table: the target is a bounded, levelled-off RSS."""
-        ok = self.rss_max_mb < 1024 and self.rss_last_quarter_growth_mb < 64
+        ok = self.rss_max_mb < 1024 and self.levelling_mb < 32
+        medians = ", ".join(f"{m:.0f}" for m in self.rss_quarter_medians_mb)
         return (f"| memory under a churn of odd documents ({self.seconds:.0f} s, "
-                f"{self.rounds} rounds, {self.written_mb:.0f} MB written) | RSS "
-                f"{self.rss_start_mb:.0f} → max {self.rss_max_mb:.0f} → end "
-                f"{self.rss_end_mb:.0f} MiB | last quarter {self.rss_last_quarter_growth_mb:+.0f}"
-                f" MiB | {self.rss_max_mb / 1024:.2f} | < 1 GiB, levelled off | "
+                f"{self.rounds} rounds, {self.written_mb:.0f} MB written; work queue at "
+                f"most {self.max_queue_depth} keys) | RSS {self.rss_start_mb:.0f} → max "
+                f"{self.rss_max_mb:.0f} → end {self.rss_end_mb:.0f} MiB (quarters' medians "
+                f"{medians}) | last quarter's median {self.levelling_mb:+.0f} MiB (last "
+                f"quarter's samples {self.rss_last_quarter_growth_mb:+.0f}) | "
+                f"{self.rss_max_mb / 1024:.2f} | < 1 GiB, levelled off (< 32 MiB) | "
                 f"{'ok' if ok else '**over**'} |")
 
 
@@ -90,15 +107,28 @@ def odd_documents(round_: int) -> dict[str, bytes]:
     return docs
 
 
+_DEPTH = re.compile(r"^fogstrat_workqueue_depth (\S+)$", re.MULTILINE)
+
+
+def queue_depth(metrics: str) -> int:
+    """The work queue's depth in a /metrics text (0 when absent)."""
+    found = _DEPTH.search(metrics)
+    return int(float(found.group(1))) if found else 0
+
+
 def churn(store: Store, seconds: float, samples: list[tuple[float, float]], pid: int,
-          pause: float = 0.0) -> tuple[int, float]:
-    """Write and delete rounds until ``seconds`` have passed; (rounds, MB written)."""
+          pause: float = 0.0, depths: tuple[Callable[[], str], list[int]] | None = None
+          ) -> tuple[int, float]:
+    """Write and delete rounds until ``seconds`` have passed; (rounds, MB written).
+    ``depths``: the controller's /metrics and where to note its work queue's depth."""
     stop = threading.Event()
 
     def sample() -> None:
         start = time.monotonic()
         while not stop.is_set():
             samples.append((time.monotonic() - start, rss_mb(pid)))
+            if depths is not None:
+                depths[1].append(queue_depth(depths[0]()))
             stop.wait(1.0)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -135,17 +165,22 @@ def measure(seconds: float, fogstrat: list[str] | None = None, pause: float = 0.
         assert pid is not None
         store = connect(etcd.endpoint, timeout=10.0)
         samples: list[tuple[float, float]] = []
+        depths: list[int] = []
         try:
             time.sleep(2.0)  # the controller's own start-up, before the first document
-            rounds, written = churn(store, seconds, samples, pid, pause)
+            rounds, written = churn(store, seconds, samples, pid, pause,
+                                    (ctl.metrics, depths))
         finally:
             store.close()
     if trace:
         print(" ".join(f"{t:.0f}s:{rss:.0f}" for t, rss in samples), file=sys.stderr)
     values = [rss for _, rss in samples]
     quarter = values[-max(2, len(values) // 4):]
+    size = max(1, len(values) // 4)
+    medians = tuple(statistics.median(values[i * size:(i + 1) * size] or values[-1:])
+                    for i in range(4))
     return ChurnResult(seconds, rounds, written, values[0], max(values), values[-1],
-                       quarter[-1] - quarter[0])
+                       quarter[-1] - quarter[0], medians, max(depths, default=0))
 
 
 def main(argv: list[str] | None = None) -> int:
