@@ -27,6 +27,11 @@ from controller.store import Conflict, NotLeader, PermissionDenied, StoreUnavail
 
 _log = logging.getLogger(__name__)
 
+MAX_QUEUED_CHANGES = 100_000
+"""Ready keys beyond which a change waits for the workers before it is queued: the etcd
+watch files changes on its own thread, so waiting there stops reading etcd (which keeps
+the events), and no stream of fresh keys grows the queue without bound."""
+
 
 class Reconciler(Protocol):
     def reconcile(self, key: ObjectKey) -> float | None:
@@ -57,6 +62,7 @@ class Manager:
         self.liveness = liveness or Liveness()
         self._workers = workers
         self._resync = resync
+        self.max_queued_changes = MAX_QUEUED_CHANGES
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.denials = Denials(_log)
@@ -65,6 +71,8 @@ class Manager:
 
     def on_change(self, change: Change) -> None:
         """Informer callback: queue what changed and whatever depends on it."""
+        if self.queue.ready >= self.max_queued_changes:
+            self.queue.wait_for_room(self.max_queued_changes)
         if change.family == "status":
             # Our own writes come back here; only a status without its spec needs work
             # (an ActiveStrategy deleted while its architectures still run).

@@ -45,6 +45,9 @@ class WorkQueue(Generic[K]):
         for every due key would spend the steady controller's CPU on wake-ups that find
         nothing to take."""
         self._timer_held = False
+        self._room = threading.Condition(lock)
+        """A producer waits here for the ready keys to fall below its limit."""
+        self._crowded = 0
         self._idle = 0
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()
@@ -132,6 +135,8 @@ class WorkQueue(Generic[K]):
                     key = self._queue.popleft()
                     self._dirty.discard(key)
                     self._processing.add(key)
+                    if self._crowded:
+                        self._room.notify_all()
                     if self._queue or (self._waiting and not self._timer_held):
                         self._wake_one()  # more to do, or the timer needs a holder
                     return key
@@ -173,11 +178,28 @@ class WorkQueue(Generic[K]):
 
     # --- lifecycle ---------------------------------------------------------------------
 
+    def wait_for_room(self, limit: int) -> None:
+        """Return once fewer than ``limit`` keys are ready (or the queue is shut down):
+        a producer that can wait, as the etcd watch can (etcd keeps what it has not
+        read), holds the queue to a bounded number of keys however fast keys come."""
+        with self._cond:
+            self._crowded += 1
+            try:
+                self._room.wait_for(lambda: len(self._queue) < limit or self._shutdown)
+            finally:
+                self._crowded -= 1
+
+    @property
+    def ready(self) -> int:
+        """Keys ready now (not those waiting for their delay)."""
+        return len(self._queue)
+
     def shutdown(self) -> None:
         with self._cond:
             self._shutdown = True
             self._cond.notify_all()
             self._timer.notify_all()
+            self._room.notify_all()
 
     def __len__(self) -> int:
         """Depth: keys ready now plus keys waiting for their delay."""
