@@ -1,21 +1,22 @@
 """The informer's cache as typed documents, parsed once per revision.
 
 Reconciles run often and documents change rarely, so validation (schema plus semantic
-checks) happens once per (object, mod revision), not once per reconcile.
+checks) happens once per (object, mod revision), not once per reconcile; and a revision
+whose body (all but ``metadata``) equals one seen before, such as a pause undone, is
+neither validated nor built again (``controller.api.validation.checked_body``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.api.documents import DocumentSyntaxError, decode_value
-from controller.api.kinds import ACTIVE_STRATEGY, Kind
+from controller.api.kinds import Kind
 from controller.api.limits import excerpt, limits, summarize
-from controller.api.models import ActiveStrategySpec, Document
+from controller.api.models import Document
 from controller.api.parse import parse_document
 from controller.api.validation import InvalidDocument, is_dns1123_label
 from controller.runtime.informer import CachedValue, Informer, ObjectKey
@@ -94,49 +95,6 @@ def _with_namespace(key: ObjectKey, raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def paused_flip(last: Parsed, cached: CachedValue) -> Parsed | None:
-    """``last`` (a valid ActiveStrategy) with only ``spec.paused`` changed, when that is
-    all that differs in ``cached``; None when anything else differs (or it is not a
-    document): the full parse answers then.
-
-    Pausing and resuming is the spec change an operator makes most, and the schema and
-    semantic checks of a whole document cost several times its decoding: a document
-    equal to one already validated but for a boolean the schema allows anywhere is valid
-    with the same typed spec, that boolean aside."""
-    document = last.document
-    if (document is None or last.key.kind is not ACTIVE_STRATEGY or cached.dropped_bytes
-            or not isinstance(document.spec, ActiveStrategySpec)):
-        return None
-    try:
-        raw = _with_namespace(last.key, decode_value(cached.value))
-    except DocumentSyntaxError:
-        return None
-    paused = _only_paused_differs(document.raw, raw)
-    if paused is None:
-        return None
-    return Parsed(last.key, cached.version,
-                  replace(document, raw=raw, spec=replace(document.spec, paused=paused)),
-                  revision=cached.mod_revision)
-
-
-def _only_paused_differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool | None:
-    """``new``'s ``spec.paused`` (its default when absent) if nothing else of ``new``
-    differs from ``old``; else None."""
-    old_spec, new_spec = old.get("spec"), new.get("spec")
-    if not isinstance(old_spec, dict) or not isinstance(new_spec, dict):
-        return None
-    paused = new_spec.get("paused", False)
-    if type(paused) is not bool:  # 0 and 1 are not booleans to the schema
-        return None
-    if old.keys() != new.keys() or any(old[k] != new[k] for k in old if k != "spec"):
-        return None
-    others = old_spec.keys() | new_spec.keys()
-    if any(k != "paused" and (k not in old_spec or k not in new_spec
-                              or old_spec[k] != new_spec[k]) for k in others):
-        return None
-    return paused
-
-
 def _unexpected(key: ObjectKey, generation: int, what: str, exc: Exception) -> Parsed:
     _log.warning("%s: cannot %s document (%s: %s)", key, what, type(exc).__name__,
                  excerpt(str(exc), 200))
@@ -187,8 +145,7 @@ class Documents:
             hit = self._parsed.get(key)
         if hit is not None and hit.revision == cached.mod_revision:
             return hit
-        parsed = (None if hit is None else paused_flip(hit, cached)) or parse_cached(key,
-                                                                                     cached)
+        parsed = parse_cached(key, cached)
         with self._lock:
             self._parsed[key] = parsed
         return parsed
