@@ -66,7 +66,8 @@ class BoundedLru(Generic[K, V]):
                 _, dropped = self._entries.popitem(last=False)
                 self._size -= dropped.size
 
-    def keys(self) -> list[K]:
+    def kept(self) -> list[K]:
+        """The keys kept, least recently used first."""
         with self._lock:
             return list(self._entries)
 

@@ -16,8 +16,10 @@ from typing import Any
 from controller.api.documents import DocumentSyntaxError, decode_value
 from controller.api.kinds import Kind
 from controller.api.limits import excerpt, limits, summarize
+from controller.api.memo import BoundedLru
 from controller.api.models import Document
 from controller.api.parse import parse_document
+from controller.api.schema import validator
 from controller.api.validation import InvalidDocument, is_dns1123_label
 from controller.runtime.informer import CachedValue, Informer, ObjectKey
 
@@ -124,11 +126,23 @@ def _identity_problems(key: ObjectKey, raw: dict[str, Any]) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    schema: object
+    """The CRD validator the value was parsed against: only good for that one."""
+    parsed: Parsed
+
+
 class Documents:
     def __init__(self, informer: Informer) -> None:
         self._informer = informer
         self._lock = threading.Lock()
         self._parsed: dict[ObjectKey, Parsed] = {}
+        self._seen: BoundedLru[tuple[ObjectKey, bytes], _Seen] = BoundedLru(
+            max_entries=256, max_size=512 * 1024, max_entry_size=64 * 1024)
+        """Values parsed before, by key and bytes: a value put back as it was (a pause
+        undone) answers without decoding it again. Any other value takes the parse,
+        whose checked bodies are remembered on their own (``checked_body``)."""
 
     @property
     def version(self) -> int:
@@ -145,9 +159,21 @@ class Documents:
             hit = self._parsed.get(key)
         if hit is not None and hit.revision == cached.mod_revision:
             return hit
-        parsed = parse_cached(key, cached)
+        parsed = self._parse(key, cached)
         with self._lock:
             self._parsed[key] = parsed
+        return parsed
+
+    def _parse(self, key: ObjectKey, cached: CachedValue) -> Parsed:
+        if cached.dropped_bytes:
+            return parse_cached(key, cached)
+        schema = validator(key.kind)
+        seen = self._seen.get((key, cached.value))
+        if seen is not None and seen.schema is schema:
+            return replace(seen.parsed, generation=cached.version,
+                           revision=cached.mod_revision)
+        parsed = parse_cached(key, cached)
+        self._seen.put((key, cached.value), _Seen(schema, parsed), len(cached.value))
         return parsed
 
     def find(self, kind: Kind, namespace: str, name: str) -> Parsed | None:

@@ -75,11 +75,13 @@ def test_a_remembered_check_answers_only_for_its_own_body(docs: list[dict[str, A
 
 @pytest.mark.parametrize("paused", [True, False])
 def test_a_pause_undone_reuses_the_typed_spec(paused: bool) -> None:
-    doc = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "ActiveStrategy",
-           "metadata": {"name": "web"},
-           "spec": {"strategy": "s", "environment": "e", "paused": paused}}
-    flipped = {**doc, "spec": {**doc["spec"], "paused": not paused}}
-    first, other, again = _parse(doc, 1), _parse(flipped, 2), _parse(doc, 3)
+    def doc(flag: bool) -> dict[str, Any]:
+        return {"apiVersion": "fogstrat.io/v1alpha1", "kind": "ActiveStrategy",
+                "metadata": {"name": "web"},
+                "spec": {"strategy": "s", "environment": "e", "paused": flag}}
+
+    first, other, again = _parse(doc(paused), 1), _parse(doc(not paused), 2), _parse(
+        doc(paused), 3)
     assert first.document is not None and other.document is not None
     assert again.document is not None
     assert again.document.spec is first.document.spec  # not built again

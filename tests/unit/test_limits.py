@@ -272,7 +272,7 @@ def test_the_body_memo_is_bounded_and_skips_large_bodies() -> None:
     assert len(memo) == memo.max_entries
     assert memo.size <= memo.max_size
     validate(environment(info={"big": "x" * (memo.max_entry_size + 1)}))
-    assert not any("x" * 1000 in key for _, key in memo.keys())
+    assert not any("x" * 1000 in key for _, key in memo.kept())
 
 
 # --- other readers -------------------------------------------------------------------------

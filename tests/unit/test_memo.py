@@ -13,7 +13,7 @@ def test_the_least_recently_used_goes_first_when_the_count_is_reached() -> None:
     memo.put("b", 2, 1)
     assert memo.get("a") == 1  # now b is the oldest
     memo.put("c", 3, 1)
-    assert memo.keys() == ["a", "c"]
+    assert memo.kept() == ["a", "c"]
     assert memo.get("b") is None
 
 
@@ -23,7 +23,7 @@ def test_the_size_bound_forgets_as_many_as_it_takes() -> None:
         memo.put(name, 0, 2)
     assert memo.size == 10
     memo.put("big", 0, 8)
-    assert memo.keys() == ["e", "big"]
+    assert memo.kept() == ["e", "big"]
     assert memo.size == 10
 
 
@@ -31,7 +31,7 @@ def test_an_entry_larger_than_its_bound_is_not_kept() -> None:
     memo: BoundedLru[str, int] = BoundedLru(max_entries=10, max_size=10, max_entry_size=4)
     memo.put("a", 1, 1)
     memo.put("huge", 2, 5)
-    assert memo.keys() == ["a"]
+    assert memo.kept() == ["a"]
     assert memo.size == 1
 
 
