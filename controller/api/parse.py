@@ -15,6 +15,7 @@ from controller.api.kinds import (
     ACTIVE_STRATEGY,
     ARCHITECTURE,
     ARCHITECTURE_DATA,
+    DEFAULT_NAMESPACE,
     ENVIRONMENT,
     STRATEGY,
 )
@@ -44,7 +45,12 @@ from controller.api.models import (
     StrategySpec,
     TcpCheck,
 )
-from controller.api.validation import InvalidDocument, check, parse_duration, probe_names
+from controller.api.validation import (
+    InvalidDocument,
+    checked_body,
+    parse_duration,
+    probe_names,
+)
 
 __all__ = ["InvalidDocument", "parse_document", "parse_spec"]
 
@@ -55,22 +61,22 @@ def parse_document(raw: Mapping[str, Any]) -> Document:
     """Validate ``raw`` and build its typed :class:`Document`; raises InvalidDocument.
 
     ``Document.raw`` is ``raw`` itself (what the user wrote, without defaults), so it
-    can be shown or stored back unchanged.
+    can be shown or stored back unchanged. The header and metadata are checked every
+    time; the body's check and typed spec are shared by every document with an equal
+    body (``validation.checked_body``): typed specs are immutable.
     """
-    document = check(raw)
-    meta = document["metadata"]
+    body = checked_body(raw)
+    meta = raw["metadata"]
     metadata = ObjectMeta(
         name=meta["name"],
-        namespace=meta["namespace"],
+        namespace=meta.get("namespace", DEFAULT_NAMESPACE),
         labels=dict(meta.get("labels") or {}),
         annotations=dict(meta.get("annotations") or {}),
     )
-    return Document(
-        kind=document["kind"],
-        metadata=metadata,
-        spec=parse_spec(document["kind"], document["spec"]),
-        raw=raw,
-    )
+    spec = body.built
+    if spec is None:
+        spec = body.built = parse_spec(raw["kind"], body.document["spec"])
+    return Document(kind=raw["kind"], metadata=metadata, spec=spec, raw=raw)
 
 
 def parse_spec(kind: str, spec: Mapping[str, Any]) -> Spec:

@@ -1,22 +1,25 @@
 """The informer's cache as typed documents, parsed once per revision.
 
 Reconciles run often and documents change rarely, so validation (schema plus semantic
-checks) happens once per (object, mod revision), not once per reconcile.
+checks) happens once per (object, mod revision), not once per reconcile; and a revision
+whose body (all but ``metadata``) equals one seen before, such as a pause undone, is
+neither validated nor built again (``controller.api.validation.checked_body``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.api.documents import DocumentSyntaxError, decode_value
-from controller.api.kinds import ACTIVE_STRATEGY, Kind
+from controller.api.kinds import Kind
 from controller.api.limits import excerpt, limits, summarize
-from controller.api.models import ActiveStrategySpec, Document
+from controller.api.memo import BoundedLru
+from controller.api.models import Document
 from controller.api.parse import parse_document
+from controller.api.schema import validator
 from controller.api.validation import InvalidDocument, is_dns1123_label
 from controller.runtime.informer import CachedValue, Informer, ObjectKey, Refusal
 
@@ -121,49 +124,6 @@ def _with_namespace(key: ObjectKey, raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def paused_flip(last: Parsed, cached: CachedValue) -> Parsed | None:
-    """``last`` (a valid ActiveStrategy) with only ``spec.paused`` changed, when that is
-    all that differs in ``cached``; None when anything else differs (or it is not a
-    document): the full parse answers then.
-
-    Pausing and resuming is the spec change an operator makes most, and the schema and
-    semantic checks of a whole document cost several times its decoding: a document
-    equal to one already validated but for a boolean the schema allows anywhere is valid
-    with the same typed spec, that boolean aside."""
-    document = last.document
-    if (document is None or last.key.kind is not ACTIVE_STRATEGY or cached.dropped_bytes
-            or not isinstance(document.spec, ActiveStrategySpec)):
-        return None
-    try:
-        raw = _with_namespace(last.key, decode_value(cached.value))
-    except DocumentSyntaxError:
-        return None
-    paused = _only_paused_differs(document.raw, raw)
-    if paused is None:
-        return None
-    return Parsed(last.key, cached.version,
-                  replace(document, raw=raw, spec=replace(document.spec, paused=paused)),
-                  revision=cached.mod_revision)
-
-
-def _only_paused_differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool | None:
-    """``new``'s ``spec.paused`` (its default when absent) if nothing else of ``new``
-    differs from ``old``; else None."""
-    old_spec, new_spec = old.get("spec"), new.get("spec")
-    if not isinstance(old_spec, dict) or not isinstance(new_spec, dict):
-        return None
-    paused = new_spec.get("paused", False)
-    if type(paused) is not bool:  # 0 and 1 are not booleans to the schema
-        return None
-    if old.keys() != new.keys() or any(old[k] != new[k] for k in old if k != "spec"):
-        return None
-    others = old_spec.keys() | new_spec.keys()
-    if any(k != "paused" and (k not in old_spec or k not in new_spec
-                              or old_spec[k] != new_spec[k]) for k in others):
-        return None
-    return paused
-
-
 def _unexpected(key: ObjectKey, generation: int, what: str, exc: Exception) -> Parsed:
     _log.warning("%s: cannot %s document (%s: %s)", key, what, type(exc).__name__,
                  excerpt(str(exc), 200))
@@ -193,11 +153,23 @@ def _identity_problems(key: ObjectKey, raw: dict[str, Any]) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    schema: object
+    """The CRD validator the value was parsed against: only good for that one."""
+    parsed: Parsed
+
+
 class Documents:
     def __init__(self, informer: Informer) -> None:
         self._informer = informer
         self._lock = threading.Lock()
         self._parsed: dict[ObjectKey, Parsed] = {}
+        self._seen: BoundedLru[tuple[ObjectKey, bytes], _Seen] = BoundedLru(
+            max_entries=256, max_size=512 * 1024, max_entry_size=64 * 1024)
+        """Values parsed before, by key and bytes: a value put back as it was (a pause
+        undone) answers without decoding it again. Any other value takes the parse,
+        whose checked bodies are remembered on their own (``checked_body``)."""
 
     @property
     def version(self) -> int:
@@ -214,13 +186,24 @@ class Documents:
             hit = self._parsed.get(key)
         if hit is not None and hit.revision == cached.mod_revision:
             return hit
-        parsed = (None if hit is None else paused_flip(hit, cached)) or parse_cached(key,
-                                                                                     cached)
+        parsed = self._parse(key, cached)
         if not parsed.valid and cached.refusal is None:
             self._informer.refuse(key, cached.mod_revision,
                                   Refusal(parsed.reason, parsed.problems))
         with self._lock:
             self._parsed[key] = parsed
+        return parsed
+
+    def _parse(self, key: ObjectKey, cached: CachedValue) -> Parsed:
+        if cached.dropped_bytes or cached.refusal is not None:
+            return parse_cached(key, cached)
+        schema = validator(key.kind)
+        seen = self._seen.get((key, cached.value))
+        if seen is not None and seen.schema is schema:
+            return replace(seen.parsed, generation=cached.version,
+                           revision=cached.mod_revision)
+        parsed = parse_cached(key, cached)
+        self._seen.put((key, cached.value), _Seen(schema, parsed), len(cached.value))
         return parsed
 
     def find(self, kind: Kind, namespace: str, name: str) -> Parsed | None:

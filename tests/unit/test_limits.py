@@ -266,11 +266,13 @@ def test_summarize_keeps_a_status_message_bounded() -> None:
 
 
 def test_the_body_memo_is_bounded_and_skips_large_bodies() -> None:
-    for i in range(validation._BODIES_MAX + 50):
+    memo = validation._BODIES
+    for i in range(memo.max_entries + 50):
         validate(environment(info={"n": i}))
-    assert len(validation._BODIES) == validation._BODIES_MAX
-    validate(environment(info={"big": "x" * (validation._BODY_MEMO_CHARS + 1)}))
-    assert not any("x" * 1000 in key for _, key in validation._BODIES)
+    assert len(memo) == memo.max_entries
+    assert memo.size <= memo.max_size
+    validate(environment(info={"big": "x" * (memo.max_entry_size + 1)}))
+    assert not any("x" * 1000 in key for _, key in memo.kept())
 
 
 # --- other readers -------------------------------------------------------------------------

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from controller.api.kinds import (
@@ -30,6 +29,7 @@ from controller.api.kinds import (
     Kind,
 )
 from controller.api.limits import excerpt
+from controller.api.memo import BoundedLru
 from controller.api.schema import Problem, apply_defaults, schema_problems, validator
 from controller.api.validation.architecture import check_architecture
 from controller.api.validation.common import (
@@ -43,9 +43,11 @@ from controller.api.validation.header import check_header, check_metadata
 from controller.api.validation.strategy import check_strategy
 
 __all__ = [
+    "CheckedBody",
     "InvalidDocument",
     "Problem",
     "check",
+    "checked_body",
     "is_dns1123_label",
     "parse_duration",
     "probe_names",
@@ -108,58 +110,85 @@ def validate(raw: Any) -> list[Problem]:
 
 def _validate(raw: Any) -> tuple[list[Problem], dict[str, Any] | None]:
     """The problems of ``raw`` and, when its kind is known, ``raw`` with defaults."""
+    problems, body = _checked(raw)
+    if body is None:
+        return problems, None
+    meta = raw.get("metadata")
+    if not isinstance(meta, Mapping):
+        return problems, body.document
+    return problems, {**copy.deepcopy(body.document), "metadata": copy.deepcopy(dict(meta))}
+
+
+def _checked(raw: Any) -> tuple[list[Problem], CheckedBody | None]:
+    """Every problem of ``raw``, and its body's check when its kind is known."""
     if not isinstance(raw, Mapping):
         return [Problem("", f"a document must be an object, got {type(raw).__name__}")], None
     problems: list[Problem] = []
-    document: dict[str, Any] | None = None
+    body: CheckedBody | None = None
     kind = check_header(raw, problems)
     meta = raw.get("metadata")
     check_metadata(meta, problems)
     if kind is not None:
         if isinstance(meta, Mapping):
-            body_problems, body = _checked_body(kind, {**raw, "metadata": {}})
-            document = {**copy.deepcopy(body), "metadata": copy.deepcopy(dict(meta))}
+            body = _checked_body(kind, {**raw, "metadata": {}})
         else:
-            body_problems, document = _check_body(kind, raw)
-        problems.extend(body_problems)
-    return list(dict.fromkeys(problems)), document
+            body = CheckedBody(validator(kind), *_check_body(kind, raw))
+        problems.extend(body.problems)
+    return list(dict.fromkeys(problems)), body
 
 
-_BODIES: OrderedDict[tuple[Kind, str], tuple[object, tuple[Problem, ...], dict[str, Any]]] = (
-    OrderedDict())
-_BODIES_MAX = 256
-_BODY_MEMO_CHARS = 16 * 1024
-"""Bodies larger than this are checked every time: remembering them would let a churn of
-large documents hold hundreds of megabytes, and they are not the thousands of identical
-ActiveStrategies the memo is for."""
-_bodies_lock = threading.Lock()
+@dataclass(slots=True)
+class CheckedBody:
+    """What checking a document's body (all of it but ``metadata``) found."""
+
+    schema: object
+    """The CRD validator it was checked against: a memo hit is good for that one only."""
+    problems: tuple[Problem, ...]
+    document: dict[str, Any]
+    """The body with the schema's defaults; shared by every document with this body, so
+    never to be changed (:func:`check` hands out a copy)."""
+    built: Any = None
+    """What a caller built from ``document`` (``parse_document``: the typed spec), kept
+    with it: a body seen again is neither checked nor built again."""
 
 
-def _checked_body(kind: Kind, raw: Mapping[str, Any]
-                  ) -> tuple[tuple[Problem, ...], dict[str, Any]]:
-    """:func:`_check_body`, remembered by content (least recently used first out). A
-    body's problems and defaults do not depend on the object's metadata (the header is
-    checked on its own; the schema says only "an object"), and thousands of
-    ActiveStrategies differ by name alone: a controller's first list would otherwise
-    validate the same body once for each of them."""
+_BODIES: BoundedLru[tuple[Kind, str], CheckedBody] = BoundedLru(
+    max_entries=512, max_size=2 * 1024 * 1024, max_entry_size=16 * 1024)
+"""Checked bodies by kind and canonical JSON, least recently used out first; sizes are
+the JSON's length. Bodies larger than ``max_entry_size`` are checked every time: they are
+not the thousands of identical ActiveStrategies the memo is for, and a churn of large
+documents must not hold tens of megabytes."""
+
+
+def _checked_body(kind: Kind, raw: Mapping[str, Any]) -> CheckedBody:
+    """:func:`_check_body`, remembered by content. A body's problems and defaults do not
+    depend on the object's metadata (the header is checked on its own; the schema says
+    only "an object"), so ``metadata`` (names, labels, annotations and the read-only
+    fields of a document that went through Kubernetes) is left out of the key: thousands
+    of ActiveStrategies differing by name alone are checked once, and a document put
+    back with a body seen before (a pause, then a resume) is not checked again. Any
+    difference in the body itself, validated or not, is a different key."""
+    schema = validator(kind)
     try:
-        key = (kind, json.dumps(raw, sort_keys=True, separators=(",", ":")))
+        text = json.dumps(raw, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):  # not JSON data (a caller's own objects): no memo
-        return _check_body(kind, raw)
-    if len(key[1]) > _BODY_MEMO_CHARS:
-        return _check_body(kind, raw)
-    schema = validator(kind)  # a hit is only good for the CRDs it was checked against
-    with _bodies_lock:
-        hit = _BODIES.get(key)
-        if hit is not None:
-            _BODIES.move_to_end(key)
-    if hit is None or hit[0] is not schema:
-        hit = (schema, *_check_body(kind, raw))
-        with _bodies_lock:
-            _BODIES[key] = hit
-            while len(_BODIES) > _BODIES_MAX:
-                _BODIES.popitem(last=False)
-    return hit[1], hit[2]
+        return CheckedBody(schema, *_check_body(kind, raw))
+    key = (kind, text)
+    hit = _BODIES.get(key)
+    if hit is not None and hit.schema is schema:
+        return hit
+    body = CheckedBody(schema, *_check_body(kind, raw))
+    _BODIES.put(key, body, len(text))
+    return body
+
+
+def checked_body(raw: Any) -> CheckedBody:
+    """The check of a valid document's body (header and metadata checked each time);
+    raises :class:`InvalidDocument` with every problem."""
+    problems, body = _checked(raw)
+    if problems or body is None:
+        raise InvalidDocument.of(raw, problems)
+    return body
 
 
 def _check_body(kind: Kind, raw: Mapping[str, Any]
