@@ -71,10 +71,15 @@ class Reported:
         """``history`` was read from the store, ``unreported`` its newest entries that no
         one reported: those are to be counted now; the rest were told by whoever stored
         them."""
+        fresh = tuple(unreported)
+        if self.counted is not None:  # (this process counted some of them before it read
+            # them back: when it was the leader before, or its Event write failed)
+            counted = _millis(self.counted.time)
+            fresh = tuple(e for e in unreported if _millis(e.time) > counted)
         settled = len(history) - len(unreported)
         self.counted = history[-1] if history else None
         self.settled = history[settled - 1] if settled > 0 else None
-        return tuple(unreported)
+        return fresh
 
     def take(self, history: Sequence[HistoryEntry]) -> tuple[HistoryEntry, ...]:
         """``history`` is being stored by us: the entries to count now."""
@@ -90,6 +95,11 @@ class Reported:
     def settle(self, history: Sequence[HistoryEntry]) -> None:
         """The report of all of ``history`` is stored."""
         self.settled = history[-1] if history else None
+
+
+def _millis(seconds: float) -> int:
+    """A time as stored (milliseconds): an entry read back compares equal to itself."""
+    return round(seconds * 1000)
 
 
 def occurrence(entry: HistoryEntry) -> str:

@@ -51,6 +51,16 @@ def test_found_unreported_entries_are_counted_once_and_stay_pending() -> None:
     assert r.pending((*h, entry(4))) == (entry(4),)
 
 
+def test_unreported_entries_this_process_counted_are_not_counted_again() -> None:
+    r = Reported()
+    r.found((), ())
+    ours = (entry(1.0004), entry(2.0006))
+    assert r.take(ours) == ours  # counted; then read back (times as stored: milliseconds)
+    stored = (entry(1.0), entry(2.001))
+    assert r.found(stored, stored[1:]) == ()
+    assert r.pending(stored) == stored[1:]
+
+
 def test_all_of_a_found_history_can_be_unreported() -> None:
     r = Reported()
     h = (entry(1),)
