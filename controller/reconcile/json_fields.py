@@ -29,6 +29,7 @@ __all__ = [
     "NAMES",
     "NAMES_MAP",
     "NUMBER_MAP",
+    "OPT_COUNT",
     "OPT_NUMBER",
     "OPT_TIME",
     "TEXT",
@@ -89,6 +90,10 @@ def _load_int(raw: Any) -> Any:
     return int(raw) if _is_number(raw) else UNUSABLE
 
 
+def _load_count(raw: Any) -> Any:
+    return int(raw) if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else None
+
+
 def _load_number(raw: Any) -> Any:
     return float(raw) if _is_number(raw) else UNUSABLE
 
@@ -138,6 +143,8 @@ NAME = Codec(_load_name, empty=None)
 FLAG = Codec(_load_flag, empty=False)
 INT = Codec(_load_int, empty=0)
 OPT_NUMBER = Codec(_load_number, empty=None)
+OPT_COUNT = Codec(_load_count, empty=None)
+"""A positive count, or None (stored as nothing: use with ``omit_none``)."""
 TIME = Codec(_load_time, rfc3339, empty=0.0)
 """Unix seconds inside, RFC 3339 text when stored; older numeric times read too."""
 OPT_TIME = Codec(_load_time, _dump_opt_time, empty=None)

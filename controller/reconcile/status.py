@@ -28,6 +28,7 @@ from controller.reconcile.json_fields import (
     NAME,
     NAMES_MAP,
     NUMBER_MAP,
+    OPT_COUNT,
     OPT_TIME,
     TEXT,
     TIMES,
@@ -187,6 +188,11 @@ class StrategyStatus:
     conditions: tuple[Condition, ...] = field(default=(), metadata=stored_as(records(Condition)))
     history: tuple[HistoryEntry, ...] = field(default=(),
                                               metadata=stored_as(records(HistoryEntry)))
+    unreported: int | None = field(default=None, metadata=stored_as(
+        OPT_COUNT, key="unreportedHistory", omit_none=True))
+    """How many of the newest ``history`` entries are stored but not yet reported (their
+    Event, counters and log line): a controller that dies before reporting them leaves
+    them to its successor. Written by the shell, never by the decision."""
     transition: Transition | None = field(default=None, metadata=stored_as(record(Transition)))
     main_ready_since: float | None = field(default=None, metadata=stored_as(OPT_TIME))
     recent_failovers: tuple[float, ...] = field(default=(), metadata=stored_as(TIMES))
@@ -224,6 +230,12 @@ class StrategyStatus:
             return self
         others = tuple(other for other in self.conditions if other.type != type_)
         return evolve(self, conditions=tuple(sorted((*others, new), key=condition_order)))
+
+    def unreported_entries(self) -> tuple[HistoryEntry, ...]:
+        """The newest ``unreported`` entries of ``history`` (a stored count larger than the
+        history means all of it)."""
+        n = min(self.unreported or 0, len(self.history))
+        return self.history[len(self.history) - n:] if n else ()
 
     def append_history(self, entry: HistoryEntry, limit: int = HISTORY_LIMIT) -> StrategyStatus:
         return evolve(self, history=(*self.history, entry)[-limit:])

@@ -154,3 +154,69 @@ def test_events_watch_prints_new_events(s: Scenario) -> None:
         proc.kill()
         proc.wait(10)
         reader.join(10)
+
+
+# --- across a restart: dedup derives from the stored Events ---------------------------------
+
+
+def recorder(store: Store, prefix: str, m: Metrics | None = None) -> EventRecorder:
+    return EventRecorder(store, prefix, m or Metrics(process_collectors=False), time.time,
+                         ttl=120, instance="t")
+
+
+def test_a_new_writer_counts_on_from_the_stored_event(etcd_store: Store, prefix: str
+                                                      ) -> None:
+    first = recorder(etcd_store, prefix).start()
+    try:
+        first.record(KEY, "Warning", "FogUnreachable", "fog unreachable (timeout)")
+        first.record(KEY, "Normal", "Start", "starting")
+    finally:
+        first.close()
+    # the next process: nothing in memory, everything in etcd
+    second = recorder(etcd_store, prefix).start()
+    try:
+        second.record(KEY, "Warning", "FogUnreachable", "fog unreachable (timeout)")
+        second.record(KEY, "Warning", "FogUnreachable", "fog unreachable (timeout)")
+    finally:
+        second.close()
+    events = sorted(stored(etcd_store, prefix), key=lambda e: str(e["reason"]))
+    assert [(e["reason"], e["count"]) for e in events] == [("FogUnreachable", 3),
+                                                            ("Start", 1)]
+    assert str(events[0]["firstTimestamp"]) < str(events[0]["lastTimestamp"])
+
+
+def test_an_occurrence_written_twice_is_stored_once(etcd_store: Store, prefix: str) -> None:
+    message = "failover complete: replacement b serving (a -> b, Vanished, 1s)"
+    for _ in range(2):  # a process that wrote it, then its successor writing it again
+        rec = recorder(etcd_store, prefix)
+        assert rec.write_now(KEY, "Normal", "Vanished", message, "failover@t1")
+        assert rec.write_now(KEY, "Normal", "Vanished", message, "failover@t1")
+    # a later failover with the same sentence is a repeat: counted on the same Event
+    assert recorder(etcd_store, prefix).write_now(KEY, "Normal", "Vanished", message,
+                                                  "failover@t2")
+    events = stored(etcd_store, prefix)
+    assert len(events) == 1 and events[0]["count"] == 2, events
+    assert events[0]["metadata"]["annotations"] == {  # type: ignore[index]
+        "fogstrat.io/occurrence": "failover@t2"}
+
+
+def test_stored_events_of_other_objects_and_odd_values_are_not_counted_on(
+        etcd: EtcdServer, etcd_store: Store, prefix: str) -> None:
+    other = ObjectKey(kinds.ACTIVE_STRATEGY, "default", "web.x")
+    rec = recorder(etcd_store, prefix)
+    assert rec.write_now(other, "Normal", "Start", "starting", "")
+    base = event_prefix(prefix, "default")
+    for i, odd in enumerate([b"{", b"[]", b'{"metadata":{}}', json.dumps(
+            {"involvedObject": {"kind": "ActiveStrategy", "namespace": "default",
+                                "name": "web"}, "metadata": {"name": "web.odd"},
+             "type": "Normal", "reason": "Start", "message": "starting",
+             "count": "many", "firstTimestamp": "x"}).encode()]):
+        etcd.etcdctl("put", f"{base}web.odd{i}", odd.decode())
+    m = Metrics(process_collectors=False)
+    fresh = recorder(etcd_store, prefix, m)
+    assert fresh.write_now(KEY, "Normal", "Start", "starting", "")
+    records, _ = etcd_store.list(base)
+    mine = [json.loads(r.value) for r in records if not r.key.startswith(f"{base}web.odd")
+            and json.loads(r.value)["involvedObject"]["name"] == "web"]
+    assert [e["count"] for e in mine] == [1], mine  # a new Event: nothing to count on
+    assert dropped(m) == 0

@@ -27,7 +27,7 @@ def test_a_replaced_mark_counts_the_later_entries() -> None:
 
 def test_found_history_is_not_reported_again() -> None:
     r = Reported()
-    r.found((entry(1), entry(2)))  # what a previous process stored
+    assert r.found((entry(1), entry(2)), ()) == ()  # what a previous process stored
     assert r.take((entry(1), entry(2))) == ()
     assert r.take((entry(1), entry(2), entry(3))) == (entry(3),)
     assert r.take((entry(1), entry(2), entry(3))) == ()  # a second write of the same
@@ -35,8 +35,47 @@ def test_found_history_is_not_reported_again() -> None:
 
 def test_nothing_found_reports_everything_stored() -> None:
     r = Reported()
-    r.found(())
+    r.found((), ())
     assert r.take((entry(1),)) == (entry(1),)
+
+
+def test_found_unreported_entries_are_counted_once_and_stay_pending() -> None:
+    r = Reported()
+    h = (entry(1), entry(2), entry(3))
+    # a predecessor stored 2 and 3 but died before reporting them
+    assert r.found(h, h[1:]) == h[1:]
+    assert r.take(h) == ()  # counted now, by the finder: not again at the next write
+    assert r.pending(h) == h[1:]  # their report is not stored until settled
+    r.settle(h)
+    assert r.pending(h) == ()
+    assert r.pending((*h, entry(4))) == (entry(4),)
+
+
+def test_unreported_entries_this_process_counted_are_not_counted_again() -> None:
+    r = Reported()
+    r.found((), ())
+    ours = (entry(1.0004), entry(2.0006))
+    assert r.take(ours) == ours  # counted; then read back (times as stored: milliseconds)
+    stored = (entry(1.0), entry(2.001))
+    assert r.found(stored, stored[1:]) == ()
+    assert r.pending(stored) == stored[1:]
+
+
+def test_all_of_a_found_history_can_be_unreported() -> None:
+    r = Reported()
+    h = (entry(1),)
+    assert r.found(h, h) == h
+    assert r.pending(h) == h
+
+
+def test_entries_we_store_are_pending_until_settled() -> None:
+    r = Reported()
+    r.found((entry(1),), ())
+    h = (entry(1), entry(2))
+    assert r.take(h) == (entry(2),)
+    assert r.pending(h) == (entry(2),)
+    r.settle(h)
+    assert r.take(h) == () and r.pending(h) == ()
 
 
 def test_resume_unpin_and_the_fog_answering_again_are_told() -> None:

@@ -123,6 +123,29 @@ def test_a_duration_is_left_out_when_there_is_none() -> None:
     assert "durationSeconds" not in StrategyStatus(history=(entry,)).to_json()["history"][0]
 
 
+def test_the_unreported_count_is_stored_only_while_there_is_one() -> None:
+    history = rich().history
+    assert "unreportedHistory" not in StrategyStatus(history=history).to_json()
+    marked = StrategyStatus(history=history, unreported=1)
+    stored = json.loads(stored_bytes(marked.to_json()))
+    assert stored["unreportedHistory"] == 1
+    back = StrategyStatus.from_json(stored)
+    assert back.unreported == 1 and back.unreported_entries() == history[-1:]
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "2", None, [1]])
+def test_an_unusable_unreported_count_reads_as_none(value: Any) -> None:
+    status = StrategyStatus.from_json({"history": [], "unreportedHistory": value})
+    assert status.unreported is None and status.unreported_entries() == ()
+
+
+def test_an_unreported_count_beyond_the_history_means_all_of_it() -> None:
+    history = rich().history
+    status = StrategyStatus.from_json({**StrategyStatus(history=history).to_json(),
+                                       "unreportedHistory": 10**9})
+    assert status.unreported_entries() == history
+
+
 def test_a_record_without_its_required_field_reads_as_none() -> None:
     assert read_record(Transition, {"kind": "failover", "from": "a"}) is None
     assert read_record(FailedPin, {"generation": 3}) is None

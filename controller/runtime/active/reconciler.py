@@ -30,6 +30,7 @@ from controller.reconcile.decision import (
     probes_due,
     quiet_probe,
 )
+from controller.reconcile.evolve import evolve
 from controller.reconcile.status import StrategyStatus
 from controller.reconcile.times import rfc3339
 from controller.runtime.active.executor import Executor, Outcomes, WriteGate
@@ -42,6 +43,7 @@ from controller.runtime.active.inputs import (
 )
 from controller.runtime.active.observer import FogView, Observation, Observer
 from controller.runtime.active.reporter import Reporter, ReportState
+from controller.runtime.crashpoints import crash_point
 from controller.runtime.documents import Documents, Parsed
 from controller.runtime.endpoints import EndpointPublisher, decided_endpoint
 from controller.runtime.events import EventRecorder
@@ -233,11 +235,15 @@ class ActiveStrategyReconciler:
         if self._on_stored is not None:
             self._on_stored(key, raw)
         status = StrategyStatus.from_json(raw or {})
-        mem.report.reported.found(status.history)
-        if raw is not None:  # what the store holds: a decision equal to it writes nothing
-            stored.status, stored.basis, stored.raw = status, revision, raw
+        self._reporter.found(key, mem.report, status)
         mem.pacing.probes_due = None
-        return raw, status
+        if raw is None:
+            return raw, status
+        # what the store holds: a decision equal to it writes nothing
+        stored.status, stored.basis, stored.raw = status, revision, raw
+        if status.unreported and self._is_leader():
+            self._settle(key, mem)  # a predecessor died before reporting these
+        return stored.raw, stored.status
 
     def _probe_due(self, inputs: StrategyInputs, status: StrategyStatus, mem: Memory,
                    due_at: Mapping[str, float]) -> float | None:
@@ -330,17 +336,19 @@ class ActiveStrategyReconciler:
     def _write(self, inputs: StrategyInputs, decision: Decision, previous: Mapping[str, Any],
                mem: Memory) -> None:
         stored = mem.stored
-        endpoint = decided_endpoint(inputs, decision.status, previous, self._clock())
+        status = _unreported(decision.status, len(mem.report.reported.pending(
+            decision.status.history)))
+        endpoint = decided_endpoint(inputs, status, previous, self._clock())
         based = (stored.status is not None and stored.raw is not None
                  and stored.basis == self._status.revision(inputs.key))
-        same = based and stored.status is not None and decision.status.same_but_volatile(
-            stored.status)
+        same = based and stored.status is not None and status.same_but_volatile(stored.status)
         if (same and stored.raw is not None and stored.raw.get("endpoint") == endpoint
                 and remembered_unchanged(inputs, stored.raw)):
-            stored.status = decision.status  # nothing to write: no document to build either
+            stored.status = status  # nothing to write: no document to build either
             self._publish(inputs, endpoint, previous)
+            self._settle(inputs.key, mem)  # (a report that failed before is tried again)
             return
-        doc = decision.status.to_json()
+        doc = status.to_json()
         if endpoint is not None:
             doc["endpoint"] = endpoint
         doc["createdAt"] = previous.get("createdAt") or rfc3339(self._clock())
@@ -350,16 +358,44 @@ class ActiveStrategyReconciler:
         if kept is not None:
             doc["inputs"] = kept
         self._status.write(inputs.key, doc, changed=based and not same)
-        stored.status, stored.basis = decision.status, self._status.revision(inputs.key)
+        stored.status, stored.basis = status, self._status.revision(inputs.key)
         stored.raw = doc
         self._publish(inputs, endpoint, previous)
-        self._reporter.stored(inputs.key, mem.report, decision.status.history)
+        if status.unreported:
+            crash_point("history-stored", status.history[-1].kind)
+        self._reporter.stored(inputs.key, mem.report, status.history)
+        self._settle(inputs.key, mem)
+
+    def _settle(self, key: ObjectKey, mem: Memory) -> None:
+        """Write the Events of the stored status's unreported history entries, then store
+        it again without that mark: a controller that dies in between leaves them to its
+        successor, who tells them (an Event names its entry: stored once)."""
+        stored = mem.stored
+        status, raw = stored.status, stored.raw
+        if status is None or raw is None or not status.unreported:
+            return
+        if not self._reporter.tell(key, status.unreported_entries()):
+            return  # etcd refused an Event: the mark stays, the next write tries again
+        doc = {k: v for k, v in raw.items() if k != _UNREPORTED}
+        self._status.write(key, doc, changed=True)
+        stored.status, stored.raw = evolve(status, unreported=None), doc
+        stored.basis = self._status.revision(key)
+        mem.report.reported.settle(status.history)
 
     def _publish(self, inputs: StrategyInputs, endpoint: Mapping[str, Any] | None,
                  previous: Mapping[str, Any]) -> None:
         """The endpoint key follows the status just written (or found unchanged)."""
         if self._endpoints is not None:
             self._endpoints.publish(inputs.key, endpoint, previous.get("endpoint"))
+
+
+_UNREPORTED = "unreportedHistory"
+
+
+def _unreported(status: StrategyStatus, count: int) -> StrategyStatus:
+    """``status`` marking its newest ``count`` history entries as not yet reported."""
+    mark = count or None
+    return status if status.unreported == mark else evolve(status, unreported=mark)
 
 
 def _never_deployed(status: StrategyStatus) -> bool:

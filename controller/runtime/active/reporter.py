@@ -2,7 +2,8 @@
 
 One sentence is logged per step, at INFO when it says something new and at DEBUG when a
 steady step repeats it; gauges are set only when what they show changed. History entries
-(transitions, aborts) are told once, when they are stored, by ``reporting.HistoryReporter``.
+(transitions, aborts) are told once, when they are stored, by ``reporting.HistoryReporter``
+-- or by the next leader, when a controller dies before it could.
 """
 
 from __future__ import annotations
@@ -66,9 +67,19 @@ class Reporter:
 
     def stored(self, key: ObjectKey, state: ReportState,
                history: Sequence[HistoryEntry]) -> None:
-        """``history`` was just stored by us: its new entries are told now, whichever step
-        made them (see ``reporting``)."""
-        self._history.report(key, state.reported.take(history))
+        """``history`` was just stored by us: its new entries are counted and logged now,
+        whichever step made them (see ``reporting``)."""
+        self._history.count(key, state.reported.take(history))
+
+    def found(self, key: ObjectKey, state: ReportState, status: StrategyStatus) -> None:
+        """``status`` was read from the store: the entries no one reported are counted and
+        logged now; the others were, by whoever stored them."""
+        self._history.count(key, state.reported.found(status.history,
+                                                      status.unreported_entries()))
+
+    def tell(self, key: ObjectKey, entries: Sequence[HistoryEntry]) -> bool:
+        """The Events of ``entries``, written now (False: not all of them could be)."""
+        return self._history.tell(key, entries)
 
     def probe(self, inputs: StrategyInputs, arch: str, outcome: ProbeOutcome,
               handle: Handle) -> None:
