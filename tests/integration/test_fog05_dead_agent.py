@@ -78,7 +78,8 @@ def fog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeadAgentFo
     try:
         yield DeadAgentFog(client, standin, names)
     finally:
-        standin.hang_evals = False
+        for node in names.values():
+            standin.unhang(node)
         client.close()
         standin.close()
         engine.close()
@@ -134,17 +135,39 @@ def test_a_dead_agents_node_is_gone_and_its_records_are_stale(fog: DeadAgentFog)
     assert c.instance_info(again).state.value == "RUN"
 
 
-def test_a_hung_agent_counts_as_dead_and_a_node_without_instances_stays(
-        fog: DeadAgentFog) -> None:
-    """Evals that never return: the node with a RUN instance is gone once its question
-    outlives the agent timeout; the one with nothing to ask about keeps its place."""
+def test_a_hung_agent_counts_as_dead_with_or_without_instances(fog: DeadAgentFog) -> None:
+    """Evals to the agent that never return: its node is gone once the question outlives
+    the agent timeout, whether something runs there or not; the other node stays."""
     _, iid = fog.running("alpha")
-    assert fog.listed("alpha")
-    fog.standin.hang_evals = True
+    assert fog.listed("alpha") and fog.listed("beta")
+    fog.standin.hang_agent(fog.nodes["alpha"])
     wait_for(lambda: not fog.listed("alpha"), 60, "alpha to count as gone")
     assert fog.listed("beta")
     with pytest.raises(NotFound):
         fog.client.instance_info(iid)
+    fog.standin.hang_agent(fog.nodes["beta"])  # nothing runs on beta
+    wait_for(lambda: not fog.listed("beta"), 60, "beta to count as gone")
+    fog.standin.unhang(fog.nodes["beta"])
+    wait_for(lambda: fog.listed("beta"), 60, "beta back once its agent answers")
+
+
+def test_a_hung_plugin_is_no_dead_node_and_no_definite_failure(fog: DeadAgentFog) -> None:
+    """The agent answers its own eval while the plugin behind the instance's ``log``
+    does not: the node stays listed, its instance stays readable (nothing says it is
+    gone), and the node is only marked hung until the plugin answers again."""
+    c = fog.client
+    _, iid = fog.running("alpha")
+    assert fog.listed("alpha")
+    fog.standin.hang_plugin(fog.nodes["alpha"])
+    wait_for(lambda: c.agents.liveness.is_hung(fog.nodes["alpha"]), 60,
+             "alpha's plugin to count as hung")
+    assert fog.listed("alpha") and not c.agents.liveness.is_dead(fog.nodes["alpha"])
+    assert c.instance_info(iid).state.value == "RUN"
+    assert iid in c.all_instances()
+    fog.standin.unhang(fog.nodes["alpha"])
+    wait_for(lambda: not c.agents.liveness.is_hung(fog.nodes["alpha"]), 60,
+             "alpha's plugin to answer again")
+    assert fog.listed("alpha")
 
 
 def test_a_dead_agents_connection_points_are_stale(fog: DeadAgentFog) -> None:
