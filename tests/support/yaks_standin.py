@@ -323,7 +323,8 @@ class YaksStandin:
         if segs[:2] == ["", LOCAL_ACTUAL[1:]] and len(segs) == 6 and segs[3:5] == ["agent",
                                                                                   "exec"]:
             self._wait_while_hung(segs[2], plugin=False)
-            return self._eval(path, lambda: self._local_agent_exec(segs[2], segs[5]))
+            return self._eval(path, lambda: self._local_agent_exec(segs[2], segs[5]),
+                              queued=False)
         pattern = _glob_to_re(path)
         with self._lock:
             kv = dict(self._store)
@@ -431,10 +432,13 @@ class YaksStandin:
 
     # --- the agent ---------------------------------------------------------------------------
 
-    def _eval(self, path: str, fn: Any) -> list[_Entry]:
+    def _eval(self, path: str, fn: Any, *, queued: bool = True) -> list[_Entry]:
+        """``queued``: run on the one agent thread every node shares here (after the
+        desired writes before it); a read of the agent's own is answered at once, as each
+        real node's agent would while another node starts a process."""
         if self.hang_evals:
             threading.Event().wait()  # a dead agent: the get never returns
-        result = self._agent.submit(fn).result()
+        result = self._agent.submit(fn).result() if queued else fn()
         if result is None:  # no eval registered there (node down): yaks answers nothing
             return []
         return [_Entry(path, json.dumps(result))]
