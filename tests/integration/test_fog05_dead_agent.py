@@ -173,12 +173,15 @@ def test_a_hung_plugin_is_no_dead_node_and_no_definite_failure(fog: DeadAgentFog
     c = fog.client
     _, iid = fog.running("alpha")
     assert fog.listed("alpha")
+    cursor = c.watch_instances(None, wait=0, timeout=5.0).cursor
     fog.standin.hang_plugin(fog.nodes["alpha"])
     wait_for(lambda: c.agents.liveness.is_hung(fog.nodes["alpha"]), 60,
              "alpha's plugin to count as hung")
     assert fog.listed("alpha") and not c.agents.liveness.is_dead(fog.nodes["alpha"])
     assert c.instance_info(iid).state.value == "RUN"
     assert iid in c.all_instances()
+    feed = c.watch_instances(cursor, wait=0.5, timeout=5.0)  # fail-fast hears nothing
+    assert not feed.relisted and not [ch for ch in feed.changes if ch.gone]
     fog.standin.unhang(fog.nodes["alpha"])
     wait_for(lambda: not c.agents.liveness.is_hung(fog.nodes["alpha"]), 60,
              "alpha's plugin to answer again")
