@@ -42,8 +42,6 @@ DEFAULT_INTERVAL = 1.0
 """Seconds between rounds."""
 IDLE = 60.0
 """Seconds without a use of the driver after which the rounds stop."""
-
-
 AGENT_PROBE = "get_node_mgmt_address"
 """An eval the agent registers itself (no plugin behind it), with no parameter, that
 only reads."""
