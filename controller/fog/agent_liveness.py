@@ -1,21 +1,29 @@
-"""Which fog05 nodes have a dead agent: the rule, with no I/O.
+"""Which fog05 nodes have a dead agent, and which a hung plugin: the rule, with no I/O.
 
 fog05 0.2's agents only mirror their own records into the global store: a node that dies
 with its agent keeps its node info and status there, and its instances stay ``RUN``,
 while its processes are gone and evals to it answer nothing. The records alone cannot
-tell such a node from a live one (they carry no heartbeat), so the driver asks the agent:
-one eval per node, on one of its ``RUN`` instances (fog05's side-effect-free ``log``), each
-round. This module decides from the answers; :mod:`controller.fog.fog05_agents` asks.
+tell such a node from a live one (they carry no heartbeat), so the driver asks each round:
 
-* A node whose agent answers is alive.
+* every listed node's **agent**, with an eval the agent answers itself
+  (``get_node_mgmt_address``, one of the agent's own evals under ``/alfos/<node>/agent``;
+  it reads a value, changes nothing and goes through no plugin);
+* every node with a ``RUN`` instance, its **plugin**, with fog05's ``log`` eval of one
+  of them (the agent hands it to the runtime plugin holding the instance).
+
+This module decides from the answers; :mod:`controller.fog.fog05_agents` asks.
+
+* A node whose agent answers is alive. If its plugin answers nothing, the node is
+  **hung**: alive and listed, its instances neither gone nor known to run (no definite
+  failure: the controller's own probes judge them).
 * A node whose agent answers nothing (an empty answer, or none within the agent
-  timeout) is dead from then on, and every instance record on it is stale.
-* A dead node is alive again when its agent answers, when its node records change (a
-  restarted agent publishes them anew), or when none of the instance records it had at
-  its death is left (a restarted agent cleaned them). Those records, while still there
-  and ``RUN``, stay stale and are not asked about again.
-* A node that could not be asked (no ``RUN`` instance, or the store itself failed) keeps
-  its verdict: there is no evidence either way.
+  timeout) is dead from then on, and every instance record it had then is stale,
+  whether or not anything ran there.
+* A dead node is alive again when its agent answers. The ``RUN`` records it had at its
+  death that are still there stay stale (a restarted agent removes them) and are not
+  asked about.
+* A question that could not be asked (the store failed, the call raised) is no
+  evidence: the node keeps its verdict.
 """
 
 from __future__ import annotations
@@ -44,6 +52,14 @@ class Seen:
 
 
 @dataclass(frozen=True)
+class Answers:
+    """One round's answers, per node; a node missing was not asked."""
+
+    agents: Mapping[str, Answer] = field(default_factory=dict)
+    plugins: Mapping[str, Answer] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DeadNode:
     records: str
     """The node's records when its agent was found dead."""
@@ -57,9 +73,14 @@ class Liveness:
     left_behind: frozenset[str] = frozenset()
     """``RUN`` records a dead agent left on a node that is back: stale still, and never
     asked about (nothing answers for them)."""
+    hung: frozenset[str] = frozenset()
+    """Nodes whose agent answers and whose plugin does not."""
 
     def is_dead(self, node: str) -> bool:
         return node in self.dead
+
+    def is_hung(self, node: str) -> bool:
+        return node in self.hung
 
     def stale(self, node: str | None, instance: str) -> bool:
         """An instance record that nothing runs behind: on a dead node, or one a node
@@ -71,35 +92,36 @@ class Liveness:
 
 
 def to_ask(liveness: Liveness, seen: Seen) -> dict[str, str]:
-    """node → the instance whose agent to ask about it: its first ``RUN`` instance that
-    is not left behind."""
+    """node → the instance whose plugin to ask about it: its first ``RUN`` instance that
+    is not left behind (a dead node's plugin is not asked: its agent is asked first)."""
     out = {}
     for node, iids in seen.running.items():
         asked = [i for i in iids if i not in liveness.left_behind]
-        if asked and node in seen.records:
+        if asked and node in seen.records and node not in liveness.dead:
             out[node] = asked[0]
     return out
 
 
-def judge(before: Liveness, seen: Seen, answers: Mapping[str, Answer]) -> Liveness:
-    """The verdicts after one round: ``answers`` for the nodes :func:`to_ask` named."""
+def judge(before: Liveness, seen: Seen, answers: Answers) -> Liveness:
+    """The verdicts after one round."""
     dead: dict[str, DeadNode] = {}
     left: set[str] = set()
+    hung: set[str] = set()
     for node, records in seen.records.items():
-        answer = answers.get(node, Answer.UNKNOWN)
+        agent = answers.agents.get(node, Answer.UNKNOWN)
         was = before.dead.get(node)
-        if answer is Answer.ANSWERED:
+        running = frozenset(seen.running.get(node, ()))
+        if agent is Answer.SILENT or (agent is Answer.UNKNOWN and was is not None):
+            dead[node] = was or DeadNode(records, running)
             continue
         if was is not None:
-            still = set(seen.running.get(node, ())) & was.instances
-            if records == was.records and still:
-                dead[node] = was
-            else:
-                left |= still
-        elif answer is Answer.SILENT:
-            dead[node] = DeadNode(records, frozenset(seen.running.get(node, ())))
-    running = {i for iids in seen.running.values() for i in iids}
-    return Liveness(dead, frozenset((before.left_behind | left) & running))
+            left |= running & was.instances
+        plugin = answers.plugins.get(node)
+        if plugin is Answer.SILENT or (plugin is Answer.UNKNOWN and node in before.hung):
+            hung.add(node)
+    everything = {i for iids in seen.running.values() for i in iids}
+    return Liveness(dead, frozenset((before.left_behind | left) & everything),
+                    frozenset(hung))
 
 
 def changed(before: Liveness, after: Liveness) -> tuple[list[str], list[str]]:

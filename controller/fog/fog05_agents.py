@@ -1,12 +1,13 @@
-"""Asking fog05's agents whether they are alive, on a thread of its own.
+"""Asking fog05's agents (and their plugins) whether they are alive, on a thread of its own.
 
 Every ``interval`` seconds one round reads the store (nodes and instance records), asks
-each node's agent about one of its ``RUN`` instances, and judges
-(:mod:`controller.fog.agent_liveness`). Each question runs on a daemon thread and counts
-as unanswered after ``timeout`` seconds; a question still unanswered is not asked again
-until it returns, so a hung agent holds one parked thread, however many rounds pass. The
-driver reads the verdicts without waiting (no fog call of a worker waits for an agent it
-already knows is dead), and hears of each change through ``on_change``.
+each node's agent an eval of its own and, on a node with a ``RUN`` instance, the plugin
+about one of them, and judges (:mod:`controller.fog.agent_liveness`). Each question runs
+on a daemon thread and counts as unanswered after ``timeout`` seconds; a question still
+unanswered is not asked again until it returns, so a hung agent or plugin holds one
+parked thread per question, however many rounds pass. The driver reads the verdicts
+without waiting (no fog call of a worker waits for an agent it already knows is dead),
+and hears of each node found dead or back through ``on_change``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from controller.api.limits import one_line
 from controller.fog.agent_liveness import (
     Answer,
+    Answers,
     Liveness,
     Seen,
     changed,
@@ -40,27 +42,31 @@ DEFAULT_INTERVAL = 1.0
 """Seconds between rounds."""
 IDLE = 60.0
 """Seconds without a use of the driver after which the rounds stop."""
+AGENT_PROBE = "get_node_mgmt_address"
+"""An eval the agent registers itself (no plugin behind it), with no parameter, that
+only reads."""
 
 
 @dataclass
 class _Question:
-    instance: str
     done: threading.Event = field(default_factory=threading.Event)
     answer: Answer = Answer.SILENT
 
 
 class AgentWatch:
-    def __init__(self, *, read: Callable[[], Seen], ask: Callable[[str], Answer],
+    def __init__(self, *, read: Callable[[], Seen], ask_agent: Callable[[str], Answer],
+                 ask_plugin: Callable[[str], Answer],
                  on_change: Callable[[list[str], list[str]], None],
                  timeout: float = DEFAULT_AGENT_TIMEOUT,
                  interval: float = DEFAULT_INTERVAL) -> None:
         self._read = read
-        self._ask = ask
+        self._ask_agent = ask_agent
+        self._ask_plugin = ask_plugin
         self._on_change = on_change
         self.timeout = timeout
         self.interval = interval
         self._liveness = Liveness()
-        self._asking: dict[str, _Question] = {}
+        self._asking: dict[tuple[str, str], _Question] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,10 +116,19 @@ class AgentWatch:
         except FogError as exc:
             _log.debug("fog05 agent watch: reading the store failed: %s", one_line(exc))
             return before
-        answers = self._answers(to_ask(before, seen))
+        asks = {("agent", node): (self._ask_agent, node) for node in seen.records}
+        asks.update({("plugin", node): (self._ask_plugin, iid)
+                     for node, iid in to_ask(before, seen).items()})
+        got = self._answers(asks)
+        answers = Answers({n: a for (kind, n), a in got.items() if kind == "agent"},
+                          {n: a for (kind, n), a in got.items() if kind == "plugin"})
         after = judge(before, seen, answers)
         with self._lock:
             self._liveness = after
+        self._tell(before, after)
+        return after
+
+    def _tell(self, before: Liveness, after: Liveness) -> None:
         dead, back = changed(before, after)
         for node in dead:
             _log.warning("fog05 node %s: its agent answered nothing within %gs: the node "
@@ -121,41 +136,50 @@ class AgentWatch:
                          self.timeout, len(after.dead[node].instances))
         for node in back:
             _log.info("fog05 node %s: its agent is back", node)
+        for node in sorted(after.hung - before.hung):
+            _log.warning("fog05 node %s: its agent answers but its plugin answered nothing "
+                         "within %gs: its instances are not known to run", node, self.timeout)
+        for node in sorted(before.hung - after.hung - set(after.dead)):
+            _log.info("fog05 node %s: its plugin answers again", node)
         if dead or back:
             self._on_change(dead, back)
-        return after
 
-    def _answers(self, asks: Mapping[str, str]) -> dict[str, Answer]:
-        questions = {node: self._question(node, iid) for node, iid in asks.items()}
+    def _answers(self, asks: Mapping[tuple[str, str], tuple[Callable[[str], Answer], str]]
+                 ) -> dict[tuple[str, str], Answer]:
+        questions = {key: self._question(key, ask, about)
+                     for key, (ask, about) in asks.items()}
         until = time.monotonic() + self.timeout
         for q in questions.values():
             q.done.wait(max(0.0, until - time.monotonic()))
         out = {}
-        for node, q in questions.items():
-            out[node] = q.answer if q.done.is_set() else Answer.SILENT
+        for key, q in questions.items():
+            out[key] = q.answer if q.done.is_set() else Answer.SILENT
             if q.done.is_set():
                 with self._lock:
-                    self._asking.pop(node, None)
+                    self._asking.pop(key, None)
         return out
 
-    def _question(self, node: str, iid: str) -> _Question:
-        """The question to ``node``: the one still unanswered, else a new one."""
+    def _question(self, key: tuple[str, str], ask: Callable[[str], Answer], about: str
+                  ) -> _Question:
+        """The question ``key`` (kind, node): the one still unanswered, else a new one
+        about ``about`` (a node or an instance)."""
         with self._lock:
-            q = self._asking.get(node)
+            q = self._asking.get(key)
             if q is not None:
                 return q
-            q = self._asking[node] = _Question(iid)
+            q = self._asking[key] = _Question()
 
-        def ask() -> None:
+        def run() -> None:
             try:
-                q.answer = self._ask(iid)
+                q.answer = ask(about)
             except Exception as exc:  # anything: the watch must go on; no evidence
-                _log.debug("fog05 agent watch: asking about %s failed: %s", iid, one_line(exc))
+                _log.debug("fog05 agent watch: asking about %s failed: %s", about,
+                           one_line(exc))
                 q.answer = Answer.UNKNOWN
             finally:
                 q.done.set()
 
-        threading.Thread(target=ask, name=f"fog05 agent {node}", daemon=True).start()
+        threading.Thread(target=run, name=f"fog05 {key[0]} {key[1]}", daemon=True).start()
         return q
 
 
@@ -195,10 +219,22 @@ def read_store(api: Any) -> StoreRead:
     return StoreRead(Seen(listed, running_by_node(states)), paths)
 
 
-def ask_agent(api: Any, instance_id: str) -> Answer:
-    """fog05's ``log`` eval of the instance: only the agent (plugin) holding it answers,
-    and reading a log changes nothing. YAKS returns an empty answer when no eval is
+def ask_agent(api: Any, node: str) -> Answer:
+    """The agent's own ``get_node_mgmt_address`` eval (under ``/alfos/<node>/agent``,
+    which fog05's plugins call too): the agent answers it without any plugin, and
+    reading an address changes nothing. YAKS returns an empty answer when no eval is
     registered there any more (the agent is gone)."""
+    try:
+        api.connector.loc.actual.exec_agent_eval(node, AGENT_PROBE, {})
+    except ValueError as exc:
+        return Answer.SILENT if str(exc).startswith("Empty data") else Answer.ANSWERED
+    return Answer.ANSWERED
+
+
+def ask_plugin(api: Any, instance_id: str) -> Answer:
+    """fog05's ``log`` eval of the instance: the agent holding it hands it to the
+    instance's runtime plugin, and reading a log changes nothing. Empty when nothing
+    answers."""
     try:
         api.connector.glob.actual.log_fdu_in_node(api.sysid, api.tenantid, instance_id)
     except ValueError as exc:

@@ -44,6 +44,7 @@ from controller.fog.fog05_agents import (
     AgentWatch,
     StoreRead,
     ask_agent,
+    ask_plugin,
     onboard_via,
     read_store,
 )
@@ -111,7 +112,8 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         self._feed: YaksFeed | None = None
         self._feed_lock = threading.Lock()
         self._paths: Mapping[str, str] = {}
-        self.agents = AgentWatch(read=self._read_store, ask=self._ask_agent,
+        self.agents = AgentWatch(read=self._read_store, ask_agent=self._ask_agent,
+                                 ask_plugin=self._ask_plugin,
                                  on_change=self._agents_changed, timeout=agent_timeout,
                                  interval=agent_interval)
 
@@ -123,9 +125,13 @@ class Fog05Client(Fog05Fim, Fog05Networks):
         self._paths = read.paths
         return read.seen
 
-    def _ask_agent(self, instance_id: str) -> Answer:
-        api = self._fim(f"ask the agent of {instance_id}", self._deadline(None))
-        return ask_agent(api, instance_id)
+    def _ask_agent(self, node: str) -> Answer:
+        api = self._fim(f"ask the agent of node {node}", self._deadline(None))
+        return ask_agent(api, node)
+
+    def _ask_plugin(self, instance_id: str) -> Answer:
+        api = self._fim(f"ask the plugin of {instance_id}", self._deadline(None))
+        return ask_plugin(api, instance_id)
 
     def _node_gone(self, node: str) -> bool:
         return self.agents.liveness.is_dead(node)

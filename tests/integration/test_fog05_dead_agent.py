@@ -7,6 +7,7 @@ every wait polls a state with a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,11 +17,17 @@ from typing import Any
 
 import pytest
 
+from controller.api.models import ArchitectureDataSpec, ArchitectureSpec, EnvironmentSpec
+from controller.api.parse import parse_document
+from controller.arch import ArchitectureKey, DeclarativeArchitecture, EngineOptions
+from controller.arch.factory import build_architecture
 from controller.fog.client import FeedCursor, FogChange, FogChangeKind, NotFound
 from controller.fog.fog05_driver import Fog05Client
 from tests.support.scenario import wait_for
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
 
 NODES_YAML = """\
 nodes:
@@ -58,8 +65,9 @@ def descriptor() -> dict[str, Any]:
             "command": {"binary": "/bin/sleep", "args": ["30"]}}
 
 
-@pytest.fixture
-def fog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeadAgentFog]:
+@contextlib.contextmanager
+def dead_agent_fog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, processes: bool
+                   ) -> Iterator[DeadAgentFog]:
     from controller.fog import fog05_compat
 
     fog05_compat.install_collections_shim()
@@ -70,7 +78,8 @@ def fog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeadAgentFo
 
     nodes = tmp_path / "nodes.yaml"
     nodes.write_text(NODES_YAML)
-    engine = Engine(load_nodes(nodes), no_processes=True)
+    engine = Engine(load_nodes(nodes), no_processes=not processes,
+                    workdir=tmp_path / "fog", stop_grace=1.0)
     standin = YaksStandin(engine)
     install(monkeypatch, standin)
     client = Fog05Client("127.0.0.1:7447", timeout=5.0, agent_timeout=0.5)
@@ -78,10 +87,17 @@ def fog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeadAgentFo
     try:
         yield DeadAgentFog(client, standin, names)
     finally:
-        standin.hang_evals = False
+        for node in names.values():
+            standin.unhang(node)
         client.close()
         standin.close()
         engine.close()
+
+
+@pytest.fixture
+def fog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DeadAgentFog]:
+    with dead_agent_fog(tmp_path, monkeypatch, processes=False) as f:
+        yield f
 
 
 def _changes_until(client: Fog05Client, cursor: FeedCursor, wanted: set[tuple[str, str]]
@@ -134,17 +150,42 @@ def test_a_dead_agents_node_is_gone_and_its_records_are_stale(fog: DeadAgentFog)
     assert c.instance_info(again).state.value == "RUN"
 
 
-def test_a_hung_agent_counts_as_dead_and_a_node_without_instances_stays(
-        fog: DeadAgentFog) -> None:
-    """Evals that never return: the node with a RUN instance is gone once its question
-    outlives the agent timeout; the one with nothing to ask about keeps its place."""
+def test_a_hung_agent_counts_as_dead_with_or_without_instances(fog: DeadAgentFog) -> None:
+    """Evals to the agent that never return: its node is gone once the question outlives
+    the agent timeout, whether something runs there or not; the other node stays."""
     _, iid = fog.running("alpha")
-    assert fog.listed("alpha")
-    fog.standin.hang_evals = True
+    assert fog.listed("alpha") and fog.listed("beta")
+    fog.standin.hang_agent(fog.nodes["alpha"])
     wait_for(lambda: not fog.listed("alpha"), 60, "alpha to count as gone")
     assert fog.listed("beta")
     with pytest.raises(NotFound):
         fog.client.instance_info(iid)
+    fog.standin.hang_agent(fog.nodes["beta"])  # nothing runs on beta
+    wait_for(lambda: not fog.listed("beta"), 60, "beta to count as gone")
+    fog.standin.unhang(fog.nodes["beta"])
+    wait_for(lambda: fog.listed("beta"), 60, "beta back once its agent answers")
+
+
+def test_a_hung_plugin_is_no_dead_node_and_no_definite_failure(fog: DeadAgentFog) -> None:
+    """The agent answers its own eval while the plugin behind the instance's ``log``
+    does not: the node stays listed, its instance stays readable (nothing says it is
+    gone), and the node is only marked hung until the plugin answers again."""
+    c = fog.client
+    _, iid = fog.running("alpha")
+    assert fog.listed("alpha")
+    cursor = c.watch_instances(None, wait=0, timeout=5.0).cursor
+    fog.standin.hang_plugin(fog.nodes["alpha"])
+    wait_for(lambda: c.agents.liveness.is_hung(fog.nodes["alpha"]), 60,
+             "alpha's plugin to count as hung")
+    assert fog.listed("alpha") and not c.agents.liveness.is_dead(fog.nodes["alpha"])
+    assert c.instance_info(iid).state.value == "RUN"
+    assert iid in c.all_instances()
+    feed = c.watch_instances(cursor, wait=0.5, timeout=5.0)  # fail-fast hears nothing
+    assert not feed.relisted and not [ch for ch in feed.changes if ch.gone]
+    fog.standin.unhang(fog.nodes["alpha"])
+    wait_for(lambda: not c.agents.liveness.is_hung(fog.nodes["alpha"]), 60,
+             "alpha's plugin to answer again")
+    assert fog.listed("alpha")
 
 
 def test_a_dead_agents_connection_points_are_stale(fog: DeadAgentFog) -> None:
@@ -165,3 +206,49 @@ def test_a_dead_agents_connection_points_are_stale(fog: DeadAgentFog) -> None:
     assert port["uuid"] not in {p.uuid for p in c.list_connection_points()}
     with pytest.raises(NotFound):
         c.remove_connection_point(port["uuid"], timeout=2.0)
+
+
+def sleepers(name: str, replicas: int) -> ArchitectureSpec:
+    raw = {"apiVersion": "fogstrat.io/v1alpha1", "kind": "Architecture",
+           "metadata": {"name": name}, "spec": {"entities": [
+               {"name": "sleeper", "replicas": replicas,
+                "fdu": {"hypervisor": "BARE", "command": {"binary": "/bin/sleep",
+                                                          "args": ["600"]},
+                        "computation_requirements": {"cpu_arch": "x86_64",
+                                                     "ram_size_mb": 64}}}]}}
+    spec = parse_document(raw).spec
+    assert isinstance(spec, ArchitectureSpec)
+    return spec
+
+
+def deployed_on(fog: DeadAgentFog, name: str, replicas: int) -> list[str]:
+    """The architecture ``name`` deployed (real processes), undeployed again: the names of
+    the nodes its replicas ran on."""
+    key = ArchitectureKey("default", "dead-agent", name)
+    arch = build_architecture(key, sleepers(name, replicas), options=EngineOptions(
+        deploy_timeout=60, undeploy_timeout=60, poll_interval=0.1))
+    assert isinstance(arch, DeclarativeArchitecture)
+    arch.configure({})
+    arch.associate(fog.client, EnvironmentSpec("fog05", "127.0.0.1:7447", timeout=5.0,
+                                               agent_timeout=0.5), None)
+    data = ArchitectureDataSpec(name, "none", str(REPO), str(REPO))
+    try:
+        arch.deploy(data)
+        return [r.node_name for r in arch.record.replicas("sleeper")]
+    finally:
+        arch.undeploy()
+
+
+def test_a_dead_node_with_nothing_running_is_no_placement_candidate_until_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """alpha, the node placement prefers (the larger, first by name, both empty), dies
+    with nothing on it: both replicas land on beta; once alpha's agent answers again it
+    is a candidate again, and the next deploy lands there."""
+    with dead_agent_fog(tmp_path, monkeypatch, processes=True) as fog:
+        assert fog.listed("alpha") and fog.listed("beta")
+        fog.standin.agent_dies("alpha")
+        wait_for(lambda: not fog.listed("alpha"), 60, "alpha to count as gone")
+        assert deployed_on(fog, "while-alpha-is-dead", 2) == ["beta", "beta"]
+        fog.standin.agent_returns("alpha")
+        wait_for(lambda: fog.listed("alpha"), 60, "alpha back with a fresh agent")
+        assert deployed_on(fog, "after-alpha-returns", 1) == ["alpha"]

@@ -9,7 +9,9 @@ selectors, eval paths and JSON records are exactly the ones fog05 0.2.1 uses:
 * ``/agfos/.../nodes/<nid>/fdu/<fid>/instances/<iid>/info`` instance records (the FDU
   descriptor fields plus ``uuid``, ``fdu_id``, ``status``, ``error_*``, ``hypervisor_info``),
 * evals ``/agfos/.../nodes/<nid>/agent/exec/{onboard_fdu,define_fdu}?(k=v)`` and
-  ``/agfos/.../nodes/*/fdu/*/instances/<iid>/{start?(env=..),log}``,
+  ``/agfos/.../nodes/*/fdu/*/instances/<iid>/{start?(env=..),log}`` (these two the
+  agent hands to the instance's runtime plugin), and the agent's own local eval
+  ``/alfos/<nid>/agent/exec/get_node_mgmt_address`` (no plugin behind it),
 * desired writes ``/dgfos/.../nodes/<nid>/fdu/<fid>/instances/<iid>/info`` (status
   CONFIGURE/RUN/STOP/CLEAN/UNDEFINE) and removal of ``/dgfos/.../catalog/fdu/<fid>/info``,
 * virtual networks: desired ``/dgfos/.../networks/<nid>/info`` (put and remove) and
@@ -52,6 +54,7 @@ from yaks.encoding import Encoding
 from yaks.value import Change, ChangeKind, Value
 
 GLOBAL_ACTUAL = "/agfos"
+LOCAL_ACTUAL = "/alfos"
 GLOBAL_DESIRED = "/dgfos"
 
 _RECORD_KEYS = (
@@ -158,6 +161,43 @@ class YaksStandin:
         self._changed: queue.Queue[ChangeKey | None] = queue.Queue()
         self._publisher: threading.Thread | None = None
         self._dead: dict[str, dict[str, str]] = {}  # node -> its last /agfos records
+        self._hung_agents: set[str] = set()
+        self._hung_plugins: set[str] = set()
+        self._hangs = threading.Condition()
+        self._closed = False
+
+    # --- a hung agent or plugin --------------------------------------------------------------
+
+    def hang_agent(self, node: str) -> None:
+        """Every eval to the node's agent (``node``: its uuid) blocks until :meth:`unhang`."""
+        with self._hangs:
+            self._hung_agents.add(node)
+
+    def hang_plugin(self, node: str) -> None:
+        """The node's runtime plugin hangs: the instance evals the agent hands it (``log``,
+        ``start``) block until :meth:`unhang`; the agent's own evals still answer."""
+        with self._hangs:
+            self._hung_plugins.add(node)
+
+    def unhang(self, node: str) -> None:
+        with self._hangs:
+            self._hung_agents.discard(node)
+            self._hung_plugins.discard(node)
+            self._hangs.notify_all()
+
+    def _wait_while_hung(self, node: str | None, *, plugin: bool) -> None:
+        def free() -> bool:
+            return self._closed or node is None or not (
+                node in self._hung_agents or (plugin and node in self._hung_plugins))
+
+        with self._hangs:
+            self._hangs.wait_for(free)
+
+    def _instance_node(self, iid: str) -> str | None:
+        try:
+            return str(self.engine.instance_info(iid)["node"])
+        except fs.NotFound:
+            return None
 
     # --- a dead agent ------------------------------------------------------------------------
 
@@ -206,6 +246,9 @@ class YaksStandin:
         return _Client(self)
 
     def close(self) -> None:
+        with self._hangs:
+            self._closed = True
+            self._hangs.notify_all()
         self._agent.shutdown(wait=True, cancel_futures=True)
         if self._publisher is not None:
             self.engine.changes.unlisten(self._on_change)
@@ -270,10 +313,18 @@ class YaksStandin:
             rest = segs[len(act) :]
             # nodes/<nid>/agent/exec/<fname>
             if len(rest) == 5 and rest[0] == "nodes" and rest[2:4] == ["agent", "exec"]:
+                self._wait_while_hung(rest[1], plugin=False)
                 return self._eval(path, lambda: self._agent_exec(rest[1], rest[4], query))
             # nodes/*/fdu/*/instances/<iid>/<op>
             if len(rest) == 7 and rest[0] == "nodes" and rest[2] == "fdu" and rest[6] != "info":
+                self._wait_while_hung(self._instance_node(rest[5]), plugin=True)
                 return self._eval(path, lambda: self._instance_exec(rest[5], rest[6], query))
+        # /alfos/<nid>/agent/exec/<fname>: the agent's own local evals
+        if segs[:2] == ["", LOCAL_ACTUAL[1:]] and len(segs) == 6 and segs[3:5] == ["agent",
+                                                                                  "exec"]:
+            self._wait_while_hung(segs[2], plugin=False)
+            return self._eval(path, lambda: self._local_agent_exec(segs[2], segs[5]),
+                              queued=False)
         pattern = _glob_to_re(path)
         with self._lock:
             kv = dict(self._store)
@@ -381,10 +432,13 @@ class YaksStandin:
 
     # --- the agent ---------------------------------------------------------------------------
 
-    def _eval(self, path: str, fn: Any) -> list[_Entry]:
+    def _eval(self, path: str, fn: Any, *, queued: bool = True) -> list[_Entry]:
+        """``queued``: run on the one agent thread every node shares here (after the
+        desired writes before it); a read of the agent's own is answered at once, as each
+        real node's agent would while another node starts a process."""
         if self.hang_evals:
             threading.Event().wait()  # a dead agent: the get never returns
-        result = self._agent.submit(fn).result()
+        result = self._agent.submit(fn).result() if queued else fn()
         if result is None:  # no eval registered there (node down): yaks answers nothing
             return []
         return [_Entry(path, json.dumps(result))]
@@ -405,6 +459,12 @@ class YaksStandin:
         except fs.FogsimError as exc:
             return {"result": None, "error": 22, "error_msg": str(exc)}
         return {"result": None, "error": 38, "error_msg": f"function {fname} not implemented"}
+
+    def _local_agent_exec(self, nid: str, fname: str) -> dict[str, Any] | None:
+        if nid not in self.engine.node_list() or fname != "get_node_mgmt_address":
+            return None  # no agent, or no such eval registered: YAKS answers nothing
+        intf = self.engine.node_info(nid)["network"][0]
+        return {"result": intf["intf_configuration"]["ipv4_address"]}
 
     def _instance_exec(self, iid: str, op: str, query: str) -> dict[str, Any] | None:
         try:
