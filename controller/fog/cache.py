@@ -205,12 +205,15 @@ class CachedFog(FogClient):
         ``status_ttl``: nearly every such change is one of this client's own deploys,
         which forgot that capacity already, and forgetting every node a burst of deploys
         touches would make every deploy list the nodes and read their statuses again.
-        ``unless_since``: an instance this client's own calls changed after then keeps
-        their word (the change was checked before them)."""
+        ``unless_since``: an instance this client learnt of after then (its own calls, or a
+        fog-wide read, which forgets the own calls before it) keeps that word (the change
+        was checked before it)."""
         if change.kind is FogChangeKind.INSTANCE:
             with self._lock:
-                own = self._own.get(change.id)
-                if unless_since is None or own is None or own[0] <= unless_since:
+                own, snap = self._own.get(change.id), self._instances
+                learnt = max(own[0] if own else -float("inf"),
+                             snap[0] if snap else -float("inf"))
+                if unless_since is None or learnt <= unless_since:
                     self._own[change.id] = (self._clock(),
                                             None if change.gone else change.instance)
             return
