@@ -108,11 +108,12 @@ def test_a_new_status_replaces_the_owners_entries() -> None:
 
 def test_wakes_queue_the_owner_and_hand_its_architectures_to_one_reconcile() -> None:
     queued: list[ObjectKey] = []
-    wakes = Wakes(queued.append)
+    counted: list[None] = []
+    wakes = Wakes(queued.append, lambda: counted.append(None))
     idx = index()
     for wake in wakes_for(idx, feed(FogChange(FogChangeKind.NODE, "n2", 9, gone=True))):
         wakes.wake(wake)
-    assert sorted(k.name for k in queued) == ["side", "web"]
+    assert sorted(k.name for k in queued) == ["side", "web"] and len(counted) == 2
     assert wakes.take(WEB) == {"web-main"}
     assert wakes.take(WEB) == set()
 
