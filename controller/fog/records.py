@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from controller.api.limits import excerpt
 from controller.fog import node_labels
 from controller.fog.client import (
     ConnectionPointInfo,
@@ -23,14 +24,26 @@ from controller.fog.instance_facts import instance_address, is_simulated
 from controller.fog.node_labels import NodeLabels
 
 
+def _error_code(raw: Any) -> int | None:
+    """fog05's numeric error code; anything else (text, a huge number) is no code."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        return None
+    try:
+        code = int(raw)
+    except ValueError:
+        return None
+    return code if -(2**31) <= code < 2**31 else None
+
+
 def instance_from_record(rec: Mapping[str, Any]) -> InstanceInfo:
     """Map a fogsim/fog05 instance record to :class:`InstanceInfo`."""
-    raw = str(rec.get("status") or "").upper()
+    raw = rec.get("status")
     try:
-        state = InstanceState(raw)
-    except ValueError as exc:
-        raise FogError(f"instance {rec.get('uuid')}: unknown state {raw!r}") from exc
-    code = rec.get("error_code")
+        state = InstanceState(raw.upper() if isinstance(raw, str) else "")
+    except ValueError:
+        raise FogError(f"instance {excerpt(rec.get('uuid'))}: unknown state "
+                       f"{excerpt(raw, 40)}") from None
+    code = _error_code(rec.get("error_code"))
     msg = rec.get("error_msg")
     is_error = state is InstanceState.ERROR
     hyp = rec.get("hypervisor_info")
@@ -39,7 +52,7 @@ def instance_from_record(rec: Mapping[str, Any]) -> InstanceInfo:
         fdu_id=str(rec.get("fdu_id")),
         node_id=str(rec.get("node")),
         state=state,
-        error_code=int(code) if code is not None and (is_error or code) else None,
+        error_code=code if code is not None and (is_error or code) else None,
         error_msg=str(msg) if msg else None,
         address=instance_address(hyp),
         simulated=is_simulated(hyp),

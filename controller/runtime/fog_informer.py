@@ -42,6 +42,10 @@ WAIT = 10.0
 """How long one long poll of the feed waits for a change (a stop waits at most this)."""
 RETRY_MIN, RETRY_MAX = 0.2, 5.0
 """Backoff between failed reads of the feed."""
+MAX_REVISION = 2**63 - 1
+"""Revisions are etcd-like counters; one past a signed 64-bit integer is no fog's."""
+MAX_EPOCH_CHARS = 256
+"""An epoch is sent back with every request: a fog's name for its log, not a payload."""
 MIN_INTERVAL = 0.05
 """At least this long from one read of the feed to the next: a lone event is answered at
 once (the read waiting for it was sent long before), a burst (a bring-up's thousands of
@@ -134,6 +138,21 @@ class OwnerIndex:
     def instance_ids(self) -> list[str]:
         with self._lock:
             return list(self._by_instance)
+
+
+def implausible(since: FeedCursor | None, feed: FogFeed) -> str | None:
+    """Why a feed answer cannot be taken (a revision out of range, or behind the one it
+    was asked to go on from in the same epoch: a fog that forgot what it said), or None.
+    Taking it would resume from a place the fog may say anything from again."""
+    cursor = feed.cursor
+    if not 0 <= cursor.revision <= MAX_REVISION:
+        return f"its revision is out of range (0 to {MAX_REVISION})"
+    if len(cursor.epoch) > MAX_EPOCH_CHARS:
+        return f"its epoch is longer than {MAX_EPOCH_CHARS} characters"
+    if (since is not None and not feed.relisted and cursor.epoch == since.epoch
+            and cursor.revision < since.revision):
+        return f"revision went back from {since.revision} to {cursor.revision}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -263,6 +282,9 @@ class FogInformer:
             sent = self.fog.now()
             try:
                 feed = self.fog.watch_instances(self.cursor, wait=self._wait)
+                problem = implausible(self.cursor, feed)
+                if problem is not None:
+                    raise FogError(f"the fog's change feed answered wrongly: {problem}")
             except FogError as exc:
                 self.fog.feed_lost()
                 if self._stop.is_set():
