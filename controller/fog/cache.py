@@ -65,7 +65,8 @@ FEED_GRACE = 5.0
 """A followed feed answers at least once per long poll; this long past one it is lost."""
 MAX_OBSERVED = 100_000
 """Instances changed since the last fog-wide read that this client keeps; past it the
-ordinary period applies (a read forgets them), whatever the feed."""
+feed's word on other instances is dropped and the ordinary period applies (a read forgets
+them), whatever the feed: a feed that names endless instances costs bounded memory."""
 READ_AHEAD = 0.8
 """Once the last fog-wide read is this fraction of its ttl old, the next one starts in the
 background and callers keep the last (still fresh) one meanwhile. Waited for at expiry,
@@ -211,6 +212,11 @@ class CachedFog(FogClient):
         if change.kind is FogChangeKind.INSTANCE:
             with self._lock:
                 own, snap = self._own.get(change.id), self._instances
+                if own is None and len(self._own) >= MAX_OBSERVED:
+                    # A feed naming more instances than a read would keep: the rest is
+                    # left to the next read, which comes at the ordinary pace again.
+                    self._feed_since = None
+                    return
                 learnt = max(own[0] if own else -float("inf"),
                              snap[0] if snap else -float("inf"))
                 if unless_since is None or learnt <= unless_since:
