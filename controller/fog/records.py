@@ -6,6 +6,7 @@ fogsim answers with the records fog05's agents write, so both drivers parse them
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,16 +87,35 @@ def node_info_from_record(rec: Mapping[str, Any], central: NodeLabels | None = N
 
 
 def node_status_from_record(rec: Mapping[str, Any]) -> NodeStatus:
-    """Map fog05 node status to :class:`NodeStatus` (disks summed)."""
+    """Map fog05 node status to :class:`NodeStatus` (disks summed); a record not shaped
+    so (the fog's word) is a :class:`FogError`."""
+    uuid = str(rec.get("uuid"))
     ram = rec.get("ram") or {}
     disks = rec.get("disk") or []
+    if not isinstance(ram, Mapping) or not isinstance(disks, list) or not all(
+            isinstance(d, Mapping) for d in disks):
+        raise FogError(f"node {excerpt(uuid)}: its status record is malformed")
     return NodeStatus(
-        uuid=str(rec.get("uuid")),
-        ram_total_mb=float(ram.get("total", 0)),
-        ram_free_mb=float(ram.get("free", 0)),
-        disk_total_gb=float(sum(float(d.get("dimension", 0)) for d in disks)),
-        disk_free_gb=float(sum(float(d.get("free", 0)) for d in disks)),
+        uuid=uuid,
+        ram_total_mb=_amount(ram.get("total", 0), uuid),
+        ram_free_mb=_amount(ram.get("free", 0), uuid),
+        disk_total_gb=sum(_amount(d.get("dimension", 0), uuid) for d in disks),
+        disk_free_gb=sum(_amount(d.get("free", 0), uuid) for d in disks),
     )
+
+
+def _amount(raw: Any, node: str) -> float:
+    """A finite number of MB or GB from a node's status record."""
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError
+        value = float(raw)
+    except (ValueError, OverflowError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise FogError(f"node {excerpt(node)}: its status record has {excerpt(raw, 40)} "
+                       "where a number belongs")
+    return value
 
 
 def network_from_record(rec: Mapping[str, Any]) -> NetworkInfo:

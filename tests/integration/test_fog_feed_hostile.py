@@ -216,6 +216,11 @@ def test_a_feed_that_never_answers_times_out(serve: Callable[[Behaviour], FogSer
     (lambda h: h.send(answer(6, {"kind": "bogus", "id": "x", "record": None})),
      "unknown kind"),
     (lambda h: h.send(answer("six")), "lacks epoch, revision or changes"),
+    (lambda h: h.send(answer(6, {"kind": "node", "id": "n1", "record": {"ram": [1]}})),
+     "status record is malformed"),
+    (lambda h: h.send(answer(6, {"kind": "node", "id": "n1",
+                                 "record": {"ram": {"free": 1e400}}})),
+     "has inf where a number belongs"),
 ])
 def test_a_malformed_answer_is_one_clear_error(
         serve: Callable[[Behaviour], FogServer], behaviour: Behaviour, message: str) -> None:
