@@ -254,6 +254,8 @@ class FogInformer:
         self.healthy = False
         """The last read of the feed succeeded."""
         self.answers = 0
+        self._relists = 0
+        """Answers in a row that were listings the fog gave at once instead of changes."""
 
     def start(self) -> FogInformer:
         self._thread.start()
@@ -279,7 +281,7 @@ class FogInformer:
     def _follow(self) -> None:
         delay = RETRY_MIN
         while not self._stop.is_set():
-            sent = self.fog.now()
+            sent, resumed = self.fog.now(), self.cursor is not None
             try:
                 feed = self.fog.watch_instances(self.cursor, wait=self._wait)
                 problem = implausible(self.cursor, feed)
@@ -308,7 +310,24 @@ class FogInformer:
             else:
                 if not feed.relisted:  # a driver without a feed answers by listing
                     self.fog.feed_followed(sent, self._wait)
-            self._stop.wait(max(0.0, sent + MIN_INTERVAL - self.fog.now()))
+            pause = self._relist_pause(feed.relisted and resumed, sent)
+            self._stop.wait(max(0.0, sent + pause - self.fog.now()))
+
+    def _relist_pause(self, relisted: bool, sent: float) -> float:
+        """How long from ``sent`` to the next read: :data:`MIN_INTERVAL`, unless the fog
+        could not go on from the last answer again and at once (a fog that always says
+        "list again" would otherwise be listed whole twenty times a second); a driver
+        without a feed lists after waiting a long poll's time, which is no such storm."""
+        if not relisted or self.fog.now() - sent >= self._wait / 2:
+            self._relists = 0
+            return MIN_INTERVAL
+        self._relists += 1
+        if self._relists == 2:
+            _log.warning("fog %s: its change feed cannot go on from its own answers and "
+                         "is listed again each time; backing off, polling meanwhile",
+                         self.name)
+        return MIN_INTERVAL if self._relists < 2 else min(
+            RETRY_MAX, RETRY_MIN * 2 ** min(self._relists - 2, 8))
 
     def apply(self, feed: FogFeed, sent: float) -> None:
         """Correct the client's view, then queue the owners the answer concerns.

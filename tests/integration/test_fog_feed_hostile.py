@@ -247,12 +247,12 @@ def test_odd_error_codes_and_non_utf8_text_in_a_record_are_taken_without_a_crash
 # --- the informer over a hostile feed -------------------------------------------------------
 
 
-def follow(server: FogServer, caplog: pytest.LogCaptureFixture, watches: int = 3
-           ) -> tuple[FogInformer, CachedFog, list[Wake]]:
+def follow(server: FogServer, caplog: pytest.LogCaptureFixture, watches: int = 3,
+           wait: float = 0.2) -> tuple[FogInformer, CachedFog, list[Wake]]:
     """An informer on the hostile fog until it has asked the feed ``watches`` times."""
     fog = CachedFog(client(server, timeout=1.0))
     woken: list[Wake] = []
-    informer = FogInformer(fog, OwnerIndex(), woken.append, name="hostile", wait=0.2)
+    informer = FogInformer(fog, OwnerIndex(), woken.append, name="hostile", wait=wait)
     caplog.set_level(logging.INFO, logger="fogstrat.fog_informer")
     informer.start()
     try:
@@ -286,3 +286,16 @@ def test_the_informer_logs_one_line_and_falls_back_to_polling(
     assert not informer.healthy and woken == []
     assert informer.cursor == FeedCursor(EPOCH, 5)  # where the listing left it
     assert not fog._feed_covers(fog.now())  # the fog-wide reads keep their ordinary pace
+
+
+def test_a_feed_that_always_says_list_again_is_backed_off_with_one_line(
+        serve: Callable[[Behaviour], FogServer], caplog: pytest.LogCaptureFixture) -> None:
+    """A ``410`` to every watch: each is a full listing, so the informer stops asking at
+    once and says so once."""
+    server = serve(lambda h: h.send(b'{"error": "list again", "revision": 5}', status=410,
+                                    **{"X-Fogsim-Revision": "5"}))
+    informer, fog, woken = follow(server, caplog, watches=5, wait=10.0)
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and "listed again each time" in lines[0], lines
+    assert informer._relists >= 4 and woken == []
+    assert not fog._feed_covers(fog.now())
