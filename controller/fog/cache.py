@@ -65,8 +65,7 @@ FEED_GRACE = 5.0
 """A followed feed answers at least once per long poll; this long past one it is lost."""
 MAX_OBSERVED = 100_000
 """Instances changed since the last fog-wide read that this client keeps; past it the
-feed's word on other instances is dropped and the ordinary period applies (a read forgets
-them), whatever the feed: a feed that names endless instances costs bounded memory."""
+feed's word on more is dropped and the ordinary period applies (a read forgets them)."""
 READ_AHEAD = 0.8
 """Once the last fog-wide read is this fraction of its ttl old, the next one starts in the
 background and callers keep the last (still fresh) one meanwhile. Waited for at expiry,
@@ -206,20 +205,16 @@ class CachedFog(FogClient):
         ``status_ttl``: nearly every such change is one of this client's own deploys,
         which forgot that capacity already, and forgetting every node a burst of deploys
         touches would make every deploy list the nodes and read their statuses again.
-        ``unless_since``: an instance this client learnt of after then (its own calls, or a
-        fog-wide read, which forgets the own calls before it) keeps that word (the change
-        was checked before it)."""
+        ``unless_since``: an instance this client learnt of after then (own calls, or a
+        fog-wide read, which forgets those before it) keeps that newer word."""
         if change.kind is FogChangeKind.INSTANCE:
             with self._lock:
                 own, snap = self._own.get(change.id), self._instances
                 if own is None and len(self._own) >= MAX_OBSERVED:
-                    # A feed naming more instances than a read would keep: the rest is
-                    # left to the next read, which comes at the ordinary pace again.
-                    self._feed_since = None
+                    self._feed_since = None  # the rest is left to the next read
                     return
-                learnt = max(own[0] if own else -float("inf"),
-                             snap[0] if snap else -float("inf"))
-                if unless_since is None or learnt <= unless_since:
+                learnt = _learnt(own, snap)
+                if unless_since is None or learnt is None or learnt <= unless_since:
                     self._own[change.id] = (self._clock(),
                                             None if change.gone else change.instance)
             return
@@ -274,10 +269,7 @@ class CachedFog(FogClient):
         it: without it, a feed answer computed before a deploy's own calls and read after
         them would pass for news."""
         with self._lock:
-            own, snap = self._own.get(instance_id), self._instances
-        times = [t for t in (own[0] if own else None, snap[0] if snap else None)
-                 if t is not None]
-        return max(times) if times else None
+            return _learnt(self._own.get(instance_id), self._instances)
 
     def now(self) -> float:
         return self._clock()
@@ -455,3 +447,8 @@ class CachedFog(FogClient):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _learnt(own: tuple[float, Any] | None, snap: tuple[float, Any] | None) -> float | None:
+    times = [t for t in (own[0] if own else None, snap[0] if snap else None) if t is not None]
+    return max(times) if times else None
