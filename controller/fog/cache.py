@@ -256,12 +256,6 @@ class CachedFog(FogClient):
         return (since is not None and since <= taken and self._clock() < until
                 and kept <= MAX_OBSERVED)
 
-    def own_since(self, instance_id: str) -> float | None:
-        """When this client's own call (or the feed) last said how the instance is."""
-        with self._lock:
-            own = self._own.get(instance_id)
-        return own[0] if own is not None else None
-
     def learnt_since(self, instance_id: str) -> float | None:
         """When this client last learnt the instance's state (its own call, the feed, or a
         fog-wide read, which tells of every instance, there or not), on its clock; None
