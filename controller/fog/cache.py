@@ -65,7 +65,7 @@ FEED_GRACE = 5.0
 """A followed feed answers at least once per long poll; this long past one it is lost."""
 MAX_OBSERVED = 100_000
 """Instances changed since the last fog-wide read that this client keeps; past it the
-ordinary period applies (a read forgets them), whatever the feed."""
+feed's word on more is dropped and the ordinary period applies (a read forgets them)."""
 READ_AHEAD = 0.8
 """Once the last fog-wide read is this fraction of its ttl old, the next one starts in the
 background and callers keep the last (still fresh) one meanwhile. Waited for at expiry,
@@ -205,12 +205,16 @@ class CachedFog(FogClient):
         ``status_ttl``: nearly every such change is one of this client's own deploys,
         which forgot that capacity already, and forgetting every node a burst of deploys
         touches would make every deploy list the nodes and read their statuses again.
-        ``unless_since``: an instance this client's own calls changed after then keeps
-        their word (the change was checked before them)."""
+        ``unless_since``: an instance this client learnt of after then (own calls, or a
+        fog-wide read, which forgets those before it) keeps that newer word."""
         if change.kind is FogChangeKind.INSTANCE:
             with self._lock:
-                own = self._own.get(change.id)
-                if unless_since is None or own is None or own[0] <= unless_since:
+                own, snap = self._own.get(change.id), self._instances
+                if own is None and len(self._own) >= MAX_OBSERVED:
+                    self._feed_since = None  # the rest is left to the next read
+                    return
+                learnt = _learnt(own, snap)
+                if unless_since is None or learnt is None or learnt <= unless_since:
                     self._own[change.id] = (self._clock(),
                                             None if change.gone else change.instance)
             return
@@ -252,12 +256,6 @@ class CachedFog(FogClient):
         return (since is not None and since <= taken and self._clock() < until
                 and kept <= MAX_OBSERVED)
 
-    def own_since(self, instance_id: str) -> float | None:
-        """When this client's own call (or the feed) last said how the instance is."""
-        with self._lock:
-            own = self._own.get(instance_id)
-        return own[0] if own is not None else None
-
     def learnt_since(self, instance_id: str) -> float | None:
         """When this client last learnt the instance's state (its own call, the feed, or a
         fog-wide read, which tells of every instance, there or not), on its clock; None
@@ -265,10 +263,7 @@ class CachedFog(FogClient):
         it: without it, a feed answer computed before a deploy's own calls and read after
         them would pass for news."""
         with self._lock:
-            own, snap = self._own.get(instance_id), self._instances
-        times = [t for t in (own[0] if own else None, snap[0] if snap else None)
-                 if t is not None]
-        return max(times) if times else None
+            return _learnt(self._own.get(instance_id), self._instances)
 
     def now(self) -> float:
         return self._clock()
@@ -446,3 +441,8 @@ class CachedFog(FogClient):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _learnt(own: tuple[float, Any] | None, snap: tuple[float, Any] | None) -> float | None:
+    times = [t for t in (own[0] if own else None, snap[0] if snap else None) if t is not None]
+    return max(times) if times else None

@@ -5,15 +5,21 @@ session to one ``fogsim serve``, each exchange's outcome a value or a typed
 Only :class:`FogUnavailable` (connection refused/reset, 502/503/504) is retryable. A read
 timeout uses up the deadline by construction (the per-attempt timeout is what is left of
 it) and surfaces as :class:`FogTimeout`.
+
+An answer is read whole within the call's deadline and at most :data:`MAX_ANSWER_BYTES`:
+a fog that sends without end, slowly or fast, costs a bounded wait and a bounded buffer,
+then a :class:`FogError`.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from controller.api.limits import one_line
@@ -31,6 +37,10 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
 _CONNECT_TIMEOUT = 2.0
+MAX_ANSWER_BYTES = 64 * 2**20
+"""The largest answer taken from fogsim: a listing of 10,000 instances, or a change feed's
+answer of its whole log (65,536 records), is a few MB."""
+_READ_BYTES = 256 * 1024
 
 
 def _retryable(exc: Exception) -> bool:
@@ -63,6 +73,9 @@ class FogsimHttp:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["Accept"] = "application/json"
+        # A compressed answer could inflate past any bound the reader keeps: none is asked
+        # for, and one sent anyway is not decoded (it fails as non-JSON).
+        self._session.headers["Accept-Encoding"] = "identity"
         # Proxy, netrc and CA-bundle lookups cost more than the request itself on loopback,
         # and they run on every call: a fog URL is used as given.
         self._session.trust_env = False
@@ -112,13 +125,14 @@ class FogsimHttp:
         """One HTTP exchange, any status; transport failures become typed FogErrors."""
         left = deadline.check(what)
         try:
-            return self._session.request(
+            resp = self._session.request(
                 method,
                 self.base_url + path,
                 json=body,
                 params=params,
                 headers=headers,
                 timeout=(min(_CONNECT_TIMEOUT, left), left),
+                stream=True,
             )
         except requests.exceptions.ConnectTimeout as exc:
             if deadline.expired():
@@ -132,6 +146,47 @@ class FogsimHttp:
             raise FogUnavailable(f"{what}: fogsim at {self.base_url} unreachable") from None
         except requests.exceptions.RequestException as exc:
             raise FogError(f"{what}: {one_line(str(exc))}") from None
+        try:
+            resp._content = self._read_body(resp, what, deadline)
+        except BaseException:
+            resp.close()  # partly read: the connection must not serve another call
+            raise
+        return resp
+
+    def _read_body(self, resp: requests.Response, what: str, deadline: Deadline) -> bytes:
+        """The answer's body, read whole before the deadline (each read waits at most what
+        is left of it) and at most :data:`MAX_ANSWER_BYTES` long."""
+        declared = resp.headers.get("Content-Length", "")
+        if len(declared) > 12 or (declared.isdigit() and int(declared) > MAX_ANSWER_BYTES):
+            raise self._too_large(what)
+        raw = resp.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            left = deadline.remaining()
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                if isinstance(sock, socket.socket):
+                    sock.settimeout(left)
+                chunk = raw.read1(_READ_BYTES, decode_content=False)
+            except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+                raise FogTimeout(f"{what}: fogsim at {self.base_url} did not finish its "
+                                 f"answer within {deadline.timeout:g}s") from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise FogUnavailable(f"{what}: fogsim at {self.base_url} broke off its "
+                                     f"answer ({one_line(type(exc).__name__)})") from None
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise self._too_large(what)
+            chunks.append(chunk)
+
+    def _too_large(self, what: str) -> FogError:
+        return FogError(f"{what}: fogsim at {self.base_url} sent an answer larger than "
+                        f"{MAX_ANSWER_BYTES // 2**20} MiB")
 
     @staticmethod
     def _decode(resp: requests.Response, what: str, text: bool) -> Any:
@@ -142,9 +197,11 @@ class FogsimHttp:
                 return resp.json()
             except ValueError:
                 raise FogError(f"{what}: fogsim sent a non-JSON answer") from None
+            except RecursionError:
+                raise FogError(f"{what}: fogsim sent an answer nested too deeply") from None
         try:
             payload = resp.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             payload = {}
         if not isinstance(payload, dict):
             payload = {}

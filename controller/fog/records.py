@@ -6,9 +6,11 @@ fogsim answers with the records fog05's agents write, so both drivers parse them
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+from controller.api.limits import excerpt
 from controller.fog import node_labels
 from controller.fog.client import (
     ConnectionPointInfo,
@@ -23,14 +25,26 @@ from controller.fog.instance_facts import instance_address, is_simulated
 from controller.fog.node_labels import NodeLabels
 
 
+def _error_code(raw: Any) -> int | None:
+    """fog05's numeric error code; anything else (text, a huge number) is no code."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        return None
+    try:
+        code = int(raw)
+    except ValueError:
+        return None
+    return code if -(2**31) <= code < 2**31 else None
+
+
 def instance_from_record(rec: Mapping[str, Any]) -> InstanceInfo:
     """Map a fogsim/fog05 instance record to :class:`InstanceInfo`."""
-    raw = str(rec.get("status") or "").upper()
+    raw = rec.get("status")
     try:
-        state = InstanceState(raw)
-    except ValueError as exc:
-        raise FogError(f"instance {rec.get('uuid')}: unknown state {raw!r}") from exc
-    code = rec.get("error_code")
+        state = InstanceState(raw.upper() if isinstance(raw, str) else "")
+    except ValueError:
+        raise FogError(f"instance {excerpt(rec.get('uuid'))}: unknown state "
+                       f"{excerpt(raw, 40)}") from None
+    code = _error_code(rec.get("error_code"))
     msg = rec.get("error_msg")
     is_error = state is InstanceState.ERROR
     hyp = rec.get("hypervisor_info")
@@ -39,7 +53,7 @@ def instance_from_record(rec: Mapping[str, Any]) -> InstanceInfo:
         fdu_id=str(rec.get("fdu_id")),
         node_id=str(rec.get("node")),
         state=state,
-        error_code=int(code) if code is not None and (is_error or code) else None,
+        error_code=code if code is not None and (is_error or code) else None,
         error_msg=str(msg) if msg else None,
         address=instance_address(hyp),
         simulated=is_simulated(hyp),
@@ -73,16 +87,35 @@ def node_info_from_record(rec: Mapping[str, Any], central: NodeLabels | None = N
 
 
 def node_status_from_record(rec: Mapping[str, Any]) -> NodeStatus:
-    """Map fog05 node status to :class:`NodeStatus` (disks summed)."""
+    """Map fog05 node status to :class:`NodeStatus` (disks summed); a record not shaped
+    so (the fog's word) is a :class:`FogError`."""
+    uuid = str(rec.get("uuid"))
     ram = rec.get("ram") or {}
     disks = rec.get("disk") or []
+    if not isinstance(ram, Mapping) or not isinstance(disks, list) or not all(
+            isinstance(d, Mapping) for d in disks):
+        raise FogError(f"node {excerpt(uuid)}: its status record is malformed")
     return NodeStatus(
-        uuid=str(rec.get("uuid")),
-        ram_total_mb=float(ram.get("total", 0)),
-        ram_free_mb=float(ram.get("free", 0)),
-        disk_total_gb=float(sum(float(d.get("dimension", 0)) for d in disks)),
-        disk_free_gb=float(sum(float(d.get("free", 0)) for d in disks)),
+        uuid=uuid,
+        ram_total_mb=_amount(ram.get("total", 0), uuid),
+        ram_free_mb=_amount(ram.get("free", 0), uuid),
+        disk_total_gb=sum(_amount(d.get("dimension", 0), uuid) for d in disks),
+        disk_free_gb=sum(_amount(d.get("free", 0), uuid) for d in disks),
     )
+
+
+def _amount(raw: Any, node: str) -> float:
+    """A finite number of MB or GB from a node's status record."""
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ValueError
+        value = float(raw)
+    except (ValueError, OverflowError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise FogError(f"node {excerpt(node)}: its status record has {excerpt(raw, 40)} "
+                       "where a number belongs")
+    return value
 
 
 def network_from_record(rec: Mapping[str, Any]) -> NetworkInfo:

@@ -34,6 +34,8 @@ Beside them (the dashboard and alert rules use them too):
 - ``fogstrat_last_transition_timestamp_seconds{namespace,strategy}`` gauge (unix time)
 - ``fogstrat_qos_threshold{namespace,strategy,architecture,probe,bound=min|max}`` gauge
 - ``fogstrat_events_dropped_total`` Events not written (queue full or etcd refused)
+- ``fogstrat_fog_wakes_total`` strategies queued by a fog's change feed (an instance or
+  node no longer as their status records it)
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ class Metrics:
     workqueue_depth: Gauge
     workqueue_retries: Counter
     events_dropped: Counter
+    fog_wakes: Counter
     leader: Gauge
     etcd_last_seen: Gauge
 
@@ -351,6 +354,9 @@ class Metrics:
 
     def record_event_dropped(self) -> None:
         self.events_dropped.inc()
+
+    def record_fog_wake(self) -> None:
+        self.fog_wakes.inc()
 
     def set_leader(self, is_leader: bool) -> None:
         self.leader.set(1 if is_leader else 0)

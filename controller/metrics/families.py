@@ -86,6 +86,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "fogstrat_last_transition_timestamp_seconds",
     "fogstrat_qos_threshold",
     "fogstrat_events_dropped_total",
+    "fogstrat_fog_wakes_total",
 )
 
 _CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -159,6 +160,9 @@ FAMILIES: tuple[FamilySpec, ...] = (
                "Keys put back in the work queue with backoff."),
     FamilySpec("events_dropped", Counter, "fogstrat_events_dropped",
                "Events not written: the writer's queue was full or etcd refused the write."),
+    FamilySpec("fog_wakes", Counter, "fogstrat_fog_wakes",
+               "ActiveStrategies queued at once because a fog's change feed reported one of "
+               "their instances or nodes changed from what their status records."),
     FamilySpec("leader", Gauge, "fogstrat_leader",
                "1 while this replica holds the leader key."),
     FamilySpec("etcd_last_seen", Gauge, "fogstrat_etcd_last_seen_timestamp_seconds",

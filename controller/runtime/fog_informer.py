@@ -42,6 +42,10 @@ WAIT = 10.0
 """How long one long poll of the feed waits for a change (a stop waits at most this)."""
 RETRY_MIN, RETRY_MAX = 0.2, 5.0
 """Backoff between failed reads of the feed."""
+MAX_REVISION = 2**63 - 1
+"""Revisions are etcd-like counters; one past a signed 64-bit integer is no fog's."""
+MAX_EPOCH_CHARS = 256
+"""An epoch is sent back with every request: a fog's name for its log, not a payload."""
 MIN_INTERVAL = 0.05
 """At least this long from one read of the feed to the next: a lone event is answered at
 once (the read waiting for it was sent long before), a burst (a bring-up's thousands of
@@ -136,6 +140,30 @@ class OwnerIndex:
             return list(self._by_instance)
 
 
+def implausible(since: FeedCursor | None, feed: FogFeed) -> str | None:
+    """Why a feed answer cannot be taken (a revision out of range, or behind the one it
+    was asked to go on from in the same epoch: a fog that forgot what it said), or None.
+    Taking it would resume from a place the fog may say anything from again."""
+    cursor = feed.cursor
+    if not 0 <= cursor.revision <= MAX_REVISION:
+        return f"its revision is out of range (0 to {MAX_REVISION})"
+    if len(cursor.epoch) > MAX_EPOCH_CHARS:
+        return f"its epoch is longer than {MAX_EPOCH_CHARS} characters"
+    if (since is not None and not feed.relisted and cursor.epoch == since.epoch
+            and cursor.revision < since.revision):
+        return f"revision went back from {since.revision} to {cursor.revision}"
+    return None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A feed change as checked, and since when what the client learns of its instance
+    may be newer (the request's sending, or the question to the fog that checked it)."""
+
+    change: FogChange
+    as_of: float
+
+
 @dataclass(frozen=True)
 class Wake:
     """An owner to reconcile now, the architecture concerned, and why (for the log)."""
@@ -145,12 +173,21 @@ class Wake:
     reason: str
 
 
+RECHECKS = 3
+"""How often one change is checked again while the client keeps learning of its instance
+(a deploy's calls go on meanwhile); past it the change wakes its owners."""
+
+
 def wakes_for(index: OwnerIndex, feed: FogFeed,
-              known: Callable[[FogChange], bool] = lambda change: False) -> list[Wake]:
+              known: Callable[[FogChange], bool] = lambda change: False,
+              recheck: Callable[[FogChange], FogChange] = lambda change: change
+              ) -> list[Wake]:
     """The owners a feed answer concerns: an owned instance whose state is no longer the
     one its status recorded (gone included), a node with owned instances that went down;
     not a change the fog client already ``known`` (our own stop, clean, undefine). A full
-    listing also reports owned instances it does not contain as gone."""
+    listing also reports owned instances it does not contain as gone. ``recheck``: the
+    change as it stands now, or the change itself (the same object) when the client
+    learnt nothing of its instance since it was checked."""
     out: list[Wake] = []
     changes: Iterable[FogChange] = feed.changes
     if feed.relisted:
@@ -161,15 +198,33 @@ def wakes_for(index: OwnerIndex, feed: FogFeed,
                 out += [Wake(o.owner, o.architecture, f"node {change.id} is gone")
                         for o in index.owned_on(change.id)]
             continue
-        state = None if change.gone or change.instance is None else change.instance.state.value
-        owners = index.owners_of(change.id)
-        if not owners or known(change):
-            continue
-        for owned in owners:
-            if state != owned.state:
-                what = "is gone" if state is None else f"is {state} (was {owned.state})"
-                out.append(Wake(owned.owner, owned.architecture, f"instance {change.id} {what}"))
+        out += _instance_wakes(index, change, known, recheck)
     return out
+
+
+def _state(change: FogChange) -> str | None:
+    return None if change.gone or change.instance is None else change.instance.state.value
+
+
+def _instance_wakes(index: OwnerIndex, change: FogChange,
+                    known: Callable[[FogChange], bool],
+                    recheck: Callable[[FogChange], FogChange]) -> list[Wake]:
+    """The owners one instance change wakes. The owners are read before the change is
+    checked again: a status names an instance's state only after the calls that left it
+    so, so a change checked after the owners were read has seen those calls."""
+    for _ in range(RECHECKS + 1):
+        owners = index.owners_of(change.id)
+        state = _state(change)
+        moved = [o for o in owners if o.state != state]
+        if not moved or known(change):
+            return []
+        fresh = recheck(change)
+        if fresh is change:
+            break
+        change = fresh
+    return [Wake(o.owner, o.architecture, f"instance {change.id} "
+                 + ("is gone" if state is None else f"is {state} (was {o.state})"))
+            for o in moved]
 
 
 def _unlisted(index: OwnerIndex, feed: FogFeed) -> list[FogChange]:
@@ -199,6 +254,8 @@ class FogInformer:
         self.healthy = False
         """The last read of the feed succeeded."""
         self.answers = 0
+        self._relists = 0
+        """Answers in a row that were listings the fog gave at once instead of changes."""
 
     def start(self) -> FogInformer:
         self._thread.start()
@@ -224,9 +281,12 @@ class FogInformer:
     def _follow(self) -> None:
         delay = RETRY_MIN
         while not self._stop.is_set():
-            sent = self.fog.now()
+            sent, resumed = self.fog.now(), self.cursor is not None
             try:
                 feed = self.fog.watch_instances(self.cursor, wait=self._wait)
+                problem = implausible(self.cursor, feed)
+                if problem is not None:
+                    raise FogError(f"the fog's change feed answered wrongly: {problem}")
             except FogError as exc:
                 self.fog.feed_lost()
                 if self._stop.is_set():
@@ -250,27 +310,47 @@ class FogInformer:
             else:
                 if not feed.relisted:  # a driver without a feed answers by listing
                     self.fog.feed_followed(sent, self._wait)
-            self._stop.wait(max(0.0, sent + MIN_INTERVAL - self.fog.now()))
+            pause = self._relist_pause(feed.relisted and resumed, sent)
+            self._stop.wait(max(0.0, sent + pause - self.fog.now()))
+
+    def _relist_pause(self, relisted: bool, sent: float) -> float:
+        """How long from ``sent`` to the next read: :data:`MIN_INTERVAL`, unless the fog
+        could not go on from the last answer again and at once (a fog that always says
+        "list again" would otherwise be listed whole twenty times a second); a driver
+        without a feed lists after waiting a long poll's time, which is no such storm."""
+        if not relisted or self.fog.now() - sent >= self._wait / 2:
+            self._relists = 0
+            return MIN_INTERVAL
+        self._relists += 1
+        if self._relists == 2:
+            _log.warning("fog %s: its change feed cannot go on from its own answers and "
+                         "is listed again each time; backing off, polling meanwhile",
+                         self.name)
+        return MIN_INTERVAL if self._relists < 2 else min(
+            RETRY_MAX, RETRY_MIN * 2 ** min(self._relists - 2, 8))
 
     def apply(self, feed: FogFeed, sent: float) -> None:
         """Correct the client's view, then queue the owners the answer concerns.
         ``sent``: when the request for ``feed`` was sent (the client's clock)."""
-        # Checking takes a while (it may ask the fog): what the client's own calls did to
-        # an instance after its change was checked (a deploy finishing) is newer.
-        checked: dict[str, float] = {}
-        changes = []
-        for change in feed.changes:
-            changes.append(self._current(change, sent))
-            checked[change.id] = self.fog.now()
-        feed = replace(feed, changes=tuple(changes))
+        checks = [self._current(change, sent) for change in feed.changes]
+        # Checking takes a while (it may ask the fog), and the client goes on learning
+        # meanwhile (a deploy's own calls, a fog-wide read): a change that would wake
+        # someone is checked again against what was learnt since, after its owners are
+        # read, and the client's view keeps what is newer than each change.
+        latest = {(c.change.kind, c.change.id): c for c in checks}
 
-        def known(change: FogChange) -> bool:
-            own = self.fog.own_since(change.id)
-            return self.fog.known(change) or (own is not None and own > checked[change.id])
+        def recheck(change: FogChange) -> FogChange:
+            key = (change.kind, change.id)
+            again = self._current(change, latest.get(key, Checked(change, sent)).as_of)
+            if again.change is not change:
+                latest[key] = again
+            return again.change
 
-        wakes = wakes_for(self._index, feed, known)
-        for change in feed.changes:  # every one: the client's fog-wide reads rely on it
-            self.fog.observed(change, unless_since=checked[change.id])
+        feed = replace(feed, changes=tuple(c.change for c in checks))
+        wakes = wakes_for(self._index, feed, self.fog.known, recheck)
+        for check in checks:  # every one: the client's fog-wide reads rely on it
+            last = latest[(check.change.kind, check.change.id)]
+            self.fog.observed(last.change, unless_since=last.as_of)
         for wake in wakes:
             self._enqueue(wake)
         if wakes:
@@ -280,23 +360,24 @@ class FogInformer:
         self.cursor = feed.cursor
         self.answers += 1
 
-
-    def _current(self, change: FogChange, sent: float) -> FogChange:
-        """The change, unless this client learnt of the instance after the request was
-        sent (a deploy's own calls race the answer) and not as the change says: then
-        either word may be the newer, and the fog is asked. Owned or not: the client's
-        view takes every change, and a deploy's instances are owned only once its status
-        is written, after its readiness check read that view."""
+    def _current(self, change: FogChange, since: float) -> Checked:
+        """The change, unless this client learnt of the instance after ``since`` (when
+        the request for it was sent, or when it was last checked) and not as the change
+        says: then either word may be the newer (a deploy's own calls race the answer),
+        and the fog is asked. Owned or not: the client's view takes every change, and a
+        deploy's instances are owned only once its status is written, after its
+        readiness check read that view."""
         if change.kind is not FogChangeKind.INSTANCE:
-            return change
+            return Checked(change, since)
         own = self.fog.learnt_since(change.id)
-        if own is None or own < sent or self.fog.known(change):
-            return change
+        if own is None or own < since or self.fog.known(change):
+            return Checked(change, since)
+        asked = self.fog.now()
         try:
             info = self.fog.inner.instance_info(change.id)
         except NotFound:
-            return replace(change, gone=True, instance=None)
-        return replace(change, gone=False, instance=info)
+            return Checked(replace(change, gone=True, instance=None), asked)
+        return Checked(replace(change, gone=False, instance=info), asked)
 
 
 class FogInformers:

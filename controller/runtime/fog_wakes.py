@@ -21,8 +21,10 @@ MAX_PENDING = 100_000
 class Wakes:
     """Architectures woken per owner, until its next reconcile takes them."""
 
-    def __init__(self, enqueue: Callable[[ObjectKey], None]) -> None:
+    def __init__(self, enqueue: Callable[[ObjectKey], None],
+                 counted: Callable[[], None] = lambda: None) -> None:
         self._enqueue = enqueue
+        self._counted = counted
         self._lock = threading.Lock()
         self._pending: dict[ObjectKey, set[str]] = {}
 
@@ -33,6 +35,7 @@ class Wakes:
                 archs = self._pending[wake.owner] = set()
             if archs is not None:
                 archs.add(wake.architecture)
+        self._counted()
         self._enqueue(wake.owner)
 
     def take(self, key: ObjectKey) -> set[str]:

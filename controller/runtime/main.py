@@ -158,7 +158,7 @@ def _assemble(args: argparse.Namespace, store: Store, identity: str,
     manager_ref: list[Manager] = []  # the pieces built before it reach it through this
     owners = OwnerIndex()
     informer = Informer(store, args.prefix, lambda change: manager_ref[0].on_change(change))
-    wakes = Wakes(lambda key: manager_ref[0].queue.add(key))
+    wakes = Wakes(lambda key: manager_ref[0].queue.add(key), metrics.record_fog_wake)
     fog_informers = FogInformers(owners, wakes.wake)
     contact = EtcdContact(store, leader_key(args.prefix), request_timeout=args.timeout,
                           on_seen=metrics.mark_etcd_seen)

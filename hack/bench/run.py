@@ -169,6 +169,9 @@ def scale_rows(results: list[ScaleResult]) -> list[str]:
             f"| {k}: RSS (max in window) | {r.rss_mib:.0f} MiB | "
             f"{g(r.rss_mib, base.rss_mib)} | {r.rss_mib / 1024:.2f} | < 1 GiB | "
             f"{verdict(r.rss_mib < 1024)} |",
+            f"| {k}: fog wakes (bring-up; steady state) | {r.bringup_fog_wakes:.0f}; "
+            f"{r.steady_fog_wakes:.0f} | — | — | 0 | "
+            f"{verdict(r.bringup_fog_wakes + r.steady_fog_wakes == 0)} |",
             f"| {k}: etcd writes/min at steady state | {r.writes_per_min:.0f} "
             f"({_events(r.steady_events)}) | — | — | 0 | {verdict(r.writes_per_min == 0)} |",
             f"| {k}: restart: re-list (readyz) | {r.relist_s:.1f} s (old stopped in "

@@ -59,6 +59,8 @@ class Controller(ControllerProcess):
         self.spies: list[subprocess.Popen[bytes]] = []
         self.scrape_s = 0.0
         """How long the last /metrics scrape took."""
+        self.fog_wakes = 0.0
+        """``fogstrat_fog_wakes_total`` at the last scrape."""
 
     def start(self, wait: bool = False) -> Self:
         return super().start(wait=wait)
@@ -77,6 +79,8 @@ class Controller(ControllerProcess):
         if text is None:
             raise RuntimeError("the controller's /metrics did not answer within 60 s")
         self.scrape_s = time.monotonic() - started
+        wakes = re.search(r"^fogstrat_fog_wakes_total (\S+)$", text, re.M)
+        self.fog_wakes = float(wakes.group(1)) if wakes else 0.0
         total = 0.0
         for m in re.finditer(r'^fogstrat_reconcile_total\{([^}]*)\} (\S+)$', text, re.M):
             if 'kind="ActiveStrategy"' in m.group(1):
@@ -231,6 +235,10 @@ class ScaleResult:
     resync_s: float = 0.0
     resync_cpu_s: float = 0.0
     resync_writes: int = 0
+    bringup_fog_wakes: float = 0.0
+    """Strategies the fog's change feed woke from the bring-up's start to the steady
+    window's (nothing fails in the bench, so each is spurious)."""
+    steady_fog_wakes: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -312,6 +320,7 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
         if profile:
             ctl.profile(out_dir / f"steady-{n}.txt", seconds=min(steady_window, 60))
         rec0 = ctl.reconciles()  # first: the scrape's own CPU stays out of the window
+        result.bringup_fog_wakes = ctl.fog_wakes
         rec_t0, cpu0 = time.monotonic(), cpu_seconds(ctl.running_pid)
         ev0, t0 = watch.event_counts(), time.monotonic()
         rss = rss_bytes(ctl.running_pid)
@@ -323,6 +332,7 @@ def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *
         result.steady_cores = (cpu_seconds(ctl.running_pid) - cpu0) / elapsed
         rec_t1 = time.monotonic()
         result.steady_reconciles_per_s = (ctl.reconciles() - rec0) / (rec_t1 - rec_t0)
+        result.steady_fog_wakes = ctl.fog_wakes - result.bringup_fog_wakes
         result.notes.append(f"a /metrics scrape took {ctl.scrape_s:.2f} s")
         ev1 = watch.event_counts()
         result.steady_events = {k: v - ev0.get(k, 0) for k, v in ev1.items()

@@ -64,6 +64,7 @@ DOCUMENTED: dict[str, frozenset[str]] = {
     "fogstrat_workqueue_retries_total": frozenset(),
     "fogstrat_leader": frozenset(),
     "fogstrat_etcd_last_seen_timestamp_seconds": frozenset(),
+    "fogstrat_fog_wakes_total": frozenset(),
 }
 HISTOGRAMS = {"fogstrat_transition_duration_seconds", "fogstrat_reconcile_duration_seconds"}
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from controller.fog import cache
 from controller.fog.cache import CachedFog
 from controller.fog.client import (
     FogChange,
@@ -441,3 +442,24 @@ def test_a_followed_feed_keeps_the_read_fresh_and_a_lost_one_brings_polling_back
         fog.feed_followed(sent=t, wait=10.0)
         fog.recent_instance_info("j")
     assert inner.calls == {"all_instances": 3}
+
+
+def test_a_feed_naming_endless_instances_keeps_a_bounded_view_and_polling(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``MAX_OBSERVED`` instances since the last read, the feed's word on more is
+    dropped (what was kept stays) and the fog-wide reads come at their ordinary pace."""
+    monkeypatch.setattr(cache, "MAX_OBSERVED", 3)
+    inner, clock = CountingFog(), Clock()
+    inner.states = {"i0": InstanceState.RUN}
+    fog = CachedFog(inner, instance_ttl=1.0, clock=clock)
+    fog.feed_followed(sent=0.0, wait=10.0)
+    fog.recent_instance_info("i0")  # a read, covered by the feed
+    for n in range(10_000):
+        fog.observed(_changed(f"fake-{n}", InstanceState.ERROR))
+    assert len(fog._own) == 3
+    fog.observed(_changed("fake-1", InstanceState.RUN))  # one it keeps: still taken
+    assert fog.recent_instance_info("fake-1").state is InstanceState.RUN
+    fog.feed_followed(sent=0.5, wait=10.0)
+    clock.now = 2.0  # past instance_ttl: not covered any more, so read again
+    fog.recent_instance_info("i0")
+    assert inner.calls == {"all_instances": 2} and fog._own == {}

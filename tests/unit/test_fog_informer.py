@@ -108,11 +108,12 @@ def test_a_new_status_replaces_the_owners_entries() -> None:
 
 def test_wakes_queue_the_owner_and_hand_its_architectures_to_one_reconcile() -> None:
     queued: list[ObjectKey] = []
-    wakes = Wakes(queued.append)
+    counted: list[None] = []
+    wakes = Wakes(queued.append, lambda: counted.append(None))
     idx = index()
     for wake in wakes_for(idx, feed(FogChange(FogChangeKind.NODE, "n2", 9, gone=True))):
         wakes.wake(wake)
-    assert sorted(k.name for k in queued) == ["side", "web"]
+    assert sorted(k.name for k in queued) == ["side", "web"] and len(counted) == 2
     assert wakes.take(WEB) == {"web-main"}
     assert wakes.take(WEB) == set()
 
@@ -188,3 +189,104 @@ def test_a_deploy_finishing_while_an_answer_is_checked_is_not_woken_nor_overwrit
                         instance("other", InstanceState.CONFIGURE)), 0.5)
     assert woken == []
     assert fog.recent_instance_info("i1").state is InstanceState.RUN
+
+
+def test_a_deploy_and_a_read_after_a_change_was_checked_wake_no_one() -> None:
+    """The answer says DEFINE, checked at once (nothing learnt since the long poll went
+    out); while the informer asks the fog about the rest of the answer, the deploy starts
+    the instance, its status records RUN, and a fog-wide read forgets the start: the
+    change is checked again against that read before it wakes anyone."""
+    from controller.fog.cache import CachedFog
+    from controller.runtime.fog_informer import FogInformer, Wake
+    from tests.unit.test_fog_cache import Clock, CountingFog
+
+    class DeployAndReadMeanwhile(CountingFog):
+        def instance_info(self, instance_id: str, *, timeout: float | None = None
+                          ) -> InstanceInfo:
+            if instance_id == "other" and clock.now < 3.0:
+                clock.now = 3.0
+                self.states["i1"] = InstanceState.RUN
+                fog.start("i1")
+                clock.now = 4.0
+                fog.recent_instance_info("i2")  # a fog-wide read: it forgets the start
+                clock.now = 5.0
+            return super().instance_info(instance_id)
+
+    clock = Clock()
+    inner = DeployAndReadMeanwhile()
+    fog = CachedFog(inner, instance_ttl=10.0, clock=clock)
+    inner.states.update(i1=InstanceState.DEFINE, i2=InstanceState.RUN,
+                        other=InstanceState.RUN)
+    clock.now = 0.2
+    fog.configure("i1")  # before the long poll went out at 0.5: i1 is not asked about
+    clock.now = 1.0
+    fog.start("other")  # after it: "other" is
+    woken: list[Wake] = []
+    informer = FogInformer(fog, index(), woken.append, name="test")  # i1 recorded RUN
+    informer.apply(feed(instance("i1", InstanceState.DEFINE),
+                        instance("other", InstanceState.CONFIGURE)), 0.5)
+    assert woken == []
+    assert fog.recent_instance_info("i1").state is InstanceState.RUN
+
+
+def test_an_own_call_answered_while_the_fog_is_asked_wins_over_the_answer() -> None:
+    """The question about a change and the deploy's own calls cross: the fog answered
+    CONFIGURE before it started the instance, but the start's answer came back first."""
+    from controller.fog.cache import CachedFog
+    from controller.runtime.fog_informer import FogInformer, Wake
+    from tests.unit.test_fog_cache import Clock, CountingFog
+
+    class StartOvertakes(CountingFog):
+        def instance_info(self, instance_id: str, *, timeout: float | None = None
+                          ) -> InstanceInfo:
+            answer = super().instance_info(instance_id)  # CONFIGURE, as the fog saw it
+            if instance_id == "i1" and self.states["i1"] is InstanceState.CONFIGURE:
+                clock.now = 2.0
+                self.states["i1"] = InstanceState.RUN
+                fog.start("i1")  # its answer arrives before the question's
+                clock.now = 3.0
+            return answer
+
+    clock = Clock()
+    inner = StartOvertakes()
+    fog = CachedFog(inner, instance_ttl=10.0, clock=clock)
+    inner.states.update(i1=InstanceState.DEFINE)
+    clock.now = 1.0
+    fog.configure("i1")  # after the long poll went out at 0.5, its answer not yet back:
+    inner.states["i1"] = InstanceState.CONFIGURE  # the client holds DEFINE, is asked
+    woken: list[Wake] = []
+    informer = FogInformer(fog, index(), woken.append, name="test")  # i1 recorded RUN
+    informer.apply(feed(instance("i1", InstanceState.CONFIGURE)), 0.5)
+    assert woken == []
+    assert fog.recent_instance_info("i1").state is InstanceState.RUN
+
+
+def test_a_change_checked_again_still_wakes_when_the_fog_confirms_it() -> None:
+    """Checking again is no way to lose a real change: the read after the check says
+    ERROR too, and the owner is woken."""
+    from controller.fog.cache import CachedFog
+    from controller.runtime.fog_informer import FogInformer, Wake
+    from tests.unit.test_fog_cache import Clock, CountingFog
+
+    class ReadMeanwhile(CountingFog):
+        def instance_info(self, instance_id: str, *, timeout: float | None = None
+                          ) -> InstanceInfo:
+            if instance_id == "other" and clock.now < 3.0:
+                clock.now = 3.0
+                fog.recent_instance_info("i2")  # a fog-wide read, which sees i1 failed
+                clock.now = 4.0
+            return super().instance_info(instance_id)
+
+    clock = Clock()
+    inner = ReadMeanwhile()
+    fog = CachedFog(inner, instance_ttl=10.0, clock=clock)
+    inner.states.update(i1=InstanceState.ERROR, i2=InstanceState.RUN,
+                        other=InstanceState.RUN)
+    clock.now = 1.0
+    fog.start("other")
+    woken: list[Wake] = []
+    informer = FogInformer(fog, index(), woken.append, name="test")
+    informer.apply(feed(instance("i1", InstanceState.ERROR),
+                        instance("other", InstanceState.CONFIGURE)), 0.5)
+    assert [(w.owner, w.reason) for w in woken] == [(WEB, "instance i1 is ERROR (was RUN)")]
+    assert fog.recent_instance_info("i1").state is InstanceState.ERROR
