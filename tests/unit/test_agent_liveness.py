@@ -20,6 +20,19 @@ from controller.fog.agent_liveness import (
 from controller.fog.client import FogUnavailable
 from controller.fog.fog05_agents import AgentWatch
 
+
+class Told:
+    """An ``on_change`` callback that keeps what it was told and signals the first call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], list[str]]] = []
+        self.found = threading.Event()
+
+    def __call__(self, dead: list[str], back: list[str]) -> None:
+        self.calls.append((dead, back))
+        self.found.set()
+
+
 SEEN = Seen({"a": "info-a", "b": "info-b", "c": "info-c"},
             {"a": ("i1", "i2"), "b": ("i3",)})
 
@@ -171,14 +184,13 @@ def test_a_failed_read_keeps_the_verdicts(agents: Agents) -> None:
 
 
 def test_the_watch_thread_runs_rounds_and_stops(agents: Agents) -> None:
-    told: list[tuple[list[str], list[str]]] = []
-    found = threading.Event()
+    told = Told()
     w = AgentWatch(read=agents.read, ask=agents.ask, timeout=0.2, interval=0.01,
-                   on_change=lambda dead, back: (told.append((dead, back)), found.set()))
+                   on_change=told)
     agents.answers["i3"] = Answer.SILENT
     w.start()
     try:
-        assert found.wait(30)
+        assert told.found.wait(30)
         assert w.liveness.is_dead("b")
     finally:
         w.stop()
@@ -186,8 +198,7 @@ def test_the_watch_thread_runs_rounds_and_stops(agents: Agents) -> None:
 
 
 def test_a_round_that_raises_does_not_end_the_watch(agents: Agents) -> None:
-    told: list[tuple[list[str], list[str]]] = []
-    found = threading.Event()
+    told = Told()
     reads = iter([RuntimeError("a record fog05 never wrote")])
 
     def read() -> Seen:
@@ -196,11 +207,11 @@ def test_a_round_that_raises_does_not_end_the_watch(agents: Agents) -> None:
         return agents.read()
 
     w = AgentWatch(read=read, ask=agents.ask, timeout=0.2, interval=0.01,
-                   on_change=lambda dead, back: (told.append((dead, back)), found.set()))
+                   on_change=told)
     agents.answers["i3"] = Answer.SILENT
     w.start()
     try:
-        assert found.wait(30)
-        assert told == [(["b"], [])]
+        assert told.found.wait(30)
+        assert told.calls == [(["b"], [])]
     finally:
         w.stop()
