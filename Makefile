@@ -35,6 +35,7 @@ venv: $(STAMP)
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_code_shape.py
 
 # What mypy checks (every Python file of ours) is listed in pyproject.toml's [tool.mypy].
 typecheck: venv
