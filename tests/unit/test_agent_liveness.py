@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -21,16 +22,13 @@ from controller.fog.client import FogUnavailable
 from controller.fog.fog05_agents import AgentWatch
 
 
-class Told:
-    """An ``on_change`` callback that keeps what it was told and signals the first call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[list[str], list[str]]] = []
-        self.found = threading.Event()
-
-    def __call__(self, dead: list[str], back: list[str]) -> None:
-        self.calls.append((dead, back))
-        self.found.set()
+def recording(told: list[tuple[list[str], list[str]]],
+              found: threading.Event) -> Callable[[list[str], list[str]], None]:
+    """An ``on_change`` that keeps what it is told and signals each call."""
+    def on_change(dead: list[str], back: list[str]) -> None:
+        told.append((dead, back))
+        found.set()
+    return on_change
 
 
 SEEN = Seen({"a": "info-a", "b": "info-b", "c": "info-c"},
@@ -184,13 +182,14 @@ def test_a_failed_read_keeps_the_verdicts(agents: Agents) -> None:
 
 
 def test_the_watch_thread_runs_rounds_and_stops(agents: Agents) -> None:
-    told = Told()
+    told: list[tuple[list[str], list[str]]] = []
+    found = threading.Event()
     w = AgentWatch(read=agents.read, ask=agents.ask, timeout=0.2, interval=0.01,
-                   on_change=told)
+                   on_change=recording(told, found))
     agents.answers["i3"] = Answer.SILENT
     w.start()
     try:
-        assert told.found.wait(30)
+        assert found.wait(30)
         assert w.liveness.is_dead("b")
     finally:
         w.stop()
@@ -198,7 +197,8 @@ def test_the_watch_thread_runs_rounds_and_stops(agents: Agents) -> None:
 
 
 def test_a_round_that_raises_does_not_end_the_watch(agents: Agents) -> None:
-    told = Told()
+    told: list[tuple[list[str], list[str]]] = []
+    found = threading.Event()
     reads = iter([RuntimeError("a record fog05 never wrote")])
 
     def read() -> Seen:
@@ -207,11 +207,11 @@ def test_a_round_that_raises_does_not_end_the_watch(agents: Agents) -> None:
         return agents.read()
 
     w = AgentWatch(read=read, ask=agents.ask, timeout=0.2, interval=0.01,
-                   on_change=told)
+                   on_change=recording(told, found))
     agents.answers["i3"] = Answer.SILENT
     w.start()
     try:
-        assert told.found.wait(30)
-        assert told.calls == [(["b"], [])]
+        assert found.wait(30)
+        assert told == [(["b"], [])]
     finally:
         w.stop()
