@@ -35,10 +35,11 @@ venv: $(STAMP)
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_code_shape.py
 
+# What mypy checks (every Python file of ours) is listed in pyproject.toml's [tool.mypy].
 typecheck: venv
-	$(BIN)/mypy controller hack/fogsim tests/support
-	$(BIN)/mypy --explicit-package-bases --cache-dir .mypy_cache/bench hack/bench
+	$(BIN)/mypy
 
 test: deps venv lint typecheck
 	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS) tests

@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -210,20 +210,193 @@ def interruptible() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def story_rows(endpoint: str, prefix: str, trials: int, out_dir: Path, rows: list[str],
-               notes: list[str]) -> bool:
-    """Add the story's rows (or why it stopped) to ``rows``/``notes``; False if it failed.
-    A failed story leaves the scale rows to run."""
+@dataclass
+class Bench:
+    """One run: where it writes and what it has measured so far."""
+
+    opts: Options
+    stamp: str
+    out_dir: Path
+    nodes_file: Path
+    started: float = field(default_factory=time.monotonic)
+    rows: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    scale_results: list[ScaleResult] = field(default_factory=list)
+    profiles: list[Path] = field(default_factory=list)
+    failed: bool = False
+
+    def phase(self, what: str) -> None:
+        print(f"[{self.elapsed():6.0f}s] {what}", flush=True)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def prefix(self, what: str) -> str:
+        """This run's etcd prefix for one measurement (they share one etcd)."""
+        return f"/bench-{self.stamp}/{what}"
+
+    def save(self, name: str, figures: object) -> None:
+        (self.out_dir / name).write_text(json.dumps(figures))
+
+    def fogsim(self) -> FogsimServer:
+        """A fresh fog for one measurement."""
+        return FogsimServer(self.nodes_file, no_processes=True)
+
+
+def new_bench(opts: Options) -> Bench:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = REPO / ".bench" / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nodes_file = world.write_nodes_file(out_dir / "nodes.yaml", opts.nodes)
+    return Bench(opts, stamp, out_dir, nodes_file)
+
+
+def event_latency(b: Bench, etcd: EtcdServer) -> None:
+    with b.fogsim() as sim:
+        b.phase("event latency")
+        lat = measure_latency(etcd.endpoint, b.prefix("latency"), sim.url,
+                              b.opts.latency_samples, b.out_dir / "latency.log")
+        b.rows += latency_rows(lat)
+        b.save("latency.json", {"watch_ms": lat.watch_ms, "reconcile_ms": lat.reconcile_ms,
+                                "reconcile_durations_ms": lat.reconcile_durations_ms})
+    d = lat.reconcile_durations_ms
+    slow = sum(1 for x in lat.reconcile_ms if x > 50)
+    b.notes.append(
+        f"event latency: {slow}/{lat.samples} samples over 50 ms; a reconcile "
+        f"of the key took median {statistics.median(d):.1f} ms, p99 "
+        f"{quantile(d, 0.99):.0f} ms, max {max(d):.0f} ms (a change arriving "
+        "during a reconcile waits for it)")
+
+
+def spec_status(b: Bench, etcd: EtcdServer) -> None:
+    profile_to = b.out_dir / "spec-status.txt" if b.opts.profile else None
+    with b.fogsim() as sim:
+        b.phase("spec change -> status, against raw etcd put -> watch")
+        spec = measure_spec_status(etcd.endpoint, b.prefix("spec-status"), sim.url,
+                                   b.opts.spec_status_samples, b.out_dir / "spec-status.log",
+                                   profile=profile_to)
+        b.rows.append(spec.row())
+        b.save("spec-status.json", {"raw_ms": spec.raw_ms, "ours_ms": spec.ours_ms})
+        if profile_to is not None:
+            b.profiles.append(profile_to)
+
+
+def fog_event_and_failover(b: Bench, etcd: EtcdServer) -> None:
+    """Row (a) and the failover overhead, on one fog."""
+    with b.fogsim() as sim:
+        b.phase("fog event latency")
+        fev = measure_fog_event(etcd.endpoint, b.prefix("fog-event"), sim.url,
+                                max(20, b.opts.latency_samples // 2),
+                                b.out_dir / "fog-event.log")
+        b.rows.append(fev.row())
+        b.save("fog-event.json", {"feed_ms": fev.feed_ms, "reconcile_ms": fev.reconcile_ms})
+        b.phase("failover overhead")
+        fo = measure_failover(etcd.endpoint, b.prefix("failover"), sim.url,
+                              b.opts.failover_trials, b.out_dir / "failover.log")
+        b.rows += failover_rows(fo)
+        b.notes.append("failover limit breakdown (median ms): " + ", ".join(
+            f"{op} {ms:.1f}" for op, ms in fo.limit_breakdown_ms.items()))
+
+
+def slow_fog_failovers(b: Bench, etcd: EtcdServer) -> None:
+    """The context rows: failovers on a fog whose calls take as long as a real one's."""
+    with b.fogsim() as sim:
+        b.phase(f"failover overhead, {FOG_LATENCY_MS} ms per fog call")
+        fo = measure_failover(etcd.endpoint, b.prefix("failover-slow"), sim.url,
+                              b.opts.failover_trials, b.out_dir / "failover-slow.log",
+                              fog_latency_ms=FOG_LATENCY_MS)
+        b.rows += failover_rows(fo, FOG_LATENCY_MS)
+    with b.fogsim() as sim:
+        b.phase(f"failover after a quiet spell, {FOG_LATENCY_MS} ms per fog call")
+        quiet = measure_quiet_failover(etcd.endpoint, b.prefix("failover-quiet"), sim.url,
+                                       b.opts.quiet_trials, b.out_dir / "failover-quiet.log",
+                                       fog_latency_ms=FOG_LATENCY_MS)
+        b.rows.append(quiet_failover_row(quiet, FOG_LATENCY_MS))
+
+
+def small_rows(b: Bench, etcd: EtcdServer) -> None:
+    """Everything but the story and the scale rows."""
+    event_latency(b, etcd)
+    spec_status(b, etcd)
+    fog_event_and_failover(b, etcd)
+    slow_fog_failovers(b, etcd)
+    b.phase("memory under a churn of odd documents")
+    b.rows.append(churn.measure(20.0 if b.opts.quick else 60.0).row())
+
+
+def story_rows(b: Bench, etcd: EtcdServer) -> bool:
+    """Add the story's rows (or why it stopped); False if it failed. A failed story
+    leaves the scale rows to run."""
     try:
-        story = measure_story(endpoint, prefix, trials, out_dir / "story.log")
+        story = measure_story(etcd.endpoint, b.prefix("story"), b.opts.story_trials,
+                              b.out_dir / "story.log")
     except (TimeoutError, RuntimeError, OSError) as exc:
-        notes.append(f"story stopped early: {type(exc).__name__}: {exc}")
+        b.notes.append(f"story stopped early: {type(exc).__name__}: {exc}")
         return False
-    rows += story.rows()
-    notes.append(f"story: the endpoint-following client got {story.answered} of "
-                 f"{story.requests} requests answered; took {story.seconds:.0f} s")
-    (out_dir / "story.json").write_text(json.dumps(story.figures()))
+    b.rows += story.rows()
+    b.notes.append(f"story: the endpoint-following client got {story.answered} of "
+                   f"{story.requests} requests answered; took {story.seconds:.0f} s")
+    b.save("story.json", story.figures())
     return True
+
+
+def scale_skipped(b: Bench, n: int, remaining: float) -> str | None:
+    """Why scale ``n`` would not fit in the budget, projected from the last bring-up rate
+    (plus ~2 min fixed); None if it fits."""
+    if not b.scale_results:
+        return None
+    last = b.scale_results[-1]
+    projected = n * last.bringup_s / last.n + 120
+    if projected <= remaining:
+        return None
+    return (f"scale {n} skipped: projected {projected:.0f} s at "
+            f"{last.n / last.bringup_s:.1f} strategies/s, "
+            f"{remaining:.0f} s of the 20 min budget left")
+
+
+def one_scale(b: Bench, etcd: EtcdServer, n: int) -> None:
+    remaining = BUDGET_S - b.elapsed()
+    skipped = scale_skipped(b, n, remaining)
+    if skipped is not None:
+        b.notes.append(skipped)
+        b.phase(skipped)
+        return
+    b.phase(f"scale {n} ({remaining:.0f}s of the 20 min budget left)")
+    with b.fogsim() as sim:
+        r = run_scale(etcd.endpoint, b.prefix(f"scale-{n}"), sim.url, n, b.out_dir,
+                      steady_window=b.opts.steady_window, profile=b.opts.profile,
+                      probe_interval=b.opts.probe_interval,
+                      bringup_timeout=max(120.0, remaining - 120),
+                      others={"fogsim": sim.pid, "etcd": etcd.pid})
+    b.scale_results.append(r)
+    b.notes += [f"{n}: {note}" for note in r.notes]
+    b.profiles += sorted(b.out_dir.glob(f"*-{n}.txt"))
+
+
+def measure_all(b: Bench, etcd: EtcdServer) -> None:
+    if not b.opts.skip_small:
+        small_rows(b, etcd)
+    if not b.opts.skip_small or b.opts.story_only:
+        b.phase("the seed's story: node down, crash, failback, as its user sees them")
+        b.failed = not story_rows(b, etcd) or b.failed
+    for n in b.opts.scales:
+        one_scale(b, etcd, n)
+
+
+def report(b: Bench) -> str:
+    elapsed = b.elapsed()
+    lines = [
+        f"# fogstrat bench {b.stamp}", "",
+        f"{os.cpu_count()} CPUs, {b.opts.nodes} fogsim nodes (--no-processes), scales "
+        f"{', '.join(map(str, b.opts.scales))}; took {elapsed:.0f} s "
+        f"({'within' if elapsed < BUDGET_S else '**over**'} the 20 min budget).", "",
+        table(b.rows),
+        *(f"- {note}" for note in b.notes),
+    ]
+    if b.profiles:
+        lines += ["", "## Profiles (py-spy, busy threads only)", ""]
+        lines += [profile.summary(p) for p in b.profiles if p.exists()]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,133 +404,25 @@ def main(argv: list[str] | None = None) -> int:
     if opts.profile and not have_py_spy():
         print("--profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
         return 2
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out_dir = REPO / ".bench" / stamp
-    out_dir.mkdir(parents=True, exist_ok=True)
-    nodes_file = world.write_nodes_file(out_dir / "nodes.yaml", opts.nodes)
-    started = time.monotonic()
-    rows: list[str] = []
-    notes: list[str] = []
-    scale_results: list[ScaleResult] = []
-    profiles: list[Path] = []
-    failed = False
-
-    def phase(what: str) -> None:
-        print(f"[{time.monotonic() - started:6.0f}s] {what}", flush=True)
-
+    b = new_bench(opts)
     with interruptible(), contextlib.ExitStack() as stack:
         try:
-            etcd = stack.enter_context(EtcdServer(name="fogstrat-bench"))
-            if not opts.skip_small:
-                with FogsimServer(nodes_file, no_processes=True) as sim:
-                    phase("event latency")
-                    lat = measure_latency(etcd.endpoint, f"/bench-{stamp}/latency", sim.url,
-                                          opts.latency_samples, out_dir / "latency.log")
-                    rows += latency_rows(lat)
-                    (out_dir / "latency.json").write_text(json.dumps(
-                        {"watch_ms": lat.watch_ms, "reconcile_ms": lat.reconcile_ms,
-                         "reconcile_durations_ms": lat.reconcile_durations_ms}))
-                    d = lat.reconcile_durations_ms
-                    slow = sum(1 for x in lat.reconcile_ms if x > 50)
-                    notes.append(
-                        f"event latency: {slow}/{lat.samples} samples over 50 ms; a reconcile "
-                        f"of the key took median {statistics.median(d):.1f} ms, p99 "
-                        f"{quantile(d, 0.99):.0f} ms, max {max(d):.0f} ms (a change arriving "
-                        "during a reconcile waits for it)")
-                with FogsimServer(nodes_file, no_processes=True) as sim:
-                    phase("spec change -> status, against raw etcd put -> watch")
-                    spec = measure_spec_status(
-                        etcd.endpoint, f"/bench-{stamp}/spec-status", sim.url,
-                        opts.spec_status_samples, out_dir / "spec-status.log",
-                        profile=out_dir / "spec-status.txt" if opts.profile else None)
-                    rows.append(spec.row())
-                    (out_dir / "spec-status.json").write_text(json.dumps(
-                        {"raw_ms": spec.raw_ms, "ours_ms": spec.ours_ms}))
-                    if opts.profile:
-                        profiles.append(out_dir / "spec-status.txt")
-                with FogsimServer(nodes_file, no_processes=True) as sim:
-                    phase("fog event latency")
-                    fev = measure_fog_event(etcd.endpoint, f"/bench-{stamp}/fog-event",
-                                            sim.url, max(20, opts.latency_samples // 2),
-                                            out_dir / "fog-event.log")
-                    rows.append(fev.row())
-                    (out_dir / "fog-event.json").write_text(json.dumps(
-                        {"feed_ms": fev.feed_ms, "reconcile_ms": fev.reconcile_ms}))
-                    phase("failover overhead")
-                    fo = measure_failover(etcd.endpoint, f"/bench-{stamp}/failover", sim.url,
-                                          opts.failover_trials, out_dir / "failover.log")
-                    rows += failover_rows(fo)
-                    notes.append("failover limit breakdown (median ms): " + ", ".join(
-                        f"{op} {ms:.1f}" for op, ms in fo.limit_breakdown_ms.items()))
-                with FogsimServer(nodes_file, no_processes=True) as sim:
-                    phase(f"failover overhead, {FOG_LATENCY_MS} ms per fog call")
-                    fo = measure_failover(etcd.endpoint, f"/bench-{stamp}/failover-slow",
-                                          sim.url, opts.failover_trials,
-                                          out_dir / "failover-slow.log",
-                                          fog_latency_ms=FOG_LATENCY_MS)
-                    rows += failover_rows(fo, FOG_LATENCY_MS)
-                with FogsimServer(nodes_file, no_processes=True) as sim:
-                    phase(f"failover after a quiet spell, {FOG_LATENCY_MS} ms per fog call")
-                    quiet = measure_quiet_failover(
-                        etcd.endpoint, f"/bench-{stamp}/failover-quiet", sim.url,
-                        opts.quiet_trials, out_dir / "failover-quiet.log",
-                        fog_latency_ms=FOG_LATENCY_MS)
-                    rows.append(quiet_failover_row(quiet, FOG_LATENCY_MS))
-                phase("memory under a churn of odd documents")
-                rows.append(churn.measure(20.0 if opts.quick else 60.0).row())
-            if not opts.skip_small or opts.story_only:
-                phase("the seed's story: node down, crash, failback, as its user sees them")
-                failed = not story_rows(etcd.endpoint, f"/bench-{stamp}/story",
-                                        opts.story_trials, out_dir, rows, notes) or failed
-            for n in opts.scales:
-                remaining = BUDGET_S - (time.monotonic() - started)
-                if scale_results:  # project from the last bring-up rate (plus ~2 min fixed)
-                    last = scale_results[-1]
-                    projected = n * last.bringup_s / last.n + 120
-                    if projected > remaining:
-                        notes.append(f"scale {n} skipped: projected {projected:.0f} s at "
-                                     f"{last.n / last.bringup_s:.1f} strategies/s, "
-                                     f"{remaining:.0f} s of the 20 min budget left")
-                        phase(notes[-1])
-                        continue
-                phase(f"scale {n} ({remaining:.0f}s of the 20 min budget left)")
-                with FogsimServer(nodes_file, no_processes=True) as sim:
-                    r = run_scale(etcd.endpoint, f"/bench-{stamp}/scale-{n}", sim.url, n,
-                                  out_dir, steady_window=opts.steady_window,
-                                  profile=opts.profile,
-                                  probe_interval=opts.probe_interval,
-                                  bringup_timeout=max(120.0, remaining - 120),
-                                  others={"fogsim": sim.pid, "etcd": etcd.pid})
-                scale_results.append(r)
-                notes += [f"{n}: {note}" for note in r.notes]
-                profiles += sorted(out_dir.glob(f"*-{n}.txt"))
+            measure_all(b, stack.enter_context(EtcdServer(name="fogstrat-bench")))
         except KeyboardInterrupt:
             print("interrupted: stopping everything", file=sys.stderr)
-            failed = True
+            b.failed = True
         except Exception as exc:  # report what was measured so far
             traceback.print_exc()
-            notes.append(f"stopped early: {type(exc).__name__}: {exc}")
-            failed = True
-    if scale_results:
-        rows += scale_rows(scale_results)
-    elapsed = time.monotonic() - started
-    report = [
-        f"# fogstrat bench {stamp}", "",
-        f"{os.cpu_count()} CPUs, {opts.nodes} fogsim nodes (--no-processes), scales "
-        f"{', '.join(map(str, opts.scales))}; took {elapsed:.0f} s "
-        f"({'within' if elapsed < BUDGET_S else '**over**'} the 20 min budget).", "",
-        table(rows),
-        *(f"- {note}" for note in notes),
-    ]
-    if profiles:
-        report += ["", "## Profiles (py-spy, busy threads only)", ""]
-        report += [profile.summary(p) for p in profiles if p.exists()]
-    text = "\n".join(report) + "\n"
+            b.notes.append(f"stopped early: {type(exc).__name__}: {exc}")
+            b.failed = True
+    if b.scale_results:
+        b.rows += scale_rows(b.scale_results)
+    text = report(b)
     print(text)
-    (out_dir / "bench.md").write_text(text)
-    shutil.copyfile(out_dir / "bench.md", REPO / ".bench" / "latest.md")
-    print(f"saved {out_dir / 'bench.md'}")
-    return 1 if failed else 0
+    (b.out_dir / "bench.md").write_text(text)
+    shutil.copyfile(b.out_dir / "bench.md", REPO / ".bench" / "latest.md")
+    print(f"saved {b.out_dir / 'bench.md'}")
+    return 1 if b.failed else 0
 
 
 if __name__ == "__main__":

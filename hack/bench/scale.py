@@ -260,111 +260,152 @@ def _cpu_of(pids: Mapping[str, int | None]) -> dict[str, float]:
     return {name: cpu_seconds(pid) for name, pid in pids.items() if pid is not None}
 
 
+@dataclass
+class ScaleRun:
+    """One scale's controller, its outside view and its figures so far."""
+
+    n: int
+    out_dir: Path
+    profile: bool
+    ctl: Controller
+    watch: StatusWatch
+    store: Store
+    result: ScaleResult
+
+    def spy(self, phase: str, seconds: float) -> None:
+        """py-spy the controller for ``seconds`` when the run profiles."""
+        if self.profile:
+            self.ctl.profile(self.out_dir / f"{phase}-{self.n}.txt", seconds=seconds)
+
+
 def run_scale(endpoint: str, prefix: str, fog_url: str, n: int, out_dir: Path, *,
               steady_window: float, profile: bool, bringup_timeout: float,
               probe_interval: str = "10s",
               others: Mapping[str, int | None] | None = None) -> ScaleResult:
     """``others``: name -> pid of the processes serving the controller (fogsim, etcd),
     whose CPU during the bring-up is reported beside the controller's."""
-    result = ScaleResult(n)
-    others = others or {}
     store: Store = connect(endpoint, timeout=30)
     watch = StatusWatch(endpoint, prefix)
     ctl = Controller(endpoint, prefix, out_dir / f"controller-{n}.log")
+    run = ScaleRun(n, out_dir, profile, ctl, watch, store, ScaleResult(n))
     try:
-        ctl.start()
-        _wait(lambda: ctl.get("/readyz") is not None, 30, "controller ready")
-        world.put_all(store, prefix, [
-            world.environment("bench", fog_url),
-            world.architecture("svc", interval=probe_interval),
-            world.strategy("svc", "svc"),
-        ])
-        time.sleep(0.5)
-
-        # Bring-up: from the first ActiveStrategy written to all Serving.
-        cpu0, t0 = cpu_seconds(ctl.running_pid), time.monotonic()
-        others0 = _cpu_of(others)
-        if profile:
-            ctl.profile(out_dir / f"bringup-{n}.txt", seconds=min(60, bringup_timeout))
-        result.apply_s = world.put_all(store, prefix, (
-            world.active_strategy(f"as-{i:05d}", "svc", "bench") for i in range(n)))
-        last = time.monotonic()
-        while watch.count("Serving") < n:
-            if time.monotonic() - t0 > bringup_timeout:
-                raise TimeoutError(f"{n}: only {watch.count('Serving')} Serving after "
-                                   f"{bringup_timeout:.0f}s")
-            if time.monotonic() - last > 15:
-                _progress(f"{n} bring-up {time.monotonic() - t0:.0f}s", watch, n)
-                last = time.monotonic()
-            time.sleep(0.2)
-        result.bringup_s = time.monotonic() - t0
-        result.bringup_cpu_s = cpu_seconds(ctl.running_pid) - cpu0
-        result.bringup_others_cpu_s = {name: cpu - others0[name]
-                                       for name, cpu in _cpu_of(others).items()}
-        result.notes.append("bring-up CPU-s: " + ", ".join(
-            [f"controller {result.bringup_cpu_s:.0f}",
-             *(f"{name} {cpu:.0f}" for name, cpu in result.bringup_others_cpu_s.items())]))
-        ctl.wait_profiles(timeout=max(1.0, 65 - result.bringup_s))
-
-        # Steady state: every strategy probed every 10 s, nothing else changes. First a
-        # probe interval for the last strategies to settle (their first cycle after Serving
-        # writes the settled message), then until status has been quiet for 5 s (at most
-        # a minute: a controller that never stops writing shows it in the window).
-        time.sleep(12)
-        quiet_since, last_total, settle_t0 = time.monotonic(), -1, time.monotonic()
-        while time.monotonic() - quiet_since < 5 and time.monotonic() - settle_t0 < 60:
-            total = sum(watch.event_counts().values())
-            if total != last_total:
-                quiet_since, last_total = time.monotonic(), total
-            time.sleep(0.5)
-        if profile:
-            ctl.profile(out_dir / f"steady-{n}.txt", seconds=min(steady_window, 60))
-        rec0 = ctl.reconciles()  # first: the scrape's own CPU stays out of the window
-        result.bringup_fog_wakes = ctl.fog_wakes
-        rec_t0, cpu0 = time.monotonic(), cpu_seconds(ctl.running_pid)
-        ev0, t0 = watch.event_counts(), time.monotonic()
-        rss = rss_bytes(ctl.running_pid)
-        while time.monotonic() - t0 < steady_window:
-            time.sleep(2)
-            rss = max(rss, rss_bytes(ctl.running_pid))
-        elapsed = time.monotonic() - t0
-        result.steady_window_s = elapsed
-        result.steady_cores = (cpu_seconds(ctl.running_pid) - cpu0) / elapsed
-        rec_t1 = time.monotonic()
-        result.steady_reconciles_per_s = (ctl.reconciles() - rec0) / (rec_t1 - rec_t0)
-        result.steady_fog_wakes = ctl.fog_wakes - result.bringup_fog_wakes
-        result.notes.append(f"a /metrics scrape took {ctl.scrape_s:.2f} s")
-        ev1 = watch.event_counts()
-        result.steady_events = {k: v - ev0.get(k, 0) for k, v in ev1.items()
-                                if v - ev0.get(k, 0)}
-        # Writes under this run's prefix only: the etcd is shared with earlier phases.
-        result.writes_per_min = sum(result.steady_events.values()) * 60 / elapsed
-        result.rss_mib = rss / 2**20
-        ctl.wait_profiles()
-
-        # Restart: a new process re-lists everything and reconciles every strategy once.
-        result.stop_s = ctl.stop()
-        ev0 = watch.event_counts()
-        resynced = ReconcileLog(ctl.log_path)
-        ctl.start()
-        t0 = time.monotonic()
-        if profile:
-            ctl.profile(out_dir / f"resync-{n}.txt", seconds=30)
-        result.relist_s = _wait(lambda: ctl.get("/readyz") is not None, 120, "readyz",
-                                interval=0.05)
-        result.resync_s = result.relist_s + _wait(lambda: resynced.count() >= n, 300,
-                                                  f"{n} strategies reconciled after restart",
-                                                  interval=0.1)
-        result.resync_cpu_s = cpu_seconds(ctl.running_pid)
-        result.resync_writes = sum(watch.event_counts().values()) - sum(ev0.values())
-        if watch.count("Serving") < n:
-            result.notes.append(f"after restart only {watch.count('Serving')}/{n} Serving")
-        ctl.wait_profiles(timeout=40)
-        return result
+        _start(run, prefix, fog_url, probe_interval)
+        _bring_up(run, prefix, bringup_timeout, others or {})
+        _settle(watch)
+        _steady_state(run, steady_window)
+        _restart(run)
+        return run.result
     finally:
         ctl.stop()
         watch.close()
         store.close()
+
+
+def _start(run: ScaleRun, prefix: str, fog_url: str, probe_interval: str) -> None:
+    """The controller, ready, and the documents every ActiveStrategy refers to."""
+    run.ctl.start()
+    _wait(lambda: run.ctl.get("/readyz") is not None, 30, "controller ready")
+    world.put_all(run.store, prefix, [
+        world.environment("bench", fog_url),
+        world.architecture("svc", interval=probe_interval),
+        world.strategy("svc", "svc"),
+    ])
+    time.sleep(0.5)
+
+
+def _bring_up(run: ScaleRun, prefix: str, timeout: float,
+              others: Mapping[str, int | None]) -> None:
+    """From the first ActiveStrategy written to all Serving."""
+    result, pid = run.result, run.ctl.running_pid
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    others0 = _cpu_of(others)
+    run.spy("bringup", min(60, timeout))
+    result.apply_s = world.put_all(run.store, prefix, (
+        world.active_strategy(f"as-{i:05d}", "svc", "bench") for i in range(run.n)))
+    _wait_all_serving(run, t0, timeout)
+    result.bringup_s = time.monotonic() - t0
+    result.bringup_cpu_s = cpu_seconds(pid) - cpu0
+    result.bringup_others_cpu_s = {name: cpu - others0[name]
+                                   for name, cpu in _cpu_of(others).items()}
+    result.notes.append("bring-up CPU-s: " + ", ".join(
+        [f"controller {result.bringup_cpu_s:.0f}",
+         *(f"{name} {cpu:.0f}" for name, cpu in result.bringup_others_cpu_s.items())]))
+    run.ctl.wait_profiles(timeout=max(1.0, 65 - result.bringup_s))
+
+
+def _wait_all_serving(run: ScaleRun, t0: float, timeout: float) -> None:
+    n, watch = run.n, run.watch
+    last = time.monotonic()
+    while watch.count("Serving") < n:
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"{n}: only {watch.count('Serving')} Serving after "
+                               f"{timeout:.0f}s")
+        if time.monotonic() - last > 15:
+            _progress(f"{n} bring-up {time.monotonic() - t0:.0f}s", watch, n)
+            last = time.monotonic()
+        time.sleep(0.2)
+
+
+def _settle(watch: StatusWatch) -> None:
+    """Before the steady state: first a probe interval for the last strategies to settle
+    (their first cycle after Serving writes the settled message), then until status has
+    been quiet for 5 s (at most a minute: a controller that never stops writing shows it
+    in the window)."""
+    time.sleep(12)
+    quiet_since, last_total, settle_t0 = time.monotonic(), -1, time.monotonic()
+    while time.monotonic() - quiet_since < 5 and time.monotonic() - settle_t0 < 60:
+        total = sum(watch.event_counts().values())
+        if total != last_total:
+            quiet_since, last_total = time.monotonic(), total
+        time.sleep(0.5)
+
+
+def _steady_state(run: ScaleRun, window: float) -> None:
+    """Every strategy probed every interval, nothing else changes: CPU, RSS, writes."""
+    ctl, result, pid = run.ctl, run.result, run.ctl.running_pid
+    run.spy("steady", min(window, 60))
+    rec0 = ctl.reconciles()  # first: the scrape's own CPU stays out of the window
+    result.bringup_fog_wakes = ctl.fog_wakes
+    rec_t0, cpu0 = time.monotonic(), cpu_seconds(pid)
+    ev0, t0 = run.watch.event_counts(), time.monotonic()
+    rss = rss_bytes(pid)
+    while time.monotonic() - t0 < window:
+        time.sleep(2)
+        rss = max(rss, rss_bytes(pid))
+    elapsed = time.monotonic() - t0
+    result.steady_window_s = elapsed
+    result.steady_cores = (cpu_seconds(pid) - cpu0) / elapsed
+    rec_t1 = time.monotonic()
+    result.steady_reconciles_per_s = (ctl.reconciles() - rec0) / (rec_t1 - rec_t0)
+    result.steady_fog_wakes = ctl.fog_wakes - result.bringup_fog_wakes
+    result.notes.append(f"a /metrics scrape took {ctl.scrape_s:.2f} s")
+    ev1 = run.watch.event_counts()
+    result.steady_events = {k: v - ev0.get(k, 0) for k, v in ev1.items()
+                            if v - ev0.get(k, 0)}
+    # Writes under this run's prefix only: the etcd is shared with earlier phases.
+    result.writes_per_min = sum(result.steady_events.values()) * 60 / elapsed
+    result.rss_mib = rss / 2**20
+    ctl.wait_profiles()
+
+
+def _restart(run: ScaleRun) -> None:
+    """A new process re-lists everything and reconciles every strategy once."""
+    ctl, result, watch, n = run.ctl, run.result, run.watch, run.n
+    result.stop_s = ctl.stop()
+    ev0 = watch.event_counts()
+    resynced = ReconcileLog(ctl.log_path)
+    ctl.start()
+    run.spy("resync", 30)
+    result.relist_s = _wait(lambda: ctl.get("/readyz") is not None, 120, "readyz",
+                            interval=0.05)
+    result.resync_s = result.relist_s + _wait(lambda: resynced.count() >= n, 300,
+                                              f"{n} strategies reconciled after restart",
+                                              interval=0.1)
+    result.resync_cpu_s = cpu_seconds(ctl.running_pid)
+    result.resync_writes = sum(watch.event_counts().values()) - sum(ev0.values())
+    if watch.count("Serving") < n:
+        result.notes.append(f"after restart only {watch.count('Serving')}/{n} Serving")
+    ctl.wait_profiles(timeout=40)
 
 
 def have_py_spy() -> bool:

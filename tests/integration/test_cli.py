@@ -161,7 +161,8 @@ def test_validate_and_apply_judge_config_by_the_architectures_parameters(
     res = Cli(f"127.0.0.1:{free_port()}", "/nowhere").run("validate", "-f", str(f),
                                                              "-f", str(arch))
     assert res.rc == 1, res.out
-    assert ("error: " + str(f) in res.err and "Strategy default/typo: spec.main.config: "
+    assert "error: " + str(f) in res.err, res.err
+    assert ("Strategy default/typo: spec.main.config: "
             "Architecture federated-learning declares no parameter roundz") in res.err, res.err
     assert "(UnknownParameter)" in res.err and "Traceback" not in res.err
     # apply, with the Architectures already in etcd

@@ -63,6 +63,13 @@ def _setup(s: Scenario) -> None:
                  30, f"{name} serving {arch}", s.describe)
 
 
+def stored_time(value: Any) -> float:
+    """A time the controller wrote into status, which must parse."""
+    t = parse_time(value)
+    assert t is not None, f"not a status time: {value!r}"
+    return t
+
+
 def _web_instance(s: Scenario) -> dict[str, Any]:
     iid = s.status("web")["architectures"]["web-main"]["instances"]["entities"]["web"]["0"][
         "instanceId"]
@@ -74,13 +81,13 @@ def _reacted_in_time(s: Scenario, since: float) -> dict[str, Any]:
     st = s.when.phase_reached(lambda st: st.get("activeArchitecture") == "web-backup",
                               "web to fail over", timeout=2 * INTERVAL)
     entry = next(e for e in st["history"] if e.get("to") == "web-backup")
-    assert parse_time(entry["time"]) < since + INTERVAL, (entry, since)
+    assert stored_time(entry["time"]) < since + INTERVAL, (entry, since)
     return st
 
 
 def _last_probe(s: Scenario) -> float:
     st = s.status("web")
-    return parse_time(st["architectures"]["web-main"]["lastProbeTime"])
+    return stored_time(st["architectures"]["web-main"]["lastProbeTime"])
 
 
 def _feed_lines(s: Scenario) -> list[str]:

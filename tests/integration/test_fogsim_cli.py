@@ -55,9 +55,10 @@ def test_ip_block_rejects_what_is_not_a_loopback_block() -> None:
     clash = [nodes[0], type(nodes[0])(name="twin", ip="127.0.11.11")]
     with pytest.raises(NodesFileError, match="twin"):
         rebase(clash, "127.0.12")
-    bad = subprocess.run([sys.executable, "-m", "fogsim", "serve", "--ip-block", "10.1.2"],
-                         capture_output=True, text=True, timeout=30, check=False)
-    assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "--ip-block" in bad.stderr
+    refused = subprocess.run([sys.executable, "-m", "fogsim", "serve", "--ip-block", "10.1.2"],
+                             capture_output=True, text=True, timeout=30, check=False)
+    assert refused.returncode != 0, refused
+    assert refused.stderr.count("\n") == 1 and "--ip-block" in refused.stderr, refused.stderr
 
 
 def test_instance_list_shows_node_names_states_and_pids(sim: FogsimServer) -> None:

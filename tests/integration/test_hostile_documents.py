@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -93,6 +94,11 @@ def valid_condition(st: Any) -> dict[str, Any] | None:
     return None
 
 
+def stored_valid_condition(store: Store, prefix: str, plural: str,
+                           name: str) -> dict[str, Any] | None:
+    return valid_condition(status(store, prefix, plural, name))
+
+
 def env_reconciles(ctl: ControllerProcess) -> float:
     pattern = r'fogstrat_reconcile_total\{kind="Environment",result="success"\} ([0-9.e+]+)'
     match = re.search(pattern, ctl.metrics())
@@ -112,7 +118,7 @@ def test_every_bad_document_gets_a_status_and_no_traceback(
              .get("status") == "True", 20, "the good environment to be valid",
              controller.log_tail)
     for (plural, name), (_, expected) in BAD.items():
-        condition = wait_for(lambda p=plural, n=name: valid_condition(status(client, prefix, p, n)),
+        condition = wait_for(partial(stored_valid_condition, client, prefix, plural, name),
                              20, f"a Valid condition on {plural}/{name!r}", controller.log_tail)
         assert condition["status"] == "False", (plural, name, condition)
         assert expected in condition["message"], (plural, name, condition["message"][:500])

@@ -86,9 +86,10 @@ class EtcdServer(ServerProcess):
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
-    def etcdctl(self, *args: str, input: bytes | None = None, check: bool = True,
+    def etcdctl(self, *args: str | bytes, input: bytes | None = None, check: bool = True,
                 timeout: float = 10.0) -> subprocess.CompletedProcess[bytes]:
-        """Run the real etcdctl (API v3) against this server; output is bytes."""
+        """Run the real etcdctl (API v3) against this server; output is bytes. An argument
+        may be bytes: a key that is not UTF-8."""
         env = dict(os.environ, ETCDCTL_API="3")
         return subprocess.run([self.etcdctl_bin, f"--endpoints={self.endpoint}", *args],
                               input=input, capture_output=True, check=check, timeout=timeout,

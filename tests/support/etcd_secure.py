@@ -40,7 +40,7 @@ class SecureEtcd(EtcdServer):
             self._auth = True
         return self
 
-    def etcdctl(self, *args: str, input: bytes | None = None, check: bool = True,
+    def etcdctl(self, *args: str | bytes, input: bytes | None = None, check: bool = True,
                 timeout: float = 10.0) -> subprocess.CompletedProcess[bytes]:
         env = dict(os.environ, ETCDCTL_API="3")
         auth = [f"--user=root:{ROOT_PASSWORD}"] if self._auth else []

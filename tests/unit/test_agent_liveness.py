@@ -4,6 +4,7 @@ that asks them (real threads: agents and plugins that answer, answer nothing, or
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -20,6 +21,16 @@ from controller.fog.agent_liveness import (
 )
 from controller.fog.client import FogUnavailable
 from controller.fog.fog05_agents import AgentWatch
+
+
+def recording(told: list[tuple[list[str], list[str]]],
+              found: threading.Event) -> Callable[[list[str], list[str]], None]:
+    """An ``on_change`` that keeps what it is told and signals each call."""
+    def on_change(dead: list[str], back: list[str]) -> None:
+        told.append((dead, back))
+        found.set()
+    return on_change
+
 
 SEEN = Seen({"a": "info-a", "b": "info-b", "c": "info-c"},
             {"a": ("i1", "i2"), "b": ("i3",)})
@@ -206,7 +217,7 @@ def test_the_watch_thread_runs_rounds_and_stops(fog: Fog) -> None:
     found = threading.Event()
     w = AgentWatch(read=fog.read, ask_agent=fog.ask, ask_plugin=fog.ask, timeout=0.2,
                    interval=0.01,
-                   on_change=lambda dead, back: (told.append((dead, back)), found.set()))
+                   on_change=recording(told, found))
     fog.answers["b"] = Answer.SILENT
     w.start()
     try:
@@ -229,7 +240,7 @@ def test_a_round_that_raises_does_not_end_the_watch(fog: Fog) -> None:
 
     w = AgentWatch(read=read, ask_agent=fog.ask, ask_plugin=fog.ask, timeout=0.2,
                    interval=0.01,
-                   on_change=lambda dead, back: (told.append((dead, back)), found.set()))
+                   on_change=recording(told, found))
     fog.answers["b"] = Answer.SILENT
     w.start()
     try:

@@ -15,7 +15,15 @@ from controller.api.parse import parse_document
 from controller.api.validation import validate
 from controller.arch.observe import ArchitectureSnapshot, ObservedReplica
 from controller.fog.client import InstanceInfo, InstanceState
-from controller.reconcile.decision import Action, Deploy, Observed, Probe, ProbeOutcome, Undeploy
+from controller.reconcile.decision import (
+    Action,
+    Decision,
+    Deploy,
+    Observed,
+    Probe,
+    ProbeOutcome,
+    Undeploy,
+)
 from tests.unit.test_decision import (
     HEALTH,
     POLICY,
@@ -46,7 +54,7 @@ SLOW = replace(STRATEGY, policy=replace(POLICY, fail_fast=False))
 """``policy.failFast: false``."""
 
 
-def reason(d: table.Decision) -> str | None:
+def reason(d: Decision) -> str | None:
     return d.status.transition.reason if d.status.transition is not None else None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -37,6 +38,7 @@ from tests.unit.test_decision import (
     B,
     C,
     Case,
+    Check,
     Run,
     World,
     arch,
@@ -52,14 +54,15 @@ BUDGET = HEALTH[B].failure_threshold * HEALTH[B].interval  # 3 x 5 s
 LOW = ProbeOutcome("Unhealthy", "accuracy 0.4 < 0.6", {"accuracy": 0.4}, "QosOutOfRange")
 
 
-def starting(bad: int = 0, *, last: float = T0, **kw: object) -> ArchitectureStatus:
+def starting(bad: int = 0, *, last: float = T0, **kw: Any) -> ArchitectureStatus:
     """A target deployed by the transition that has not passed a cycle yet."""
-    fields = {"last_probe_message": LOW.message, "last_probe_reason": LOW.reason} if bad else {}
+    fields: dict[str, Any] = (
+        {"last_probe_message": LOW.message, "last_probe_reason": LOW.reason} if bad else {})
     return replace(arch("deployed", "Unknown", ok=0, bad=bad, started=False, **kw),
                    last_probe_time=last, **fields)
 
 
-def failover(target: ArchitectureStatus, since: float = NOW - 1, **kw: object) -> object:
+def failover(target: ArchitectureStatus, since: float = NOW - 1, **kw: Any) -> StrategyStatus:
     return in_transition(tr("failover", A, B, since=since, attempted=(A,)), {B: target}, **kw)
 
 
@@ -70,7 +73,7 @@ def to(d: Decision) -> str | None:
 P = Probe
 
 
-def due(name: str, at: float) -> object:
+def due(name: str, at: float) -> Check:
     return lambda d: d.probes_due.get(name) == pytest.approx(at)
 
 
@@ -196,21 +199,23 @@ def fail_main(r: Run) -> None:
 def test_story_target_warming_up_longer_than_the_threshold_still_serves(warmup: int) -> None:
     """Failed start-up cycles, however many, within the budget: the target serves; none
     of them count towards failing it, and the next candidate is never deployed."""
-    r = Run(WarmingWorld(warmup={B: warmup}))
+    world = WarmingWorld(warmup={B: warmup})
+    r = Run(world)
     fail_main(r)
     r.until(serving_arch(B))
-    assert r.world.cycles.count(B) == warmup
+    assert world.cycles.count(B) == warmup
     assert C not in r.world.deployed and not any("trying" in m for m in r.messages)
     assert r.status.failover_count == 1 and r.status.arch(B).started
 
 
 def test_story_target_never_ready_fails_by_time_then_the_next_serves() -> None:
-    r = Run(WarmingWorld(warmup={B: 1000}))
+    world = WarmingWorld(warmup={B: 1000})
+    r = Run(world)
     fail_main(r)
     started = r.status.transition.stage_since if r.status.transition else 0.0
     r.until(lambda r: r.status.transition is not None and r.status.transition.to == C)
     failed = next(m for m in r.messages if "trying edge" in m)
     assert "gossip did not pass a probe cycle within 15s of its deploy" in failed
-    assert r.world.cycles.count(B) > HEALTH[B].failure_threshold  # by time, not by count
+    assert world.cycles.count(B) > HEALTH[B].failure_threshold  # by time, not by count
     assert r.now - started >= BUDGET
     r.until(serving_arch(C))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,9 @@ from controller.cli.envsubst import (
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
-ENV_DOC = {"kind": "Environment", "metadata": {"name": "lab"},
-           "spec": {"locator": "${FOGSIM_URL}", "info": {"tags": ["a-${SITE}", 3, None]}}}
+ENV_DOC: dict[str, Any] = {
+    "kind": "Environment", "metadata": {"name": "lab"},
+    "spec": {"locator": "${FOGSIM_URL}", "info": {"tags": ["a-${SITE}", 3, None]}}}
 
 
 def test_references_name_their_paths() -> None:

@@ -53,6 +53,7 @@ def test_owned_instances_reads_the_stored_status_and_skips_what_is_not_one() -> 
     owned = owned_instances(WEB, status("web-main", ("i1", "n1", "RUN")))
     assert [(i, o.state, o.node, o.architecture) for i, o in owned.items()] == [
         ("i1", "RUN", "n1", "web-main")]
+    junk: Any  # what a stored status may hold, of any shape
     for junk in (None, [], {"architectures": []}, {"architectures": {"a": 3}},
                  {"architectures": {"a": {"instances": {"entities": {"web": ["x"]}}}}},
                  {"architectures": {"a": {"instances": {"entities": {"web": {

@@ -87,9 +87,9 @@ def test_every_metric_and_label_set_is_exposed() -> None:
             if name.endswith(suffix) and name[: -len(suffix)] in HISTOGRAMS:
                 base = name[: -len(suffix)]
         found.setdefault(base, set()).add(frozenset(set(labels) - {"le"}))
-    for name, labels in EXPECTED.items():
+    for name, wanted in EXPECTED.items():
         assert name in found, f"{name} missing from the exposition"
-        assert found[name] == {frozenset(labels)}, f"{name}: labels {found[name]} != {labels}"
+        assert found[name] == {frozenset(wanted)}, f"{name}: labels {found[name]} != {wanted}"
     # the dashboard's process panels
     assert "process_resident_memory_bytes" in found
     assert "process_cpu_seconds_total" in found

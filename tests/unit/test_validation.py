@@ -327,6 +327,7 @@ def test_parse_strategy_environment_and_active_strategy_defaults() -> None:
     assert env.spec == models.EnvironmentSpec(driver="fogsim", locator="http://h:1")
     fog05 = parse_document({**head, "kind": "Environment", "spec": {
         "driver": "fog05", "locator": "10.0.0.2:7447", "agentTimeout": "500ms"}})
+    assert isinstance(fog05.spec, models.EnvironmentSpec)
     assert fog05.spec.agent_timeout == 0.5
     active = parse_document(
         {
