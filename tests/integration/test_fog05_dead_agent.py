@@ -234,7 +234,7 @@ def deployed_on(fog: DeadAgentFog, name: str, replicas: int) -> list[str]:
     data = ArchitectureDataSpec(name, "none", str(REPO), str(REPO))
     try:
         arch.deploy(data)
-        return [r.node_name for r in arch.record.replicas("sleeper")]
+        return [str(r.node_name) for r in arch.record.replicas("sleeper")]
     finally:
         arch.undeploy()
 

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -56,11 +56,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the test reads the controller's log, not the server's."""
 
-    def send(self, body: bytes, status: int = 200, **headers: str) -> None:
+    def send(self, body: bytes, status: int = 200,
+             headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
+        for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
@@ -75,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
                 fog.watch(self)
         else:
             self.send(json.dumps([record("i1")]).encode(),
-                      **{"X-Fogsim-Revision": "5", "X-Fogsim-Epoch": EPOCH})
+                      headers={"X-Fogsim-Revision": "5", "X-Fogsim-Epoch": EPOCH})
 
 
 class FogServer(ThreadingHTTPServer):
@@ -293,7 +294,7 @@ def test_a_feed_that_always_says_list_again_is_backed_off_with_one_line(
     """A ``410`` to every watch: each is a full listing, so the informer stops asking at
     once and says so once."""
     server = serve(lambda h: h.send(b'{"error": "list again", "revision": 5}', status=410,
-                                    **{"X-Fogsim-Revision": "5"}))
+                                    headers={"X-Fogsim-Revision": "5"}))
     informer, fog, woken = follow(server, caplog, watches=5, wait=10.0)
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(lines) == 1 and "listed again each time" in lines[0], lines
